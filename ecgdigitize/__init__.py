@@ -1,0 +1,1 @@
+"""Page geometry, layout and vectorisation: from an ECG page image to per-lead signals."""

@@ -1,0 +1,1 @@
+"""Networks and losses: image backbone, Dx head, digitization heads, losses, the multi-head model."""
