@@ -1,0 +1,277 @@
+"""Task heads over backbone feature maps: the multi-label Dx head and the signal (digitization) heads.
+
+- :class:`DxHead`: global average pooling of one stage (+ optional extra feature vector) -> MLP -> one
+  logit per class (multi-label sigmoid), with ``predict`` (thresholds, fallback to the most probable
+  class) and :func:`tune_thresholds` (per-class F-score maximisation on a validation split).
+- :class:`RegressionDigitizationHead`: feature map -> small bottleneck -> FC -> ``(B, num_leads, max_len)``
+  signals in mV sampled at ``fs`` Hz; :func:`resample_to` maps them to a record's rate and length.
+- ``DIGITIZATION_HEADS`` registry and :func:`create_digitization_head` factory.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.config import DigitizationHeadConfig, DxHeadConfig
+
+logger = logging.getLogger(__name__)
+
+
+def _mlp(in_features: int, hidden_sizes: Sequence[int], out_features: int, dropout: float) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = in_features
+    for h in hidden_sizes:
+        layers += [nn.Linear(width, h), nn.GELU(), nn.Dropout(dropout)]
+        width = h
+    layers.append(nn.Linear(width, out_features))
+    return nn.Sequential(*layers)
+
+
+def _select(features: Sequence[torch.Tensor] | torch.Tensor, index: int) -> torch.Tensor:
+    if isinstance(features, torch.Tensor):
+        return features
+    if len(features) == 0:
+        raise ValueError("the head received an empty list of feature maps")
+    return features[index]
+
+
+# --------------------------------------------------------------------------------------------------
+# Dx head
+# --------------------------------------------------------------------------------------------------
+class DxHead(nn.Module):
+    """Multi-label classifier: pooled features (+ extra features) -> MLP -> logits ``(B, C)``.
+
+    ``in_channels`` is the channel list of the backbone stages; ``cfg.feature_index`` picks the stage
+    that is globally average pooled. ``cfg.extra_features = E > 0`` adds an ``(B, E)`` input at forward
+    time (e.g. signal features). A binary label set such as ``["Normal", "Abnormal"]`` is handled the
+    same way (two sigmoid outputs). Thresholds live in the ``thresholds`` buffer (saved with weights).
+    """
+
+    def __init__(self, cfg: DxHeadConfig, in_channels: Sequence[int]) -> None:
+        super().__init__()
+        self.config = cfg
+        self.classes = list(cfg.classes)
+        self.feature_index = cfg.feature_index
+        self.extra_features = int(cfg.extra_features)
+        channels = int(list(in_channels)[cfg.feature_index])
+        self.norm = nn.LayerNorm(channels)
+        self.mlp = _mlp(channels + self.extra_features, cfg.hidden_sizes, len(self.classes), cfg.dropout)
+        thresholds = cfg.thresholds if cfg.thresholds is not None else [0.5] * len(self.classes)
+        self.register_buffer("thresholds", torch.tensor(thresholds, dtype=torch.float32))
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def forward(
+        self, features: Sequence[torch.Tensor] | torch.Tensor, extra_features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``features``: backbone maps (list of (B, C_i, H_i, W_i)) -> logits (B, num_classes)."""
+        fmap = _select(features, self.feature_index)
+        pooled = self.norm(fmap.mean(dim=(-2, -1)))
+        if self.extra_features:
+            if extra_features is None:
+                raise ValueError(f"DxHead was built for {self.extra_features} extra features; none given")
+            if extra_features.shape != (pooled.shape[0], self.extra_features):
+                raise ValueError(
+                    f"extra_features must be (B={pooled.shape[0]}, E={self.extra_features}), "
+                    f"got {tuple(extra_features.shape)}"
+                )
+            pooled = torch.cat([pooled, extra_features.to(pooled.dtype)], dim=1)
+        elif extra_features is not None:
+            raise ValueError("extra_features given but DxHead was built with extra_features=0")
+        return self.mlp(pooled)
+
+    def set_thresholds(self, thresholds: Sequence[float] | np.ndarray | torch.Tensor) -> None:
+        """Replace the per-class decision thresholds (probabilities in (0, 1))."""
+        t = torch.as_tensor(np.asarray(thresholds, dtype=np.float32)).to(self.thresholds.device)
+        if t.shape != self.thresholds.shape:
+            raise ValueError(f"expected {self.num_classes} thresholds, got shape {tuple(t.shape)}")
+        self.thresholds.copy_(t)
+        self.config.thresholds = [float(v) for v in t.cpu()]
+
+    def predict(
+        self, logits: torch.Tensor | np.ndarray, thresholds: Sequence[float] | np.ndarray | None = None
+    ) -> list[list[str]]:
+        """Labels per record: every class whose probability reaches its threshold; when none does,
+        the single most probable class (a record always gets one label)."""
+        probs = torch.sigmoid(torch.as_tensor(logits, dtype=torch.float32)).detach().cpu().numpy()
+        th = self.thresholds.detach().cpu().numpy() if thresholds is None else np.asarray(thresholds, np.float32)
+        return predict_labels(probs, th, self.classes)
+
+
+def predict_labels(probs: np.ndarray, thresholds: np.ndarray, classes: Sequence[str]) -> list[list[str]]:
+    """``probs`` (N, C) -> label lists: classes with ``prob >= threshold``, else the arg-max class."""
+    probs = np.atleast_2d(np.asarray(probs, dtype=np.float64))
+    thresholds = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), (probs.shape[1],))
+    if probs.shape[1] != len(classes):
+        raise ValueError(f"probs have {probs.shape[1]} columns for {len(classes)} classes")
+    out: list[list[str]] = []
+    for row in probs:
+        row = np.nan_to_num(row, nan=0.0)
+        hits = [classes[j] for j in np.flatnonzero(row >= thresholds)]
+        out.append(hits if hits else [classes[int(np.argmax(row))]])
+    return out
+
+
+def tune_thresholds(
+    probs: np.ndarray,
+    targets: np.ndarray,
+    candidates: Sequence[float] | np.ndarray | None = None,
+    beta: float = 1.0,
+    default: float = 0.5,
+) -> np.ndarray:
+    """Per-class thresholds ``(C,)`` maximising the F-beta score on a validation split.
+
+    ``probs`` (N, C) in [0, 1]; ``targets`` (N, C) multi-hot (NaN rows/entries are ignored).
+    ``candidates``: threshold grid (default 0.02..0.98 step 0.02 plus the midpoints between sorted
+    unique probabilities). Among equally good thresholds the middle one is chosen (widest margin).
+    A class without positives in the split keeps ``default``.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    targets = np.asarray(targets, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape != targets.shape:
+        raise ValueError(f"probs and targets must both be (N, C); got {probs.shape} and {targets.shape}")
+    n, c = probs.shape
+    thresholds = np.full(c, float(default))
+    b2 = beta * beta
+    for j in range(c):
+        valid = np.isfinite(probs[:, j]) & np.isfinite(targets[:, j])
+        p, y = probs[valid, j], targets[valid, j] > 0.5
+        if y.sum() == 0 or len(p) == 0:
+            continue
+        if candidates is None:
+            u = np.unique(p)
+            grid = np.unique(np.concatenate([np.arange(0.02, 0.99, 0.02), (u[1:] + u[:-1]) / 2.0]))
+        else:
+            grid = np.unique(np.asarray(candidates, dtype=np.float64))
+        pred = p[None, :] >= grid[:, None]  # (G, n)
+        tp = (pred & y[None, :]).sum(axis=1)
+        fp = (pred & ~y[None, :]).sum(axis=1)
+        fn = (~pred & y[None, :]).sum(axis=1)
+        denom = (1 + b2) * tp + b2 * fn + fp
+        f = np.where(denom > 0, (1 + b2) * tp / np.maximum(denom, 1), 0.0)
+        best = np.flatnonzero(f >= f.max() - 1e-12)
+        thresholds[j] = float(grid[best[len(best) // 2]])
+    return thresholds
+
+
+# --------------------------------------------------------------------------------------------------
+# Digitization heads
+# --------------------------------------------------------------------------------------------------
+class RegressionDigitizationHead(nn.Module):
+    """Direct signal regression: feature map -> ``(B, num_leads, max_len)`` in mV at ``cfg.fs`` Hz.
+
+    Layout: 1x1 conv to ``bottleneck_channels`` -> adaptive average pooling to ``pool_size`` (rows,
+    cols) -> flatten -> FC layers (``hidden_sizes``) -> one code of ``lead_code_size`` per lead -> a
+    shared low-rank linear decoder code -> ``max_len`` samples, plus a learned per-lead bias curve.
+
+    Size: with the defaults (64 channels, 4x8 pool, hidden 512, code 256) the head has about
+    4.0 M parameters for a (1024, 12, 12) input with 12 leads x 5000 samples, and stays well under
+    20 M for any input size because the pooling grid is fixed and the decoder is shared by the leads.
+    """
+
+    def __init__(self, cfg: DigitizationHeadConfig, in_channels: Sequence[int]) -> None:
+        super().__init__()
+        self.config = cfg
+        self.num_leads = int(cfg.num_leads)
+        self.max_len = int(cfg.max_len)
+        self.fs = float(cfg.fs)
+        self.feature_index = cfg.feature_index
+        channels = int(list(in_channels)[cfg.feature_index])
+        rows, cols = cfg.pool_size
+        self.reduce = nn.Sequential(
+            nn.Conv2d(channels, cfg.bottleneck_channels, kernel_size=1),
+            nn.GroupNorm(1, cfg.bottleneck_channels),
+            nn.GELU(),
+        )
+        self.pool = nn.AdaptiveAvgPool2d((rows, cols))
+        flat = cfg.bottleneck_channels * rows * cols
+        self.fc = _mlp(flat, cfg.hidden_sizes, self.num_leads * cfg.lead_code_size, cfg.dropout)
+        self.lead_code_size = int(cfg.lead_code_size)
+        self.decoder = nn.Linear(cfg.lead_code_size, self.max_len)
+        self.lead_bias = nn.Parameter(torch.zeros(self.num_leads, self.max_len))
+
+    def forward(self, features: Sequence[torch.Tensor] | torch.Tensor) -> torch.Tensor:
+        """``features``: backbone maps -> signals (B, num_leads, max_len) in mV."""
+        fmap = _select(features, self.feature_index)
+        z = self.pool(self.reduce(fmap)).flatten(1)
+        codes = self.fc(z).view(z.shape[0], self.num_leads, self.lead_code_size)
+        return self.decoder(codes) + self.lead_bias
+
+
+DigitizationHeadFactory = Callable[[DigitizationHeadConfig, Sequence[int]], nn.Module]
+DIGITIZATION_HEADS: dict[str, DigitizationHeadFactory] = {"regression": RegressionDigitizationHead}
+"""Registry of digitization head kinds; a ``"segmentation"`` kind can be added here later."""
+
+
+def create_digitization_head(cfg: DigitizationHeadConfig, in_channels: Sequence[int]) -> nn.Module:
+    """Build the digitization head ``cfg.kind`` for backbone stages with ``in_channels`` channels."""
+    try:
+        factory = DIGITIZATION_HEADS[cfg.kind]
+    except KeyError:
+        raise ValueError(
+            f"unknown digitization head kind {cfg.kind!r}; registered: {sorted(DIGITIZATION_HEADS)}"
+        ) from None
+    return factory(cfg, list(in_channels))
+
+
+def resample_to(
+    signal: np.ndarray | torch.Tensor,
+    fs_out: float,
+    num_samples: int,
+    fs_in: float = 500.0,
+    fill_value: float = 0.0,
+) -> np.ndarray | torch.Tensor:
+    """Resample ``signal`` (..., T) sampled at ``fs_in`` Hz to ``num_samples`` samples at ``fs_out`` Hz.
+
+    Linear interpolation on the common time axis (sample k at k / fs seconds; works for numpy arrays and
+    torch tensors, gradients flow through tensors). Output samples later than the input's last sample
+    get ``fill_value`` (use ``np.nan`` to mark them unknown). Down-sampling is preceded by a centred moving
+    average (odd width close to the rate ratio) to limit aliasing. Returns the same type as the input.
+    """
+    if fs_out <= 0 or fs_in <= 0:
+        raise ValueError(f"sampling rates must be > 0 Hz, got fs_in={fs_in}, fs_out={fs_out}")
+    num_samples = int(num_samples)
+    if num_samples < 0:
+        raise ValueError(f"num_samples must be >= 0, got {num_samples}")
+    is_torch = isinstance(signal, torch.Tensor)
+    x = signal if is_torch else torch.as_tensor(np.asarray(signal, dtype=np.float64))
+    t_in = x.shape[-1]
+    if t_in == 0:
+        raise ValueError("cannot resample an empty signal")
+    ratio = fs_in / fs_out
+    if ratio > 1.5:  # anti-aliasing: centred (odd-width, so no time shift) box filter ~ decimation width
+        k = int(round(ratio)) | 1
+        flat = x.reshape(-1, 1, t_in)
+        padded = torch.nn.functional.pad(flat, (k // 2, k // 2), mode="replicate")
+        x = torch.nn.functional.avg_pool1d(padded, kernel_size=k, stride=1).reshape(x.shape)
+    pos = torch.arange(num_samples, dtype=torch.float64, device=x.device) * (fs_in / fs_out)
+    lo = torch.clamp(pos.floor().long(), 0, t_in - 1)
+    hi = torch.clamp(lo + 1, 0, t_in - 1)
+    w = (pos - lo.to(torch.float64)).to(x.dtype)
+    out = x[..., lo] * (1 - w) + x[..., hi] * w
+    beyond = pos > (t_in - 1) + 1e-9
+    if bool(beyond.any()):
+        out = out.clone()
+        out[..., beyond] = fill_value
+    if is_torch:
+        return out
+    src_dtype = np.asarray(signal).dtype
+    result = out.numpy()
+    return result.astype(src_dtype if np.issubdtype(src_dtype, np.floating) else np.float64, copy=False)
+
+
+__all__ = [
+    "DxHead",
+    "RegressionDigitizationHead",
+    "DIGITIZATION_HEADS",
+    "create_digitization_head",
+    "predict_labels",
+    "tune_thresholds",
+    "resample_to",
+]
