@@ -1,0 +1,195 @@
+"""Assembly: traced row curves + layout + scales -> (num_samples, leads) signal in mV."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .layout import LeadBox
+from .vectorise import TraceCurve, interpolate_gaps
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RowTiming:
+    """Time axis of a row: sample time t (s) lies at x = x_t0 + t * px_per_s (pixels)."""
+
+    x_t0: float
+    px_per_s: float
+    duration_s: float
+    base_y: float
+    mv_per_px: float
+    source: str = "grid"
+    #: x_t0 estimates (pixels) from the row start and from the row end (NaN = not available)
+    x_t0_start: float = float("nan")
+    x_t0_end: float = float("nan")
+    #: x (pixels) of the row's last sample as traced (NaN = unknown)
+    x_last: float = float("nan")
+
+
+@dataclass
+class LeadTrace:
+    """One lead's printed segment: pixel curve and the samples read from it."""
+
+    name: str
+    box: LeadBox
+    x: np.ndarray
+    y: np.ndarray
+    start_sample: int
+    values_mv: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def row_timing(curve: TraceCurve, x_t0: float, px_per_s_grid: float, base_y: float, mv_per_px: float,
+               fs: float, snap_s: float = 0.5, tol: float = 0.03, trust_scale: bool = False,
+               align_tol_px: float | None = None) -> RowTiming:
+    """Time axis of a row from the trace start ``x_t0`` (pixels) and the scale's px per second.
+
+    The traced span (start to last inked column), snapped to a multiple of ``snap_s`` seconds, gives
+    the row duration. With ``trust_scale`` (a precise grid period) px per second stays the scale's and
+    the row end refines the start: x_t0 becomes the mean of the start and (end - duration) when they
+    agree within ``align_tol_px``; otherwise, when the snapped span agrees with the scale within
+    ``tol``, the span defines px per second (robust to small scale errors)."""
+    ok = np.flatnonzero(np.isfinite(curve.y))
+    if ok.size == 0 or not np.isfinite(px_per_s_grid):
+        return RowTiming(x_t0, px_per_s_grid, 0.0, base_y, mv_per_px)
+    x_last = curve.x0 + ok[-1] - curve.half_width_px
+    span_px = max(x_last - x_t0, 1.0)
+    d = span_px / px_per_s_grid + 1.0 / fs
+    d_snap = max(snap_s, round(d / snap_s) * snap_s)
+    pps = span_px / max(d_snap - 1.0 / fs, 1e-6)
+    if abs(pps / px_per_s_grid - 1.0) <= tol:
+        if trust_scale:
+            x_from_end = x_last - (d_snap - 1.0 / fs) * px_per_s_grid
+            lim = align_tol_px if align_tol_px is not None else max(2.0, 0.004 * px_per_s_grid)
+            x_start = x_t0
+            if abs(x_from_end - x_t0) <= lim:
+                x_t0 = 0.5 * (x_t0 + x_from_end)
+            return RowTiming(x_t0, px_per_s_grid, d_snap, base_y, mv_per_px, "grid+span", x_start, x_from_end,
+                             x_last)
+        return RowTiming(x_t0, pps, d_snap, base_y, mv_per_px, "span", x_last=x_last)
+    return RowTiming(x_t0, px_per_s_grid, d, base_y, mv_per_px, "grid", x_last=x_last)
+
+
+def remove_separators(curve: TraceCurve, boundaries_x: list[float], base_y: float, px_per_mm_x: float,
+                      px_per_mm_y: float, sep_mm: float = 0.35, reach_mm: float = 2.0) -> int:
+    """Blank (in place) column-separator ticks at interior lead boundaries ``boundaries_x`` (pixels):
+    where the curve within half a separator plus half a line width of a boundary reaches more than
+    ``reach_mm`` both above and below the baseline ``base_y``, those columns become NaN and their
+    centreline points are dropped (gaps are interpolated later). Returns the number blanked."""
+    if curve.y.size == 0:
+        return 0
+    lw = curve.line_width_px if curve.line_width_px > 0 else curve.thickness_px
+    half = sep_mm * px_per_mm_x + 0.5 * lw + 1.0
+    reach = reach_mm * px_per_mm_y
+    n = 0
+    for xb in boundaries_x:
+        m_pts = np.abs(curve.pts_x - xb) <= half
+        ys = curve.pts_y[m_pts]
+        cols = np.flatnonzero(np.abs(curve.x - xb) <= half)
+        ycol = curve.y[cols]
+        ys_all = np.r_[ys, ycol[np.isfinite(ycol)]]
+        if ys_all.size == 0:
+            continue
+        if np.max(base_y - ys_all) > reach and np.max(ys_all - base_y) > reach:
+            curve.y[cols] = np.nan
+            keep = ~m_pts
+            curve.pts_x, curve.pts_y = curve.pts_x[keep], curve.pts_y[keep]
+            n += 1
+    return n
+
+
+def align_row_starts(timings: list[RowTiming], tol_px: float) -> None:
+    """Rows of standard layouts start at one x: where the rows' start and end based estimates of x_t0
+    (pixels) cluster within ``tol_px`` of their median, every such row gets the cluster median
+    (in place). Rows outside the cluster keep their own estimate."""
+    cands = np.array([v for t in timings for v in (t.x_t0_start, t.x_t0_end) if np.isfinite(v)])
+    if cands.size < 3:
+        return
+    med = float(np.median(cands))
+    close = cands[np.abs(cands - med) <= tol_px]
+    if close.size < max(3, 0.6 * cands.size):
+        return
+    centre = float(np.median(close))
+    members = []
+    for t in timings:
+        own = [v for v in (t.x_t0_start, t.x_t0_end) if np.isfinite(v)]
+        if own and all(abs(v - med) <= tol_px for v in own):
+            t.x_t0 = centre
+            members.append(t)
+    if not members:
+        return
+    # rows whose start was misread (e.g. an undetected pulse) but whose end matches the common span
+    d_common = float(np.median([t.duration_s for t in members]))
+    for t in timings:
+        if t in members or not np.isfinite(t.x_last) or not np.isfinite(t.px_per_s):
+            continue
+        x_from_end = t.x_last - (d_common - (t.duration_s - (t.x_last - t.x_t0_start) / t.px_per_s
+                                             if np.isfinite(t.x_t0_start) else 0.0)) * t.px_per_s
+        x_simple = t.x_last - d_common * t.px_per_s
+        for cand in (x_from_end, x_simple):
+            if abs(cand - centre) <= 2.0 * tol_px:
+                t.x_t0 = centre
+                t.duration_s = d_common
+                t.source += "+aligned"
+                break
+
+
+def sample_lead(curve: TraceCurve, box: LeadBox, timing: RowTiming, fs: float, num_samples: int,
+                use_points: bool = True) -> LeadTrace:
+    """Read the samples of ``box``'s time window [t0, t1) from the row curve (gaps interpolated)."""
+    n0 = int(np.ceil(box.t0 * fs - 1e-9))
+    n1 = min(int(np.ceil(box.t1 * fs - 1e-9)), num_samples)
+    n0 = max(0, n0)
+    if n1 <= n0:
+        return LeadTrace(box.name, box, np.zeros(0), np.zeros(0), n0, np.zeros(0))
+    t = np.arange(n0, n1) / fs
+    xs = timing.x_t0 + t * timing.px_per_s
+    cx = curve.x
+    y_full = interpolate_gaps(curve.y)
+    if not np.isfinite(y_full).any():
+        return LeadTrace(box.name, box, xs, np.full(xs.size, np.nan), n0, np.full(xs.size, np.nan))
+    if use_points and curve.pts_x.size >= 2:
+        ys = np.interp(xs, curve.pts_x, curve.pts_y, left=np.nan, right=np.nan)
+        # long stretches without points (gaps) fall back to the column curve
+        ys_col = np.interp(xs, cx, y_full, left=np.nan, right=np.nan)
+        pos = np.searchsorted(curve.pts_x, xs)
+        lo = curve.pts_x[np.clip(pos - 1, 0, curve.pts_x.size - 1)]
+        hi = curve.pts_x[np.clip(pos, 0, curve.pts_x.size - 1)]
+        ys = np.where((hi - lo) > 3.0, ys_col, ys)
+    else:
+        ys = np.interp(xs, cx, y_full, left=np.nan, right=np.nan)
+    # within a small margin beyond the curve ends, hold the end value
+    margin = 0.02 * timing.px_per_s
+    ys = np.where(np.isnan(ys) & (xs < cx[0]) & (xs >= cx[0] - margin), y_full[0], ys)
+    ys = np.where(np.isnan(ys) & (xs > cx[-1]) & (xs <= cx[-1] + margin), y_full[-1], ys)
+    vals = (timing.base_y - ys) * timing.mv_per_px
+    return LeadTrace(box.name, box, xs, ys, n0, vals)
+
+
+def place(lead_traces: list[LeadTrace], lead_names: list[str], num_samples: int) -> np.ndarray:
+    """(num_samples, len(lead_names)) mV array; leads matched case-insensitively; overlapping segments
+    of one lead (short + rhythm strip) are averaged; NaN elsewhere; short NaN runs inside a window
+    interpolated."""
+    out = np.full((num_samples, len(lead_names)), np.nan)
+    index = {}
+    for j, name in enumerate(lead_names):
+        index.setdefault(str(name).strip().upper(), []).append(j)
+    acc = np.zeros((num_samples, len(lead_names)))
+    cnt = np.zeros((num_samples, len(lead_names)))
+    for lt in lead_traces:
+        cols = index.get(lt.name.upper(), [])
+        if not cols or lt.values_mv.size == 0:
+            continue
+        v = lt.values_mv
+        if np.isfinite(v).any() and not np.isfinite(v).all():
+            v = interpolate_gaps(v)
+        sl = slice(lt.start_sample, lt.start_sample + v.size)
+        ok = np.isfinite(v)
+        for j in cols:
+            acc[sl, j] += np.where(ok, v, 0.0)
+            cnt[sl, j] += ok
+    have = cnt > 0
+    out[have] = acc[have] / cnt[have]
+    return out

@@ -1,0 +1,116 @@
+"""Calibration pulses at row starts: a 1 mV step lasting 0.2 s drawn from the baseline.
+
+Found on a row's traced curve: a plateau above the baseline of plausible height (2.5..25 mm) and
+width (0.1..0.5 s at the paper speed) beginning within the first few mm of the row; its foot gives
+the exact baseline, its height the pixels per mV, and the first ink after it the trace start.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+STANDARD_GAINS = (2.5, 5.0, 10.0, 20.0, 40.0)
+
+
+@dataclass
+class Pulse:
+    """One calibration pulse (pixels of the rectified working image)."""
+
+    row: int
+    x0: float  # rising edge
+    x1: float  # falling edge
+    top_y: float
+    base_y: float
+    trace_start_x: float  # first column of the signal after the pulse
+
+    @property
+    def height_px(self) -> float:
+        return self.base_y - self.top_y
+
+
+@dataclass
+class Calibration:
+    """Amplitude calibration of a page: pulses found and the resulting scale."""
+
+    pulses: list[Pulse] = field(default_factory=list)
+    mv_per_px: float = float("nan")
+    gain_mm_per_mv: float = 10.0
+    source: str = "gain"  # "pulse" | "gain"
+    warnings: list[str] = field(default_factory=list)
+
+
+def find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: float, px_per_mm_y: float,
+               paper_speed: float) -> Pulse | None:
+    """Look for a calibration pulse at the start of a traced row curve ``y`` (pixels, NaN gaps) whose
+    first column is ``x0``; returns the pulse or None."""
+    n = y.size
+    if n < 10:
+        return None
+    search = int(min(n, round((0.6 * paper_speed + 6.0) * px_per_mm_x)))
+    seg = y[:search]
+    ok = np.isfinite(seg)
+    if ok.sum() < 5:
+        return None
+    first = int(np.argmax(ok))
+    h = baseline - seg  # height above the baseline, pixels
+    high = ok & (h > 2.5 * px_per_mm_y)
+    if not high.any():
+        return None
+    a = int(np.argmax(high))
+    if (a - first) > 4.0 * px_per_mm_x:
+        return None
+    b = a
+    while b + 1 < search and high[b + 1]:
+        b += 1
+    width_s = (b - a + 1) / px_per_mm_x / paper_speed
+    if not (0.1 <= width_s <= 0.5):
+        return None
+    core = h[a:b + 1]
+    inner = core[len(core) // 5: len(core) - len(core) // 5] if len(core) >= 5 else core
+    top_h = float(np.median(inner))
+    if np.nanstd(inner) > 0.15 * top_h + 1.5 or not (2.5 * px_per_mm_y <= top_h <= 25.0 * px_per_mm_y):
+        return None
+    # baseline from the feet (before the rise and right after the fall)
+    feet = np.r_[seg[first:a][np.isfinite(seg[first:a])]]
+    base_y = float(np.median(feet)) if feet.size >= 2 and np.all(np.abs(feet - baseline) < 3 * px_per_mm_y) \
+        else float(baseline)
+    # trace start: after the fall, the foot, and the gap (first ink after a run of >= 0.4 mm empty columns)
+    rest = np.isfinite(y[b + 1:])
+    start = b + 1 + int(round(1.0 * px_per_mm_x))
+    empty_run = 0
+    gap_found = False
+    for i, v in enumerate(rest[: int(round(6.0 * px_per_mm_x))]):
+        if not v:
+            empty_run += 1
+        elif empty_run >= max(1, 0.4 * px_per_mm_x):
+            start = b + 1 + i
+            gap_found = True
+            break
+        else:
+            empty_run = 0
+    if not gap_found:
+        start = b + 1 + int(round(1.0 * px_per_mm_x + 1.5 * px_per_mm_x))
+    return Pulse(row, float(x0 + a), float(x0 + b), float(baseline - top_h), base_y, float(x0 + start))
+
+
+def amplitude_calibration(pulses: list[Pulse], px_per_mm_y: float, gain: float) -> Calibration:
+    """mV per pixel from the pulses (median height = 1 mV), snapped to a standard gain when within 8 %
+    of it (the grid then gives the precise value); otherwise the nominal ``gain`` (mm/mV)."""
+    nominal = 1.0 / (gain * px_per_mm_y)
+    if not pulses:
+        return Calibration([], nominal, gain, "gain")
+    hpx = float(np.median([p.height_px for p in pulses]))
+    gain_meas = hpx / px_per_mm_y
+    warnings: list[str] = []
+    snapped = min(STANDARD_GAINS, key=lambda g: abs(np.log(g / gain_meas)))
+    if abs(snapped - gain_meas) / snapped <= 0.08:
+        g = snapped
+        if abs(g - gain) > 1e-6:
+            warnings.append(f"calibration pulse says {g:g} mm/mV (nominal {gain:g})")
+        return Calibration(pulses, 1.0 / (g * px_per_mm_y), g, "pulse", warnings)
+    warnings.append(f"calibration pulse height {gain_meas:.2f} mm is not a standard gain; using it directly")
+    return Calibration(pulses, 1.0 / hpx, gain_meas, "pulse", warnings)

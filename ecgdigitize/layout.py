@@ -1,0 +1,227 @@
+"""Layout: trace rows, their extents and the page template (3x4+1, 3x4+3, 3x4, 6x2, 12x1).
+
+Rows come from the horizontal projection profile of the trace map after removing small connected
+components (text, labels); each row's baseline is the profile's peak (the mode of trace height). The
+template is chosen by a cost over the number of rows, the row durations and the column-boundary
+evidence (separator ticks, lead labels, trace discontinuities at 1/4, 1/2, 3/4 of the row).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from scipy.signal import find_peaks
+
+log = logging.getLogger(__name__)
+
+STANDARD_LEADS: list[str] = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+
+
+@dataclass
+class Row:
+    """A detected row of traces (pixels of the rectified working image)."""
+
+    baseline_y: float
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+    strength: float = 0.0
+
+
+@dataclass
+class LeadBox:
+    """Where one printed lead segment lies: row index, pixel x range, time window in seconds."""
+
+    name: str
+    row: int
+    column: int
+    x0: float
+    x1: float
+    t0: float
+    t1: float
+    baseline_y: float
+    rhythm: bool = False
+
+
+@dataclass
+class Layout:
+    """Chosen template and the lead boxes on the page."""
+
+    name: str
+    cost: float
+    fits: bool
+    rows: list[Row] = field(default_factory=list)
+    columns: int = 0
+    boxes: list[LeadBox] = field(default_factory=list)
+    costs: dict[str, float] = field(default_factory=dict)
+    column_evidence: list[list[float]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def template_rows(name: str, rhythm: tuple[str, ...] | None = None) -> list[list[str]]:
+    """Lead names per printed row of a template (rhythm rows are single-lead rows at the end)."""
+    if name.startswith("3x4"):
+        rows = [[STANDARD_LEADS[c * 3 + r] for c in range(4)] for r in range(3)]
+        if rhythm is None:
+            rhythm = {"3x4+1": ("II",), "3x4+3": ("II", "V1", "V5")}.get(name, ())
+        return rows + [[r] for r in rhythm]
+    if name == "6x2":
+        return [[STANDARD_LEADS[c * 6 + r] for c in range(2)] for r in range(6)]
+    if name == "12x1":
+        return [[n] for n in STANDARD_LEADS]
+    raise ValueError(f"unknown layout {name!r}")
+
+
+TEMPLATES = ("3x4+1", "3x4+3", "3x4", "6x2", "12x1")
+
+
+def row_map(prob: np.ndarray, px_per_mm: float, threshold: float = 0.5) -> np.ndarray:
+    """Trace map (float32) with small connected components (text, labels, specks) removed."""
+    b = (prob > threshold).astype(np.uint8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(b, connectivity=8)
+    if n <= 1:
+        return np.zeros_like(prob, dtype=np.float32)
+    wmm = stats[:, cv2.CC_STAT_WIDTH] / px_per_mm
+    hmm = stats[:, cv2.CC_STAT_HEIGHT] / px_per_mm
+    keep = (wmm >= 12.0) | ((hmm >= 6.0) & (wmm >= 2.0))
+    keep[0] = False
+    return np.where(keep[lab], prob, 0.0).astype(np.float32)
+
+
+def find_rows(rmap: np.ndarray, px_per_mm_y: float, px_per_mm_x: float) -> list[Row]:
+    """Rows of traces from the cleaned trace map: baselines at the peaks of the row profile, bands
+    halfway to the neighbours, x extent from the covered columns near the baseline."""
+    H, W = rmap.shape
+    prof = rmap.sum(axis=1).astype(np.float64)
+    if prof.max() <= 0:
+        return []
+    k = max(1, int(round(3.0 * px_per_mm_y)))
+    sm = np.convolve(prof, np.ones(k) / k, mode="same") if k > 1 else prof
+    dist = max(2, int(round(8.0 * px_per_mm_y)))
+    peaks, _ = find_peaks(sm, distance=dist, prominence=0.1 * sm.max())
+    if peaks.size == 0:
+        return []
+    peaks = np.sort(peaks)
+    # bands halfway between peaks; x extent = covered columns inside the band's core
+    mids = np.r_[0, ((peaks[1:] + peaks[:-1]) // 2), H]
+    cand: list[tuple[int, int, int, np.ndarray]] = []
+    for i, pk in enumerate(peaks):
+        lo, hi = mids[i], mids[i + 1]
+        core = int(round(min(pk - lo, hi - pk, 12.0 * px_per_mm_y) * 0.8)) if len(peaks) > 1 else int(12 * px_per_mm_y)
+        a, b = max(0, pk - max(core, 2)), min(H, pk + max(core, 2) + 1)
+        cov = rmap[a:b].max(axis=0) > 0.5
+        cand.append((int(pk), a, b, cov))
+    # merge neighbouring peaks whose covered columns hardly overlap (one row whose leads sit at
+    # different heights because of baseline wander)
+    merged: list[tuple[int, int, int, np.ndarray]] = []
+    for c in cand:
+        if merged:
+            p0, a0, b0, cov0 = merged[-1]
+            close = (c[0] - p0) < 12.0 * px_per_mm_y
+            overlap = float((cov0 & c[3]).sum()) / max(1.0, float(min(cov0.sum(), c[3].sum())))
+            if close and overlap < 0.3:
+                w0, w1 = float(cov0.sum()), float(c[3].sum())
+                pk = int(round((p0 * w0 + c[0] * w1) / max(w0 + w1, 1.0)))
+                merged[-1] = (pk, min(a0, c[1]), max(b0, c[2]), cov0 | c[3])
+                continue
+        merged.append(c)
+    rows: list[Row] = []
+    for pk, a, b, cov in merged:
+        if cov.sum() < 20.0 * px_per_mm_x:
+            continue
+        # longest stretch of covered columns allowing gaps up to 4 mm
+        xs = np.flatnonzero(cov)
+        gaps = np.diff(xs)
+        breaks = np.flatnonzero(gaps > 4.0 * px_per_mm_x)
+        seg_starts = np.r_[0, breaks + 1]
+        seg_ends = np.r_[breaks, xs.size - 1]
+        lens = xs[seg_ends] - xs[seg_starts]
+        s = int(np.argmax(lens))
+        x0, x1 = int(xs[seg_starts[s]]), int(xs[seg_ends[s]])
+        if x1 - x0 < 20.0 * px_per_mm_x:
+            continue
+        # baseline: mode of the trace height in the band (sharp raw-profile peak near the smoothed one)
+        sub = rmap[a:b, x0:x1 + 1].sum(axis=1)
+        j = int(np.argmax(np.convolve(sub, np.ones(3) / 3, mode="same")))
+        j0, j1 = max(0, j - 2), min(sub.size, j + 3)
+        wts = sub[j0:j1]
+        base = a + float(np.dot(np.arange(j0, j1), wts) / max(wts.sum(), 1e-9))
+        rows.append(Row(base, 0, H, x0, x1 + 1, float(sm[pk])))
+    # merge rows that are too close (a tall QRS profile can make two peaks)
+    rows.sort(key=lambda r: r.baseline_y)
+    for i, r in enumerate(rows):
+        r.y0 = 0 if i == 0 else int(round(0.5 * (rows[i - 1].baseline_y + r.baseline_y)))
+        r.y1 = H if i == len(rows) - 1 else int(round(0.5 * (r.baseline_y + rows[i + 1].baseline_y)))
+    # widen the outer bands to at most ~ the inner spacing
+    if len(rows) >= 2:
+        spacing = float(np.median(np.diff([r.baseline_y for r in rows])))
+        rows[0].y0 = max(0, int(round(rows[0].baseline_y - 0.65 * spacing)))
+        rows[-1].y1 = min(H, int(round(rows[-1].baseline_y + 0.65 * spacing)))
+    elif rows:
+        rows[0].y0 = max(0, int(round(rows[0].baseline_y - 30 * px_per_mm_y)))
+        rows[0].y1 = min(H, int(round(rows[0].baseline_y + 30 * px_per_mm_y)))
+    return rows
+
+
+def boundary_evidence(ink: np.ndarray, row: Row, x_start: float, x_end: float, px_per_mm_x: float,
+                      px_per_mm_y: float, fractions: tuple[float, ...] = (0.25, 0.5, 0.75)) -> list[float]:
+    """Evidence (0..1+) of a lead boundary at each fraction of the row's trace span: ink of separator
+    ticks / labels just around and above the baseline at the boundary, compared with other places."""
+    H, W = ink.shape
+    span = x_end - x_start
+    if span <= 10:
+        return [0.0] * len(fractions)
+    b = row.baseline_y
+    ya, yb = int(max(0, b - 10.0 * px_per_mm_y)), int(min(H, b - 3.5 * px_per_mm_y))
+    if yb <= ya:
+        return [0.0] * len(fractions)
+    zone = ink[ya:yb] > 0.5
+    colsum = zone.sum(axis=0).astype(np.float64)
+    wlen = max(2, int(round(5.0 * px_per_mm_x)))
+    cs = np.r_[0.0, np.cumsum(colsum)]
+
+    def window(x: float) -> float:
+        a = int(np.clip(x - 0.6 * px_per_mm_x, 0, W))
+        return float(cs[min(W, a + wlen)] - cs[a])
+
+    ref_fr = np.arange(0.0625, 1.0, 0.125)
+    ref = np.array([window(x_start + f * span) for f in ref_fr])
+    base_level = float(np.median(ref)) if ref.size else 0.0
+    # label ink: ~3 mm tall text a few mm wide
+    label_ink = 1.5 * px_per_mm_x * 3.0 * px_per_mm_y * 0.15
+    out = []
+    for f in fractions:
+        v = window(x_start + f * span)
+        out.append(float(np.clip((v - base_level) / max(label_ink, 1.0), 0.0, 2.0)))
+    return out
+
+
+def fit_layout(rows: list[Row], durations_s: list[float], evidence: list[list[float]],
+               rhythm: dict[str, tuple[str, ...]] | None = None) -> tuple[str, float, dict[str, float]]:
+    """Template with the lowest cost for the found rows; returns (name, cost, all costs).
+
+    Cost = |rows - template rows| + mean relative deviation of row durations from the longest row
+    (short rows are unexpected in every template) + column-boundary mismatch."""
+    n = len(rows)
+    costs: dict[str, float] = {}
+    dmax = max(durations_s) if durations_s else 0.0
+    dur_cost = float(np.mean([abs(d - dmax) / max(dmax, 1e-6) for d in durations_s])) if durations_s else 1.0
+    for name in TEMPLATES:
+        trows = template_rows(name)
+        c = abs(n - len(trows)) * 1.0
+        c += dur_cost
+        # column evidence: expected boundaries per row at fractions 1/4, 1/2, 3/4
+        mism = []
+        for i, row_leads in enumerate(trows[:n]):
+            ncol = len(row_leads)
+            expect = {1: (0, 0, 0), 2: (0, 1, 0), 4: (1, 1, 1)}[ncol]
+            if i < len(evidence):
+                e = np.clip(np.asarray(evidence[i]), 0, 1)
+                mism.append(float(np.mean(np.abs(np.asarray(expect) - e))))
+        c += 0.6 * (float(np.mean(mism)) if mism else 0.5)
+        costs[name] = round(c, 4)
+    best = min(costs, key=costs.get)
+    return best, costs[best], costs

@@ -1,0 +1,433 @@
+"""One call from a page image (and optional trace probability map) to per-lead signals.
+
+Steps (each its own module, each result kept in :class:`DigitizationResult`): image normalisation
+(:mod:`image_io`), trace/grid maps (:mod:`trace_map`), orientation (:mod:`orientation`), scale
+(:mod:`scale`), rows and template (:mod:`layout`), vectorisation (:mod:`vectorise`), calibration pulses
+(:mod:`calibration`) and assembly (:mod:`assemble`).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from . import assemble as asm
+from .calibration import Calibration, Pulse, amplitude_calibration, find_pulse
+from .image_io import PreparedImage, downscale, prepare_image
+from .layout import Layout, LeadBox, Row, boundary_evidence, find_rows, fit_layout, row_map, template_rows
+from .orientation import Orientation, estimate_orientation, rot90_image, rows_are_horizontal, warp
+from .scale import Scale, estimate_scale, scale_from_page_width
+from .trace_map import TraceMap, classical_trace_map, given_trace_map
+from .vectorise import TraceCurve, trace_band
+
+log = logging.getLogger(__name__)
+
+STANDARD_LEADS: list[str] = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+GEOMETRY_MAX_SIDE = 1600
+
+
+@dataclass
+class DigitizationResult:
+    """Everything the digitizer found for one page.
+
+    signal: (num_samples, len(lead_names)) float64 mV; NaN outside the printed window of each lead.
+    rectified: (H, W, 3) uint8 rectified working image (coordinates of rows, boxes and traces).
+    """
+
+    signal: np.ndarray
+    lead_names: list[str]
+    fs: float
+    orientation: Orientation | None = None
+    scale: Scale | None = None
+    layout: Layout | None = None
+    traces: list[asm.LeadTrace] = field(default_factory=list)
+    row_curves: list[TraceCurve] = field(default_factory=list)
+    row_timings: list[asm.RowTiming] = field(default_factory=list)
+    calibration: Calibration | None = None
+    warnings: list[str] = field(default_factory=list)
+    confidence: float = 0.0
+    rectified: np.ndarray | None = None
+    trace_prob: np.ndarray | None = None
+    work_scale: float = 1.0
+    timings_s: dict[str, float] = field(default_factory=dict)
+    debug: dict[str, Any] = field(default_factory=dict)
+
+
+def _empty(num_samples: int, lead_names: list[str], fs: float, warnings: list[str], **kw: Any) -> DigitizationResult:
+    return DigitizationResult(np.full((num_samples, len(lead_names)), np.nan), list(lead_names), fs,
+                              warnings=warnings, confidence=0.0, **kw)
+
+
+def _rectify(tm: TraceMap, rgb: np.ndarray) -> tuple[Orientation, np.ndarray, TraceMap, float]:
+    """Orientation on downscaled maps, applied at working resolution with an enlarged canvas."""
+    g_small, f = downscale(tm.grid, GEOMETRY_MAX_SIDE)
+    p_small, _ = downscale(tm.prob, GEOMETRY_MAX_SIDE)
+    orient = estimate_orientation(g_small, p_small)
+    H = np.asarray(orient.homography, np.float64)
+    if f != 1.0:
+        S = np.diag([f, f, 1.0])
+        H = np.linalg.inv(S) @ H @ S
+    h, w = rgb.shape[:2]
+    if np.allclose(H, np.eye(3), atol=1e-6) or (abs(orient.angle_deg) < 0.05 and not orient.keystone):
+        orient.homography = np.eye(3)
+        orient.output_shape = (h, w)
+        return orient, rgb, tm, f
+    corners = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], np.float64).T
+    tc = H @ corners
+    tc = tc[:2] / tc[2]
+    x_lo, y_lo = tc[0].min(), tc[1].min()
+    x_hi, y_hi = tc[0].max(), tc[1].max()
+    ow = int(min(math.ceil(x_hi - x_lo), 1.5 * w))
+    oh = int(min(math.ceil(y_hi - y_lo), 1.5 * h))
+    T = np.array([[1, 0, -x_lo], [0, 1, -y_lo], [0, 0, 1]], np.float64)
+    H = T @ H
+    paper = tuple(float(v) for v in tm.paper_rgb)
+    rgb_r = warp(rgb, H, (oh, ow), border=paper)
+    prob_r = warp(tm.prob, H, (oh, ow), border=0)
+    grid_r = warp(tm.grid, H, (oh, ow), border=0)
+    ink_r = warp(tm.ink, H, (oh, ow), border=0)
+    orient.homography = H
+    orient.output_shape = (oh, ow)
+    tm2 = TraceMap(prob_r, grid_r, ink_r, tm.paper_rgb, tm.grid_rgb, tm.grid_is_grey, tm.threshold, tm.source,
+                   list(tm.warnings))
+    return orient, rgb_r, tm2, f
+
+
+def _rot_tm(tm: TraceMap, k: int) -> TraceMap:
+    return TraceMap(rot90_image(tm.prob, k), rot90_image(tm.grid, k), rot90_image(tm.ink, k), tm.paper_rgb,
+                    tm.grid_rgb, tm.grid_is_grey, tm.threshold, tm.source, list(tm.warnings))
+
+
+def _upside_down_score(prob: np.ndarray, rows: list[Row], ppm_y: float) -> float:
+    """> 0 when ink sits mostly above the row baselines (upright: labels, R waves, pulses up)."""
+    if not rows:
+        return 0.0
+    above = below = 0.0
+    for r in rows:
+        b = r.baseline_y
+        a0, a1 = r.y0, int(max(r.y0, b - 1.0 * ppm_y))
+        b0, b1 = int(min(r.y1, b + 1.0 * ppm_y)), r.y1
+        sub = prob[:, r.x0:r.x1]
+        above += float(sub[a0:a1].sum())
+        below += float(sub[b0:b1].sum())
+    tot = above + below
+    return 0.0 if tot <= 0 else (above - below) / tot
+
+
+def digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, **kwargs: Any) -> DigitizationResult:
+    """Digitise one ECG page image (see :func:`_digitize_page` for the arguments); never raises for a bad
+    page: unexpected failures give an all-NaN signal and a warning."""
+    try:
+        return _digitize_page(image, trace_prob, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - a page must never crash the caller
+        log.exception("digitisation failed")
+        names = list(kwargs.get("lead_names") or STANDARD_LEADS)
+        return _empty(int(kwargs.get("num_samples", 5000)), names, float(kwargs.get("fs", 500.0)),
+                      [f"digitisation failed: {type(exc).__name__}: {exc}"])
+
+
+def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, fs: float = 500.0,
+                  num_samples: int = 5000, lead_names: list[str] | None = None, paper_speed: float = 25.0,
+                  gain: float = 10.0, layout: str = "auto", debug: bool = False) -> DigitizationResult:
+    """Digitise one ECG page image.
+
+    image: (H, W, 3) uint8 RGB (grayscale, RGBA, 16-bit and float accepted).
+    trace_prob: optional (H, W) trace probability in [0, 1] (e.g. from a segmentation net); None uses
+      the classical colour/darkness map.
+    Returns a :class:`DigitizationResult` whose ``signal`` is (num_samples, len(lead_names)) in mV.
+    Never raises for unreadable pages: the signal is NaN and ``warnings`` says why.
+    """
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    lead_names = list(STANDARD_LEADS if lead_names is None else lead_names)
+    fs = float(fs)
+    num_samples = int(num_samples)
+    warnings: list[str] = []
+
+    def tick(name: str, t0: list[float] = [t_start]) -> None:  # noqa: B006 - local timer state
+        now = time.perf_counter()
+        timings[name] = round(now - t0[0], 4)
+        t0[0] = now
+
+    try:
+        prep: PreparedImage = prepare_image(image)
+    except (ValueError, TypeError) as exc:
+        return _empty(num_samples, lead_names, fs, [f"unreadable image: {exc}"])
+    warnings += prep.warnings
+    rgb = prep.rgb
+    h, w = rgb.shape[:2]
+    if min(h, w) < 16:
+        return _empty(num_samples, lead_names, fs, warnings + ["image too small to digitise"])
+    if trace_prob is not None:
+        tp = np.asarray(trace_prob, np.float32)
+        if tp.ndim == 3:
+            tp = tp[..., 0]
+        if tp.shape[:2] != (h, w):
+            tp = cv2.resize(tp, (w, h), interpolation=cv2.INTER_AREA if prep.scale < 1 else cv2.INTER_LINEAR)
+        tm = given_trace_map(rgb, tp)
+    else:
+        tm = classical_trace_map(rgb)
+    warnings += tm.warnings
+    tick("trace_map")
+    if float((tm.prob > 0.5).mean()) < 1e-4:
+        return _empty(num_samples, lead_names, fs, warnings + ["no trace ink found (blank page?)"],
+                      trace_prob=tm.prob, rectified=rgb, work_scale=prep.scale, timings_s=timings)
+
+    # quarter turns: rows must run horizontally
+    quarter = 0
+    small_p, _ = downscale(tm.prob, 800)
+    if rows_are_horizontal(small_p) < -0.5:
+        quarter = 1
+        rgb = rot90_image(rgb, 1)
+        tm = _rot_tm(tm, 1)
+        warnings.append("page turned by 90 degrees")
+
+    orient, rgb_r, tm_r, _ = _rectify(tm, rgb)
+    orient.quarter_turns = quarter
+    warnings += orient.warnings
+    tick("orientation")
+
+    sc = estimate_scale(tm_r.grid)
+    if not np.isfinite(sc.px_per_mm_x):
+        fallback = scale_from_page_width(rgb_r.shape[1], rgb_r.shape[0])
+        fallback.warnings = sc.warnings + fallback.warnings
+        sc = fallback
+    sc = _plausible_scale(sc, rgb_r.shape[0], rgb_r.shape[1])
+    warnings += sc.warnings
+    tick("scale")
+
+    def analyse(tm_cur: TraceMap, sc_cur: Scale) -> tuple[list[Row], np.ndarray]:
+        rmap = row_map(tm_cur.prob, 0.5 * (sc_cur.px_per_mm_x + sc_cur.px_per_mm_y))
+        return find_rows(rmap, sc_cur.px_per_mm_y, sc_cur.px_per_mm_x), rmap
+
+    rows, rmap = analyse(tm_r, sc)
+    # 180 degrees: ink (labels, pulses, R waves) should sit above the baselines
+    if rows and _upside_down_score(tm_r.prob, rows, sc.px_per_mm_y) < -0.12:
+        rgb_r = rot90_image(rgb_r, 2)
+        tm_r = _rot_tm(tm_r, 2)
+        orient.quarter_turns = (orient.quarter_turns + 2) % 4
+        warnings.append("page turned by 180 degrees")
+        rows, rmap = analyse(tm_r, sc)
+    tick("rows")
+    if not rows:
+        return _empty(num_samples, lead_names, fs, warnings + ["no trace rows found"], orientation=orient, scale=sc,
+                      rectified=rgb_r, trace_prob=tm_r.prob, work_scale=prep.scale, timings_s=timings)
+
+    # vectorise each row band
+    ppx, ppy = sc.px_per_mm_x, sc.px_per_mm_y
+    curves: list[TraceCurve] = []
+    pulses: list[Pulse] = []
+    pulse_of_row: dict[int, Pulse] = {}
+    for i, r in enumerate(rows):
+        c = trace_band(tm_r.prob, r.y0, r.y1, r.x0, r.x1, r.baseline_y)
+        curves.append(c)
+        p = find_pulse(c.y, c.x0, r.baseline_y, i, ppx, ppy, paper_speed)
+        if p is None and tm_r.source == "given":
+            # a segmentation net may leave the pulses out: look for them in the image's ink left of the row
+            xa = int(max(0, r.x0 - (0.2 * paper_speed + 12.0) * ppx))
+            ink_p = np.clip((tm_r.ink - 0.3) / 0.2, 0.0, 1.0)
+            ci = trace_band(ink_p, r.y0, r.y1, xa, r.x0 + 2, r.baseline_y)
+            ok_i = np.flatnonzero(np.isfinite(ci.y))
+            if ok_i.size:
+                p = find_pulse(ci.y[ok_i[0]:], ci.x0 + int(ok_i[0]), r.baseline_y, i, ppx, ppy, paper_speed)
+                if p is not None:
+                    p.trace_start_x = float(c.x0 + np.argmax(np.isfinite(c.y)))
+        if p is not None:
+            pulses.append(p)
+            pulse_of_row[i] = p
+    tick("vectorise")
+
+    # scale fallback from the pulses when the grid gave nothing
+    if sc.source == "dpi" and len(pulses) >= 2:
+        hmm = float(np.median([p.height_px for p in pulses]))
+        wmm = float(np.median([p.x1 - p.x0 for p in pulses]))
+        sy = hmm / gain
+        sx = wmm / (0.2 * paper_speed)
+        if 0.5 < sx / sy < 2.0:
+            sx = sy  # pulse heights are measured more precisely than widths; pixels are square
+            sc = Scale(sx, sy, "pulse", confidence=0.5, warnings=["scale from the calibration pulses"])
+            warnings.append("scale from the calibration pulses")
+            ppx, ppy = sc.px_per_mm_x, sc.px_per_mm_y
+    calib = amplitude_calibration(pulses, ppy, gain)
+    warnings += calib.warnings
+
+    # row timing and layout
+    px_per_s = paper_speed * ppx
+    timings_rows: list[asm.RowTiming] = []
+    durations: list[float] = []
+    evidence: list[list[float]] = []
+    base_pred = _baselines_from_pulses(rows, pulse_of_row, ppy)
+    for i, (r, c) in enumerate(zip(rows, curves)):
+        p = pulse_of_row.get(i)
+        ok = np.flatnonzero(np.isfinite(c.y))
+        half = c.half_width_px
+        if p is not None:
+            x_t0, base_y = p.trace_start_x + half, p.base_y
+        else:
+            x_t0 = float(c.x0 + ok[0]) + half if ok.size else float(r.x0)
+            base_y = base_pred.get(i, _curve_mode(c, r.baseline_y, ppy))
+        rt = asm.row_timing(c, x_t0, px_per_s, base_y, calib.mv_per_px, fs,
+                            trust_scale=sc.source == "grid" and sc.confidence >= 0.5)
+        timings_rows.append(rt)
+        durations.append(rt.duration_s)
+        x_end = x_t0 + rt.duration_s * rt.px_per_s
+        evidence.append(boundary_evidence(tm_r.ink, r, x_t0, x_end, ppx, ppy))
+
+    asm.align_row_starts(timings_rows, max(1.5, 0.01 * px_per_s))
+    name, cost, costs = fit_layout(rows, durations, evidence)
+    lay_warn: list[str] = []
+    if layout != "auto":
+        if layout not in costs:
+            lay_warn.append(f"unknown layout {layout!r}; using the detected {name}")
+        else:
+            name, cost = layout, costs[layout]
+    trows = template_rows(name)
+    fits = len(trows) == len(rows) and cost < 0.75
+    if not fits:
+        lay_warn.append(f"page fits no template well (best {name}, cost {cost:.2f}, {len(rows)} rows)")
+    # the time span of a layout is the longest row (short rows are columns of it)
+    full_d = max(durations) if durations else 10.0
+    boxes: list[LeadBox] = []
+    n_grid_rows = 3 if name.startswith("3x4") else len(trows)
+    for i, (r, rt) in enumerate(zip(rows, timings_rows)):
+        if i >= len(trows):
+            lay_warn.append(f"row {i} has no lead in layout {name}; ignored")
+            continue
+        leads = trows[i]
+        ncol = len(leads)
+        d = rt.duration_s if rt.duration_s > 0 else full_d
+        for cidx, lead in enumerate(leads):
+            t0, t1 = cidx * d / ncol, (cidx + 1) * d / ncol
+            boxes.append(LeadBox(lead, i, cidx, rt.x_t0 + t0 * rt.px_per_s, rt.x_t0 + t1 * rt.px_per_s, t0, t1,
+                                 rt.base_y, rhythm=i >= n_grid_rows))
+    lay = Layout(name, float(cost), bool(fits), rows, max((len(t) for t in trows), default=0), boxes, costs,
+                 evidence, lay_warn)
+    warnings += lay_warn
+    tick("layout")
+
+    for i, rt in enumerate(timings_rows):
+        inner = [b.x0 for b in boxes if b.row == i and b.column > 0]
+        if inner:
+            asm.remove_separators(curves[i], inner, rt.base_y, ppx, ppy)
+    traces = [asm.sample_lead(curves[b.row], b, timings_rows[b.row], fs, num_samples) for b in boxes]
+    traces = _assign_rhythm(traces)
+    signal = asm.place(traces, lead_names, num_samples)
+    unknown = [n for n in lead_names if n.strip().upper() not in {s.upper() for s in STANDARD_LEADS}]
+    if unknown:
+        warnings.append(f"unknown lead names (left NaN): {unknown}")
+    tick("assemble")
+
+    cov = float(np.mean([c.coverage for c in curves])) if curves else 0.0
+    conf = {"grid": 1.0, "pulse": 0.7, "dpi": 0.35}.get(sc.source, 0.3)
+    conf *= 1.0 if fits else 0.5
+    conf *= float(np.clip(cov, 0.0, 1.0))
+    conf *= 0.5 + 0.5 * max(orient.confidence, 0.0) if orient.source == "grid" else 0.8
+    timings["total"] = round(time.perf_counter() - t_start, 4)
+    result = DigitizationResult(signal, lead_names, fs, orient, sc, lay, traces, curves, timings_rows, calib,
+                                warnings, float(np.clip(conf, 0.0, 1.0)), rgb_r, tm_r.prob if debug else None,
+                                prep.scale, timings)
+    if debug:
+        result.debug = {"row_map": rmap, "grid": tm_r.grid, "ink": tm_r.ink}
+    return result
+
+
+def _plausible_scale(sc: Scale, h: int, w: int, min_mm: float = 120.0) -> Scale:
+    """Guard against a grid period locked onto an alias (e.g. a subsampled minor grid): when the page's
+    long side would be shorter than ``min_mm``, the sub-harmonic (period / k, k = 2..5) closest to a
+    letter-size page is used instead (within 35 %), with low confidence."""
+    if sc.source != "grid" or not np.isfinite(sc.px_per_mm_x):
+        return sc
+    long_side = float(max(h, w))
+    if long_side / max(sc.px_per_mm_x, 1e-9) >= min_mm:
+        return sc
+    ref = scale_from_page_width(w, h).px_per_mm_x
+    best = min(range(2, 6), key=lambda k: abs(math.log(sc.px_per_mm_x / k / ref)))
+    if abs(math.log(sc.px_per_mm_x / best / ref)) > math.log(1.35):
+        return sc
+    msg = f"grid period implies a {long_side / sc.px_per_mm_x:.0f} mm page; using 1/{best} of it"
+    log.debug(msg)
+    return Scale(sc.px_per_mm_x / best, sc.px_per_mm_y / best, "grid", {k: v / best for k, v in sc.period_px.items()},
+                 0.3, sc.warnings + [msg])
+
+
+def _curve_mode(curve: TraceCurve, fallback: float, px_per_mm_y: float) -> float:
+    """Isoelectric level (pixels) of a traced row: the most frequent curve height (0.25 px bins,
+    smoothed over ~0.3 mm), if within 4 mm of ``fallback`` (the row-profile baseline)."""
+    y = curve.y[np.isfinite(curve.y)]
+    if y.size < 50:
+        return fallback
+    lo = float(y.min())
+    bins = np.floor((y - lo) / 0.25).astype(np.int64)
+    hist = np.bincount(bins).astype(np.float64)
+    k = max(1, int(round(0.3 * px_per_mm_y / 0.25)))
+    sm = np.convolve(hist, np.ones(k) / k, mode="same")
+    mode = lo + (int(np.argmax(sm)) + 0.5) * 0.25
+    near = np.abs(y - mode) <= 0.15 * px_per_mm_y + 0.5
+    if near.sum() >= 10:
+        mode = float(np.median(y[near]))
+    return mode if abs(mode - fallback) <= 4.0 * px_per_mm_y else fallback
+
+
+def _baselines_from_pulses(rows: list[Row], pulse_of_row: dict[int, Pulse], px_per_mm_y: float) -> dict[int, float]:
+    """Baselines (pixels) of rows without a pulse, predicted from the pulse feet of the other rows
+    when those lie on an evenly spaced line (base = a + b * row, residual < 0.3 mm) and the prediction
+    is within 3 mm of the row's own profile baseline; {} when that does not hold."""
+    idx = sorted(pulse_of_row)
+    if len(idx) < 2 or len(idx) == len(rows):
+        return {}
+    ii = np.array(idx, np.float64)
+    bb = np.array([pulse_of_row[i].base_y for i in idx])
+    b, a = np.polyfit(ii, bb, 1)
+    if len(idx) >= 3 and np.max(np.abs(a + b * ii - bb)) > 0.3 * px_per_mm_y:
+        return {}
+    if len(idx) == 2:
+        # two rows only: their own spacing must match the rows' spacing
+        own = np.array([r.baseline_y for r in rows])
+        if np.max(np.abs(own[idx] - bb)) > 3.0 * px_per_mm_y:
+            return {}
+    out: dict[int, float] = {}
+    for i, r in enumerate(rows):
+        if i in pulse_of_row:
+            continue
+        pred = float(a + b * i)
+        if abs(pred - r.baseline_y) <= 3.0 * px_per_mm_y:
+            out[i] = pred
+    return out
+
+
+def _assign_rhythm(traces: list[asm.LeadTrace]) -> list[asm.LeadTrace]:
+    """Rename rhythm strips by correlation with the short segments of the same time window when a
+    different lead matches clearly better than the template's default."""
+    short = [t for t in traces if not t.box.rhythm]
+    used: set[str] = set()
+    for t in traces:
+        if not t.box.rhythm or t.values_mv.size == 0:
+            continue
+        best_name, best_r, default_r = t.name, -1.0, -1.0
+        for s in short:
+            if s.values_mv.size < 20:
+                continue
+            a = s.start_sample - t.start_sample
+            if a < 0 or a + s.values_mv.size > t.values_mv.size:
+                continue
+            u = t.values_mv[a:a + s.values_mv.size]
+            v = s.values_mv
+            ok = np.isfinite(u) & np.isfinite(v)
+            if ok.sum() < 20 or np.std(u[ok]) < 1e-6 or np.std(v[ok]) < 1e-6:
+                continue
+            r = float(np.corrcoef(u[ok], v[ok])[0, 1])
+            if s.name == t.name:
+                default_r = r
+            if r > best_r and s.name not in used:
+                best_name, best_r = s.name, r
+        if best_name != t.name and best_r > 0.9 and best_r > default_r + 0.1:
+            log.debug("rhythm strip %s re-assigned to %s (r=%.2f vs %.2f)", t.name, best_name, best_r, default_r)
+            t.name = best_name
+            t.box.name = best_name
+        used.add(t.name)
+    return traces

@@ -1,0 +1,168 @@
+"""Classical per-pixel trace probability and grid maps from an RGB page.
+
+Trace ink is dark and nearly colourless; grid lines are light and coloured (red, pink, blue, green...)
+or light grey. The map uses darkness relative to the local paper brightness measured on the brightest
+channel (so coloured grid lines stay "light"), an adaptive threshold between grid and ink darkness,
+and, for grey/black-and-white pages, removal of long thin straight lines (grid) by morphology.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TraceMap:
+    """Per-pixel maps of one page (all (H, W) float32 in [0, 1]).
+
+    prob: probability that a pixel is trace ink (signal, and for the classical map also text/pulses).
+    grid: strength of grid-line evidence (trace pixels suppressed).
+    ink: darkness of every pixel (1 = black), independent of the trace map source.
+    paper_rgb / grid_rgb: estimated paper and grid colours (0..255), grid None if not found.
+    source: "classical" or "given".
+    """
+
+    prob: np.ndarray
+    grid: np.ndarray
+    ink: np.ndarray
+    paper_rgb: tuple[float, float, float] = (255.0, 255.0, 255.0)
+    grid_rgb: tuple[float, float, float] | None = None
+    grid_is_grey: bool = False
+    threshold: float = 0.5
+    source: str = "classical"
+    warnings: list[str] = field(default_factory=list)
+
+
+def _local_background(channel: np.ndarray, ksize: int) -> np.ndarray:
+    """Local paper level of a (H, W) float32 channel: grey dilation (max filter) then box blur."""
+    k = max(3, int(ksize) | 1)
+    bg = cv2.dilate(channel, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    bg = cv2.blur(bg, (k, k))
+    return np.maximum(bg, 1.0)
+
+
+def _otsu(values: np.ndarray, lo: float = 0.0, hi: float = 1.0, bins: int = 128) -> float:
+    """Otsu threshold of 1-D ``values`` in [lo, hi]."""
+    if values.size < 10:
+        return 0.5 * (lo + hi)
+    hist, edges = np.histogram(values, bins=bins, range=(lo, hi))
+    hist = hist.astype(np.float64)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    m0 = np.cumsum(hist * centres)
+    mu0 = m0 / np.maximum(w0, 1e-9)
+    mu1 = (m0[-1] - m0) / np.maximum(w1, 1e-9)
+    between = w0 * w1 * (mu0 - mu1) ** 2
+    return float(centres[int(np.argmax(between))])
+
+
+def remove_straight_lines(binary: np.ndarray, min_length: int) -> np.ndarray:
+    """Mask (bool, (H, W)) of pixels of ``binary`` lying on horizontal or vertical straight runs
+    at least ``min_length`` pixels long (grid lines); thin 1-3 px lines only."""
+    b = binary.astype(np.uint8)
+    L = max(5, int(min_length))
+    horiz = cv2.morphologyEx(b, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (L, 1)))
+    vert = cv2.morphologyEx(b, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, L)))
+    lines = (horiz | vert).astype(bool)
+    return lines
+
+
+def classical_trace_map(rgb: np.ndarray) -> TraceMap:
+    """Trace probability and grid maps of an (H, W, 3) uint8 RGB page without a neural network."""
+    h, w = rgb.shape[:2]
+    img = rgb.astype(np.float32)
+    maxc = img.max(axis=2)
+    minc = img.min(axis=2)
+    lum = img @ np.array([0.299, 0.587, 0.114], np.float32)
+    k = max(15, int(round(max(h, w) / 60)))
+    bg_max = _local_background(maxc, k)
+    bg_lum = _local_background(lum, k)
+    # darkness on the brightest channel: coloured grid lines stay near 0, black ink near 1
+    dark = np.clip(1.0 - maxc / bg_max, 0.0, 1.0)
+    lum_dark = np.clip(1.0 - lum / bg_lum, 0.0, 1.0)
+    sat = (maxc - minc) / np.maximum(maxc, 1.0)
+
+    warnings: list[str] = []
+    # paper colour: median of the brightest pixels
+    flat_lum = lum.ravel()
+    step = max(1, flat_lum.size // 200_000)
+    sub_lum = flat_lum[::step]
+    bright_thr = np.percentile(sub_lum, 60)
+    sub_rgb = img.reshape(-1, 3)[::step]
+    paper = np.median(sub_rgb[sub_lum >= bright_thr], axis=0) if np.any(sub_lum >= bright_thr) else np.array([255.0] * 3)
+
+    # adaptive threshold between grid and ink darkness (Otsu over clearly non-paper pixels)
+    sub_dark = dark.ravel()[::step]
+    cand = sub_dark[sub_dark > 0.12]
+    thr = 0.45
+    if cand.size > 50:
+        thr = float(np.clip(_otsu(cand, 0.12, 1.0), 0.3, 0.6))
+    soft = 0.08
+    prob = np.clip((dark - (thr - soft)) / (2 * soft), 0.0, 1.0)
+
+    # grid colour: mid-dark (in luminance) pixels that are not ink
+    gmask_sub = (lum_dark.ravel()[::step] > 0.08) & (sub_dark < thr - soft)
+    grid_rgb = None
+    grid_is_grey = False
+    if gmask_sub.sum() > 100:
+        grid_rgb_arr = np.median(sub_rgb[gmask_sub], axis=0)
+        grid_rgb = tuple(float(v) for v in grid_rgb_arr)
+        gs = (grid_rgb_arr.max() - grid_rgb_arr.min()) / max(grid_rgb_arr.max(), 1.0)
+        grid_is_grey = bool(gs < 0.12)
+
+    # grey / bw pages: dark grid lines may pass the threshold; remove long straight thin lines
+    binary = prob > 0.5
+    if binary.any():
+        L = max(40, int(round(max(h, w) * 0.12)))
+        lines = remove_straight_lines(binary, L)
+        frac = lines.sum() / max(binary.sum(), 1)
+        if frac > 0.02:
+            # keep the darkest ink on lines (trace crossing a line stays, thin grid removed)
+            very_dark = dark > min(0.95, thr + 0.3)
+            kill = lines & ~very_dark if frac < 0.6 else lines
+            prob = np.where(kill, 0.0, prob).astype(np.float32)
+            log.debug("removed %.1f%% straight-line pixels from the trace map", 100 * frac)
+
+    # grid evidence: light coloured or grey lines, away from ink and its anti-aliased halo
+    halo = cv2.dilate(prob, np.ones((5, 5), np.uint8))
+    grid = np.maximum(lum_dark, np.clip(sat - 0.05, 0, 1) * (1.0 - dark)) * (1.0 - halo)
+    grid = np.where(dark > thr, 0.0, grid).astype(np.float32)
+    return TraceMap(
+        prob=prob.astype(np.float32),
+        grid=grid,
+        ink=dark.astype(np.float32),
+        paper_rgb=tuple(float(v) for v in paper),
+        grid_rgb=grid_rgb,
+        grid_is_grey=grid_is_grey,
+        threshold=thr,
+        source="classical",
+        warnings=warnings,
+    )
+
+
+def given_trace_map(rgb: np.ndarray, trace_prob: np.ndarray) -> TraceMap:
+    """Wrap a neural trace probability (H, W) in [0, 1] (resized to the image if needed) and compute
+    the grid map from the image (for orientation and scale)."""
+    base = classical_trace_map(rgb)
+    p = np.asarray(trace_prob, dtype=np.float32)
+    if p.ndim == 3:
+        p = p[..., 0]
+    h, w = rgb.shape[:2]
+    warnings = list(base.warnings)
+    if p.shape != (h, w):
+        warnings.append(f"trace_prob shape {p.shape} resized to the image ({h}, {w})")
+        p = cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR)
+    p = np.nan_to_num(p, nan=0.0)
+    if p.max() > 1.0 + 1e-6:
+        p = p / max(float(p.max()), 1e-6)
+    p = np.clip(p, 0.0, 1.0)
+    grid = base.grid * (1.0 - p)
+    return TraceMap(prob=p, grid=grid.astype(np.float32), ink=base.ink, paper_rgb=base.paper_rgb,
+                    grid_rgb=base.grid_rgb, grid_is_grey=base.grid_is_grey, threshold=0.5,
+                    source="given", warnings=warnings)
