@@ -1,0 +1,1 @@
+"""The Challenge entry: reading Challenge records, training the shared multi-head model, running it."""

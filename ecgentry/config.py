@@ -1,0 +1,99 @@
+"""All training and run-time hyper-parameters of the entry in one configuration object."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from models.config import BackboneConfig, ConfigError, _ConfigBase
+
+ENV_TRAIN_CONFIG = "ECG_TRAIN_CONFIG"
+TRACE_SOURCES = ("auto", "classical", "segmentation", "combined")
+DIGITIZERS = ("pipeline", "regression")
+
+
+@dataclass
+class TrainConfig(_ConfigBase):
+    """Hyper-parameters of ``team_code.train_models`` (saved into the model folder as ``train_config.json``).
+
+    Model: ``backbone`` (source, name, input size in px), Dx head ``dx_hidden_sizes``/``dx_dropout``,
+    ``segmentation`` (train the segmentation digitization head on pages rendered from training signals),
+    ``regression`` (also train the seed's regression digitization head on the records' own images),
+    ``digitization_losses`` (weights by name, regression head only), ``balancing`` of the task losses.
+    Data: ``val_fraction`` of records held out (by record), ``pages_per_record`` rendered per record with a
+    signal (``render_preset``), ``max_rendered_pages``, ``max_records`` (None: all).
+    Optimisation: AdamW ``lr``/``weight_decay``, ``epochs``, ``batch_size``, linear warm-up over
+    ``warmup_fraction`` of the steps then cosine decay, early stopping after ``patience`` epochs without a
+    better validation loss, ``seed``. Run time: ``digitizer`` ("pipeline": segmentation + vectoriser,
+    "regression": the regression head), ``trace_source`` ("auto" picks on validation pages).
+    """
+
+    _nested: ClassVar[dict[str, type]] = {"backbone": BackboneConfig}
+
+    backbone: BackboneConfig = field(
+        default_factory=lambda: BackboneConfig(name="facebook/convnextv2-atto-1k-224", image_height=576, image_width=768)
+    )
+    dx_hidden_sizes: list[int] = field(default_factory=lambda: [256])
+    dx_dropout: float = 0.2
+    segmentation: bool = True
+    segmentation_decoder_channels: int = 32
+    regression: bool = False
+    digitization_losses: dict[str, float] = field(default_factory=lambda: {"mae": 1.0, "snr": 0.05})
+    balancing: str = "uncertainty"
+    val_fraction: float = 0.2
+    pages_per_record: int = 1
+    render_preset: str = "mixed"
+    max_rendered_pages: int = 2000
+    max_records: int | None = None
+    epochs: int = 12
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    warmup_fraction: float = 0.1
+    patience: int = 3
+    seed: int = 0
+    device: str = "auto"
+    num_threads: int | None = None
+    digitizer: str = "pipeline"
+    trace_source: str = "auto"
+    trace_source_pages: int = 4
+
+    def validate(self) -> None:
+        if not 0.0 <= float(self.val_fraction) < 1.0:
+            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        for name in ("epochs", "batch_size", "pages_per_record", "max_rendered_pages"):
+            if int(getattr(self, name)) < (0 if name in ("pages_per_record", "max_rendered_pages") else 1):
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.digitizer not in DIGITIZERS:
+            raise ConfigError(f"digitizer must be one of {DIGITIZERS}, got {self.digitizer!r}")
+        if self.trace_source not in TRACE_SOURCES:
+            raise ConfigError(f"trace_source must be one of {TRACE_SOURCES}, got {self.trace_source!r}")
+        if self.digitizer == "regression" and not self.regression:
+            raise ConfigError("digitizer 'regression' needs regression=True")
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "TrainConfig":
+        """Defaults, updated by ``$ECG_TRAIN_CONFIG`` (a JSON file path or an inline JSON object of overrides;
+        nested keys such as ``{"backbone": {"image_width": 512}}`` update the nested config), then ``overrides``."""
+        data = cls().to_dict()
+        text = os.environ.get(ENV_TRAIN_CONFIG, "").strip()
+        if text:
+            if not text.startswith("{"):
+                with open(text, encoding="utf-8") as f:
+                    text = f.read()
+            try:
+                update = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"${ENV_TRAIN_CONFIG} is not valid JSON: {exc}") from exc
+            _deep_update(data, update)
+        _deep_update(data, overrides)
+        return cls.from_dict(data)
+
+
+def _deep_update(base: dict[str, Any], update: dict[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_update(base[key], value)
+        else:
+            base[key] = value

@@ -1,0 +1,215 @@
+"""Running the trained entry on one record (what ``team_code.run_models`` runs)."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import helper_code as hc
+from ecgdigitize.image_io import load_image
+from ecgdigitize.pipeline import digitize_page
+from ecgentry.records import header_facts, record_image_files, resample_signal
+from models.model import ECGMultiHeadModel
+
+logger = logging.getLogger(__name__)
+
+ENTRY_FILE = "entry.json"
+MODEL_SUBFOLDER = "model"
+MIN_GAIN_DB = 0.5  # a learned trace map must beat the classical one by this much on validation pages
+SIGNAL_LIMIT_MV = 30.0  # outputs are clipped to +-30 mV so every WFDB format/gain can store them
+
+
+@dataclass
+class EntryModels:
+    """The loaded entry: one multi-head model serving both digitization and classification."""
+
+    model: ECGMultiHeadModel
+    device: torch.device
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.model.classes
+
+    @property
+    def trace_source(self) -> str:
+        source = self.summary.get("trace_source", "classical")
+        return "classical" if source == "auto" or self.model.segmentation_head is None and source != "classical" else source
+
+
+def load_entry(model_folder: str, device: str = "auto") -> EntryModels:
+    """Load a model folder written by ``ecgentry.train``; FileNotFoundError when it is missing or incomplete."""
+    folder = Path(model_folder)
+    entry = folder / ENTRY_FILE
+    if not entry.is_file():
+        raise FileNotFoundError(f"{model_folder!r} is not a complete model folder (no {ENTRY_FILE}); train first")
+    summary = json.loads(entry.read_text(encoding="utf-8"))
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    model = ECGMultiHeadModel.load(folder / MODEL_SUBFOLDER, device=dev)
+    model.eval()
+    return EntryModels(model=model, device=dev, summary=summary)
+
+
+def trace_map(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor, transform: Any, image: np.ndarray,
+              source: str) -> np.ndarray | None:
+    """The trace probability handed to the vectoriser: None (classical map), the segmentation head's map, or
+    the two combined (the classical map gated by the dilated segmentation map)."""
+    if source == "classical" or seg_logits is None:
+        return None
+    from models.segmentation import trace_probability
+
+    prob = trace_probability(seg_logits, transform)
+    if source == "segmentation":
+        return prob
+    import cv2
+
+    from ecgdigitize.trace_map import classical_trace_map
+
+    gate = cv2.dilate((prob > 0.3).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(np.float32)
+    return classical_trace_map(image).prob * np.maximum(gate, 0.1)
+
+
+def analyse_page(entry: EntryModels, image: np.ndarray, *, fs: float, num_samples: int, lead_names: list[str],
+                 source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One page -> (signal (num_samples, len(lead_names)) mV with NaN where not printed, Dx probabilities (C,))."""
+    model = entry.model
+    pixel_values, transforms = model.backbone.preprocess_with_transforms([image])
+    with torch.no_grad():
+        outputs = model(pixel_values.to(entry.device))
+    probs = torch.sigmoid(outputs["dx_logits"])[0].cpu().numpy() if outputs.get("dx_logits") is not None else np.zeros(0)
+    if entry.summary.get("digitizer") == "regression" and outputs.get("signal") is not None:
+        head = model.config.digitization_head
+        sig12 = outputs["signal"][0].cpu().numpy().T.astype(np.float64)  # (max_len, 12) at head.fs
+        sig12 = resample_signal(sig12, head.fs, fs, num_samples)
+        signal = _to_header_leads(sig12, model.lead_names, lead_names)
+    else:
+        seg = outputs.get("seg_logits")
+        tp = trace_map(model, None if seg is None else seg[0].float().cpu(), transforms[0], image,
+                       source or entry.trace_source)
+        result = digitize_page(image, tp, fs=fs, num_samples=num_samples, lead_names=lead_names)
+        for message in result.warnings:
+            logger.info("digitizer: %s", message)
+        signal = result.signal
+    return signal, probs
+
+
+def _to_header_leads(signal12: np.ndarray, model_leads: list[str], header_leads: list[str]) -> np.ndarray:
+    lookup = {n.casefold(): j for j, n in enumerate(model_leads)}
+    out = np.full((signal12.shape[0], len(header_leads)), np.nan)
+    for j, name in enumerate(header_leads):
+        k = lookup.get(name.casefold())
+        if k is not None:
+            out[:, j] = signal12[:, k]
+    return out
+
+
+def run_record(entry: EntryModels, record: str, verbose: bool = False) -> tuple[np.ndarray, list[str]]:
+    """Digitize and classify one record: ``(signal (num_samples, num_channels) mV in the header's lead order and
+    sampling rate, labels)``. Missing or corrupt images give NaN and the training set's most frequent class."""
+    header = hc.load_header(record)
+    fs, num_samples, lead_names = header_facts(header)
+    images = []
+    for path in record_image_files(record, header):
+        try:
+            images.append(load_image(path))
+        except Exception as exc:
+            logger.warning("record %s: unreadable image %s (%s)", record, os.path.basename(path), exc)
+    signals, probs = [], []
+    for image in images:
+        try:
+            s, p = analyse_page(entry, image, fs=fs, num_samples=num_samples, lead_names=lead_names)
+        except Exception as exc:  # never lose a record: NaN signal for this page
+            logger.warning("record %s: a page failed (%s)", record, exc)
+            continue
+        signals.append(s)
+        probs.append(p)
+    signal = np.full((num_samples, len(lead_names)), np.nan)
+    if signals:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            signal = np.nanmean(np.stack(signals), axis=0)
+    signal = np.clip(signal, -SIGNAL_LIMIT_MV, SIGNAL_LIMIT_MV)
+    if probs and entry.classes:
+        mean = np.mean(np.stack(probs), axis=0)
+        thresholds = entry.model.dx_head.thresholds.detach().cpu().numpy()
+        labels = [c for c, p, t in zip(entry.classes, mean, thresholds) if p >= t]
+        if not labels:
+            labels = [entry.classes[int(np.argmax(mean))]]
+    else:
+        if not images:
+            logger.warning("record %s: no readable image; signal is NaN", record)
+        labels = list(entry.summary.get("fallback_labels", []))
+    if verbose:
+        logger.info("record %s: labels %s", record, labels)
+    return signal, labels
+
+
+def choose_trace_source(model: ECGMultiHeadModel, infos: list, preset: str, num_pages: int, seed: int,
+                        device: torch.device) -> tuple[str, dict[str, float]]:
+    """Pick the trace map (classical, segmentation, combined) that digitizes full-resolution pages rendered from
+    the records ``infos`` (validation records) best: median SNR in dB (no shift search: the renderer's time
+    axis is exact)."""
+    from ecgentry.records import load_standard_signal
+    from ecgrender.distort import apply_preset
+    from ecgrender.page import STANDARD_LEADS, PageSpec, render_page
+
+    if model.segmentation_head is None or num_pages <= 0:
+        return "classical", {}
+    entry = EntryModels(model=model, device=device, summary={"digitizer": "pipeline"})
+    model.eval()
+    scores: dict[str, list[float]] = {"classical": [], "segmentation": [], "combined": []}
+    rng = np.random.default_rng(seed)
+    pages = 0
+    for info in infos:
+        if pages >= num_pages:
+            break
+        ref = load_standard_signal(info) if info.has_signal else None
+        if ref is None:
+            continue
+        page_seed = int(rng.integers(2**31))
+        try:
+            page = apply_preset(render_page(ref, info.fs, list(STANDARD_LEADS), PageSpec.random(page_seed), rng=page_seed),
+                                preset, rng=page_seed + 1)
+        except Exception as exc:
+            logger.warning("rendering %s failed: %s", info.record, exc)
+            continue
+        pages += 1
+        for source in scores:
+            est, _ = analyse_page(entry, page.image, fs=info.fs, num_samples=ref.shape[0],
+                                  lead_names=list(STANDARD_LEADS), source=source)
+            scores[source].append(_snr_db(ref, est))
+    medians = {k: float(np.median(v)) for k, v in scores.items() if v}
+    if not medians:
+        return "classical", {}
+    # The network's maps must earn their place: they replace the classical map only when clearly better.
+    best = "classical"
+    for source in ("combined", "segmentation"):
+        if medians.get(source, -np.inf) > medians.get(best, -np.inf) + MIN_GAIN_DB:
+            best = source
+    logger.info("trace source on %d validation pages (median SNR dB): %s -> %s", pages, medians, best)
+    return best, medians
+
+
+def _snr_db(ref: np.ndarray, est: np.ndarray) -> float:
+    """Mean over leads of 10 log10(sum ref^2 / sum err^2) on samples finite in both, times the fraction of finite
+    reference samples covered (0 dB for an uncovered lead), as the official scorer without the shift search."""
+    values = []
+    for j in range(ref.shape[1]):
+        finite_ref = np.isfinite(ref[:, j])
+        ok = finite_ref & np.isfinite(est[:, j])
+        if not finite_ref.any():
+            continue
+        if not ok.any():
+            values.append(0.0)
+            continue
+        noise = np.sum((ref[ok, j] - est[ok, j]) ** 2)
+        snr = 10 * np.log10(max(np.sum(ref[ok, j] ** 2), 1e-12) / max(noise, 1e-12))
+        values.append(snr * ok.sum() / finite_ref.sum())
+    return float(np.mean(values)) if values else 0.0
