@@ -244,7 +244,7 @@ def _centreline_points(band: np.ndarray, idx: np.ndarray, top: np.ndarray, bot: 
     tr = np.where(adj_r, np.r_[e_top[1:], e_top[-1]], np.inf)
     bl = np.where(adj_l, np.r_[e_bot[0], e_bot[:-1]], -np.inf)
     br = np.where(adj_r, np.r_[e_bot[1:], e_bot[-1]], -np.inf)
-    eps = 0.25
+    eps = 0.0
     peak_up = (e_top <= tl + eps) & (e_top <= tr + eps) & ~flat
     peak_dn = (e_bot >= bl - eps) & (e_bot >= br - eps) & ~flat
     # a tall column extreme on both envelopes (a narrow spike): keep the side farther from the
