@@ -1,0 +1,169 @@
+"""Digitization benchmark: held-out signals rendered with several presets, digitized, scored officially.
+
+    python -m benchmarks.digitize [--shared ../shared/data] [--model MODEL_FOLDER] [-n 6] [--out DIR]
+
+Signals: synthetic records from a seed never used in training (and, with --shared, JS00001, PTB s0010_re
+(first 10 s) and a PTB-XL slice). Each preset renders one 3x4+1 page per record; pages are digitized with
+``team_code.run_models`` when --model is given (the trained entry), else with the classical digitizer;
+outputs are written as WFDB and scored with ``evaluate_model.evaluate_model`` (official 2024 SNR with the
+shift search). Prints SNR per preset, seconds per page (median) and peak traced memory per page; with
+--shared also the layout and scale found on every real scan. The seed's regression head can be compared
+by training a model with ``{"regression": true, "digitizer": "regression"}`` and passing it as --model.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PRESETS = [  # name, dpi, distortions (None: clean) or preset name
+    ("clean 200 DPI", 200, None),
+    ("clean 100 DPI", 100, None),
+    ("bw", 200, "bw"),
+    ("rotation+noise", 200, ["rotation", "gaussian_noise"]),
+    ("wrinkled", 200, "wrinkled"),
+    ("photo", 200, "photo"),
+]
+
+
+def held_out_signals(n: int, shared: Path | None) -> list[tuple[str, np.ndarray, float, list[str]]]:
+    """(name, signal (N, 12) mV, fs, labels) for the benchmark records."""
+    from ecgrender.records import load_record_12
+    from ecgrender.synth import sample_labels, synthesize_ecg
+
+    rng = np.random.default_rng(123456)  # a seed never used for training data
+    out = []
+    for i in range(n):
+        labels = sample_labels(rng)
+        sig, _ = synthesize_ecg(labels, fs=500.0, duration_s=10.0, rng=rng)
+        out.append((f"synth{i:02d}", sig, 500.0, labels))
+    if shared is not None:
+        candidates = [shared / "js00001" / "JS00001", shared / "ptbdb_s0010" / "s0010_re"]
+        candidates += sorted((shared / "ptbxl" / "records500").rglob("*.hea"))[:3]
+        for path in candidates:
+            path = Path(str(path).removesuffix(".hea"))
+            try:
+                sig, fs, _, _ = load_record_12(path)
+            except Exception as exc:
+                print(f"skipping {path}: {exc}")
+                continue
+            out.append((path.name, sig[: int(round(10 * fs))], fs, []))
+    return out
+
+
+def render_set(folder: Path, records, dpi: float, distortion, seed: int) -> None:
+    from PIL import Image
+
+    from ecgrender.distort import apply_distortions, apply_preset
+    from ecgrender.page import STANDARD_LEADS, PageSpec, render_page
+    from ecgrender.records import write_challenge_record
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, (name, sig, fs, labels) in enumerate(records):
+        spec = PageSpec(dpi=dpi, layout="3x4+1")
+        page = render_page(sig, fs, list(STANDARD_LEADS), spec, rng=seed + k)
+        if isinstance(distortion, str):
+            page = apply_preset(page, distortion, rng=seed + k)
+        elif distortion:
+            page = apply_distortions(page, distortion, rng=seed + k)
+        Image.fromarray(page.image).save(folder / f"{name}-0.png")
+        comments = [f"Labels: {', '.join(labels)}"] if labels else []
+        write_challenge_record(folder, name, sig, fs, list(STANDARD_LEADS), comments, [f"{name}-0.png"])
+
+
+def digitize_folder(data: Path, out: Path, model_folder: str | None) -> tuple[list[float], list[float]]:
+    """Digitize every record of ``data`` into ``out``; returns seconds and peak MiB per page."""
+    import helper_code as hc
+    from ecgdigitize.image_io import load_image
+    from ecgdigitize.pipeline import digitize_page
+
+    entry = None
+    if model_folder:
+        import team_code
+
+        entry = team_code.load_models(model_folder, False)
+    seconds, peaks = [], []
+    for rec in hc.find_records(str(data)):
+        record = str(data / rec)
+        header = hc.load_header(record)
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        if entry is not None:
+            signal, labels = team_code.run_models(record, entry[0], entry[1], False)
+        else:
+            image = load_image(data / hc.get_image_files(record)[0])
+            signal = digitize_page(image, None, fs=hc.get_sampling_frequency(header),
+                                   num_samples=hc.get_num_samples(header),
+                                   lead_names=hc.get_signal_names(header)).signal
+            labels = []
+        seconds.append(time.perf_counter() - t0)
+        peaks.append(tracemalloc.get_traced_memory()[1] / 2**20)
+        tracemalloc.stop()
+        output = str(out / rec)
+        os.makedirs(out, exist_ok=True)
+        hc.save_header(output, header)
+        comments = [line for line in header.split("\n") if line.startswith("#")]
+        hc.save_signals(output, np.clip(np.nan_to_num(signal, nan=np.nan), -30, 30), comments)
+        hc.save_labels(output, labels)
+    return seconds, peaks
+
+
+def real_scans(folder: Path) -> None:
+    from ecgdigitize.image_io import load_image
+    from ecgdigitize.pipeline import digitize_page
+
+    print("\nReal scans (layout, fits, px/mm x/y, scale source, seconds, warnings):")
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+            continue
+        t0 = time.perf_counter()
+        image = load_image(path)
+        res = digitize_page(image, None)
+        lay = res.layout
+        sc = res.scale
+        print(f"  {path.name:14s} {image.shape[1]}x{image.shape[0]:<5d} {lay.name if lay else '-':7s} "
+              f"fits={lay.fits if lay else False!s:5s} "
+              f"{(f'{sc.px_per_mm_x:.2f}/{sc.px_per_mm_y:.2f} {sc.source}') if sc else '-':22s} "
+              f"{time.perf_counter() - t0:5.2f}s  finite={np.isfinite(res.signal).mean():.2f}  "
+              f"{'; '.join(res.warnings)[:90]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", type=Path, default=None, help="path of ../shared/data (optional)")
+    parser.add_argument("--model", default=None, help="trained model folder (default: classical digitizer)")
+    parser.add_argument("-n", type=int, default=6, help="synthetic held-out records")
+    parser.add_argument("--out", type=Path, default=None, help="work folder (default: a temporary one)")
+    args = parser.parse_args(argv)
+    from evaluate_model import evaluate_model
+
+    work = args.out or Path(tempfile.mkdtemp(prefix="digitize-bench-"))
+    records = held_out_signals(args.n, args.shared)
+    print(f"{len(records)} held-out records; digitizer: {args.model or 'classical'}; work folder {work}\n")
+    print(f"| preset | pages | SNR (dB) | s/page (median) | peak MiB (median) |\n| --- | --- | --- | --- | --- |")
+    for i, (name, dpi, distortion) in enumerate(PRESETS):
+        data = work / f"set{i}" / "data"
+        out = work / f"set{i}" / "out"
+        shutil.rmtree(work / f"set{i}", ignore_errors=True)
+        render_set(data, records, dpi, distortion, seed=1000 * (i + 1))
+        seconds, peaks = digitize_folder(data, out, args.model)
+        scores = evaluate_model(str(data), str(out))
+        print(f"| {name} | {len(seconds)} | {scores['snr']:.2f} | {np.median(seconds):.2f} | {np.median(peaks):.0f} |",
+              flush=True)
+    if args.shared is not None and (args.shared / "real-scans").is_dir():
+        real_scans(args.shared / "real-scans")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
