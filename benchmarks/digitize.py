@@ -3,7 +3,8 @@
     python -m benchmarks.digitize [--shared ../shared/data] [--model MODEL_FOLDER] [-n 6] [--out DIR]
 
 Signals: synthetic records from a seed never used in training (and, with --shared, JS00001, PTB s0010_re
-(first 10 s) and a PTB-XL slice). Each preset renders one 3x4+1 page per record; pages are digitized with
+(first 10 s) and a PTB-XL slice). Each preset renders one 3x4+1 page per record; the references keep only
+the printed samples (NaN elsewhere), as the organisers' hidden references do; pages are digitized with
 ``team_code.run_models`` when --model is given (the trained entry), else with the classical digitizer;
 outputs are written as WFDB and scored with ``evaluate_model.evaluate_model`` (official 2024 SNR with the
 shift search). Prints SNR per preset, seconds per page (median) and peak traced memory per page; with
@@ -61,12 +62,15 @@ def held_out_signals(n: int, shared: Path | None) -> list[tuple[str, np.ndarray,
     return out
 
 
-def render_set(folder: Path, records, dpi: float, distortion, seed: int) -> None:
+def render_set(folder: Path, records, dpi: float, distortion, seed: int, mask_unplotted: bool = True) -> None:
+    """Render one page per record; the reference signal is NaN where not printed (as the organisers' hidden
+    references) unless ``mask_unplotted`` is False."""
     from PIL import Image
 
     from ecgrender.distort import apply_distortions, apply_preset
     from ecgrender.page import STANDARD_LEADS, PageSpec, render_page
     from ecgrender.records import write_challenge_record
+    from ecgrender.render_cli import plotted_mask
 
     folder.mkdir(parents=True, exist_ok=True)
     for k, (name, sig, fs, labels) in enumerate(records):
@@ -78,7 +82,8 @@ def render_set(folder: Path, records, dpi: float, distortion, seed: int) -> None
             page = apply_distortions(page, distortion, rng=seed + k)
         Image.fromarray(page.image).save(folder / f"{name}-0.png")
         comments = [f"Labels: {', '.join(labels)}"] if labels else []
-        write_challenge_record(folder, name, sig, fs, list(STANDARD_LEADS), comments, [f"{name}-0.png"])
+        ref = np.where(plotted_mask(page.sidecar, sig.shape[0]), sig, np.nan) if mask_unplotted else sig
+        write_challenge_record(folder, name, ref, fs, list(STANDARD_LEADS), comments, [f"{name}-0.png"])
 
 
 def digitize_folder(data: Path, out: Path, model_folder: str | None) -> tuple[list[float], list[float]]:
@@ -144,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="trained model folder (default: classical digitizer)")
     parser.add_argument("-n", type=int, default=6, help="synthetic held-out records")
     parser.add_argument("--out", type=Path, default=None, help="work folder (default: a temporary one)")
+    parser.add_argument("--unmasked", action="store_true",
+                        help="keep the whole reference signal (SNR then scales with the printed fraction)")
     args = parser.parse_args(argv)
     from evaluate_model import evaluate_model
 
@@ -155,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         data = work / f"set{i}" / "data"
         out = work / f"set{i}" / "out"
         shutil.rmtree(work / f"set{i}", ignore_errors=True)
-        render_set(data, records, dpi, distortion, seed=1000 * (i + 1))
+        render_set(data, records, dpi, distortion, seed=1000 * (i + 1), mask_unplotted=not args.unmasked)
         seconds, peaks = digitize_folder(data, out, args.model)
         scores = evaluate_model(str(data), str(out))
         print(f"| {name} | {len(seconds)} | {scores['snr']:.2f} | {np.median(seconds):.2f} | {np.median(peaks):.0f} |",

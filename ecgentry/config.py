@@ -18,6 +18,8 @@ class TrainConfig(_ConfigBase):
     """Hyper-parameters of ``team_code.train_models`` (saved into the model folder as ``train_config.json``).
 
     Model: ``backbone`` (source, name, input size in px), Dx head ``dx_hidden_sizes``/``dx_dropout``,
+    ``signal_features`` (fuse ``ecgfeatures`` of the digitized signal, or in training of the true signal with
+    digitization-like corruptions, into the Dx head),
     ``segmentation`` (train the segmentation digitization head on pages rendered from training signals),
     ``regression`` (also train the seed's regression digitization head on the records' own images),
     ``digitization_losses`` (weights by name, regression head only), ``balancing`` of the task losses.
@@ -36,6 +38,7 @@ class TrainConfig(_ConfigBase):
     )
     dx_hidden_sizes: list[int] = field(default_factory=lambda: [256])
     dx_dropout: float = 0.2
+    signal_features: bool = True
     segmentation: bool = True
     segmentation_decoder_channels: int = 32
     regression: bool = False

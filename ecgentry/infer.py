@@ -15,7 +15,8 @@ import torch
 import helper_code as hc
 from ecgdigitize.image_io import load_image
 from ecgdigitize.pipeline import digitize_page
-from ecgentry.records import header_facts, record_image_files, resample_signal
+from ecgentry.records import header_facts, record_image_files, resample_signal, standard_leads
+from ecgfeatures.features import extract_features, features_to_model_input
 from models.model import ECGMultiHeadModel
 
 logger = logging.getLogger(__name__)
@@ -82,21 +83,25 @@ def analyse_page(entry: EntryModels, image: np.ndarray, *, fs: float, num_sample
     model = entry.model
     pixel_values, transforms = model.backbone.preprocess_with_transforms([image])
     with torch.no_grad():
-        outputs = model(pixel_values.to(entry.device))
-    probs = torch.sigmoid(outputs["dx_logits"])[0].cpu().numpy() if outputs.get("dx_logits") is not None else np.zeros(0)
-    if entry.summary.get("digitizer") == "regression" and outputs.get("signal") is not None:
-        head = model.config.digitization_head
-        sig12 = outputs["signal"][0].cpu().numpy().T.astype(np.float64)  # (max_len, 12) at head.fs
-        sig12 = resample_signal(sig12, head.fs, fs, num_samples)
-        signal = _to_header_leads(sig12, model.lead_names, lead_names)
-    else:
-        seg = outputs.get("seg_logits")
-        tp = trace_map(model, None if seg is None else seg[0].float().cpu(), transforms[0], image,
-                       source or entry.trace_source)
-        result = digitize_page(image, tp, fs=fs, num_samples=num_samples, lead_names=lead_names)
-        for message in result.warnings:
-            logger.info("digitizer: %s", message)
-        signal = result.signal
+        feats = model.backbone(pixel_values.to(entry.device))
+        if entry.summary.get("digitizer") == "regression" and model.digitization_head is not None:
+            head = model.config.digitization_head
+            sig12 = model.digitization_head(feats)[0].cpu().numpy().T.astype(np.float64)  # (max_len, 12) at head.fs
+            signal = _to_header_leads(resample_signal(sig12, head.fs, fs, num_samples), model.lead_names, lead_names)
+        else:
+            seg = model.segmentation_head(feats)[0].float().cpu() if model.segmentation_head is not None else None
+            tp = trace_map(model, seg, transforms[0], image, source or entry.trace_source)
+            result = digitize_page(image, tp, fs=fs, num_samples=num_samples, lead_names=lead_names)
+            for message in result.warnings:
+                logger.info("digitizer: %s", message)
+            signal = result.signal
+        probs = np.zeros(0)
+        if model.dx_head is not None:
+            extra = None
+            if model.dx_head.extra_features:
+                values = extract_features(standard_leads(signal, lead_names), fs)
+                extra = torch.from_numpy(features_to_model_input(values[None])).to(entry.device)
+            probs = torch.sigmoid(model.dx_head(feats, extra))[0].cpu().numpy()
     return signal, probs
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ecgdigitize.image_io import load_image
+from ecgfeatures.features import FEATURE_NAMES, extract_features, features_to_model_input
 from ecgentry.config import TrainConfig
 from ecgentry.records import RecordInfo, load_standard_signal, resample_signal, scan_records
 from ecgrender.page import STANDARD_LEADS
@@ -76,7 +77,8 @@ def build_model_config(cfg: TrainConfig, classes: list[str]) -> ModelConfig:
         seg = SegmentationHeadConfig(decoder_channels=cfg.segmentation_decoder_channels)
     return ModelConfig(
         backbone=cfg.backbone,
-        dx_head=DxHeadConfig(classes=classes, hidden_sizes=list(cfg.dx_hidden_sizes), dropout=cfg.dx_dropout),
+        dx_head=DxHeadConfig(classes=classes, hidden_sizes=list(cfg.dx_hidden_sizes), dropout=cfg.dx_dropout,
+                             extra_features=len(FEATURE_NAMES) if cfg.signal_features else 0),
         digitization_head=dig,
         segmentation_head=seg,
         loss=LossConfig(digitization_weights=dict(cfg.digitization_losses), balancing=cfg.balancing),
@@ -119,6 +121,29 @@ def render_training_pages(
     return out
 
 
+# Leads of each 2.5 s column of the common 3x4 printout; lead II is also printed for 10 s as the rhythm strip.
+_PRINTED_COLUMNS = (("I", "II", "III"), ("aVR", "aVL", "aVF"), ("V1", "V2", "V3"), ("V4", "V5", "V6"))
+
+
+def digitization_like(signal: np.ndarray, fs: float, rng: np.random.Generator) -> np.ndarray:
+    """A true (N, 12) mV signal made to look digitized: with probability 0.7 only the 3x4+1 printed windows are
+    kept (NaN elsewhere), then a small gain error (+-5 %), offset (+-0.05 mV), shift (+-20 ms) and noise."""
+    out = np.array(signal, dtype=np.float64)
+    n = out.shape[0]
+    if rng.random() < 0.7:
+        width = int(round(2.5 * fs))
+        keep = np.zeros_like(out, dtype=bool)
+        for col, leads in enumerate(_PRINTED_COLUMNS):
+            for lead in leads:
+                keep[col * width:(col + 1) * width, STANDARD_LEADS.index(lead)] = True
+        keep[:, STANDARD_LEADS.index("II")] = True
+        out[~keep] = np.nan
+    shift = int(rng.integers(-int(0.02 * fs), int(0.02 * fs) + 1))
+    out = np.roll(out, shift, axis=0)
+    out = out * rng.uniform(0.95, 1.05) + rng.uniform(-0.05, 0.05) + rng.normal(0.0, 0.02, size=out.shape)
+    return out[:n]
+
+
 class _Batcher:
     """Turns examples into model inputs and targets."""
 
@@ -128,6 +153,19 @@ class _Batcher:
         self.cfg = cfg
         self.device = device
         self._signals: dict[str, np.ndarray | None] = {}
+        self._features: dict[str, np.ndarray] = {}
+        self._rng = np.random.default_rng(cfg.seed + 7)
+
+    def _record_features(self, info: RecordInfo) -> np.ndarray:
+        """Model-ready signal features of the record's true signal, corrupted like a digitized one (cached)."""
+        if info.record not in self._features:
+            sig = load_standard_signal(info) if info.has_signal else None
+            if sig is None:
+                feats = np.full(len(FEATURE_NAMES), np.nan, np.float32)
+            else:
+                feats = extract_features(digitization_like(sig, info.fs, self._rng), info.fs)
+            self._features[info.record] = features_to_model_input(feats[None])[0]
+        return self._features[info.record]
 
     def _page(self, ex: Example) -> np.ndarray | None:
         if ex.pixels is not None:
@@ -164,6 +202,9 @@ class _Batcher:
                 if label in self.classes:
                     dx[i, self.classes.index(label)] = 1.0
         batch: dict[str, Any] = {"pixel_values": pixel_values, "dx_targets": torch.from_numpy(dx).to(self.device)}
+        if self.model.dx_head is not None and self.model.dx_head.extra_features:
+            extra = np.stack([self._record_features(ex.info) for ex in kept]).astype(np.float32)
+            batch["extra_features"] = torch.from_numpy(extra).to(self.device)
         if self.model.segmentation_head is not None and any(ex.seg_target is not None for ex in kept):
             h, w = pixel_values.shape[-2:]
             seg = np.full((len(kept), h, w), IGNORE_INDEX, np.int64)
@@ -207,7 +248,7 @@ def _run_epoch(model, batcher, examples, cfg, optimizer=None, scheduler=None, rn
         if batch is None:
             continue
         with torch.set_grad_enabled(training):
-            outputs = model(batch["pixel_values"])
+            outputs = model(batch["pixel_values"], batch.get("extra_features"))
             total, parts = model.compute_loss(
                 outputs, dx_targets=batch["dx_targets"], signal_targets=batch.get("signal_targets"),
                 seg_targets=batch.get("seg_targets"),

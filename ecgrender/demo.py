@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     _run([py, "-m", "ecgrender", "synth", "-o", out / "signals_test", "-n", n_test, "--seed", args.seed + 1], env, log)
     for split, seed in (("train", args.seed), ("test", args.seed + 1)):
         _run([py, "-m", "ecgrender", "render", "-i", out / f"signals_{split}", "-o", out / split,
-              "--preset", args.preset, "--seed", seed, "--layout", "3x4+1", "--dpi", "200"], env, log)
+              "--preset", args.preset, "--seed", seed, "--layout", "3x4+1", "--dpi", "200", "--mask-unplotted"],
+             env, log)
     _run([py, "train_model.py", "-d", out / "train", "-m", out / "model", "-v"], env, log)
     _run([py, "remove_hidden_data.py", "-i", out / "test", "-o", out / "test_hidden", "-m"], env, log)
     _run([py, "run_model.py", "-d", out / "test_hidden", "-m", out / "model", "-o", out / "outputs", "-v"], env, log)

@@ -54,7 +54,7 @@ def record_seed(seed: int, record: str) -> np.random.Generator:
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, int.from_bytes(digest[:8], "little")])
 
 
-def _plotted_mask(sidecar: dict[str, Any], num_samples: int) -> np.ndarray:
+def plotted_mask(sidecar: dict[str, Any], num_samples: int) -> np.ndarray:
     """(num_samples, 12) bool: samples drawn on this image (NaN samples excluded)."""
     mask = np.zeros((num_samples, len(STANDARD_LEADS)), bool)
     for lead in sidecar["leads"]:
@@ -118,7 +118,7 @@ def render_record(in_root: str, record: str, out_root: str, preset: str, images_
             _remove(files)
             continue
         image_files.append(files[0].name)
-        plotted |= _plotted_mask(page.sidecar, signal.shape[0])
+        plotted |= plotted_mask(page.sidecar, signal.shape[0])
     if not image_files:
         return RecordResult(record, False, 0, "no image could be rendered")
     out_signal = np.where(plotted, signal, np.nan) if mask_unplotted else signal

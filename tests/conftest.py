@@ -67,3 +67,9 @@ def tiny_config_env() -> str:
 def tiny_data(tmp_path_factory) -> Path:
     np.random.seed(0)
     return make_challenge_folder(tmp_path_factory.mktemp("tiny"), 6, 500.0, seed=7)
+
+
+@pytest.fixture(scope="session")
+def make_folder():
+    """The ``make_challenge_folder(folder, n, fs, seed, dpi=100)`` function, for tests that need more data sets."""
+    return make_challenge_folder

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import helper_code as hc
-from tests.conftest import make_challenge_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,13 +16,13 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_official_flow_with_bad_images(tmp_path, tiny_data, tiny_config_env):
+def test_official_flow_with_bad_images(tmp_path, tiny_data, tiny_config_env, make_folder):
     env = dict(os.environ, PYTHONPATH=str(ROOT), ECG_TRAIN_CONFIG=tiny_config_env, HF_HUB_OFFLINE="1")
     model = tmp_path / "model"
     proc = _run(["train_model.py", "-d", str(tiny_data), "-m", str(model)], env)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
-    test = make_challenge_folder(tmp_path / "test", 3, 500.0, seed=99)
+    test = make_folder(tmp_path / "test", 3, 500.0, seed=99)
     hidden = tmp_path / "hidden"
     assert _run(["remove_hidden_data.py", "-i", str(test), "-o", str(hidden), "-m"], env).returncode == 0
     records = hc.find_records(str(hidden))

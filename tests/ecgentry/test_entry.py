@@ -14,7 +14,6 @@ from ecgentry.config import TrainConfig
 from ecgentry.records import resample_signal, scan_records, standard_leads
 from ecgentry.train import macro_f, order_classes, split_by_record
 from models.config import ConfigError
-from tests.conftest import make_challenge_folder
 
 
 def test_train_config_env_overrides(monkeypatch, tmp_path):
@@ -78,7 +77,7 @@ def test_scan_records_reports_and_skips(tmp_path, tiny_data):
         scan_records(str(empty))
 
 
-def test_train_run_and_shapes(tmp_path, tiny_data, tiny_config_env, monkeypatch):
+def test_train_run_and_shapes(tmp_path, tiny_data, tiny_config_env, monkeypatch, make_folder):
     """Training through team_code: the training loss falls, the folder is self-describing, and run_models
     returns the header's shape for 500 Hz and 100 Hz records."""
     import team_code
@@ -93,7 +92,7 @@ def test_train_run_and_shapes(tmp_path, tiny_data, tiny_config_env, monkeypatch)
     assert summary["weights_source"] == "random" and summary["trace_source"] in ("classical", "segmentation", "combined")
 
     digitizer, classifier = team_code.load_models(str(model_folder), False)
-    low = make_challenge_folder(tmp_path / "low", 1, 100.0, seed=11)
+    low = make_folder(tmp_path / "low", 1, 100.0, seed=11)
     for folder in (tiny_data, low):
         record = str(folder / hc.find_records(str(folder))[0])
         header = hc.load_header(record)

@@ -1,0 +1,490 @@
+"""Hand-crafted signal features of a 12-lead ECG (true or digitised) for the diagnosis head.
+
+Pipeline of :func:`extract_features` (one record, ``signal`` (num_samples, 12) mV, NaN = unknown):
+
+1. NaN gaps < 50 ms are interpolated linearly.  Baseline removal: every finite run of every lead is band-passed (2nd-order Butterworth high-pass
+   0.5 Hz, low-pass ``min(40 Hz, 0.4 fs)``, zero phase); runs shorter than 0.3 s stay NaN.
+2. R peaks (``neurokit2.ecg_peaks``) on the rhythm lead: lead II when its longest finite run is at
+   least 80 % as long as the longest run of any lead, else the lead with the longest finite run; only
+   that run is used.  Without neurokit2 a simple scipy energy detector is used instead.
+3. Rhythm: heart rate, RR mean/std/CV, RMSSD, premature beats (RR < 0.8 x local median of 5 RR) and
+   compensatory pauses (a premature RR followed by an RR > 1.1 x local median).
+4. Delineation (``neurokit2.ecg_delineate``, "dwt", falling back to "peak") on the rhythm run: fraction
+   of beats with a P wave, PR interval (P onset to QRS onset), QT (QRS onset to T offset), QTc (Bazett).
+5. Median beats per lead (R -0.30 s .. +0.50 s, premature beats excluded), QRS onset/offset from the
+   spatial velocity of all leads aligned on the rhythm lead's R peaks; isoelectric (PR) level 10-40 ms
+   before QRS onset.  From them: QRS width, frontal axis (net QRS area in I and aVF), R/S voltages
+   (Sokolow-Lyon, Cornell, max R, max S), ST level at J + 60 ms per lead, signed T amplitude per lead,
+   Q-wave depth/width per territory (inferior II/III/aVF, anterior V2-V4, lateral I/aVL/V5/V6).
+
+Features that cannot be measured are NaN; every group ends with ``<group>_measured`` = fraction of
+that group's other features that are finite (0..1).  :func:`features_to_model_input` applies a fixed
+scaling (:data:`FEATURE_SCALES`) and replaces NaN by 0.
+
+Public API: :data:`FEATURE_NAMES`, :data:`FEATURE_GROUPS`, :data:`FEATURE_SCALES`,
+:func:`extract_features`, :func:`features_to_model_input`.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+from scipy import signal as sps
+
+log = logging.getLogger(__name__)
+
+LEADS: list[str] = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+_L = {name: i for i, name in enumerate(LEADS)}
+TERRITORIES: dict[str, list[str]] = {
+    "inferior": ["II", "III", "aVF"],
+    "anterior": ["V2", "V3", "V4"],
+    "lateral": ["I", "aVL", "V5", "V6"],
+}
+
+# Groups in output order; the last name of each group is its indicator.
+FEATURE_GROUPS: dict[str, list[str]] = {
+    "rhythm": ["heart_rate_bpm", "rr_mean_s", "rr_std_s", "rr_cv", "rmssd_s", "premature_fraction",
+               "compensatory_pause_fraction", "rhythm_measured"],
+    "intervals": ["p_present_fraction", "pr_ms", "qrs_ms", "qt_ms", "qtc_ms", "intervals_measured"],
+    "axis": ["axis_deg", "axis_cos", "axis_sin", "axis_measured"],
+    "voltage": ["sokolow_lyon_mv", "cornell_mv", "max_r_mv", "max_s_mv", "voltage_measured"],
+    "st": [f"st_{ld}_mv" for ld in LEADS] + ["st_measured"],
+    "t": [f"t_{ld}_mv" for ld in LEADS] + ["t_measured"],
+    "q": [f"q_depth_{t}_mv" for t in TERRITORIES] + [f"q_width_{t}_ms" for t in TERRITORIES] + ["q_measured"],
+}
+FEATURE_NAMES: list[str] = [n for names in FEATURE_GROUPS.values() for n in names]
+_IDX = {n: i for i, n in enumerate(FEATURE_NAMES)}
+
+
+def _scale_of(name: str) -> float:
+    if name == "heart_rate_bpm":
+        return 1.0 / 100.0            # bpm / 100
+    if name.endswith("_ms"):
+        return 1.0 / 100.0            # ms / 100 == s * 10
+    if name.endswith("_s"):
+        return 10.0                   # s * 10
+    if name == "axis_deg":
+        return 1.0 / 180.0            # deg / 180
+    return 1.0                        # mV, fractions, ratios, cos/sin as they are
+
+
+#: Multiplicative scale per feature used by :func:`features_to_model_input` (fixed, no fitting).
+FEATURE_SCALES: np.ndarray = np.array([_scale_of(n) for n in FEATURE_NAMES], dtype=np.float32)
+_MODEL_INPUT_CLIP = 10.0
+
+_PRE_S = 0.30   # median-beat window before R (s)
+_POST_S = 0.50  # median-beat window after R (s)
+_MIN_RUN_S = 0.3
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def _finite_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Half-open (start, end) index ranges of the True runs of a 1-D bool mask."""
+    m = np.concatenate([[False], mask.astype(bool), [False]])
+    d = np.diff(m.astype(np.int8))
+    starts = np.flatnonzero(d == 1)
+    ends = np.flatnonzero(d == -1)
+    return list(zip(starts.tolist(), ends.tolist()))
+
+
+def _longest_run(mask: np.ndarray) -> tuple[int, int]:
+    runs = _finite_runs(mask)
+    if not runs:
+        return (0, 0)
+    return max(runs, key=lambda r: r[1] - r[0])
+
+
+def _fill_short_gaps(sig: np.ndarray, fs: float, max_gap_s: float = 0.05) -> np.ndarray:
+    """Linearly interpolate NaN gaps shorter than ``max_gap_s`` (s) that have finite samples on both
+    sides; ``sig`` (N, 12) mV, returns a copy."""
+    out = sig.copy()
+    max_gap = max(1, int(round(max_gap_s * fs)))
+    for j in range(sig.shape[1]):
+        x = out[:, j]
+        bad = ~np.isfinite(x)
+        if not bad.any() or bad.all():
+            continue
+        for a, b in _finite_runs(bad):
+            if a > 0 and b < len(x) and b - a <= max_gap:
+                x[a:b] = np.interp(np.arange(a, b), [a - 1, b], [x[a - 1], x[b]])
+    return out
+
+
+def _filter_leads(sig: np.ndarray, fs: float) -> np.ndarray:
+    """Band-pass (0.5 Hz .. min(40, 0.4 fs) Hz, zero phase) every finite run >= 0.3 s of every lead.
+
+    ``sig`` (N, 12) mV with NaN; returns (N, 12) float64 mV, NaN outside the filtered runs."""
+    out = np.full(sig.shape, np.nan)
+    nyq = fs / 2.0
+    hp = sps.butter(2, 0.5 / nyq, btype="highpass", output="sos")
+    lp_hz = min(40.0, 0.4 * fs)
+    lp = sps.butter(2, lp_hz / nyq, btype="lowpass", output="sos") if lp_hz < 0.95 * nyq else None
+    min_len = max(8, int(_MIN_RUN_S * fs))
+    for j in range(sig.shape[1]):
+        for a, b in _finite_runs(np.isfinite(sig[:, j])):
+            if b - a < min_len:
+                continue
+            x = sig[a:b, j] - np.median(sig[a:b, j])
+            pad = min(b - a - 1, int(1.0 * fs))
+            y = sps.sosfiltfilt(hp, x, padlen=pad)
+            if lp is not None:
+                y = sps.sosfiltfilt(lp, y, padlen=min(b - a - 1, 3 * 5))
+            out[a:b, j] = y
+    return out
+
+
+def _nk() -> Any | None:
+    try:
+        import neurokit2 as nk  # lazy: heavy import
+        return nk
+    except Exception as exc:  # pragma: no cover - depends on the environment
+        log.warning("neurokit2 unavailable (%s); using the scipy R-peak detector", exc)
+        return None
+
+
+def _scipy_peaks(x: np.ndarray, fs: float) -> np.ndarray:
+    """Fallback R-peak detector: squared-slope energy, peaks >= 0.25 s apart above 30 % of the
+    95th percentile; each moved to the max |x| within 50 ms.  Returns sample indices."""
+    e = np.convolve(np.gradient(x) ** 2, np.ones(max(1, int(0.08 * fs))), mode="same")
+    thr = 0.3 * np.percentile(e, 98)
+    pk, _ = sps.find_peaks(e, height=thr, distance=max(1, int(0.25 * fs)))
+    w = max(1, int(0.05 * fs))
+    out = []
+    for p in pk:
+        a, b = max(0, p - w), min(len(x), p + w + 1)
+        out.append(a + int(np.argmax(np.abs(x[a:b]))))
+    return np.unique(np.asarray(out, dtype=np.int64))
+
+
+def _detect_r_peaks(raw: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """R peaks (sample indices into ``raw``) and the cleaned signal used for delineation."""
+    nk = _nk()
+    if nk is not None and len(raw) >= int(1.0 * fs):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                clean = np.asarray(nk.ecg_clean(raw, sampling_rate=int(round(fs))), dtype=float)
+                _, info = nk.ecg_peaks(clean, sampling_rate=int(round(fs)))
+            peaks = np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
+            return np.unique(peaks[(peaks >= 0) & (peaks < len(raw))]), clean
+        except Exception as exc:
+            log.debug("neurokit2 R-peak detection failed: %s", exc)
+    try:
+        return _scipy_peaks(raw, fs), raw
+    except Exception as exc:
+        log.debug("scipy R-peak detection failed: %s", exc)
+        return np.zeros(0, dtype=np.int64), raw
+
+
+def _local_median(rr: np.ndarray, half: int = 2) -> np.ndarray:
+    return np.array([np.median(rr[max(0, i - half):i + half + 1]) for i in range(len(rr))])
+
+
+def _rhythm(peaks: np.ndarray, fs: float, out: np.ndarray) -> np.ndarray:
+    """Fill the rhythm features; returns a bool mask over ``peaks`` of premature beats."""
+    premature_beat = np.zeros(len(peaks), dtype=bool)
+    if len(peaks) < 2:
+        return premature_beat
+    rr = np.diff(peaks) / fs
+    rr_mean = float(rr.mean())
+    out[_IDX["heart_rate_bpm"]] = 60.0 / rr_mean
+    out[_IDX["rr_mean_s"]] = rr_mean
+    if len(rr) >= 2:
+        std = float(rr.std(ddof=1))
+        out[_IDX["rr_std_s"]] = std
+        out[_IDX["rr_cv"]] = std / rr_mean
+        out[_IDX["rmssd_s"]] = float(np.sqrt(np.mean(np.diff(rr) ** 2)))
+        med = _local_median(rr)
+        prem = rr < 0.8 * med
+        comp = prem[:-1] & (rr[1:] > 1.1 * med[1:])
+        out[_IDX["premature_fraction"]] = float(prem.mean())
+        out[_IDX["compensatory_pause_fraction"]] = float(comp.sum() / len(rr))
+        premature_beat[1:] = prem
+    return premature_beat
+
+
+def _delineate(clean: np.ndarray, peaks: np.ndarray, fs: float) -> dict[str, np.ndarray] | None:
+    """neurokit2 delineation of ``clean`` at ``peaks``: arrays (len(peaks),) float of sample indices
+    (NaN = not found) for P_Onsets, P_Peaks, T_Offsets; None when it failed."""
+    nk = _nk()
+    if nk is None or len(peaks) < 3:
+        return None
+    for method in ("dwt", "peak"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _, d = nk.ecg_delineate(clean, peaks, sampling_rate=int(round(fs)), method=method)
+        except Exception as exc:
+            log.debug("ecg_delineate(%s) failed: %s", method, exc)
+            continue
+        res: dict[str, np.ndarray] = {}
+        for key in ("P_Onsets", "P_Peaks", "T_Offsets"):
+            v = d.get(f"ECG_{key}")
+            arr = np.full(len(peaks), np.nan)
+            if v is not None and len(v) == len(peaks):
+                arr = np.array([np.nan if x is None else float(x) for x in v])
+            res[key] = arr
+        return res
+    return None
+
+
+def _median_beats(filt: np.ndarray, peaks: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """Median beats (12, W) mV around ``peaks`` (R at index ``pre``) and the number of beats used
+    per lead (12,); NaN rows where a lead has no complete window."""
+    pre, post = int(round(_PRE_S * fs)), int(round(_POST_S * fs))
+    w = pre + post + 1
+    tpl = np.full((12, w), np.nan)
+    count = np.zeros(12, dtype=int)
+    n = filt.shape[0]
+    pk = peaks[(peaks - pre >= 0) & (peaks + post < n)]
+    if len(pk) == 0:
+        return tpl, count
+    idx = pk[:, None] + np.arange(-pre, post + 1)[None, :]
+    for j in range(12):
+        win = filt[idx, j]
+        ok = np.all(np.isfinite(win), axis=1)
+        if ok.any():
+            tpl[j] = np.median(win[ok], axis=0)
+            count[j] = int(ok.sum())
+    return tpl, count
+
+
+def _qrs_bounds(tpl: np.ndarray, fs: float, pre: int) -> tuple[int, int] | None:
+    """QRS onset/offset (indices into the median-beat window) from the spatial velocity of the finite
+    rows of ``tpl`` (k, W): samples within R -0.16 s .. +0.20 s whose velocity (above its 10th percentile) exceeds a fraction of its
+    maximum (12 %), bridged over gaps < 20 ms, taking the run that contains (or is closest to) R."""
+    rows = tpl[np.all(np.isfinite(tpl), axis=1)]
+    if rows.shape[0] == 0:
+        return None
+    vel = np.sqrt(np.sum(np.gradient(rows, axis=1) ** 2, axis=0)) * fs  # mV/s
+    k = max(1, int(round(0.01 * fs)))
+    vel = np.convolve(vel, np.ones(k) / k, mode="same")
+    a = max(0, pre - int(0.16 * fs))
+    b = min(len(vel), pre + int(0.20 * fs) + 1)
+    seg = vel[a:b]
+    if seg.size == 0 or not np.isfinite(seg).all() or seg.max() <= 0:
+        return None
+    base = float(np.percentile(vel, 10))
+    thr = base + 0.12 * (seg.max() - base)
+    above = seg > thr
+    gap = int(round(0.02 * fs))
+    runs = _finite_runs(above)
+    merged: list[list[int]] = []
+    for s, e in runs:
+        if merged and s - merged[-1][1] < gap:
+            merged[-1][1] = e
+        else:
+            merged.append([s, e])
+    if not merged:
+        return None
+    r = pre - a
+    best = min(merged, key=lambda m: 0 if m[0] <= r < m[1] else min(abs(m[0] - r), abs(m[1] - r)))
+    on, off = a + best[0], a + best[1] - 1
+    if off - on < max(2, int(0.02 * fs)):
+        return None
+    return on, off
+
+
+def _angle(x: float, y: float) -> float:
+    return math.degrees(math.atan2(y, x))
+
+
+# --------------------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------------------
+
+
+def extract_features(signal: np.ndarray, fs: float) -> np.ndarray:
+    """Signal features of one 12-lead ECG.
+
+    Args:
+        signal: (num_samples, 12) mV, leads I, II, III, aVR, aVL, aVF, V1..V6; NaN where unknown.
+        fs: sampling frequency in Hz.
+
+    Returns:
+        (len(FEATURE_NAMES),) float32, NaN where a feature could not be measured (the
+        ``*_measured`` indicators are never NaN).  Never raises: bad input gives all-NaN features and
+        zero indicators.
+    """
+    out = np.full(len(FEATURE_NAMES), np.nan)
+    try:
+        _extract(signal, fs, out)
+    except Exception as exc:  # safety net: features are optional inputs of the model
+        log.warning("feature extraction failed (%s: %s); returning what was measured",
+                    type(exc).__name__, exc)
+    for names in FEATURE_GROUPS.values():
+        vals = out[[_IDX[n] for n in names[:-1]]]
+        out[_IDX[names[-1]]] = float(np.isfinite(vals).mean())
+    return out.astype(np.float32)
+
+
+def _extract(signal: np.ndarray, fs: float, out: np.ndarray) -> None:
+    try:
+        fs = float(fs)
+    except (TypeError, ValueError):
+        log.warning("invalid fs %r", fs)
+        return
+    sig = np.asarray(signal, dtype=float)
+    if not math.isfinite(fs) or fs < 50.0:
+        log.warning("fs %.3g Hz is too low for ECG features", fs)
+        return
+    if sig.ndim != 2 or sig.shape[0] < 2:
+        log.warning("signal of shape %s is not (num_samples, 12)", sig.shape)
+        return
+    if sig.shape[1] != 12:
+        fixed = np.full((sig.shape[0], 12), np.nan)
+        fixed[:, :min(12, sig.shape[1])] = sig[:, :12]
+        sig = fixed
+    sig = _fill_short_gaps(np.where(np.isfinite(sig), sig, np.nan), fs)
+    filt = _filter_leads(sig, fs)
+    fin = np.isfinite(filt)
+    runs = [_longest_run(fin[:, j]) for j in range(12)]
+    lengths = np.array([b - a for a, b in runs])
+    if lengths.max() < int(1.0 * fs):
+        return
+    ref = _L["II"] if lengths[_L["II"]] >= 0.8 * lengths.max() else int(np.argmax(lengths))
+    a0, b0 = runs[ref]
+    raw = sig[a0:b0, ref]
+    local_peaks, clean = _detect_r_peaks(raw, fs)
+    peaks = local_peaks + a0
+    if len(peaks) < 2:
+        return
+    premature = _rhythm(peaks, fs, out)
+
+    # --- median beats (normal beats; all beats when too few) ----------------------------------------
+    normal = peaks[~premature] if (~premature).sum() >= 2 else peaks
+    pre = int(round(_PRE_S * fs))
+    tpl, count = _median_beats(filt, normal, fs)
+    aligned = count > 0
+    # leads that the rhythm lead's beats do not cover (e.g. 2.5 s columns of a page): own R peaks
+    for j in np.flatnonzero(~aligned):
+        a, b = runs[j]
+        if b - a < int(1.0 * fs):
+            continue
+        own, _ = _detect_r_peaks(sig[a:b, j], fs)
+        if len(own):
+            t_j, c_j = _median_beats(filt, own + a, fs)
+            tpl[j], count[j] = t_j[j], c_j[j]
+    have = count > 0
+    if not have.any():
+        return
+
+    bounds: list[tuple[int, int] | None] = [None] * 12
+    common = _qrs_bounds(tpl[aligned], fs, pre) if aligned.any() else None
+    for j in range(12):
+        if not have[j]:
+            continue
+        bounds[j] = common if aligned[j] else _qrs_bounds(tpl[j:j + 1], fs, pre)
+    main = common if common is not None else next((b for b in bounds if b is not None), None)
+    if main is not None:
+        out[_IDX["qrs_ms"]] = (main[1] - main[0]) / fs * 1000.0
+
+    iso_a, iso_b = int(round(0.04 * fs)), max(1, int(round(0.01 * fs)))
+    rr_mean = out[_IDX["rr_mean_s"]]
+    r_amp = np.full(12, np.nan)
+    s_amp = np.full(12, np.nan)
+    area = np.full(12, np.nan)
+    q_depth = np.full(12, np.nan)
+    q_width = np.full(12, np.nan)
+    w = tpl.shape[1]
+    for j in range(12):
+        bj = bounds[j]
+        if bj is None:
+            continue
+        on, off = bj
+        lo = max(0, on - iso_a)
+        hi = max(lo + 1, on - iso_b)
+        x = tpl[j] - float(np.median(tpl[j, lo:hi]))   # relative to the PR (isoelectric) level
+        q = x[on:off + 1]
+        r_amp[j] = max(0.0, float(q.max()))
+        s_amp[j] = max(0.0, float(-q.min()))
+        area[j] = float(q.sum() / fs)
+        # ST level at J + 60 ms
+        st = off + int(round(0.06 * fs))
+        if st < w:
+            out[_IDX[f"st_{LEADS[j]}_mv"]] = float(x[st])
+        # T wave: largest deviation from J + 60 ms to R + min(0.45 s, 0.7 RR)
+        t_end_s = 0.45 if not math.isfinite(rr_mean) else min(0.45, 0.7 * rr_mean)
+        t0, t1 = st, min(w, pre + int(round(t_end_s * fs)))
+        if t1 - t0 >= 3:
+            seg = x[t0:t1]
+            out[_IDX[f"t_{LEADS[j]}_mv"]] = float(seg[int(np.argmax(np.abs(seg)))])
+        # Q wave: initial negative deflection (> 0.05 mV) before the first positive one
+        dev = np.flatnonzero(np.abs(q) > 0.05)
+        if dev.size == 0 or q[dev[0]] > 0:
+            q_depth[j], q_width[j] = 0.0, 0.0
+        else:
+            back = np.flatnonzero(q[dev[0]:] >= 0.0)
+            end = dev[0] + (int(back[0]) if back.size else len(q) - dev[0])
+            q_depth[j] = float(-q[:end].min())
+            q_width[j] = end / fs * 1000.0
+    for t, leads in TERRITORIES.items():
+        d = q_depth[[_L[ld] for ld in leads]]
+        wq = q_width[[_L[ld] for ld in leads]]
+        if np.isfinite(d).any():
+            out[_IDX[f"q_depth_{t}_mv"]] = float(np.nanmax(d))
+            out[_IDX[f"q_width_{t}_ms"]] = float(np.nanmax(wq))
+
+    # --- axis from the net QRS areas (I: x; aVF = (sqrt(3)/2) y; II = x/2 + (sqrt(3)/2) y) ----------
+    x_a = area[_L["I"]]
+    if np.isfinite(area[_L["aVF"]]):
+        y_a = 2.0 * area[_L["aVF"]] / math.sqrt(3.0)
+    elif np.isfinite(area[_L["II"]]) and np.isfinite(x_a):
+        y_a = (2.0 * area[_L["II"]] - x_a) / math.sqrt(3.0)
+    else:
+        y_a = np.nan
+    if np.isfinite(x_a) and np.isfinite(y_a) and (x_a != 0.0 or y_a != 0.0):
+        ang = _angle(x_a, y_a)
+        out[_IDX["axis_deg"]] = ang
+        out[_IDX["axis_cos"]] = math.cos(math.radians(ang))
+        out[_IDX["axis_sin"]] = math.sin(math.radians(ang))
+
+    # --- voltages ----------------------------------------------------------------------------------
+    r_lat = np.nanmax(r_amp[[_L["V5"], _L["V6"]]]) if np.isfinite(r_amp[[_L["V5"], _L["V6"]]]).any() else np.nan
+    out[_IDX["sokolow_lyon_mv"]] = s_amp[_L["V1"]] + r_lat
+    out[_IDX["cornell_mv"]] = r_amp[_L["aVL"]] + s_amp[_L["V3"]]
+    if np.isfinite(r_amp).any():
+        out[_IDX["max_r_mv"]] = float(np.nanmax(r_amp))
+        out[_IDX["max_s_mv"]] = float(np.nanmax(s_amp))
+
+    # --- delineation on the rhythm run: P presence, PR, QT, QTc -------------------------------------
+    d = _delineate(clean, local_peaks, fs)
+    if d is not None and main is not None:
+        on_off = (main[0] - pre)  # QRS onset relative to R (samples)
+        qrs_on = local_peaks + on_off
+        p_peak, p_on, t_off = d["P_Peaks"], d["P_Onsets"], d["T_Offsets"]
+        pr_gap = (local_peaks - p_peak) / fs
+        p_ok = np.isfinite(p_peak) & (pr_gap > 0.04) & (pr_gap < 0.45)
+        out[_IDX["p_present_fraction"]] = float(p_ok.mean())
+        pr = (qrs_on - p_on) / fs * 1000.0
+        pr = pr[p_ok & np.isfinite(pr) & (pr > 60.0) & (pr < 450.0)]
+        if pr.size and p_ok.mean() >= 0.5:
+            out[_IDX["pr_ms"]] = float(np.median(pr))
+        qt = (t_off - qrs_on) / fs * 1000.0
+        qt = qt[np.isfinite(qt) & (qt > 200.0) & (qt < 700.0)]
+        if qt.size:
+            qt_ms = float(np.median(qt))
+            out[_IDX["qt_ms"]] = qt_ms
+            if math.isfinite(rr_mean) and rr_mean > 0:
+                out[_IDX["qtc_ms"]] = qt_ms / math.sqrt(rr_mean)
+
+
+def features_to_model_input(features: np.ndarray) -> np.ndarray:
+    """Fixed scaling of features (N, E) or (E,) -> same shape float32 for the model.
+
+    Each column is multiplied by :data:`FEATURE_SCALES` (bpm / 100, ms / 100 (= s * 10), s * 10,
+    degrees / 180; mV, fractions, ratios, cos/sin unchanged), clipped to [-10, 10], and NaN/inf become
+    0 (the ``*_measured`` indicators tell the model which zeros are missing values)."""
+    f = np.asarray(features, dtype=np.float32)
+    if f.shape[-1] != len(FEATURE_NAMES):
+        raise ValueError(f"expected last dimension {len(FEATURE_NAMES)}, got shape {f.shape}")
+    x = f * FEATURE_SCALES
+    x = np.where(np.isfinite(x), x, 0.0)
+    return np.clip(x, -_MODEL_INPUT_CLIP, _MODEL_INPUT_CLIP).astype(np.float32)

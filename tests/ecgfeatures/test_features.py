@@ -1,0 +1,167 @@
+"""Tests of ecgfeatures.features on synthetic ECGs with known truth (ecgrender.synth)."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from ecgfeatures import FEATURE_NAMES, FEATURE_SCALES, extract_features, features_to_model_input
+from ecgrender.synth import synthesize_ecg
+
+E = len(FEATURE_NAMES)
+IDX = {n: i for i, n in enumerate(FEATURE_NAMES)}
+SEEDS = [0, 1, 2]
+
+
+def _feat(labels, seed, fs=500.0, duration_s=10.0):
+    sig, info = synthesize_ecg(labels, fs=fs, duration_s=duration_s, rng=seed)
+    return extract_features(sig, fs), info
+
+
+def test_feature_names_fixed():
+    assert len(FEATURE_NAMES) == len(set(FEATURE_NAMES)) == E == FEATURE_SCALES.shape[0]
+    for lead in ["I", "aVR", "V6"]:
+        assert f"st_{lead}_mv" in IDX and f"t_{lead}_mv" in IDX
+    assert sum(n.endswith("_measured") for n in FEATURE_NAMES) == 7
+
+
+@pytest.mark.parametrize("label", ["NORM", "TACHY", "BRADY"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_heart_rate(label, seed):
+    f, info = _feat([label], seed)
+    assert f.shape == (E,) and f.dtype == np.float32
+    assert abs(f[IDX["heart_rate_bpm"]] - info["heart_rate_bpm"]) < 0.05 * info["heart_rate_bpm"]
+    assert f[IDX["rhythm_measured"]] == 1.0
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_rr_variability(seed):
+    f_af, _ = _feat(["AFIB/AFL"], seed)
+    f_n, _ = _feat(["NORM"], seed)
+    assert f_af[IDX["rr_cv"]] > 0.15
+    assert f_n[IDX["rr_cv"]] < 0.08
+    assert f_n[IDX["premature_fraction"]] == 0.0
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_qrs_width_and_axis(seed):
+    f_n, info_n = _feat(["NORM"], seed)
+    # find a bundle-branch block (CD may also draw first-degree AV block)
+    for s in range(seed * 100, seed * 100 + 50):
+        f_cd, info_cd = _feat(["CD"], s)
+        if info_cd["cd_type"] in ("RBBB", "LBBB"):
+            break
+    assert abs(f_n[IDX["qrs_ms"]] - info_n["qrs_ms"]) < 30.0
+    assert f_cd[IDX["qrs_ms"]] > f_n[IDX["qrs_ms"]] + 20.0
+    for f, info in [(f_n, info_n), (f_cd, info_cd)]:
+        diff = (f[IDX["axis_deg"]] - info["axis_deg"] + 180.0) % 360.0 - 180.0
+        assert abs(diff) < 30.0
+    assert f_n[IDX["intervals_measured"]] > 0.5
+    assert abs(f_n[IDX["pr_ms"]] - info_n["pr_ms"]) < 40.0
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sokolow_lyon(seed):
+    f_h, info_h = _feat(["HYP"], seed)
+    f_n, _ = _feat(["NORM"], seed)
+    assert f_h[IDX["sokolow_lyon_mv"]] > 3.5
+    assert f_n[IDX["sokolow_lyon_mv"]] < 3.5
+    assert abs(f_h[IDX["sokolow_lyon_mv"]] - info_h["sokolow_lyon_mv"]) < 0.6
+
+
+def test_st_elevation_in_acute_mi():
+    for s in range(40):
+        f, info = _feat(["Acute MI"], s)
+        if info.get("acute_mi_territory") == "inferior":
+            break
+    st = [f[IDX[f"st_{ld}_mv"]] for ld in ("II", "III", "aVF")]
+    f_n, _ = _feat(["NORM"], 0)
+    st_n = [f_n[IDX[f"st_{ld}_mv"]] for ld in ("II", "III", "aVF")]
+    assert np.nanmax(st) > np.nanmax(st_n) + 0.05
+    assert f[IDX["st_measured"]] == 1.0 and f[IDX["t_measured"]] == 1.0
+
+
+def _bad_inputs():
+    rng = np.random.default_rng(3)
+    sig, _ = synthesize_ecg(["NORM"], fs=500.0, duration_s=10.0, rng=1)
+    gaps = sig.copy()
+    gaps[rng.random(gaps.shape) < 0.05] = np.nan
+    gaps[1000:1600, :] = np.nan
+    page = np.full_like(sig, np.nan)  # 3x4 page layout: 2.5 s per lead, lead II full length
+    for j in range(12):
+        k = j // 3
+        page[k * 1250:(k + 1) * 1250, j] = sig[k * 1250:(k + 1) * 1250, j]
+    page[:, 1] = sig[:, 1]
+    low, _ = synthesize_ecg(["NORM"], fs=100.0, duration_s=10.0, rng=2)
+    return {
+        "all_nan": (np.full((5000, 12), np.nan), 500.0),
+        "flat": (np.zeros((5000, 12)), 500.0),
+        "short_1s": (sig[:500], 500.0),
+        "nan_gaps": (gaps, 500.0),
+        "page_layout": (page, 500.0),
+        "fs_100": (low, 100.0),
+        "empty": (np.zeros((0, 12)), 500.0),
+        "wrong_shape": (np.zeros(100), 500.0),
+        "bad_fs": (sig, float("nan")),
+        "inf": (np.full((5000, 12), np.inf), 500.0),
+    }
+
+
+@pytest.mark.parametrize("name", list(_bad_inputs()))
+def test_bad_inputs_do_not_raise(name):
+    sig, fs = _bad_inputs()[name]
+    f = extract_features(sig, fs)
+    assert f.shape == (E,) and f.dtype == np.float32
+    ind = [i for i, n in enumerate(FEATURE_NAMES) if n.endswith("_measured")]
+    assert np.all(np.isfinite(f[ind])) and np.all((f[ind] >= 0) & (f[ind] <= 1))
+    x = features_to_model_input(f[None])
+    assert x.shape == (1, E) and np.all(np.isfinite(x))
+    if name in ("all_nan", "flat", "empty", "wrong_shape", "bad_fs", "inf"):
+        assert np.all(f[ind] == 0.0)
+
+
+def test_degraded_inputs_still_measure():
+    bad = _bad_inputs()
+    for name in ("nan_gaps", "page_layout", "fs_100"):
+        sig, fs = bad[name]
+        f = extract_features(sig, fs)
+        assert 55.0 < f[IDX["heart_rate_bpm"]] < 100.0, name
+        assert f[IDX["voltage_measured"]] == 1.0, name
+        assert f[IDX["st_measured"]] > 0.9, name
+
+
+def test_deterministic():
+    sig, _ = synthesize_ecg(["PVC"], fs=500.0, duration_s=10.0, rng=5)
+    a = extract_features(sig, 500.0)
+    b = extract_features(sig.copy(), 500.0)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_model_input_scaling():
+    f = np.full((2, E), np.nan, dtype=np.float32)
+    f[0, IDX["heart_rate_bpm"]] = 75.0
+    f[0, IDX["qrs_ms"]] = 100.0
+    f[0, IDX["rr_mean_s"]] = 0.8
+    f[0, IDX["axis_deg"]] = 90.0
+    f[0, IDX["sokolow_lyon_mv"]] = 2.5
+    f[1, 0] = 1e9
+    x = features_to_model_input(f)
+    assert x.shape == (2, E) and x.dtype == np.float32
+    assert x[0, IDX["heart_rate_bpm"]] == pytest.approx(0.75)
+    assert x[0, IDX["qrs_ms"]] == pytest.approx(1.0)
+    assert x[0, IDX["rr_mean_s"]] == pytest.approx(8.0)
+    assert x[0, IDX["axis_deg"]] == pytest.approx(0.5)
+    assert x[0, IDX["sokolow_lyon_mv"]] == pytest.approx(2.5)
+    assert x[1, 0] == 10.0 and x[1, 1] == 0.0
+    with pytest.raises(ValueError):
+        features_to_model_input(np.zeros((2, E + 1)))
+
+
+def test_speed():
+    sig, _ = synthesize_ecg(["NORM"], fs=500.0, duration_s=10.0, rng=0)
+    extract_features(sig, 500.0)  # warm-up (lazy neurokit2 import)
+    t = time.perf_counter()
+    for _ in range(3):
+        extract_features(sig, 500.0)
+    assert (time.perf_counter() - t) / 3 < 0.3
