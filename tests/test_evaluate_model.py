@@ -11,6 +11,7 @@ import pytest
 import wfdb
 
 import evaluate_model as em
+from reference_scoring import gaussian_smooth
 
 ROOT = Path(__file__).resolve().parents[1]
 FS = 100
@@ -124,19 +125,6 @@ def quantize(x: np.ndarray, lo: float, hi: float, length: int) -> np.ndarray:
     levels = np.round((QUANT_LEVELS - 1) * (x[t] - lo) / (hi - lo) + 1).astype(int) - 1
     picture[np.clip(levels, 0, QUANT_LEVELS - 1), t] = 1.0
     return picture
-
-
-def gaussian_smooth(picture: np.ndarray, sigma: float = 0.5) -> np.ndarray:
-    """Separable Gaussian smoothing, radius int(4 sigma + 0.5), symmetric (half-sample) edges."""
-    radius = int(4 * sigma + 0.5)
-    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    taps /= taps.sum()
-    out = picture
-    for axis in (0, 1):
-        padded = np.pad(out, [(radius, radius) if a == axis else (0, 0) for a in (0, 1)], mode='symmetric')
-        n = out.shape[axis]
-        out = sum(taps[k] * np.take(padded, np.arange(k, k + n), axis=axis) for k in range(2 * radius + 1))
-    return out
 
 
 def best_shift(x_ref: np.ndarray, x_est: np.ndarray) -> tuple[int, float]:

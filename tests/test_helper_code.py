@@ -11,6 +11,7 @@ import wfdb
 from PIL import Image
 
 import helper_code as hc
+from reference_scoring import gaussian_smooth
 
 LEADS = ['I', 'II', 'III', 'aVR', 'aVL', 'aVF', 'V1', 'V2', 'V3', 'V4', 'V5', 'V6']
 
@@ -366,19 +367,6 @@ def quantize(x: np.ndarray, q: int, lo: float, hi: float, length: int) -> np.nda
             level = int(np.round((q - 1) * (value - lo) / (hi - lo) + 1)) - 1
             picture[min(max(level, 0), q - 1), t] = 1.0
     return picture
-
-
-def gaussian_smooth(picture: np.ndarray, sigma: float = 0.5) -> np.ndarray:
-    """Separable Gaussian smoothing, radius int(4 sigma + 0.5), symmetric (half-sample) edges."""
-    radius = int(4 * sigma + 0.5)
-    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    taps /= taps.sum()
-    out = picture
-    for axis in (0, 1):
-        padded = np.pad(out, [(radius, radius) if a == axis else (0, 0) for a in (0, 1)], mode='symmetric')
-        n = out.shape[axis]
-        out = sum(taps[k] * np.take(padded, np.arange(k, k + n), axis=axis) for k in range(2 * radius + 1))
-    return out
 
 
 def brute_force_align(x_ref: np.ndarray, x_est: np.ndarray, q: int) -> tuple[int, float]:
