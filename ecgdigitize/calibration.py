@@ -13,7 +13,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-STANDARD_GAINS = (2.5, 5.0, 10.0, 20.0, 40.0)
+STANDARD_GAINS = (5.0, 10.0, 20.0)  # mm/mV printed on paper ECGs
 
 
 @dataclass
@@ -98,8 +98,8 @@ def find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: f
 
 
 def amplitude_calibration(pulses: list[Pulse], px_per_mm_y: float, gain: float) -> Calibration:
-    """mV per pixel from the pulses (median height = 1 mV), snapped to a standard gain when within 8 %
-    of it (the grid then gives the precise value); otherwise the nominal ``gain`` (mm/mV)."""
+    """mV per pixel from the pulses (median height = 1 mV), snapped to a standard gain (5, 10, 20 mm/mV) when
+    within 8 % of it (the grid then gives the precise value); otherwise the nominal ``gain`` (mm/mV)."""
     nominal = 1.0 / (gain * px_per_mm_y)
     if not pulses:
         return Calibration([], nominal, gain, "gain")
@@ -112,5 +112,8 @@ def amplitude_calibration(pulses: list[Pulse], px_per_mm_y: float, gain: float) 
         if abs(g - gain) > 1e-6:
             warnings.append(f"calibration pulse says {g:g} mm/mV (nominal {gain:g})")
         return Calibration(pulses, 1.0 / (g * px_per_mm_y), g, "pulse", warnings)
-    warnings.append(f"calibration pulse height {gain_meas:.2f} mm is not a standard gain; using it directly")
-    return Calibration(pulses, 1.0 / hpx, gain_meas, "pulse", warnings)
+    # A pulse that fits no standard gain is more often a mis-measured one (clipped by a neighbouring row,
+    # merged with a trace) than an exotic printer setting: keep the nominal gain.
+    warnings.append(f"calibration pulse height {gain_meas:.2f} mm is not a standard gain; using the nominal "
+                    f"{gain:g} mm/mV")
+    return Calibration(pulses, nominal, gain, "gain", warnings)
