@@ -67,7 +67,17 @@ def split_by_record(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray,
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def build_model_config(cfg: TrainConfig, classes: list[str]) -> ModelConfig:
+def positive_weights(labels: list[list[str]], classes: list[str], limit: float = 10.0) -> list[float]:
+    """BCE positive weight per class: negatives / positives, clipped to [1, ``limit``] (rare classes count more)."""
+    n = len(labels)
+    weights = []
+    for c in classes:
+        pos = sum(c in record_labels for record_labels in labels)
+        weights.append(float(np.clip((n - pos) / max(pos, 1), 1.0, limit)))
+    return weights
+
+
+def build_model_config(cfg: TrainConfig, classes: list[str], pos_weight: list[float] | None = None) -> ModelConfig:
     """The model configuration for these classes."""
     dig = DigitizationHeadConfig(kind="regression") if cfg.regression else None
     seg = None
@@ -78,10 +88,12 @@ def build_model_config(cfg: TrainConfig, classes: list[str]) -> ModelConfig:
     return ModelConfig(
         backbone=cfg.backbone,
         dx_head=DxHeadConfig(classes=classes, hidden_sizes=list(cfg.dx_hidden_sizes), dropout=cfg.dx_dropout,
-                             extra_features=len(FEATURE_NAMES) if cfg.signal_features else 0),
+                             extra_features=len(FEATURE_NAMES) if cfg.signal_features else 0,
+                             use_image=cfg.dx_use_image),
         digitization_head=dig,
         segmentation_head=seg,
-        loss=LossConfig(digitization_weights=dict(cfg.digitization_losses), balancing=cfg.balancing),
+        loss=LossConfig(digitization_weights=dict(cfg.digitization_losses), balancing=cfg.balancing,
+                        pos_weight=pos_weight),
         lead_names=list(STANDARD_LEADS),
     )
 
@@ -312,7 +324,8 @@ def train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool =
     train_infos = [infos[i] for i in train_idx]
     val_infos = [infos[i] for i in val_idx]
 
-    model = build_model(build_model_config(cfg, classes)).to(device)
+    pos_weight = positive_weights([i.labels for i in train_infos], classes) if cfg.balance_classes else None
+    model = build_model(build_model_config(cfg, classes, pos_weight)).to(device)
     if not model.backbone.pretrained:
         logger.warning("backbone %s is randomly initialised and trained from scratch", cfg.backbone.name)
 

@@ -162,7 +162,8 @@ class DxHeadConfig(_ConfigBase):
     ``classes``: label names (from the training labels); ``hidden_sizes``: MLP widths; ``dropout``:
     probability; ``thresholds``: one decision threshold per class (``None``: 0.5 each);
     ``extra_features``: length E of extra per-record feature vectors concatenated to the pooled image
-    features (0: none); ``feature_index``: which backbone stage to pool (-1: last).
+    features (0: none); ``feature_index``: which backbone stage to pool (-1: last); ``use_image``: False
+    makes a head on the extra features alone (the image features are ignored; needs E > 0).
     """
 
     classes: list[str] = field(default_factory=list)
@@ -171,6 +172,7 @@ class DxHeadConfig(_ConfigBase):
     thresholds: list[float] | None = None
     extra_features: int = 0
     feature_index: int = -1
+    use_image: bool = True
 
     def validate(self) -> None:
         if not isinstance(self.classes, (list, tuple)) or not self.classes:
@@ -191,6 +193,8 @@ class DxHeadConfig(_ConfigBase):
                 )
         if not isinstance(self.extra_features, int) or self.extra_features < 0:
             raise ConfigError(f"DxHeadConfig.extra_features must be an integer >= 0, got {self.extra_features!r}")
+        if not self.use_image and self.extra_features == 0:
+            raise ConfigError("DxHeadConfig.use_image=False needs extra_features > 0")
 
 
 @dataclass

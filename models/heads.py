@@ -57,8 +57,9 @@ class DxHead(nn.Module):
         self.classes = list(cfg.classes)
         self.feature_index = cfg.feature_index
         self.extra_features = int(cfg.extra_features)
-        channels = int(list(in_channels)[cfg.feature_index])
-        self.norm = nn.LayerNorm(channels)
+        self.use_image = bool(cfg.use_image)
+        channels = int(list(in_channels)[cfg.feature_index]) if self.use_image else 0
+        self.norm = nn.LayerNorm(channels) if self.use_image else nn.Identity()
         self.mlp = _mlp(channels + self.extra_features, cfg.hidden_sizes, len(self.classes), cfg.dropout)
         thresholds = cfg.thresholds if cfg.thresholds is not None else [0.5] * len(self.classes)
         self.register_buffer("thresholds", torch.tensor(thresholds, dtype=torch.float32))
@@ -71,8 +72,12 @@ class DxHead(nn.Module):
         self, features: Sequence[torch.Tensor] | torch.Tensor, extra_features: torch.Tensor | None = None
     ) -> torch.Tensor:
         """``features``: backbone maps (list of (B, C_i, H_i, W_i)) -> logits (B, num_classes)."""
-        fmap = _select(features, self.feature_index)
-        pooled = self.norm(fmap.mean(dim=(-2, -1)))
+        if self.use_image:
+            pooled = self.norm(_select(features, self.feature_index).mean(dim=(-2, -1)))
+        else:  # a head on the extra (signal) features alone
+            if extra_features is None:
+                raise ValueError("DxHead with use_image=False needs extra_features")
+            pooled = extra_features.new_zeros((extra_features.shape[0], 0))
         if self.extra_features:
             if extra_features is None:
                 raise ValueError(f"DxHead was built for {self.extra_features} extra features; none given")

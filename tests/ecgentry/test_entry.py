@@ -107,3 +107,13 @@ def test_incomplete_model_folder_is_refused(tmp_path):
     (tmp_path / "model").mkdir()
     with pytest.raises(FileNotFoundError, match="entry.json"):
         team_code.load_models(str(tmp_path), False)
+
+
+def test_positive_weights_favour_rare_classes():
+    from ecgentry.train import positive_weights
+
+    labels = [["NORM"]] * 8 + [["AFIB/AFL"]] * 2 + [["NORM", "CD"]] * 10
+    w = positive_weights(labels, ["NORM", "AFIB/AFL", "CD"], limit=5.0)
+    assert w[0] == 1.0  # 18 of 20: clipped at 1
+    assert w[1] == 5.0  # 2 of 20: 9, clipped at the limit
+    assert w[2] == pytest.approx(1.0)  # 10 of 20

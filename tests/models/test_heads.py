@@ -136,3 +136,21 @@ def test_resample_to_torch_keeps_gradients() -> None:
     assert x.grad is not None
     with pytest.raises(ValueError):
         resample_to(x, fs_out=0.0, num_samples=10)
+
+
+def test_dx_head_on_signal_features_alone():
+    import torch
+
+    from models.config import ConfigError, DxHeadConfig
+    from models.heads import DxHead
+
+    head = DxHead(DxHeadConfig(classes=["A", "B"], hidden_sizes=[8], extra_features=5, use_image=False), [16, 32])
+    head.eval()  # no dropout
+    extra = torch.randn(3, 5)
+    out_a = head([torch.randn(3, 32, 2, 2)], extra)
+    out_b = head([torch.randn(3, 32, 2, 2)], extra)  # the image features are ignored
+    assert out_a.shape == (3, 2) and torch.allclose(out_a, out_b)
+    with pytest.raises(ValueError):
+        head([torch.randn(3, 32, 2, 2)], None)
+    with pytest.raises(ConfigError):
+        DxHeadConfig(classes=["A"], use_image=False, extra_features=0)
