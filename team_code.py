@@ -10,6 +10,7 @@ overridable with ``$ECG_TRAIN_CONFIG`` (a JSON file or an inline JSON object).
 from __future__ import annotations
 
 import logging
+import os
 
 from ecgentry.config import TrainConfig
 from ecgentry.infer import load_entry, run_record
@@ -26,7 +27,7 @@ def train_models(data_folder, model_folder, verbose):
     """Train the shared model on the records in ``data_folder`` and save it into ``model_folder``."""
     _configure_logging(verbose)
     summary = train(data_folder, model_folder, TrainConfig.from_env(), verbose=bool(verbose))
-    if verbose:
+    if verbose and os.environ.get("RANK", "0") == "0":  # under torchrun: one summary line, from rank 0
         print(f"Trained on {summary['records_used']} records ({summary['records_skipped']} skipped); "
               f"validation macro F {summary['val_macro_f_tuned']:.3f}; trace source {summary['trace_source']}.")
 

@@ -80,7 +80,18 @@ def trace_map(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor, transfor
 def analyse_page(entry: EntryModels, image: np.ndarray, *, fs: float, num_samples: int, lead_names: list[str],
                  source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One page -> (signal (num_samples, len(lead_names)) mV with NaN where not printed, Dx probabilities (C,))."""
+    signal, probs, _ = analyse_page_result(entry, image, fs=fs, num_samples=num_samples, lead_names=lead_names,
+                                           source=source)
+    return signal, probs
+
+
+def analyse_page_result(entry: EntryModels, image: np.ndarray, *, fs: float, num_samples: int, lead_names: list[str],
+                        source: str | None = None, layout: str = "auto", paper_speed: float = 25.0,
+                        gain: float = 10.0) -> tuple[np.ndarray, np.ndarray, Any]:
+    """Like :func:`analyse_page`, plus the digitizer's ``DigitizationResult`` (None with the regression head).
+    ``layout`` ("auto" or a layout name), ``paper_speed`` (mm/s) and ``gain`` (mm/mV) go to ``digitize_page``."""
     model = entry.model
+    result = None
     pixel_values, transforms = model.backbone.preprocess_with_transforms([image])
     with torch.no_grad():
         feats = model.backbone(pixel_values.to(entry.device))
@@ -91,7 +102,14 @@ def analyse_page(entry: EntryModels, image: np.ndarray, *, fs: float, num_sample
         else:
             seg = model.segmentation_head(feats)[0].float().cpu() if model.segmentation_head is not None else None
             tp = trace_map(model, seg, transforms[0], image, source or entry.trace_source)
-            result = digitize_page(image, tp, fs=fs, num_samples=num_samples, lead_names=lead_names)
+            kwargs: dict[str, Any] = {}
+            if layout != "auto":
+                kwargs["layout"] = layout
+            if paper_speed != 25.0:
+                kwargs["paper_speed"] = paper_speed
+            if gain != 10.0:
+                kwargs["gain"] = gain
+            result = digitize_page(image, tp, fs=fs, num_samples=num_samples, lead_names=lead_names, **kwargs)
             for message in result.warnings:
                 logger.info("digitizer: %s", message)
             signal = result.signal
@@ -102,7 +120,16 @@ def analyse_page(entry: EntryModels, image: np.ndarray, *, fs: float, num_sample
                 values = extract_features(standard_leads(signal, lead_names), fs)
                 extra = torch.from_numpy(features_to_model_input(values[None])).to(entry.device)
             probs = torch.sigmoid(model.dx_head(feats, extra))[0].cpu().numpy()
-    return signal, probs
+    return signal, probs, result
+
+
+def labels_from_probs(entry: EntryModels, probs: np.ndarray) -> list[str]:
+    """Classes whose probability reaches its tuned threshold (the most probable class when none does)."""
+    if probs.size == 0 or not entry.classes:
+        return []
+    thresholds = entry.model.dx_head.thresholds.detach().cpu().numpy()
+    labels = [c for c, p, t in zip(entry.classes, probs, thresholds) if p >= t]
+    return labels or [entry.classes[int(np.argmax(probs))]]
 
 
 def _to_header_leads(signal12: np.ndarray, model_leads: list[str], header_leads: list[str]) -> np.ndarray:

@@ -7,12 +7,14 @@ rendered pages; records with images but no signal through their images.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
 import shutil
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ import torch
 
 from ecgdigitize.image_io import load_image
 from ecgfeatures.features import FEATURE_NAMES, extract_features, features_to_model_input
+from ecgentry import checkpoint as ckpt
+from ecgentry import distributed as ddp_utils
 from ecgentry.config import TrainConfig
 from ecgentry.records import RecordInfo, load_standard_signal, resample_signal, scan_records
 from ecgrender.page import STANDARD_LEADS
@@ -34,6 +38,14 @@ FINAL_CLASSES = ["NORM", "Acute MI", "Old MI", "STTC", "CD", "HYP", "PAC", "PVC"
 ENTRY_FILE = "entry.json"
 MODEL_SUBFOLDER = "model"
 IGNORE_INDEX = 255
+ENV_STOP_AFTER_EPOCHS = "ECG_STOP_AFTER_EPOCHS"  # stop (as if killed) once this many epochs are checkpointed
+ENV_TRAIN_TRACE_DIR = "ECG_TRAIN_TRACE_DIR"  # diagnostics: each rank writes the examples it saw and a weight digest
+# Configuration keys that may differ between a checkpoint and the run resuming it (they do not change training).
+RESUMABLE_CHANGES = ("device", "num_threads", "trace_source", "trace_source_pages", "digitizer")
+
+
+class TrainingInterrupted(RuntimeError):
+    """Raised after the checkpoint of epoch ``$ECG_STOP_AFTER_EPOCHS`` (a simulated kill, for tests)."""
 
 
 @dataclass
@@ -166,7 +178,6 @@ class _Batcher:
         self.device = device
         self._signals: dict[str, np.ndarray | None] = {}
         self._features: dict[str, np.ndarray] = {}
-        self._rng = np.random.default_rng(cfg.seed + 7)
 
     def _record_features(self, info: RecordInfo) -> np.ndarray:
         """Model-ready signal features of the record's true signal, corrupted like a digitized one (cached)."""
@@ -175,7 +186,10 @@ class _Batcher:
             if sig is None:
                 feats = np.full(len(FEATURE_NAMES), np.nan, np.float32)
             else:
-                feats = extract_features(digitization_like(sig, info.fs, self._rng), info.fs)
+                # One generator per record (seeded by the record name): the corruption does not depend on the
+                # order records are met in, so sharded (distributed) and resumed runs see the same features.
+                rng = np.random.default_rng([self.cfg.seed + 7, zlib.crc32(os.path.basename(info.record).encode())])
+                feats = extract_features(digitization_like(sig, info.fs, rng), info.fs)
             self._features[info.record] = features_to_model_input(feats[None])[0]
         return self._features[info.record]
 
@@ -231,9 +245,21 @@ class _Batcher:
         return batch
 
 
-def _batches(examples: list[Example], batch_size: int, rng: np.random.Generator | None) -> list[list[Example]]:
-    order = rng.permutation(len(examples)) if rng is not None else np.arange(len(examples))
-    return [[examples[i] for i in order[k:k + batch_size]] for k in range(0, len(order), batch_size)]
+class _LossModule(torch.nn.Module):
+    """Forward pass and loss in one module, so that DistributedDataParallel sees every trained parameter
+    (including the loss-balancing log-variances the loss itself owns) inside ``forward``."""
+
+    def __init__(self, model: ECGMultiHeadModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float], dict[str, Any]]:
+        outputs = self.model(batch["pixel_values"], batch.get("extra_features"))
+        total, parts = self.model.compute_loss(
+            outputs, dx_targets=batch["dx_targets"], signal_targets=batch.get("signal_targets"),
+            seg_targets=batch.get("seg_targets"),
+        )
+        return total, parts, outputs
 
 
 def _lr_lambda(total_steps: int, warmup_fraction: float):
@@ -248,41 +274,50 @@ def _lr_lambda(total_steps: int, warmup_fraction: float):
     return f
 
 
-def _run_epoch(model, batcher, examples, cfg, optimizer=None, scheduler=None, rng=None, progress=None):
-    """One pass; trains when an optimizer is given. Returns mean parts and (probs, targets) of the Dx head."""
+def _run_epoch(runner: torch.nn.Module, batcher: _Batcher, examples: list[Example], indices: np.ndarray,
+               cfg: TrainConfig, ctx: ddp_utils.DistContext, optimizer=None, scheduler=None, progress=None,
+               seen: list[int] | None = None) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """One pass over ``examples[indices]`` (this rank's shard); trains when an optimizer is given.
+
+    Returns the mean loss parts over all ranks' examples and the Dx probabilities and targets (N, C) of all
+    ranks (gathered in rank order). ``seen`` collects the example indices this rank trained on."""
     training = optimizer is not None
-    model.train(training)
+    runner.train(training)
     sums: dict[str, float] = {}
     count = 0
     probs, targets = [], []
-    for group in _batches(examples, cfg.batch_size, rng):
-        batch = batcher(group)
+    for k in range(0, len(indices), cfg.batch_size):
+        group_idx = [int(i) for i in indices[k:k + cfg.batch_size]]
+        batch = batcher([examples[i] for i in group_idx])
+        if training and not ddp_utils.all_true(ctx, batch is not None):
+            continue  # every rank skips the step together (one rank had no readable page)
         if batch is None:
             continue
+        if seen is not None:
+            seen.extend(group_idx)
         with torch.set_grad_enabled(training):
-            outputs = model(batch["pixel_values"], batch.get("extra_features"))
-            total, parts = model.compute_loss(
-                outputs, dx_targets=batch["dx_targets"], signal_targets=batch.get("signal_targets"),
-                seg_targets=batch.get("seg_targets"),
-            )
+            total, parts, outputs = runner(batch)
         if training:
             optimizer.zero_grad(set_to_none=True)
             total.backward()
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 5.0)
+            torch.nn.utils.clip_grad_norm_([p for p in runner.parameters() if p.requires_grad], 5.0)
             optimizer.step()
             scheduler.step()
         n = batch["pixel_values"].shape[0]
         for key, value in parts.items():
             sums[key] = sums.get(key, 0.0) + float(value) * n
         count += n
-        probs.append(torch.sigmoid(outputs["dx_logits"]).detach().cpu().numpy())
+        probs.append(torch.sigmoid(outputs["dx_logits"]).detach().float().cpu().numpy())
         targets.append(batch["dx_targets"].cpu().numpy())
         if progress is not None:
             progress.update(1)
             progress.set_postfix(loss=f"{parts['total']:.3f}")
-    means = {k: v / max(count, 1) for k, v in sums.items()}
-    p = np.concatenate(probs) if probs else np.zeros((0, 0))
-    t = np.concatenate(targets) if targets else np.zeros((0, 0))
+    sums, total_count = ddp_utils.all_reduce_sums(ctx, sums, count)
+    means = {k: v / max(total_count, 1) for k, v in sums.items()}
+    local = (np.concatenate(probs) if probs else np.zeros((0, 0)), np.concatenate(targets) if targets else np.zeros((0, 0)))
+    gathered = [pair for pair in ddp_utils.all_gather_objects(ctx, local) if pair[0].size]
+    p = np.concatenate([g[0] for g in gathered]) if gathered else np.zeros((0, 0))
+    t = np.concatenate([g[1] for g in gathered]) if gathered else np.zeros((0, 0))
     return means, p, t
 
 
@@ -304,18 +339,73 @@ def macro_f(probs: np.ndarray, targets: np.ndarray, thresholds: np.ndarray) -> f
     return float(np.mean(scores)) if scores else float("nan")
 
 
+def _state_digest(model: torch.nn.Module) -> str:
+    """sha256 over the model's state dict (names, dtypes, shapes and bytes), to compare weights across ranks."""
+    h = hashlib.sha256()
+    for name, value in sorted(model.state_dict().items()):
+        t = value.detach().to("cpu").contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _fingerprint(infos: list[RecordInfo], train_examples: list[Example], val_examples: list[Example]) -> dict[str, Any]:
+    """What a checkpoint must agree with to be resumed: the records (names and labels) and page counts."""
+    h = hashlib.sha256()
+    for info in infos:
+        h.update(f"{os.path.basename(info.record)}|{','.join(info.labels)}|{len(info.image_files)}\n".encode())
+    return {"records": len(infos), "records_sha256": h.hexdigest(), "train_pages": len(train_examples),
+            "val_pages": len(val_examples)}
+
+
+def _comparable_config(cfg_dict: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in cfg_dict.items() if k not in RESUMABLE_CHANGES}
+
+
+def _resume_mismatch(meta: dict[str, Any], cfg: TrainConfig, fingerprint: dict[str, Any]) -> str | None:
+    """Why the checkpoint cannot be resumed by this run (None when it can)."""
+    old, new = _comparable_config(meta.get("config", {})), _comparable_config(cfg.to_dict())
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if changed:
+        return f"configuration changed ({', '.join(changed)})"
+    if meta.get("fingerprint") != fingerprint:
+        return "training data changed"
+    return None
+
+
+def _stop_after_epochs() -> int | None:
+    text = os.environ.get(ENV_STOP_AFTER_EPOCHS, "").strip()
+    return int(text) if text else None
+
+
 def train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool = False) -> dict[str, Any]:
-    """Train on ``data_folder`` and save a self-describing model folder; returns the training summary."""
+    """Train on ``data_folder`` and save a self-describing model folder; returns the training summary.
+
+    Runs data-parallel (DistributedDataParallel) when started under ``torchrun`` (``WORLD_SIZE`` > 1); otherwise
+    in this process. A checkpoint is written to ``MODEL/checkpoint/`` after every epoch; a run on a model folder
+    holding a checkpoint made with the same configuration and data continues from it (a different configuration
+    or data set starts again from scratch, with a warning). The checkpoint is removed once ``entry.json`` is
+    written."""
     t_start = time.time()
+    ctx = ddp_utils.setup(cfg.device)
+    try:
+        return _train(data_folder, model_folder, cfg, verbose, ctx, t_start)
+    finally:
+        ctx.close()
+
+
+def _train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool, ctx: ddp_utils.DistContext,
+           t_start: float) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     if cfg.num_threads:
         torch.set_num_threads(int(cfg.num_threads))
-    device = resolve_device(cfg.device)
+    device = ctx.device
 
     infos, skipped = scan_records(data_folder, cfg.max_records)
-    for rel, reason in skipped:
-        logger.warning("skipping record %s: %s", rel, reason)
+    if ctx.is_main:
+        for rel, reason in skipped:
+            logger.warning("skipping record %s: %s", rel, reason)
     if not infos:
         raise ValueError(f"no usable training records in {data_folder!r} ({len(skipped)} skipped: "
                          "each needs labels and an image or a signal)")
@@ -326,7 +416,7 @@ def train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool =
 
     pos_weight = positive_weights([i.labels for i in train_infos], classes) if cfg.balance_classes else None
     model = build_model(build_model_config(cfg, classes, pos_weight)).to(device)
-    if not model.backbone.pretrained:
+    if not model.backbone.pretrained and ctx.is_main:
         logger.warning("backbone %s is randomly initialised and trained from scratch", cfg.backbone.name)
 
     def examples_for(subset: list[RecordInfo], limit: int) -> list[Example]:
@@ -334,57 +424,108 @@ def train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool =
         rendered = render_training_pages(model, subset, cfg, rng, limit) if model.segmentation_head is not None else []
         return own + rendered
 
+    # Every rank builds the same example lists (same seed); the sampler gives each rank its own shard.
     n_val_pages = int(round(cfg.max_rendered_pages * cfg.val_fraction))
     train_examples = examples_for(train_infos, cfg.max_rendered_pages - n_val_pages)
     val_examples = examples_for(val_infos, n_val_pages)
     if not train_examples:
         raise ValueError("no training pages: records need readable images or signals the renderer can draw")
-    logger.info("%d training pages (%d records), %d validation pages (%d records), classes %s",
-                len(train_examples), len(train_infos), len(val_examples), len(val_infos), classes)
+    if ctx.is_main:
+        logger.info("%d training pages (%d records), %d validation pages (%d records), classes %s",
+                    len(train_examples), len(train_infos), len(val_examples), len(val_infos), classes)
 
     batcher = _Batcher(model, classes, cfg, device)
+    loss_module = _LossModule(model)
+    runner: torch.nn.Module = loss_module
+    if ctx.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        runner = DistributedDataParallel(loss_module, device_ids=[device.index] if device.type == "cuda" else None,
+                                         find_unused_parameters=True)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(train_examples) / cfg.batch_size)
+    shard_len = math.ceil(len(train_examples) / ctx.world_size)
+    steps_per_epoch = math.ceil(shard_len / cfg.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(steps_per_epoch * cfg.epochs, cfg.warmup_fraction))
 
-    history: list[dict[str, float]] = []
-    best_loss, best_state, bad_epochs = float("inf"), None, 0
+    fingerprint = _fingerprint(infos, train_examples, val_examples)
+    state = ckpt.TrainingState()
+    meta = ckpt.read_checkpoint_meta(model_folder)
+    if meta is not None:
+        why = _resume_mismatch(meta, cfg, fingerprint)
+        if why is None:
+            state = ckpt.restore_checkpoint(model_folder, meta, model=model, optimizer=optimizer, scheduler=scheduler,
+                                            np_rng=rng, device=device)
+            if ctx.is_main:
+                logger.info("resuming from the checkpoint after epoch %d in %s", state.epoch, model_folder)
+        elif ctx.is_main:
+            logger.warning("not resuming the checkpoint in %s: %s; training from scratch", model_folder, why)
+
+    trace_dir = os.environ.get(ENV_TRAIN_TRACE_DIR, "").strip()
+    seen_per_epoch: list[list[int]] = []
+    stop_after = _stop_after_epochs()
     progress = None
-    if verbose:
+    if verbose and ctx.is_main:
         from tqdm import tqdm
 
-        progress = tqdm(total=steps_per_epoch * cfg.epochs, desc="training", unit="batch")
-    for epoch in range(cfg.epochs):
-        train_parts, _, _ = _run_epoch(model, batcher, train_examples, cfg, optimizer, scheduler, rng, progress)
+        progress = tqdm(total=steps_per_epoch * cfg.epochs, initial=steps_per_epoch * state.epoch, desc="training",
+                        unit="batch")
+    val_indices = ddp_utils.eval_shard(len(val_examples), ctx.rank, ctx.world_size)
+    for epoch in range(state.epoch, cfg.epochs):
+        if state.stopped_early:
+            break
+        shard = ddp_utils.epoch_shard(len(train_examples), epoch, cfg.seed, ctx.rank, ctx.world_size)
+        seen: list[int] = []
+        train_parts, _, _ = _run_epoch(runner, batcher, train_examples, shard, cfg, ctx, optimizer, scheduler,
+                                       progress, seen)
+        seen_per_epoch.append(seen)
         row = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train_parts.items()}}
         if val_examples:
-            val_parts, vp, vt = _run_epoch(model, batcher, val_examples, cfg)
+            val_parts, vp, vt = _run_epoch(loss_module, batcher, val_examples, val_indices, cfg, ctx)
             row.update({f"val_{k}": v for k, v in val_parts.items()})
             row["val_macro_f@0.5"] = macro_f(vp, vt, np.full(len(classes), 0.5))
             score = val_parts.get("total", float("inf"))
         else:
             score = train_parts.get("total", float("inf"))
-        history.append(row)
-        logger.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in row.items() if k != "epoch"})
-        if score < best_loss - 1e-6:
-            best_loss, bad_epochs = score, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        state.history.append(row)
+        state.epoch = epoch + 1
+        if ctx.is_main:
+            logger.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in row.items() if k != "epoch"})
+        if score < state.best_loss - 1e-6:
+            state.best_loss, state.bad_epochs = score, 0
+            state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
-            bad_epochs += 1
-            if bad_epochs >= cfg.patience:
-                logger.info("early stopping after epoch %d", epoch + 1)
-                break
+            state.bad_epochs += 1
+            if state.bad_epochs >= cfg.patience:
+                if ctx.is_main:
+                    logger.info("early stopping after epoch %d", epoch + 1)
+                state.stopped_early = True
+        if ctx.is_main:
+            ckpt.save_checkpoint(model_folder, model=model, optimizer=optimizer, scheduler=scheduler, np_rng=rng,
+                                 state=state, config=cfg.to_dict(), fingerprint=fingerprint)
+            from ecgentry.report import write_report_csv
+
+            write_report_csv(model_folder, state.history)
+        ctx.barrier()
+        if stop_after is not None and state.epoch >= stop_after and state.epoch < cfg.epochs and not state.stopped_early:
+            if progress is not None:
+                progress.close()
+            _write_trace(trace_dir, ctx, model, seen_per_epoch)
+            raise TrainingInterrupted(f"${ENV_STOP_AFTER_EPOCHS}={stop_after}: stopped after epoch {state.epoch} "
+                                      f"(checkpoint in {Path(model_folder) / ckpt.CHECKPOINT_DIR})")
     if progress is not None:
         progress.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    _write_trace(trace_dir, ctx, model, seen_per_epoch)
+    history = state.history
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
 
     # Per-class thresholds on the validation pages (the training pages when there is no validation split).
     from models.heads import tune_thresholds
 
     tune_on = val_examples if val_examples else train_examples
-    _, probs, targets = _run_epoch(model, batcher, tune_on, cfg)
+    _, probs, targets = _run_epoch(loss_module, batcher, tune_on,
+                                   ddp_utils.eval_shard(len(tune_on), ctx.rank, ctx.world_size), cfg, ctx)
     thresholds = np.asarray(tune_thresholds(probs, targets), dtype=np.float64)
     model.dx_head.set_thresholds(thresholds)
     val_f = macro_f(probs, targets, thresholds)
@@ -395,9 +536,11 @@ def train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool =
     if cfg.digitizer == "pipeline" and trace_source == "auto":
         from ecgentry.infer import choose_trace_source
 
-        trace_source, trace_scores = choose_trace_source(
-            model, val_infos or train_infos, cfg.render_preset, cfg.trace_source_pages, cfg.seed + 1, device
-        )
+        if ctx.is_main:
+            trace_source, trace_scores = choose_trace_source(
+                model, val_infos or train_infos, cfg.render_preset, cfg.trace_source_pages, cfg.seed + 1, device
+            )
+        trace_source, trace_scores = ddp_utils.broadcast_object(ctx, (trace_source, trace_scores))
 
     summary = {
         "records_used": len(infos),
@@ -415,12 +558,31 @@ def train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool =
         "trace_source_snr_db": trace_scores,
         "history": history,
         "weights_source": model.config.weights_source,
+        "world_size": ctx.world_size,
         "seconds": round(time.time() - t_start, 1),
     }
-    save_entry(model_folder, model, cfg, summary)
-    if skipped:
-        logger.warning("%d record(s) skipped during training (see %s)", len(skipped), ENTRY_FILE)
+    if ctx.is_main:
+        from ecgentry.report import write_report_csv, write_report_png
+
+        write_report_csv(model_folder, history)
+        write_report_png(model_folder, history)
+        save_entry(model_folder, model, cfg, summary)  # entry.json last: the folder is complete from here on
+        ckpt.remove_checkpoint(model_folder)
+        if skipped:
+            logger.warning("%d record(s) skipped during training (see %s)", len(skipped), ENTRY_FILE)
+    ctx.barrier()
     return summary
+
+
+def _write_trace(trace_dir: str, ctx: ddp_utils.DistContext, model: torch.nn.Module, seen: list[list[int]]) -> None:
+    """Diagnostics for ``$ECG_TRAIN_TRACE_DIR``: ``rank<r>.json`` with the example indices this rank trained on
+    per epoch (of this run) and the sha256 of its weights."""
+    if not trace_dir:
+        return
+    os.makedirs(trace_dir, exist_ok=True)
+    payload = {"rank": ctx.rank, "world_size": ctx.world_size, "examples": seen, "state_sha256": _state_digest(model)}
+    with open(os.path.join(trace_dir, f"rank{ctx.rank}.json"), "w", encoding="utf-8") as f:
+        json.dump(payload, f)
 
 
 def save_entry(model_folder: str, model: ECGMultiHeadModel, cfg: TrainConfig, summary: dict[str, Any]) -> None:

@@ -1,0 +1,42 @@
+"""``python -m ecgentry digitize|run``: everyday use of the entry outside the Challenge scripts.
+
+    python -m ecgentry digitize IMAGE_OR_FOLDER... -m MODEL|classical -o OUT [--format wfdb|csv|both] [--overlay]
+    python -m ecgentry run -d DATA -m MODEL -o OUT [--workers N] [-f]
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def get_parser() -> argparse.ArgumentParser:
+    from ecgentry import digitize_cli, run_cli
+
+    parser = argparse.ArgumentParser(prog="python -m ecgentry", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    digitize_cli.add_arguments(sub.add_parser("digitize", help="image files/folders -> WFDB/CSV + reports"))
+    run_cli.add_arguments(sub.add_parser("run", help="run_model.py with worker processes"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_parser().parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(logging.INFO if args.verbose else logging.WARNING)
+    if args.command == "digitize":
+        from ecgentry import digitize_cli
+
+        return digitize_cli.run(args)
+    from ecgentry import run_cli
+
+    try:
+        return run_cli.run(args)
+    except run_cli.RecordFailed as exc:
+        logging.getLogger("ecgentry").error("%s (use -f to go on past failing records)", exc)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

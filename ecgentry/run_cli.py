@@ -1,0 +1,120 @@
+"""``python -m ecgentry run``: the official ``run_model.py`` with N worker processes.
+
+Every worker loads the model once (``team_code.load_models``, one torch thread) and runs
+``team_code.run_models`` on whole records; this process writes the outputs with ``run_model.py``'s own
+functions, so headers, signals and labels are byte-identical to the serial official run. ``-f`` has the
+official meaning (a failing record gets empty outputs; without it the first failure stops the run).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+_MODELS: tuple[Any, Any] | None = None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-d", "--data_folder", required=True)
+    parser.add_argument("-m", "--model_folder", required=True)
+    parser.add_argument("-o", "--output_folder", required=True)
+    parser.add_argument("-f", "--allow_failures", action="store_true")
+    parser.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)),
+                        help="worker processes (default: min(4, CPUs))")
+    parser.add_argument("-v", "--verbose", action="store_true", help="progress bar")
+
+
+def _init_worker(model_folder: str, threads: int | None) -> None:
+    global _MODELS
+    if threads:
+        from ecgentry.parallel import limit_threads
+
+        limit_threads(threads)
+    from team_code import load_models
+
+    _MODELS = load_models(model_folder, False)
+
+
+def _run_one(args: tuple[str, str]) -> tuple[str, Any, Any, str | None]:
+    """``(record, signal, labels, error)``: run_models on one record; the error is a traceback summary."""
+    data_folder, record = args
+    from team_code import run_models
+
+    try:
+        signal, labels = run_models(os.path.join(data_folder, record), _MODELS[0], _MODELS[1], False)
+        return record, signal, labels, None
+    except Exception:  # noqa: BLE001 - reported (and re-raised without -f) by the main process
+        return record, None, None, traceback.format_exc(limit=-1).strip()
+
+
+def write_record_outputs(data_folder: str, output_folder: str, record: str, signal: Any, labels: Any,
+                         allow_failures: bool) -> int:
+    """Write one record's outputs exactly as ``run_model.py`` does; returns the number of failures (0 or 1)."""
+    from helper_code import load_header, save_header, save_labels, save_signals
+    from run_model import conform_labels, conform_signal, header_without_labels
+
+    failures = 0
+    data_record = os.path.join(data_folder, record)
+    output_record = os.path.join(output_folder, record)
+    data_header = header_without_labels(load_header(data_record))
+    if signal is not None:
+        try:
+            signal = conform_signal(signal, data_header)
+        except (ValueError, TypeError):
+            if not allow_failures:
+                raise
+            failures += 1
+            logger.warning("unusable signal for %s: %s", record, sys.exc_info()[1])
+            signal = None
+    os.makedirs(os.path.dirname(output_record) or ".", exist_ok=True)
+    save_header(output_record, data_header)
+    if signal is not None:
+        comments = [line for line in data_header.split("\n") if line.startswith("#")]
+        save_signals(output_record, signal, comments)
+    if labels is not None:
+        save_labels(output_record, conform_labels(labels))
+    return failures
+
+
+class RecordFailed(RuntimeError):
+    """``run_models`` raised on a record and ``-f`` was not given."""
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the entry on every record of the data folder; returns the exit code."""
+    from helper_code import find_records
+
+    from ecgentry.parallel import WorkerCrashed, run_tasks
+
+    records = find_records(args.data_folder)
+    if not records:
+        logger.error("no WFDB records (*.hea) found in data folder %r", args.data_folder)
+        return 2
+    if not os.path.isfile(os.path.join(args.model_folder, "entry.json")):
+        logger.error("%r is not a complete model folder (no entry.json); train first", args.model_folder)
+        return 2
+    os.makedirs(args.output_folder, exist_ok=True)
+    workers = max(1, int(args.workers))
+    threads = 1 if workers > 1 else None
+    failures = 0
+    tasks = [(args.data_folder, r) for r in records]
+    for i, res in run_tasks(_run_one, tasks, workers, _init_worker, (args.model_folder, threads),
+                            progress="records" if args.verbose else None):
+        if isinstance(res, WorkerCrashed):
+            res = (records[i], None, None, str(res))
+        record, signal, labels, error = res
+        if error is not None:
+            if not args.allow_failures:
+                raise RecordFailed(f"run_models failed on {record}: {error}")
+            failures += 1
+            logger.warning("run_models failed on %s: %s", record, error)
+            signal, labels = None, []
+        failures += write_record_outputs(args.data_folder, args.output_folder, record, signal, labels,
+                                         args.allow_failures)
+    logger.info("%d record(s), %d failure(s)", len(records), failures)
+    return 0
