@@ -56,6 +56,14 @@ def find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: f
     if ok.sum() < 5:
         return None
     first = int(np.argmax(ok))
+    # the pulse foot (flat ink before the rise) is the exact baseline; the row-profile baseline can be
+    # several mm off on high-gain pages (the trace's mode height is not its isoelectric level)
+    lead_in = seg[first:first + max(3, int(round(2.0 * px_per_mm_x)))]
+    n_flat = int(np.argmax(~(np.abs(lead_in - lead_in[0]) <= 0.3 * px_per_mm_y + 1.0))) \
+        if not np.all(np.abs(lead_in - lead_in[0]) <= 0.3 * px_per_mm_y + 1.0) else lead_in.size
+    lead_in = lead_in[:n_flat]
+    if lead_in.size >= 3 and abs(float(np.median(lead_in)) - baseline) <= 12.0 * px_per_mm_y:
+        baseline = float(np.median(lead_in))
     h = baseline - seg  # height above the baseline, pixels
     high = ok & (h > 2.5 * px_per_mm_y)
     if not high.any():

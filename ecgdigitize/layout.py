@@ -78,17 +78,24 @@ def template_rows(name: str, rhythm: tuple[str, ...] | None = None) -> list[list
 TEMPLATES = ("3x4+1", "3x4+3", "3x4", "6x2", "12x1")
 
 
-def row_map(prob: np.ndarray, px_per_mm: float, threshold: float = 0.5) -> np.ndarray:
-    """Trace map (float32) with small connected components (text, labels, specks) removed."""
+def row_map(prob: np.ndarray, px_per_mm: float, threshold: float = 0.5, bridge: bool = False) -> np.ndarray:
+    """Trace map (float32) with small connected components (text, labels, specks) removed.
+
+    bridge: thin (1 px) scanned traces break into pieces along steep QRS strokes; with ``bridge`` the
+    components are labelled on a vertically dilated mask (about 0.6 mm, at most 3 px, up and down, 1 px
+    sideways) so one trace stays one component (the original pixels are kept). Off by default: it can
+    also chain the lines of header text into wide components."""
     b = (prob > threshold).astype(np.uint8)
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(b, connectivity=8)
+    k = int(np.clip(round(0.6 * px_per_mm), 1, 3)) if bridge else 1
+    lab_src = cv2.dilate(b, np.ones((2 * k + 1, 3), np.uint8)) if k > 1 else b
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(lab_src, connectivity=8)
     if n <= 1:
         return np.zeros_like(prob, dtype=np.float32)
     wmm = stats[:, cv2.CC_STAT_WIDTH] / px_per_mm
     hmm = stats[:, cv2.CC_STAT_HEIGHT] / px_per_mm
     keep = (wmm >= 12.0) | ((hmm >= 6.0) & (wmm >= 2.0))
     keep[0] = False
-    return np.where(keep[lab], prob, 0.0).astype(np.float32)
+    return np.where(keep[lab] & (b > 0), prob, 0.0).astype(np.float32)
 
 
 def find_rows(rmap: np.ndarray, px_per_mm_y: float, px_per_mm_x: float) -> list[Row]:
@@ -110,8 +117,16 @@ def find_rows(rmap: np.ndarray, px_per_mm_y: float, px_per_mm_x: float) -> list[
     cand: list[tuple[int, int, int, np.ndarray]] = []
     for i, pk in enumerate(peaks):
         lo, hi = mids[i], mids[i + 1]
-        core = int(round(min(pk - lo, hi - pk, 12.0 * px_per_mm_y) * 0.8)) if len(peaks) > 1 else int(12 * px_per_mm_y)
-        a, b = max(0, pk - max(core, 2)), min(H, pk + max(core, 2) + 1)
+        # the band reaches 90 % of the way to the neighbouring peaks: traces printed at a high gain
+        # (20 mm/mV) and their calibration pulses leave a narrow core around the baseline for long
+        # stretches, which would cut the row's x extent into pieces
+        if len(peaks) > 1:
+            a = int(round(pk - 0.9 * (pk - lo))) if i > 0 else int(round(pk - 0.9 * min(hi - pk, pk - lo)))
+            b = int(round(pk + 0.9 * (hi - pk))) + 1 if i < len(peaks) - 1 else \
+                int(round(pk + 0.9 * min(pk - lo, hi - pk))) + 1
+            a, b = max(0, min(a, pk - 2)), min(H, max(b, pk + 3))
+        else:
+            a, b = max(0, pk - int(12 * px_per_mm_y)), min(H, pk + int(12 * px_per_mm_y) + 1)
         cov = rmap[a:b].max(axis=0) > 0.5
         cand.append((int(pk), a, b, cov))
     # merge neighbouring peaks whose covered columns hardly overlap (one row whose leads sit at
@@ -135,7 +150,7 @@ def find_rows(rmap: np.ndarray, px_per_mm_y: float, px_per_mm_x: float) -> list[
         # longest stretch of covered columns allowing gaps up to 4 mm
         xs = np.flatnonzero(cov)
         gaps = np.diff(xs)
-        breaks = np.flatnonzero(gaps > 4.0 * px_per_mm_x)
+        breaks = np.flatnonzero(gaps > 6.0 * px_per_mm_x)
         seg_starts = np.r_[0, breaks + 1]
         seg_ends = np.r_[breaks, xs.size - 1]
         lens = xs[seg_ends] - xs[seg_starts]

@@ -119,6 +119,38 @@ def _upside_down_score(prob: np.ndarray, rows: list[Row], ppm_y: float) -> float
     return 0.0 if tot <= 0 else (above - below) / tot
 
 
+def _pulse_votes(prob: np.ndarray, rows: list[Row], sc: Scale, paper_speed: float) -> tuple[int, int]:
+    """(rows with a calibration pulse at their left start, rows with an upside-down pulse at their right
+    end): the pulse is the most reliable up/down cue where a printer puts lead labels below the
+    traces or the QRS complexes point mostly down."""
+    left = right = 0
+    ppx, ppy = sc.px_per_mm_x, sc.px_per_mm_y
+    reach = int(round((0.6 * paper_speed + 8.0) * ppx))
+    for i, r in enumerate(rows):
+        if r.x1 - r.x0 < 2 * reach:
+            continue
+        cl = trace_band(prob, r.y0, r.y1, r.x0, r.x0 + reach, r.baseline_y)
+        if find_pulse(cl.y, cl.x0, r.baseline_y, i, ppx, ppy, paper_speed) is not None:
+            left += 1
+        cr = trace_band(prob, r.y0, r.y1, r.x1 - reach, r.x1, r.baseline_y)
+        yr = 2.0 * r.baseline_y - cr.y[::-1]
+        if find_pulse(yr, 0, r.baseline_y, i, ppx, ppy, paper_speed) is not None:
+            right += 1
+    return left, right
+
+
+def _looks_upside_down(prob: np.ndarray, rows: list[Row], sc: Scale, paper_speed: float) -> bool:
+    """True when the page is printed upside down: calibration pulses vote first; without pulses, most
+    ink (labels, R waves) clearly below the baselines (printers differ: some put the labels below)."""
+    left, right = _pulse_votes(prob, rows, sc, paper_speed)
+    if left > right:
+        return False
+    ink = _upside_down_score(prob, rows, sc.px_per_mm_y)
+    if right > left and right >= max(2, len(rows) // 2):
+        return ink < 0.0  # mirrored row ends can mimic a pulse: the ink must not contradict
+    return ink < -0.4
+
+
 def digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, **kwargs: Any) -> DigitizationResult:
     """Digitise one ECG page image (see :func:`_digitize_page` for the arguments); never raises for a bad
     page: unexpected failures give an all-NaN signal and a warning."""
@@ -202,12 +234,20 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     tick("scale")
 
     def analyse(tm_cur: TraceMap, sc_cur: Scale) -> tuple[list[Row], np.ndarray]:
-        rmap = row_map(tm_cur.prob, 0.5 * (sc_cur.px_per_mm_x + sc_cur.px_per_mm_y))
-        return find_rows(rmap, sc_cur.px_per_mm_y, sc_cur.px_per_mm_x), rmap
+        ppm = 0.5 * (sc_cur.px_per_mm_x + sc_cur.px_per_mm_y)
+        rmap = row_map(tm_cur.prob, ppm)
+        found = find_rows(rmap, sc_cur.px_per_mm_y, sc_cur.px_per_mm_x)
+        if len(found) < 2:
+            # thin, broken scanned traces: label components with gaps bridged
+            rmap_b = row_map(tm_cur.prob, ppm, bridge=True)
+            found_b = find_rows(rmap_b, sc_cur.px_per_mm_y, sc_cur.px_per_mm_x)
+            if len(found_b) > len(found):
+                return found_b, rmap_b
+        return found, rmap
 
     rows, rmap = analyse(tm_r, sc)
     # 180 degrees: ink (labels, pulses, R waves) should sit above the baselines
-    if rows and _upside_down_score(tm_r.prob, rows, sc.px_per_mm_y) < -0.12:
+    if rows and _looks_upside_down(tm_r.prob, rows, sc, paper_speed):
         rgb_r = rot90_image(rgb_r, 2)
         tm_r = _rot_tm(tm_r, 2)
         orient.quarter_turns = (orient.quarter_turns + 2) % 4
@@ -215,7 +255,7 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
         rows, rmap = analyse(tm_r, sc)
     tick("rows")
     if not rows:
-        return _empty(num_samples, lead_names, fs, warnings + ["no trace rows found"], orientation=orient, scale=sc,
+        return _empty(num_samples, lead_names, fs, warnings + ["no trace rows found: page fits no template"], orientation=orient, scale=sc,
                       rectified=rgb_r, trace_prob=tm_r.prob, work_scale=prep.scale, timings_s=timings)
 
     # vectorise each row band

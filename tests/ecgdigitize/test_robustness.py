@@ -1,0 +1,118 @@
+"""Digitizer robustness: high gain, 1000 Hz records, keystone pages, image file variants, sizes, row finding."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ecgdigitize.image_io import load_image
+from ecgdigitize.layout import row_map
+from ecgdigitize.pipeline import digitize_page
+
+page_mod = pytest.importorskip("ecgrender.page")
+synth_mod = pytest.importorskip("ecgrender.synth")
+STANDARD_LEADS = page_mod.STANDARD_LEADS
+
+
+def snr_db(ref: np.ndarray, est: np.ndarray) -> float:
+    """10 log10(sum ref^2 / sum err^2) over samples finite in both (dB)."""
+    ok = np.isfinite(ref) & np.isfinite(est)
+    return float(10 * np.log10(np.sum(ref[ok] ** 2) / max(np.sum((ref[ok] - est[ok]) ** 2), 1e-12)))
+
+
+@pytest.fixture(scope="module")
+def signal() -> np.ndarray:
+    sig, _ = synth_mod.synthesize_ecg(["NORM"], 500, 10, rng=1)
+    return sig
+
+
+def test_gain_20_page_amplitude(signal):
+    """A 20 mm/mV page: the 20 mm pulse is measured from its foot, rows are not cut by tall excursions."""
+    page = page_mod.render_page(signal, 500, STANDARD_LEADS, page_mod.PageSpec(dpi=200, gain=20.0), rng=0)
+    r = digitize_page(page.image)
+    assert r.calibration.gain_mm_per_mv == 20.0 and r.calibration.source == "pulse"
+    assert len(r.calibration.pulses) == 4
+    assert r.layout.name == "3x4+1" and r.layout.fits
+    assert snr_db(signal, r.signal) >= 14.0  # measured 15.9 dB (was -5.4 dB: pulse mis-measured)
+
+
+def test_1000_hz_record():
+    sig, _ = synth_mod.synthesize_ecg(["NORM"], 1000, 10, rng=2)
+    page = page_mod.render_page(sig, 1000, STANDARD_LEADS, page_mod.PageSpec(dpi=150), rng=0)
+    r = digitize_page(page.image, fs=1000.0, num_samples=10000)
+    assert r.signal.shape == (10000, 12)
+    assert np.isfinite(r.signal[:, 1]).mean() > 0.95  # rhythm strip II spans the whole record
+    assert snr_db(sig, r.signal) >= 14.0
+
+
+def test_keystone_page_processed(signal):
+    """A photographed (keystone) page is rectified enough to find the layout. The SNR is still far
+    from the 12 dB target (measured 3.6 dB): the threshold documents today's level."""
+    distort = pytest.importorskip("ecgrender.distort")
+    page = page_mod.render_page(signal, 500, STANDARD_LEADS, page_mod.PageSpec(dpi=150), rng=0)
+    pg = distort.apply_distortions(page, [{"name": "perspective", "max_shift": 0.02}], rng=3)
+    r = digitize_page(pg.image)
+    assert r.orientation.keystone
+    assert r.layout is not None and r.layout.name == "3x4+1"
+    assert snr_db(signal, r.signal) >= 2.0
+
+
+def _page_image(signal: np.ndarray) -> np.ndarray:
+    return page_mod.render_page(signal, 500, STANDARD_LEADS, page_mod.PageSpec(dpi=100), rng=0).image
+
+
+def test_load_image_exif_rotation(tmp_path):
+    from PIL import Image
+
+    img = np.zeros((40, 60, 3), np.uint8)
+    img[:5, :10] = 255  # a white mark at the top-left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: display after turning 90 degrees clockwise
+    Image.fromarray(img).save(tmp_path / "r.jpg", quality=95, exif=exif)
+    out = load_image(tmp_path / "r.jpg")
+    assert out.shape == (60, 40, 3) and out.dtype == np.uint8
+    # turned clockwise: the top-left mark moves to the top-right
+    assert out[:10, -5:].mean() > 200 and out[-10:, :5].mean() < 50
+
+
+def test_load_image_palette_and_16bit(tmp_path, signal):
+    from PIL import Image
+
+    rgb = _page_image(signal)
+    Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=64).save(tmp_path / "p.png")
+    pal = load_image(tmp_path / "p.png")
+    assert pal.shape == rgb.shape and pal.dtype == np.uint8
+    assert np.abs(pal.astype(int) - rgb.astype(int)).mean() < 12
+    g16 = (rgb.mean(axis=2) * 257).astype(np.uint16)
+    Image.fromarray(g16).save(tmp_path / "g16.png")
+    gray = load_image(tmp_path / "g16.png")
+    assert gray.shape == rgb.shape and abs(float(gray.mean()) - float(rgb.mean())) < 3
+    r = digitize_page(gray)
+    assert r.layout is not None and r.layout.name == "3x4+1"
+
+
+@pytest.mark.parametrize("shape", [(150, 190, 3), (120, 10500, 3)])
+def test_tiny_and_huge_images(shape):
+    img = np.full(shape, 255, np.uint8)
+    img[shape[0] // 2, :] = 0  # one dark line
+    r = digitize_page(img)
+    assert r.signal.shape == (5000, 12) and np.isnan(r.signal).all()
+    assert r.warnings
+
+
+def test_row_map_keeps_broken_thin_trace():
+    """Thin scanned traces break along steep strokes; the pieces still form one row."""
+    h, w = 200, 1200
+    prob = np.zeros((h, w), np.float32)
+    x = np.arange(w)
+    y = 100 + 3 * np.sin(x / 15.0)
+    prob[np.round(y).astype(int), x] = 1.0
+    for q in range(40, w, 80):  # QRS strokes: 1 px wide, with broken vertical ink
+        prob[40:100:2, q] = 1.0
+        prob[100:150:2, q + 1] = 1.0
+    prob[:, 38:44] = 0.0  # a gap every ~80 px: pieces shorter than 12 mm at 5 px/mm
+    prob[:, 118:124] = 0.0
+    for g in range(200, w, 50):
+        prob[:, g:g + 2] = 0.0
+    kept = row_map(prob, 5.0, bridge=True) > 0.5
+    assert kept.sum() >= 0.9 * (prob > 0.5).sum()
+    assert (row_map(prob, 5.0) > 0.5).sum() < 0.5 * (prob > 0.5).sum()  # unbridged: pieces dropped
