@@ -6,6 +6,9 @@ consecutive choices (distance between the runs' intervals, plus a little centroi
 pull to the row baseline), so a neighbouring row's trace that crosses into the band, or a label, is
 not followed. The value of a column is the probability-weighted centroid of the chosen run
 (sub-pixel); at local extrema of tall runs the run's end is used so peaks keep their amplitude.
+Samples are read from a separate centre-line polyline (``TraceCurve.pts_x/pts_y``, x non-decreasing):
+column centroids on flat parts, per-row horizontal centres on steep strokes (x as a function of y),
+tips corrected by the line half-width.
 """
 from __future__ import annotations
 
@@ -203,16 +206,21 @@ def trace_band(prob: np.ndarray, y0: int, y1: int, x0: int, x1: int, baseline: f
 
 def _centreline_points(band: np.ndarray, idx: np.ndarray, top: np.ndarray, bot: np.ndarray, val: np.ndarray,
                        thick: float, threshold: float) -> tuple[np.ndarray, np.ndarray, float]:
-    """Centreline points (x, y) in band pixels, sorted by x, from the chosen run of every column,
-    and the estimated line width w (pixels).
+    """Centre-line points (x, y) in band pixels, sorted by x (time monotone), from the chosen run of
+    every column, and the estimated line width w (pixels).
 
-    Model: the printed line is the centre curve y(x) dilated by a disk of radius r = w / 2 (w: line
-    width, pixels). Where the curve is locally straight with slope s = dy/dx, a column's ink run
-    [top, bottom] touches the curve at x = c -+ s r / sqrt(1 + s^2), y = top/bottom +- r / sqrt(1 + s^2),
-    so one steep column yields two time-ordered points (rise and fall of a QRS inside one column).
-    At a local extremum only the tight edge is used (top + r for upward peaks, bottom - r for troughs).
-    Flat (short-run) columns give their probability-weighted centroid ``val``. Edges are refined to
-    sub-pixel precision from the anti-aliased probabilities of the end pixels.
+    Model: the printed line is the centre curve y(x) dilated by a disk of radius r = w / 2.
+
+    * Flat columns (ink run no taller than the line): the probability-weighted centroid ``val``.
+    * Steep strokes: x as a function of y. Every pixel row of the traced ink (the union of the chosen
+      column runs) is split into horizontal runs; a run no wider than a steep stroke (<= 1.5 w + 1)
+      gives one point at its sub-pixel centre (edges refined from the anti-aliased probabilities), so
+      a stroke between columns c and c + 1 yields intermediate values and the rise and fall of a QRS
+      inside one column are separate, time-ordered points. Rows within r of the envelope ends (tips,
+      where the strokes merge) are skipped.
+    * Tips (local extrema of the ink envelopes): the tight edge moved in by r (top + r for upward
+      peaks, bottom - r for troughs) so peaks keep their amplitude.
+    * Tall columns not covered by any row point (moderate slopes): the run's mid-line.
     """
     h, w = band.shape
     good = np.isfinite(val)
@@ -232,21 +240,15 @@ def _centreline_points(band: np.ndarray, idx: np.ndarray, top: np.ndarray, bot: 
     w_line = float(np.median(height[flat])) if flat.sum() >= 10 else float(thick)
     r = max(0.5 * w_line, 0.25)
     mid = 0.5 * (e_top + e_bot)
-    # slope from the run mid-line (exact for straight stretches); only across adjacent columns
     adj_l = np.r_[False, np.diff(idx) == 1]
     adj_r = np.r_[np.diff(idx) == 1, False]
-    mid_l = np.where(adj_l, np.r_[mid[0], mid[:-1]], mid)
-    mid_r = np.where(adj_r, np.r_[mid[1:], mid[-1]], mid)
-    span = adj_l.astype(np.float64) + adj_r.astype(np.float64)
-    s = np.where(span > 0, (mid_r - mid_l) / np.maximum(span, 1.0), 0.0)
     # extrema of the envelopes (ties count on one side)
     tl = np.where(adj_l, np.r_[e_top[0], e_top[:-1]], np.inf)
     tr = np.where(adj_r, np.r_[e_top[1:], e_top[-1]], np.inf)
     bl = np.where(adj_l, np.r_[e_bot[0], e_bot[:-1]], -np.inf)
     br = np.where(adj_r, np.r_[e_bot[1:], e_bot[-1]], -np.inf)
-    eps = 0.0
-    peak_up = (e_top <= tl + eps) & (e_top <= tr + eps) & ~flat
-    peak_dn = (e_bot >= bl - eps) & (e_bot >= br - eps) & ~flat
+    peak_up = (e_top <= tl) & (e_top <= tr) & ~flat
+    peak_dn = (e_bot >= bl) & (e_bot >= br) & ~flat
     # a tall column extreme on both envelopes (a narrow spike): keep the side farther from the
     # level the flat parts sit at (a proxy for the baseline)
     level = float(np.median(val[flat])) if flat.any() else float(np.median(mid))
@@ -254,20 +256,127 @@ def _centreline_points(band: np.ndarray, idx: np.ndarray, top: np.ndarray, bot: 
     tie = peak_up & peak_dn
     peak_up = peak_up & ~(tie & ~up_wins)
     peak_dn = peak_dn & ~(tie & up_wins)
-    both = np.zeros_like(peak_up)
-    k = 1.0 / np.sqrt(1.0 + s * s)
-    dx = s * r * k
-    dy = r * k
     fx = cols.astype(np.float64)
-    xs_list = [fx[flat], fx[peak_up & ~both], fx[peak_dn & ~both], fx[both]]
-    ys_list = [val[flat], (e_top + r)[peak_up & ~both], (e_bot - r)[peak_dn & ~both], mid[both]]
+    xs_list = [fx[flat], fx[peak_up], fx[peak_dn]]
+    ys_list = [val[flat], (e_top + r)[peak_up], (e_bot - r)[peak_dn]]
     steep = ~flat & ~peak_up & ~peak_dn
-    xs_list += [(fx - dx)[steep], (fx + dx)[steep]]
-    ys_list += [(e_top + dy)[steep], (e_bot - dy)[steep]]
+    rx, ry = _row_points(p, cols, top, bot, e_top, e_bot, ~flat, w_line, r, threshold, peak_up, peak_dn)
+    if rx.size:
+        xs_list.append(rx)
+        ys_list.append(ry)
+        covered = np.zeros(w + 1, bool)
+        covered[np.clip(np.round(rx).astype(np.int64), 0, w)] = True
+        steep &= ~covered[cols]
+    xs_list.append(fx[steep])
+    ys_list.append(mid[steep])
     xs = np.concatenate(xs_list)
     ys = np.concatenate(ys_list)
+    # at a tip's own x the curve is at the tip: other points there (a spike's stem) would make the
+    # interpolation at that x ambiguous
+    tip_x = np.r_[fx[peak_up], fx[peak_dn]]
+    n_fixed = int(flat.sum()) + tip_x.size
+    drop = np.zeros(xs.size, bool)
+    drop[n_fixed:] = np.isin(np.round(xs[n_fixed:], 6), np.round(tip_x, 6))
+    xs, ys = xs[~drop], ys[~drop]
     order = np.argsort(xs, kind="stable")
     return xs[order], ys[order], w_line
+
+
+def _row_points(p: np.ndarray, cols: np.ndarray, top: np.ndarray, bot: np.ndarray, e_top: np.ndarray,
+                e_bot: np.ndarray, tall: np.ndarray, w_line: float, r: float, threshold: float,
+                peak_up: np.ndarray | None = None,
+                peak_dn: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row horizontal centres (x, y) band pixels of the steep strokes of the traced ink.
+
+    p: (h, w) band probabilities; cols, top, bot: chosen column runs (pixel rows, inclusive);
+    e_top, e_bot: their sub-pixel envelopes; tall: columns taller than the line. Only the part of the
+    band around tall columns is examined. A horizontal run that touches a tall column and lies at least
+    ~r inside some column's ink (not a tip row) gives
+    * two points, its left edge + r and right edge - r, when it spans a tip column (``peak_up`` /
+      ``peak_dn``) lying beyond the row: the rise and fall of a narrow spike merged into one run;
+    * otherwise one point at its centre when its sub-pixel width is at most 1.5 * w_line + 1 (a single
+      steep stroke); wider runs (moderate slopes) give none.
+    """
+    h, w = p.shape
+    if not tall.any():
+        return np.zeros(0), np.zeros(0)
+    # tall columns and their direct neighbours, grouped in contiguous stretches of band columns
+    col_of = np.full(w, -1, np.int64)
+    col_of[cols] = np.arange(cols.size)
+    tall_cols = np.zeros(w, bool)
+    tall_cols[cols[tall]] = True
+    near = tall_cols.copy()
+    near[1:] |= tall_cols[:-1]
+    near[:-1] |= tall_cols[1:]
+    near &= col_of >= 0
+    sel = np.flatnonzero(near)
+    if sel.size == 0:
+        return np.zeros(0), np.zeros(0)
+    k = col_of[sel]
+    y_lo, y_hi = int(top[k].min()), int(bot[k].max()) + 1
+    rows = np.arange(y_lo, y_hi)
+    # mask of the traced ink restricted to the selected columns: (rows, sel)
+    m = (rows[:, None] >= top[k][None, :]) & (rows[:, None] <= bot[k][None, :])
+    # break runs where selected columns are not adjacent in the band
+    brk = np.r_[True, np.diff(sel) > 1]
+    pad = np.zeros((m.shape[0], m.shape[1] + 1), np.int8)
+    pad[:, :-1] = m
+    d = np.diff(np.concatenate([np.zeros((m.shape[0], 1), np.int8), pad], axis=1), axis=1)
+    # a run also starts/ends at a break between non-adjacent selected columns
+    mi = m.astype(np.int8)
+    starts = (d[:, :-1] == 1) | ((mi == 1) & brk[None, :])
+    ends_next = np.zeros_like(m)
+    ends_next[:, :-1] = (mi[:, :-1] == 1) & ((mi[:, 1:] == 0) | brk[None, 1:])
+    ends_next[:, -1] = mi[:, -1] == 1
+    sr, sc = np.nonzero(starts)
+    er, ec = np.nonzero(ends_next)
+    # both come row-major sorted, so starts and ends pair up in order
+    if sr.size == 0 or sr.size != er.size:
+        return np.zeros(0), np.zeros(0)
+    yy = rows[sr]
+    xl, xr = sel[sc], sel[ec]  # inclusive band columns
+    width_px = xr - xl + 1
+    limit = 1.5 * w_line + 1.0
+    ok = width_px <= np.ceil(4.0 * w_line) + 4
+    yy, xl, xr, sc, ec = yy[ok], xl[ok], xr[ok], sc[ok], ec[ok]
+    if yy.size == 0:
+        return np.zeros(0), np.zeros(0)
+    pl = np.minimum(p[yy, xl], 1.0)
+    pr = np.minimum(p[yy, xr], 1.0)
+    left = np.where(xl - 1 >= 0, p[yy, np.clip(xl - 1, 0, w - 1)], 0.0)
+    right = np.where(xr + 1 < w, p[yy, np.clip(xr + 1, 0, w - 1)], 0.0)
+    e_l = np.clip(xl + 0.5 - pl - np.minimum(left, threshold), xl - 0.5, xl + 0.5)
+    e_r = np.clip(xr - 0.5 + pr + np.minimum(right, threshold), xr - 0.5, xr + 0.5)
+    # the run must touch a tall column and lie ~r inside the ink of one of its columns (not a tip row)
+    depth = np.full(yy.size, -np.inf)
+    touches = np.zeros(yy.size, bool)
+    spike = np.zeros(yy.size, bool)
+    pu = peak_up if peak_up is not None else np.zeros(cols.size, bool)
+    pd = peak_dn if peak_dn is not None else np.zeros(cols.size, bool)
+    max_w = int((xr - xl).max()) + 1
+    for off in range(max_w):
+        j = sc + off
+        inside = j <= ec
+        jj = np.where(inside, j, sc)
+        kk = col_of[sel[jj]]
+        dd = np.minimum(yy - e_top[kk], e_bot[kk] - yy)
+        depth = np.where(inside, np.maximum(depth, dd), depth)
+        touches |= inside & tall[kk]
+        spike |= inside & ((pu[kk] & (yy - e_top[kk] >= 0.9 * r)) | (pd[kk] & (e_bot[kk] - yy >= 0.9 * r)))
+    base = touches & (depth >= 0.9 * r)
+    # both ends of a merged spike run lie on tall columns (not on the flat line around the spike)
+    ends_tall = tall[col_of[xl]] & tall[col_of[xr]]
+    width = e_r - e_l
+    pair = base & spike & ends_tall
+    single = base & ~pair & (width <= limit)
+    # a pair run narrower than two line widths (the stem of a spike): both points hug its centre, one
+    # on either side, so the curve reaches the tip point between them
+    centre = 0.5 * (e_l + e_r)
+    x_up = np.minimum(e_l + r, centre - 0.02)
+    x_dn = np.maximum(e_r - r, centre + 0.02)
+    xs = np.concatenate([centre[single], x_up[pair], x_dn[pair]])
+    ys = np.concatenate([yy[single], yy[pair], yy[pair]]).astype(np.float64)
+    return xs, ys
 
 
 def interpolate_gaps(y: np.ndarray, max_gap: int | None = None) -> np.ndarray:

@@ -62,7 +62,7 @@ def test_scale_and_rows_on_clean_page(page_200, result_200):
 
 def test_end_to_end_snr_classical(signal, result_200):
     s = snr_db(signal, result_200.signal)
-    assert s >= 17.0, s  # measured 18.3 dB
+    assert s >= 19.5, s  # measured 20.7 dB
     assert result_200.timings_s["total"] < 6.0
     # NaN outside printed windows, finite inside
     assert np.isnan(result_200.signal[2000, 0]) and np.isfinite(result_200.signal[100, 0])
@@ -71,14 +71,14 @@ def test_end_to_end_snr_classical(signal, result_200):
 
 def test_end_to_end_perfect_segmentation(signal, page_200):
     r = digitize_page(page_200.image, (page_200.class_mask == 3).astype(np.float32))
-    assert snr_db(signal, r.signal) >= 17.5  # measured 19.0 dB
+    assert snr_db(signal, r.signal) >= 18.8  # measured 19.9 dB
 
 
 def test_100_dpi(signal):
     page = render(signal, dpi=100, layout="3x4+1")
     r = digitize_page(page.image)
     assert abs(r.scale.px_per_mm_x / page.sidecar["px_per_mm_x"] - 1) < 0.02
-    assert snr_db(signal, r.signal) >= 16.0  # measured 17.6 dB
+    assert snr_db(signal, r.signal) >= 19.0  # measured 20.5 dB
 
 
 @pytest.mark.parametrize("layout", ["6x2", "12x1", "3x4+3"])
@@ -86,8 +86,8 @@ def test_other_layouts(signal, layout):
     page = render(signal, dpi=150, layout=layout)
     r = digitize_page(page.image)
     assert r.layout.name == layout
-    # measured: 6x2 19.5, 3x4+3 19.4, 12x1 1.8 dB (overlapping rows not solved yet)
-    assert snr_db(signal, r.signal) >= (0.0 if layout == "12x1" else 17.5)
+    # measured: 6x2 20.3, 3x4+3 19.9, 12x1 0.4 dB (overlapping rows not solved yet)
+    assert snr_db(signal, r.signal) >= (0.0 if layout == "12x1" else 18.5)
 
 
 def test_rotation_5_degrees(signal):
@@ -96,7 +96,7 @@ def test_rotation_5_degrees(signal):
     r = digitize_page(page.image)
     assert abs(abs(r.orientation.angle_deg) - 5.0) < 0.3
     assert r.layout.name == "3x4+1"
-    assert snr_db(signal, r.signal) >= 16.5  # measured 18.3 dB
+    assert snr_db(signal, r.signal) >= 18.5  # measured 19.7 dB
 
 
 def test_orientation_and_scale_steps(signal):
@@ -181,7 +181,7 @@ def test_grayscale_and_rgba_page(page_200, signal):
     assert r.layout is not None and r.layout.name == "3x4+1"
     rgba = np.dstack([page_200.image, np.full(page_200.image.shape[:2], 255, np.uint8)])
     r2 = digitize_page(rgba[::2, ::2])
-    assert snr_db(signal, r2.signal) > 14.0  # measured ~17 dB
+    assert snr_db(signal, r2.signal) > 16.5  # measured 17.7 dB
 
 
 def test_unknown_lead_names(page_200):
@@ -202,7 +202,7 @@ def test_distortion_presets(signal, preset):
     distort = pytest.importorskip("ecgrender.distort")
     page = distort.apply_preset(render(signal, dpi=150), preset, rng=0)
     r = digitize_page(page.image)
-    assert snr_db(signal, r.signal) >= 12.0  # issue target; measured 19-20 dB at 200 DPI
+    assert snr_db(signal, r.signal) >= 18.0  # issue target 12; measured 19.4-20.7 dB at 150 DPI
 
 
 def test_no_grid_page_uses_pulse_scale(signal):
@@ -210,7 +210,7 @@ def test_no_grid_page_uses_pulse_scale(signal):
     r = digitize_page(page.image)
     assert r.scale.source == "pulse"
     assert abs(r.scale.px_per_mm_x / page.sidecar["px_per_mm_x"] - 1) < 0.03
-    assert snr_db(signal, r.signal) >= 14.0  # measured 17.8 dB
+    assert snr_db(signal, r.signal) >= 16.5  # measured 17.9 dB
 
 
 def test_vectoriser_keeps_sharp_peak_amplitude():
@@ -227,6 +227,32 @@ def test_vectoriser_keeps_sharp_peak_amplitude():
     assert c.pts_x.size > 0 and 2.0 <= c.line_width_px <= 6.0
     tip = np.interp(100.0, c.pts_x, c.pts_y)
     assert abs(tip - 70.0) < 3.0, tip  # per-column centroids give ~10 px too low
+
+
+def test_vectoriser_centreline_on_narrow_qrs():
+    """A 6 px wide line drawing a QRS narrower than two line widths (rise and fall merge into one ink
+    blob): the centre-line read at sub-pixel x between columns follows the true path. On strokes of
+    ~22 px per px, 5.3 px RMS is ~0.25 px in time; the per-column envelope points used before gave 24 px."""
+    import cv2
+
+    h, w = 220, 160
+    img = np.zeros((h, w), np.uint8)
+    xs = np.arange(0.0, w - 1, 0.125)
+    # Q dip, 9 px wide R (100 px tall), S dip, on a flat baseline at y = 170
+    knots_x = np.array([0.0, 70.0, 73.0, 78.0, 83.0, 87.0, 92.0, 159.0])
+    knots_y = np.array([170.0, 170.0, 178.0, 70.0, 190.0, 182.0, 170.0, 170.0])
+    ys = np.interp(xs, knots_x, knots_y)
+    pts = np.round(np.c_[xs, ys] * 16).astype(np.int32).reshape(-1, 1, 2)
+    cv2.polylines(img, [pts], False, 255, 5, cv2.LINE_AA, 4)
+    c = trace_band(img.astype(np.float32) / 255.0, 0, h, 0, w, baseline=170.0)
+    assert np.all(np.diff(c.pts_x) >= 0)  # time monotone
+    q = np.arange(60.0, 100.0, 0.2)
+    est = np.interp(q, c.pts_x, c.pts_y)
+    truth = np.interp(q, knots_x, knots_y)
+    steep = np.abs(np.gradient(truth, q)) > 5
+    rms = float(np.sqrt(np.mean((est - truth)[steep] ** 2)))
+    assert rms < 7.0, rms
+    assert abs(np.interp(78.0, c.pts_x, c.pts_y) - 70.0) < 3.0  # the R tip keeps its amplitude
 
 
 def test_overlay_shape(result_200):
