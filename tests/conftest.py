@@ -44,8 +44,10 @@ TINY_TRAIN_CONFIG = {
 }
 
 
-def make_challenge_folder(folder: Path, n: int, fs: float, seed: int, dpi: float = 100.0) -> Path:
-    """``n`` synthetic labelled records at ``fs`` Hz, each with one clean 3x4+1 page rendered at ``dpi``."""
+def make_challenge_folder(folder: Path, n: int, fs: float, seed: int, dpi: float = 100.0,
+                          mask_unplotted: bool = False) -> Path:
+    """``n`` synthetic labelled records at ``fs`` Hz, each with one clean 3x4+1 page rendered at ``dpi``
+    (with ``mask_unplotted`` the stored signal is NaN where not printed, as the organisers' references)."""
     from ecgrender import render_cli
     from ecgrender.synth import write_synthetic_records
 
@@ -53,7 +55,7 @@ def make_challenge_folder(folder: Path, n: int, fs: float, seed: int, dpi: float
     write_synthetic_records(str(signals), n, fs=fs, seed=seed)
     out = folder / "data"
     code = render_cli.main(["-i", str(signals), "-o", str(out), "--preset", "clean", "--seed", str(seed),
-                            "--layout", "3x4+1", "--dpi", str(dpi)])
+                            "--layout", "3x4+1", "--dpi", str(dpi)] + (["--mask-unplotted"] if mask_unplotted else []))
     assert code == 0
     return out
 
