@@ -23,7 +23,7 @@ from .layout import Layout, LeadBox, Row, boundary_evidence, find_rows, fit_layo
 from .orientation import Orientation, estimate_orientation, rot90_image, rows_are_horizontal, warp
 from .scale import Scale, estimate_scale, scale_from_page_width
 from .trace_map import TraceMap, classical_trace_map, given_trace_map
-from .vectorise import TraceCurve, trace_band
+from .vectorise import TraceCurve, trace_band, trace_rows
 
 log = logging.getLogger(__name__)
 
@@ -263,9 +263,8 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     curves: list[TraceCurve] = []
     pulses: list[Pulse] = []
     pulse_of_row: dict[int, Pulse] = {}
-    for i, r in enumerate(rows):
-        c = trace_band(tm_r.prob, r.y0, r.y1, r.x0, r.x1, r.baseline_y)
-        curves.append(c)
+    curves = trace_rows(tm_r.prob, [(r.y0, r.y1, r.x0, r.x1, r.baseline_y) for r in rows])
+    for i, (r, c) in enumerate(zip(rows, curves)):
         p = find_pulse(c.y, c.x0, r.baseline_y, i, ppx, ppy, paper_speed)
         if p is None and tm_r.source == "given":
             # a segmentation net may leave the pulses out: look for them in the image's ink left of the row

@@ -106,11 +106,12 @@ def column_runs(band: np.ndarray, threshold: float = 0.5, max_runs: int = 6) -> 
 
 
 def track_runs(runs: ColumnRuns, baseline: float, *, jump_weight: float = 1.0, centroid_weight: float = 0.15,
-               baseline_weight: float = 0.01) -> np.ndarray:
+               baseline_weight: float = 0.01, node_cost: np.ndarray | None = None) -> np.ndarray:
     """Dynamic programming over columns: index of the chosen run per column (-1 = none).
 
     Cost of moving from run i to run j = jump_weight * gap between their intervals + centroid_weight *
-    |centroid difference|; node cost = baseline_weight * |centroid - baseline| - tiny mass bonus.
+    |centroid difference|; node cost = baseline_weight * |centroid - baseline| (+ ``node_cost``, an
+    optional (n_cols, K) extra cost per run, e.g. for runs another row's trace claims).
     """
     w = runs.count.size
     choice = np.full(w, -1, np.int64)
@@ -120,7 +121,8 @@ def track_runs(runs: ColumnRuns, baseline: float, *, jump_weight: float = 1.0, c
     back: list[np.ndarray] = []
     c0 = cols[0]
     n0 = runs.count[c0]
-    cost = baseline_weight * np.abs(runs.centroid[c0, :n0] - baseline)
+    extra = np.zeros(runs.top.shape) if node_cost is None else np.nan_to_num(np.asarray(node_cost, np.float64))
+    cost = baseline_weight * np.abs(runs.centroid[c0, :n0] - baseline) + extra[c0, :n0]
     top, bot, cen = runs.top, runs.bottom, runs.centroid
     for c in cols[1:]:
         prev = c0
@@ -131,7 +133,7 @@ def track_runs(runs: ColumnRuns, baseline: float, *, jump_weight: float = 1.0, c
         trans = jump_weight * gap + centroid_weight * np.abs(cc[None, :] - pc[:, None])
         total = cost[:, None] + trans
         arg = np.argmin(total, axis=0)
-        cost = total[arg, np.arange(n1)] + baseline_weight * np.abs(cc - baseline)
+        cost = total[arg, np.arange(n1)] + baseline_weight * np.abs(cc - baseline) + extra[c, :n1]
         back.append(arg)
         c0, n0 = c, n1
     # backtrack
@@ -148,25 +150,65 @@ def trace_band(prob: np.ndarray, y0: int, y1: int, x0: int, x1: int, baseline: f
                max_col_gap: int = 3) -> TraceCurve:
     """Trace the curve in rows [y0, y1) and columns [x0, x1) of ``prob`` (H, W); ``baseline`` is the
     row's isoelectric y in page pixels. Returns page-pixel y per column (NaN where nothing found)."""
+    sel = _band_choice(prob, y0, y1, x0, x1, baseline, threshold)
+    return _curve_from_choice(sel, threshold, island_gap_px, island_len_px, max_col_gap)
+
+
+@dataclass
+class _BandChoice:
+    """Runs of one band and the tracked choice per column; band = prob[y0:y1, x0:x1]."""
+
+    y0: int
+    x0: int
+    band: np.ndarray
+    runs: ColumnRuns
+    choice: np.ndarray
+    thick: float
+
+
+def _band_choice(prob: np.ndarray, y0: int, y1: int, x0: int, x1: int, baseline: float, threshold: float = 0.5,
+                 claimed_csum: np.ndarray | None = None, claim_penalty: float = 0.0,
+                 max_runs: int = 6, thick: float | None = None) -> _BandChoice:
+    """Column runs of the band and the DP choice. ``claimed_csum``: optional (H + 1, W) cumulative sum
+    along y of a map of pixels claimed by other rows; runs with claimed pixels cost ``claim_penalty``
+    times their claimed fraction per column."""
     H, W = prob.shape
     y0, y1 = max(0, int(y0)), min(H, int(y1))
     x0, x1 = max(0, int(x0)), min(W, int(x1))
-    n = max(0, x1 - x0)
-    if n == 0 or y1 <= y0:
-        return TraceCurve(x0, np.full(n, np.nan))
-    band = prob[y0:y1, x0:x1]
-    runs = column_runs(band, threshold)
-    thick = float(np.percentile(runs.all_heights, 25)) if runs.all_heights.size else 1.0
-    thick = max(thick, 1.0)
-    choice = track_runs(runs, baseline - y0)
+    band = prob[y0:max(y0, y1), x0:max(x0, x1)]
+    if band.size == 0:
+        runs = column_runs(np.zeros((1, max(0, x1 - x0)), np.float32), threshold)
+        return _BandChoice(y0, x0, band, runs, np.full(max(0, x1 - x0), -1, np.int64), 1.0)
+    runs = column_runs(band, threshold, max_runs)
+    if thick is None:
+        thick = float(np.percentile(runs.all_heights, 25)) if runs.all_heights.size else 1.0
+    thick = max(float(thick), 1.0)
+    node = None
+    if claimed_csum is not None and claim_penalty > 0:
+        valid = np.isfinite(runs.top)
+        t = np.where(valid, runs.top, 0).astype(np.int64) + y0
+        bt = np.where(valid, runs.bottom, 0).astype(np.int64) + y0
+        cols = (np.arange(band.shape[1]) + x0)[:, None]
+        n_claim = claimed_csum[bt + 1, cols] - claimed_csum[t, cols]
+        frac = np.where(valid, n_claim / np.maximum(bt - t + 1, 1), 0.0)
+        node = claim_penalty * frac
+    choice = track_runs(runs, baseline - y0, node_cost=node)
+    return _BandChoice(y0, x0, band, runs, choice, thick)
+
+
+def _curve_from_choice(sel: _BandChoice, threshold: float = 0.5, island_gap_px: float | None = None,
+                       island_len_px: float | None = None, max_col_gap: int = 3) -> TraceCurve:
+    """Column curve and centre-line points of a band from its chosen runs only."""
+    band, runs, choice, thick, y0, x0 = sel.band, sel.runs, sel.choice, sel.thick, sel.y0, sel.x0
+    n = choice.size
     idx = np.flatnonzero(choice >= 0)
     y = np.full(n, np.nan)
     if idx.size == 0:
         return TraceCurve(x0, y, thick, 0.0)
-    sel = choice[idx]
-    cen = runs.centroid[idx, sel]
-    top = runs.top[idx, sel]
-    bot = runs.bottom[idx, sel]
+    sel_k = choice[idx]
+    cen = runs.centroid[idx, sel_k]
+    top = runs.top[idx, sel_k]
+    bot = runs.bottom[idx, sel_k]
     heights = bot - top + 1
     half = 0.5 * (thick - 1.0)
     # flat columns: probability-weighted centroid; tall (steep) columns: middle of the ink envelope
@@ -202,6 +244,126 @@ def trace_band(prob: np.ndarray, y0: int, y1: int, x0: int, x1: int, baseline: f
     cov = float(np.isfinite(y).mean())
     jumps = float(np.nanmean(np.abs(np.diff(y)))) if np.isfinite(y).sum() > 2 else 0.0
     return TraceCurve(x0, y, thick, cov, jumps, px + x0, py + y0, w_line)
+
+
+def _claim_map(shape: tuple[int, int], sels: list[_BandChoice]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Count of rows claiming each page pixel, (H, W) int16, and per row the (n_chosen, 3) array of
+    its chosen runs as (page column, top y, bottom y) (inclusive pixels)."""
+    count = np.zeros(shape, np.int16)
+    per_row: list[np.ndarray] = []
+    for sel in sels:
+        idx = np.flatnonzero(sel.choice >= 0)
+        k = sel.choice[idx]
+        t = sel.runs.top[idx, k].astype(np.int64) + sel.y0
+        b = sel.runs.bottom[idx, k].astype(np.int64) + sel.y0
+        cols = idx + sel.x0
+        per_row.append(np.stack([cols, t, b], axis=1) if idx.size else np.zeros((0, 3), np.int64))
+        if idx.size == 0:
+            continue
+        # +1 at the top, -1 below the bottom of each run: a cumulative sum along y fills the runs
+        delta = np.zeros((shape[0] + 1, shape[1]), np.int16)
+        np.add.at(delta, (t, cols), 1)
+        np.add.at(delta, (b + 1, cols), -1)
+        count += np.cumsum(delta, axis=0)[:-1].astype(np.int16)
+    return count, per_row
+
+
+def _drop_pass_through(sels: list[_BandChoice], per_row: list[np.ndarray], count: np.ndarray,
+                       max_len_px: int) -> None:
+    """Where one row's flat trace merges with another row's steep stroke (a crossing), the merged ink
+    run belongs to the stroke: for the row that passes through (flat, level runs on both sides of a
+    shared stretch of at most ``max_len_px`` columns) those columns are dropped (in place; they are
+    interpolated later)."""
+    for sel, ch in zip(sels, per_row):
+        if ch.shape[0] < 3:
+            continue
+        cols, t, b = ch[:, 0], ch[:, 1], ch[:, 2]
+        # shared: some pixel of the chosen run is claimed by another row too
+        csum = np.cumsum(count[:, cols] >= 2, axis=0)
+        shared = (csum[b, np.arange(cols.size)] - np.where(t > 0, csum[np.maximum(t - 1, 0), np.arange(cols.size)], 0)) > 0
+        if not shared.any():
+            continue
+        d = np.diff(np.r_[0, shared.astype(np.int8), 0])
+        starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+        h = b - t + 1
+        flat_lim = 2.0 * sel.thick + 1.0
+        for s0, e0 in zip(starts, ends):
+            if s0 == 0 or e0 >= cols.size or cols[e0 - 1] - cols[s0] + 1 > max_len_px:
+                continue
+            l, r = s0 - 1, e0
+            if cols[r] - cols[l] > max_len_px + 6:
+                continue
+            if h[l] > flat_lim or h[r] > flat_lim:
+                continue
+            yl, yr = 0.5 * (t[l] + b[l]), 0.5 * (t[r] + b[r])
+            if abs(yl - yr) > 2.0 * sel.thick + 2.0:
+                continue
+            # the shared runs must be much taller than the line (a stroke through this row's line)
+            if np.max(h[s0:e0]) <= 2.0 * flat_lim:
+                continue
+            sel.choice[cols[s0:e0] - sel.x0] = -1
+
+
+def trace_rows(prob: np.ndarray, rows: list[tuple[int, int, int, int, float]], *, threshold: float = 0.5,
+               reach: float = 1.0, claim_penalty: float | None = None, passes: int = 2,
+               max_runs: int = 10) -> list[TraceCurve]:
+    """Trace all rows of a page jointly so each follows its own trace through overlaps and crossings.
+
+    prob: (H, W) trace probability; rows: per row (y0, y1, x0, x1, baseline_y) page pixels (the
+    nominal band and the row's x extent). Each row is tracked over a widened band (``reach`` times the
+    baseline spacing to each neighbour, at least the nominal band), so tall complexes reaching into the
+    neighbouring rows are not clipped. The first pass tracks each row on its own; later passes add a
+    per-column cost (``claim_penalty``, default ~ 3 line widths + 4 px) to runs that other rows' tracks
+    claim, so a row leaves a neighbour's trace it strayed onto. Finally, where a row's flat line merges
+    with another row's steep stroke, the merged columns are dropped for the passing row. Returns one
+    :class:`TraceCurve` per row (page pixels), as :func:`trace_band` would."""
+    H, W = prob.shape
+    if not rows:
+        return []
+    bases = np.array([r[4] for r in rows], np.float64)
+    order = np.argsort(bases)
+    ext: list[tuple[int, int]] = [(0, 0)] * len(rows)
+    for pos, i in enumerate(order):
+        y0, y1, _, _, b = rows[i]
+        up = bases[i] - bases[order[pos - 1]] if pos > 0 else None
+        dn = bases[order[pos + 1]] - bases[i] if pos + 1 < len(order) else None
+        # outer rows keep their nominal band outwards (header text above, footers below)
+        top = int(min(y0, np.floor(b - reach * up))) if up is not None else int(y0)
+        bot = int(max(y1, np.ceil(b + reach * dn))) if dn is not None else int(y1)
+        ext[i] = (top, bot)
+    # line thickness from the nominal bands (the widened ones also hold header text and labels)
+    thicks = []
+    for y0, y1, x0, x1, _ in rows:
+        hts = column_runs(prob[max(0, y0):max(0, y1), max(0, x0):max(0, x1)], threshold).all_heights \
+            if y1 > y0 and x1 > x0 else np.zeros(0)
+        thicks.append(max(float(np.percentile(hts, 25)), 1.0) if hts.size else 1.0)
+    sels = [_band_choice(prob, ext[i][0], ext[i][1], r[2], r[3], r[4], threshold, max_runs=max_runs,
+                         thick=thicks[i]) for i, r in enumerate(rows)]
+    thick = float(np.median(thicks))
+    pen = claim_penalty if claim_penalty is not None else 3.0 * thick + 4.0
+    for _ in range(max(0, passes - 1)):
+        if len(rows) < 2:
+            break
+        count, per_row = _claim_map((H, W), sels)
+        new = []
+        for i, r in enumerate(rows):
+            # claims by the other rows: the total minus this row's own runs
+            other = count.copy()
+            ch = per_row[i]
+            if ch.size:
+                delta = np.zeros((H + 1, W), np.int16)
+                np.add.at(delta, (ch[:, 1], ch[:, 0]), 1)
+                np.add.at(delta, (ch[:, 2] + 1, ch[:, 0]), -1)
+                other -= np.cumsum(delta, axis=0)[:-1].astype(np.int16)
+            csum = np.zeros((H + 1, W), np.int32)
+            np.cumsum(other > 0, axis=0, out=csum[1:])
+            new.append(_band_choice(prob, ext[i][0], ext[i][1], r[2], r[3], r[4], threshold, csum, pen,
+                                    max_runs=max_runs, thick=thicks[i]))
+        sels = new
+    if len(rows) >= 2:
+        count, per_row = _claim_map((H, W), sels)
+        _drop_pass_through(sels, per_row, count, max_len_px=int(np.ceil(6.0 * thick + 6.0)))
+    return [_curve_from_choice(s, threshold) for s in sels]
 
 
 def _centreline_points(band: np.ndarray, idx: np.ndarray, top: np.ndarray, bot: np.ndarray, val: np.ndarray,

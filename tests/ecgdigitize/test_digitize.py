@@ -86,8 +86,9 @@ def test_other_layouts(signal, layout):
     page = render(signal, dpi=150, layout=layout)
     r = digitize_page(page.image)
     assert r.layout.name == layout
-    # measured: 6x2 20.3, 3x4+3 19.9, 12x1 0.4 dB (overlapping rows not solved yet)
-    assert snr_db(signal, r.signal) >= (0.0 if layout == "12x1" else 18.5)
+    # measured: 6x2 20.3, 3x4+3 19.9, 12x1 11.2 dB (rows 15 mm apart: simultaneous QRS complexes of
+    # neighbouring rows merge into one ink run, which joint row tracking cannot split yet)
+    assert snr_db(signal, r.signal) >= (10.0 if layout == "12x1" else 18.5)
 
 
 def test_rotation_5_degrees(signal):
@@ -261,3 +262,32 @@ def test_overlay_shape(result_200):
     out = draw_overlay(result_200.rectified, result_200)
     assert out.shape == result_200.rectified.shape and out.dtype == np.uint8
     assert (out != result_200.rectified).any()
+
+
+def test_trace_rows_follows_own_trace_through_crossing():
+    """Two rows 60 px apart: row A's deep S wave crosses row B's trace and reaches B's trace near its
+    baseline; each row must keep its own trace (A reaches its tip, B stays flat at the crossing)."""
+    from ecgdigitize.vectorise import trace_rows
+
+    h, w = 260, 400
+    prob = np.zeros((h, w), np.float32)
+    x = np.arange(w, dtype=np.float64)
+    y_a = 100 + 5 * np.sin(x / 25.0)
+    spike = np.clip(1 - np.abs(x - 200) / 8.0, 0, None)
+    y_a = y_a + 55 * spike  # down to y = 155, touching B's trace (B's baseline is 160)
+    y_b = 160 + 4 * np.sin(x / 40.0 + 1)
+    for yy in (y_a, y_b):
+        for xi in range(w - 1):  # draw connected strokes, 3 px thick
+            lo, hi = sorted((yy[xi], yy[xi + 1]))
+            ys = np.arange(int(np.floor(lo)) - 1, int(np.ceil(hi)) + 2)
+            prob[np.clip(ys, 0, h - 1), xi] = 1.0
+    rows = [(70, 130, 0, w, 100.0), (130, 190, 0, w, 160.0)]
+    ca, cb = trace_rows(prob, rows)
+    ya = np.interp(x, ca.pts_x, ca.pts_y)
+    yb = np.interp(x, cb.pts_x, cb.pts_y)
+    assert ya[200] > 150, ya[200]  # A's tip (the nominal band alone clips it at 130)
+    clip = trace_band(prob, 70, 130, 0, w, 100.0)
+    assert np.nanmax(clip.y) < 131
+    far = np.abs(x - 200) > 12
+    assert np.max(np.abs(ya[far] - y_a[far])) < 2.0
+    assert np.max(np.abs(yb - y_b)) < 8.0  # B never follows A's stroke (it spans 55 px); measured 5.4 where the inks touch
