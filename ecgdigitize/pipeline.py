@@ -21,6 +21,7 @@ from .calibration import Calibration, Pulse, amplitude_calibration, find_pulse
 from .image_io import PreparedImage, downscale, prepare_image
 from .layout import Layout, LeadBox, Row, boundary_evidence, find_rows, fit_layout, row_map, template_rows
 from .orientation import Orientation, estimate_orientation, rot90_image, rows_are_horizontal, warp
+from .separators import find_ticks, retrace_near_ticks, subtract_ticks
 from .scale import Scale, estimate_scale, scale_from_page_width
 from .trace_map import TraceMap, classical_trace_map, given_trace_map
 from .vectorise import TraceCurve, trace_band, trace_rows
@@ -349,8 +350,17 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     warnings += lay_warn
     tick("layout")
 
+    # column-separator ticks: subtract visible ones and re-trace around them; blank the columns only
+    # where no tick was recognised (the old fallback); leave ticks hidden inside a stroke to the trace
+    seps = [(b.row, b.x0, timings_rows[b.row].base_y) for b in boxes if b.column > 0 and b.row < len(timings_rows)]
+    ticks = find_ticks(tm_r.prob, seps, ppx, ppy)
+    if any(not t.hidden for t in ticks):
+        prob_nt = subtract_ticks(tm_r.prob, ticks)
+        retrace_near_ticks(prob_nt, curves, [(r.y0, r.y1, r.x0, r.x1, r.baseline_y) for r in rows], ticks,
+                           window_px=int(round(0.2 * px_per_s)))
+    handled = {(t.row, t.boundary_x) for t in ticks}
     for i, rt in enumerate(timings_rows):
-        inner = [b.x0 for b in boxes if b.row == i and b.column > 0]
+        inner = [b.x0 for b in boxes if b.row == i and b.column > 0 and (i, b.x0) not in handled]
         if inner:
             asm.remove_separators(curves[i], inner, rt.base_y, ppx, ppy)
     traces = [asm.sample_lead(curves[b.row], b, timings_rows[b.row], fs, num_samples) for b in boxes]

@@ -63,7 +63,6 @@ def test_scale_and_rows_on_clean_page(page_200, result_200):
 def test_end_to_end_snr_classical(signal, result_200):
     s = snr_db(signal, result_200.signal)
     assert s >= 19.5, s  # measured 20.7 dB
-    assert result_200.timings_s["total"] < 6.0
     # NaN outside printed windows, finite inside
     assert np.isnan(result_200.signal[2000, 0]) and np.isfinite(result_200.signal[100, 0])
     assert np.isfinite(result_200.signal[:, 1]).all()  # lead II: rhythm strip
