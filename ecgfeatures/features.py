@@ -9,8 +9,15 @@ Pipeline of :func:`extract_features` (one record, ``signal`` (num_samples, 12) m
    that run is used.  Without neurokit2 a simple scipy energy detector is used instead.
 3. Rhythm: heart rate, RR mean/std/CV, RMSSD, premature beats (RR < 0.8 x local median of 5 RR) and
    compensatory pauses (a premature RR followed by an RR > 1.1 x local median).
+   Atrial activity (group "atrial", made for AF and rate classes on digitised input): median |successive RR
+   difference| / median RR (irregular irregularity, robust to a few ectopic beats), and from the rhythm lead's
+   pre-QRS windows (R -0.25 s .. R -0.05 s, normal beats) the median window's peak-to-peak amplitude (mV), the
+   median correlation of each beat's window with it (P waves repeat, f-waves and noise do not) and their ratio
+   to the beat-to-beat residual (P-wave SNR); ``af_score`` = min(1, irregularity / 0.15) x clip((3.5 - SNR) /
+   2, 0, 1); ``tachy_score`` = clip((HR - 100) / 20, -1, 1), ``brady_score`` = clip((60 - HR) / 20, -1, 1).
 4. Delineation (``neurokit2.ecg_delineate``, "dwt", falling back to "peak") on the rhythm run: fraction
-   of beats with a P wave, PR interval (P onset to QRS onset), QT (QRS onset to T offset), QTc (Bazett).
+   of beats with a P wave (a delineated P whose pre-QRS window also correlates > 0.5 with the median window,
+   so that f-waves taken for P waves do not count), PR interval (P onset to QRS onset), QT (QRS onset to T offset), QTc (Bazett).
 5. Median beats per lead (R -0.30 s .. +0.50 s, premature beats excluded), QRS onset/offset from the
    spatial velocity of all leads aligned on the rhythm lead's R peaks; isoelectric (PR) level 10-40 ms
    before QRS onset.  From them: QRS width, frontal axis (net QRS area in I and aVF), R/S voltages
@@ -48,6 +55,8 @@ TERRITORIES: dict[str, list[str]] = {
 FEATURE_GROUPS: dict[str, list[str]] = {
     "rhythm": ["heart_rate_bpm", "rr_mean_s", "rr_std_s", "rr_cv", "rmssd_s", "premature_fraction",
                "compensatory_pause_fraction", "rhythm_measured"],
+    "atrial": ["rr_diff_median_ratio", "p_wave_corr", "p_wave_amp_mv", "p_wave_snr", "af_score",
+               "tachy_score", "brady_score", "atrial_measured"],
     "intervals": ["p_present_fraction", "pr_ms", "qrs_ms", "qt_ms", "qtc_ms", "intervals_measured"],
     "axis": ["axis_deg", "axis_cos", "axis_sin", "axis_measured"],
     "voltage": ["sokolow_lyon_mv", "cornell_mv", "max_r_mv", "max_s_mv", "voltage_measured"],
@@ -68,6 +77,10 @@ def _scale_of(name: str) -> float:
         return 10.0                   # s * 10
     if name == "axis_deg":
         return 1.0 / 180.0            # deg / 180
+    if name == "p_wave_snr":
+        return 1.0 / 5.0              # ratio / 5
+    if name == "rr_diff_median_ratio":
+        return 5.0                    # ratio * 5
     return 1.0                        # mV, fractions, ratios, cos/sin as they are
 
 
@@ -208,6 +221,48 @@ def _rhythm(peaks: np.ndarray, fs: float, out: np.ndarray) -> np.ndarray:
         out[_IDX["compensatory_pause_fraction"]] = float(comp.sum() / len(rr))
         premature_beat[1:] = prem
     return premature_beat
+
+
+def _atrial(x: np.ndarray, peaks: np.ndarray, premature: np.ndarray, fs: float,
+            out: np.ndarray) -> np.ndarray | None:
+    """Fill the "atrial" features from the filtered rhythm lead ``x`` (N,) mV and its R ``peaks`` (global
+    sample indices); returns the correlation of every beat's pre-QRS window with the median window (NaN for
+    beats without a complete window or premature ones), or None when fewer than 3 windows exist."""
+    rr_mean = out[_IDX["rr_mean_s"]]
+    if math.isfinite(rr_mean) and rr_mean > 0:
+        hr = 60.0 / rr_mean
+        out[_IDX["tachy_score"]] = float(np.clip((hr - 100.0) / 20.0, -1.0, 1.0))
+        out[_IDX["brady_score"]] = float(np.clip((60.0 - hr) / 20.0, -1.0, 1.0))
+    rr = np.diff(peaks) / fs
+    irregularity = np.nan
+    if len(rr) >= 3:
+        irregularity = float(np.median(np.abs(np.diff(rr))) / max(np.median(rr), 1e-6))
+        out[_IDX["rr_diff_median_ratio"]] = irregularity
+    w0, w1 = int(round(0.25 * fs)), int(round(0.05 * fs))
+    if w0 - w1 < 4:
+        return None
+    corr = np.full(len(peaks), np.nan)
+    use = [i for i, p in enumerate(peaks) if not premature[i] and p - w0 >= 0 and p - w1 <= len(x)
+           and np.isfinite(x[p - w0:p - w1]).all()]
+    if len(use) < 3:
+        return None
+    segs = np.stack([x[peaks[i] - w0:peaks[i] - w1] for i in use])
+    segs = segs - segs.mean(axis=1, keepdims=True)
+    med = np.median(segs, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k, i in enumerate(use):
+            s = segs[k]
+            den = float(np.sqrt(np.sum(s * s) * np.sum(med * med)))
+            corr[i] = float(np.sum(s * med) / den) if den > 0 else 0.0
+    amp = float(np.ptp(med))
+    noise = float(np.median(np.std(segs - med[None, :], axis=1)))
+    snr = amp / (noise + 1e-3)
+    out[_IDX["p_wave_corr"]] = float(np.nanmedian(corr))
+    out[_IDX["p_wave_amp_mv"]] = amp
+    out[_IDX["p_wave_snr"]] = snr
+    if math.isfinite(irregularity):
+        out[_IDX["af_score"]] = float(min(1.0, irregularity / 0.15) * np.clip((3.5 - snr) / 2.0, 0.0, 1.0))
+    return corr
 
 
 def _delineate(clean: np.ndarray, peaks: np.ndarray, fs: float) -> dict[str, np.ndarray] | None:
@@ -357,6 +412,7 @@ def _extract(signal: np.ndarray, fs: float, out: np.ndarray) -> None:
     if len(peaks) < 2:
         return
     premature = _rhythm(peaks, fs, out)
+    beat_corr = _atrial(filt[:, ref], peaks, premature, fs, out)
 
     # --- median beats (normal beats; all beats when too few) ----------------------------------------
     normal = peaks[~premature] if (~premature).sum() >= 2 else peaks
@@ -462,6 +518,8 @@ def _extract(signal: np.ndarray, fs: float, out: np.ndarray) -> None:
         p_peak, p_on, t_off = d["P_Peaks"], d["P_Onsets"], d["T_Offsets"]
         pr_gap = (local_peaks - p_peak) / fs
         p_ok = np.isfinite(p_peak) & (pr_gap > 0.04) & (pr_gap < 0.45)
+        if beat_corr is not None:
+            p_ok &= ~(beat_corr <= 0.5)  # beats without a window (NaN) keep the delineator's answer
         out[_IDX["p_present_fraction"]] = float(p_ok.mean())
         pr = (qrs_on - p_on) / fs * 1000.0
         pr = pr[p_ok & np.isfinite(pr) & (pr > 60.0) & (pr < 450.0)]
