@@ -20,7 +20,7 @@ class TrainConfig(_ConfigBase):
     Model: ``backbone`` (source, name, input size in px), Dx head ``dx_hidden_sizes``/``dx_dropout``,
     ``signal_features`` (fuse ``ecgfeatures`` of the digitized signal, or in training of the true signal with
     digitization-like corruptions, into the Dx head), ``dx_use_image`` (False: the Dx head sees the signal
-    features only), ``balance_classes`` (BCE positive weights from the training class frequencies),
+    features only; "auto": image features too only when pre-trained backbone weights were found), ``balance_classes`` (BCE positive weights from the training class frequencies),
     ``segmentation`` (train the segmentation digitization head on pages rendered from training signals),
     ``regression`` (also train the seed's regression digitization head on the records' own images),
     ``digitization_losses`` (weights by name, regression head only), ``balancing`` of the task losses.
@@ -40,7 +40,7 @@ class TrainConfig(_ConfigBase):
     dx_hidden_sizes: list[int] = field(default_factory=lambda: [256])
     dx_dropout: float = 0.2
     signal_features: bool = True
-    dx_use_image: bool = True
+    dx_use_image: bool | str = "auto"
     balance_classes: bool = True
     segmentation: bool = True
     segmentation_decoder_channels: int = 32
@@ -75,7 +75,9 @@ class TrainConfig(_ConfigBase):
             raise ConfigError(f"digitizer must be one of {DIGITIZERS}, got {self.digitizer!r}")
         if self.trace_source not in TRACE_SOURCES:
             raise ConfigError(f"trace_source must be one of {TRACE_SOURCES}, got {self.trace_source!r}")
-        if not self.dx_use_image and not self.signal_features:
+        if self.dx_use_image not in (True, False, "auto"):
+            raise ConfigError(f"dx_use_image must be true, false or \"auto\", got {self.dx_use_image!r}")
+        if self.dx_use_image is False and not self.signal_features:
             raise ConfigError("the Dx head needs image features, signal features or both")
         if self.digitizer == "regression" and not self.regression:
             raise ConfigError("digitizer 'regression' needs regression=True")

@@ -90,6 +90,13 @@ def test_train_run_and_shapes(tmp_path, tiny_data, tiny_config_env, monkeypatch,
     assert len(losses) == 3 and losses[-1] < losses[0]
     assert (model_folder / "model" / "config.json").is_file() and (model_folder / "model" / "model.safetensors").is_file()
     assert summary["weights_source"] == "random" and summary["trace_source"] in ("classical", "segmentation", "combined")
+    # dx_use_image="auto": without pre-trained weights the Dx head uses the signal features alone.
+    saved = json.loads((model_folder / "model" / "config.json").read_text())
+    assert saved["model"]["dx_head"]["use_image"] is False and saved["model"]["dx_head"]["extra_features"] > 0
+    # Thresholds are tuned only where there are enough positives (each record gives 2 pages here).
+    for c, t in zip(summary["classes"], summary["thresholds"]):
+        if 2 * summary["class_counts"][c] < 3:
+            assert t == 0.5, (c, t)
 
     digitizer, classifier = team_code.load_models(str(model_folder), False)
     low = make_folder(tmp_path / "low", 1, 100.0, seed=11)
