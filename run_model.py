@@ -136,6 +136,31 @@ def warn(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def write_outputs(data_record: str, output_record: str, signal, labels, allow_failures: bool) -> int:
+    """Write one record's outputs: the input header (without labels), the signal when not None (converted to
+    the header's shape and range) and the labels. Returns 1 when an unusable signal was dropped (only with
+    ``allow_failures``; otherwise the error is raised), else 0."""
+    failures = 0
+    data_header = header_without_labels(load_header(data_record))
+    if signal is not None:
+        try:
+            signal = conform_signal(signal, data_header)
+        except (ValueError, TypeError):
+            if not allow_failures:
+                raise
+            failures = 1
+            warn(f"run_model.py: unusable signal for {data_record}: {sys.exc_info()[1]}")
+            signal = None
+    os.makedirs(os.path.dirname(output_record) or ".", exist_ok=True)
+    save_header(output_record, data_header)
+    if signal is not None:
+        comments = [line for line in data_header.split("\n") if line.startswith("#")]
+        save_signals(output_record, signal, comments)
+    if labels is not None:
+        save_labels(output_record, conform_labels(labels))
+    return failures
+
+
 def run(args: argparse.Namespace) -> None:
     """Load the models, run them on every record and save the outputs."""
     records = find_records(args.data_folder)
@@ -170,24 +195,7 @@ def run(args: argparse.Namespace) -> None:
             warn(f"run_model.py: run_models failed on {record}: {traceback.format_exc(limit=-1).strip()}")
             signal, labels = None, []
 
-        data_header = header_without_labels(load_header(data_record))
-        if signal is not None:
-            try:
-                signal = conform_signal(signal, data_header)
-            except (ValueError, TypeError):
-                if not args.allow_failures:
-                    raise
-                num_failures += 1
-                warn(f"run_model.py: unusable signal for {record}: {sys.exc_info()[1]}")
-                signal = None
-
-        os.makedirs(os.path.dirname(output_record) or ".", exist_ok=True)
-        save_header(output_record, data_header)
-        if signal is not None:
-            comments = [line for line in data_header.split("\n") if line.startswith("#")]
-            save_signals(output_record, signal, comments)
-        if labels is not None:
-            save_labels(output_record, conform_labels(labels))
+        num_failures += write_outputs(data_record, output_record, signal, labels, args.allow_failures)
 
     if args.verbose:
         print(f"Done ({num_failures} failure(s)).")

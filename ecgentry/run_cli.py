@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import traceback
 from typing import Any
 
@@ -54,31 +53,12 @@ def _run_one(args: tuple[str, str]) -> tuple[str, Any, Any, str | None]:
 
 def write_record_outputs(data_folder: str, output_folder: str, record: str, signal: Any, labels: Any,
                          allow_failures: bool) -> int:
-    """Write one record's outputs exactly as ``run_model.py`` does; returns the number of failures (0 or 1)."""
-    from helper_code import load_header, save_header, save_labels, save_signals
-    from run_model import conform_labels, conform_signal, header_without_labels
+    """Write one record's outputs exactly as ``run_model.py`` does (its own ``write_outputs``); returns the
+    number of failures (0 or 1)."""
+    from run_model import write_outputs
 
-    failures = 0
-    data_record = os.path.join(data_folder, record)
-    output_record = os.path.join(output_folder, record)
-    data_header = header_without_labels(load_header(data_record))
-    if signal is not None:
-        try:
-            signal = conform_signal(signal, data_header)
-        except (ValueError, TypeError):
-            if not allow_failures:
-                raise
-            failures += 1
-            logger.warning("unusable signal for %s: %s", record, sys.exc_info()[1])
-            signal = None
-    os.makedirs(os.path.dirname(output_record) or ".", exist_ok=True)
-    save_header(output_record, data_header)
-    if signal is not None:
-        comments = [line for line in data_header.split("\n") if line.startswith("#")]
-        save_signals(output_record, signal, comments)
-    if labels is not None:
-        save_labels(output_record, conform_labels(labels))
-    return failures
+    return write_outputs(os.path.join(data_folder, record), os.path.join(output_folder, record), signal, labels,
+                         allow_failures)
 
 
 class RecordFailed(RuntimeError):

@@ -15,3 +15,23 @@ def gaussian_smooth(picture: np.ndarray, sigma: float = 0.5) -> np.ndarray:
         n = out.shape[axis]
         out = sum(taps[k] * np.take(padded, np.arange(k, k + n), axis=axis) for k in range(2 * radius + 1))
     return out
+
+
+def snr_reference(x_ref: np.ndarray, x_est: np.ndarray) -> float:
+    """Straightforward SNR: finite-in-both samples, times the covered fraction of the reference; 0 dB if none."""
+    n = max(len(x_ref), len(x_est))
+    r = np.full(n, np.nan)
+    e = np.full(n, np.nan)
+    r[:len(x_ref)] = x_ref
+    e[:len(x_est)] = x_est
+    finite_ref = np.isfinite(r)
+    both = finite_ref & np.isfinite(e)
+    if not finite_ref.any():
+        return float('nan')
+    if not both.any():
+        return 0.0
+    power_signal = np.mean(r[both] ** 2)
+    power_noise = np.mean((r[both] - e[both]) ** 2)
+    if power_noise == 0:
+        return float('inf')
+    return 10 * np.log10(power_signal / power_noise) * both.sum() / finite_ref.sum()

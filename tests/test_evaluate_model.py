@@ -11,7 +11,7 @@ import pytest
 import wfdb
 
 import evaluate_model as em
-from reference_scoring import gaussian_smooth
+from reference_scoring import gaussian_smooth, snr_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 FS = 100
@@ -141,23 +141,6 @@ def best_shift(x_ref: np.ndarray, x_est: np.ndarray) -> tuple[int, float]:
     window = scores[np.ix_(dvs % shape[0], dhs % shape[1])]
     i, j = np.unravel_index(np.argmax(window), window.shape)
     return int(dhs[j]), dvs[i] * (hi - lo) / (QUANT_LEVELS - 1)
-
-
-def snr_reference(x_ref: np.ndarray, x_est: np.ndarray) -> float:
-    """SNR over finite-in-both samples times the covered fraction of the reference; 0 dB when none."""
-    n = max(len(x_ref), len(x_est))
-    r = np.full(n, np.nan)
-    e = np.full(n, np.nan)
-    r[:len(x_ref)] = x_ref
-    e[:len(x_est)] = x_est
-    finite_ref = np.isfinite(r)
-    both = finite_ref & np.isfinite(e)
-    if not finite_ref.any():
-        return float('nan')
-    if not both.any():
-        return 0.0
-    ratio = np.mean(r[both] ** 2) / np.mean((r[both] - e[both]) ** 2)
-    return 10 * np.log10(ratio) * both.sum() / finite_ref.sum()
 
 
 def reference_scores(ref_dir: Path, out_dir: Path, shift: bool) -> tuple[dict, float]:

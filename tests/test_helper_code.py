@@ -11,7 +11,7 @@ import wfdb
 from PIL import Image
 
 import helper_code as hc
-from reference_scoring import gaussian_smooth
+from reference_scoring import gaussian_smooth, snr_reference
 
 LEADS = ['I', 'II', 'III', 'aVR', 'aVL', 'aVF', 'V1', 'V2', 'V3', 'V4', 'V5', 'V6']
 
@@ -312,26 +312,6 @@ def test_trim_normalize_and_number_helpers() -> None:
 
 # ----------------------------------------------------------------------------------------------------------
 # Scoring primitives against straightforward implementations
-
-def snr_reference(x_ref: np.ndarray, x_est: np.ndarray) -> float:
-    """Straightforward SNR: finite-in-both samples, times the covered fraction of the reference; 0 dB if none."""
-    n = max(len(x_ref), len(x_est))
-    r = np.full(n, np.nan)
-    e = np.full(n, np.nan)
-    r[:len(x_ref)] = x_ref
-    e[:len(x_est)] = x_est
-    finite_ref = np.isfinite(r)
-    both = finite_ref & np.isfinite(e)
-    if not finite_ref.any():
-        return float('nan')
-    if not both.any():
-        return 0.0
-    power_signal = np.mean(r[both] ** 2)
-    power_noise = np.mean((r[both] - e[both]) ** 2)
-    if power_noise == 0:
-        return float('inf')
-    return 10 * np.log10(power_signal / power_noise) * both.sum() / finite_ref.sum()
-
 
 def test_compute_snr_matches_straightforward_implementation() -> None:
     rng = np.random.default_rng(0)
