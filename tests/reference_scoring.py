@@ -35,3 +35,9 @@ def snr_reference(x_ref: np.ndarray, x_est: np.ndarray) -> float:
     if power_noise == 0:
         return float('inf')
     return 10 * np.log10(power_signal / power_noise) * both.sum() / finite_ref.sum()
+
+
+def snr_db(ref: np.ndarray, est: np.ndarray) -> float:
+    """10 log10(sum ref^2 / sum err^2) over samples finite in both (dB)."""
+    ok = np.isfinite(ref) & np.isfinite(est)
+    return float(10 * np.log10(np.sum(ref[ok] ** 2) / max(np.sum((ref[ok] - est[ok]) ** 2), 1e-12)))

@@ -10,22 +10,11 @@ from ecgdigitize.pipeline import digitize_page
 from ecgdigitize.scale import estimate_scale
 from ecgdigitize.trace_map import classical_trace_map
 from ecgdigitize.vectorise import trace_band
+from reference_scoring import snr_db
 
 page_mod = pytest.importorskip("ecgrender.page")
 synth_mod = pytest.importorskip("ecgrender.synth")
 STANDARD_LEADS = page_mod.STANDARD_LEADS
-
-
-def snr_db(ref: np.ndarray, est: np.ndarray) -> float:
-    """10 log10(sum ref^2 / sum err^2) over samples finite in both."""
-    ok = np.isfinite(ref) & np.isfinite(est)
-    return float(10 * np.log10(np.sum(ref[ok] ** 2) / max(np.sum((ref[ok] - est[ok]) ** 2), 1e-12)))
-
-
-@pytest.fixture(scope="module")
-def signal() -> np.ndarray:
-    sig, _ = synth_mod.synthesize_ecg(["NORM"], 500, 10, rng=1)
-    return sig
 
 
 def render(signal, **spec):
