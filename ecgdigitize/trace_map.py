@@ -8,6 +8,7 @@ and, for grey/black-and-white pages, removal of long thin straight lines (grid) 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 
 import cv2
@@ -73,6 +74,62 @@ def remove_straight_lines(binary: np.ndarray, min_length: int) -> np.ndarray:
     return lines
 
 
+def _line_angle(ys: np.ndarray, xs: np.ndarray, max_deg: float = 3.0, step_deg: float = 0.1) -> float:
+    """Skew angle (degrees) of an axis-aligned line grid from its pixel coordinates: the shear that makes
+    the row and column projections sharpest (sum of squared counts)."""
+    ys = ys.astype(np.float64)
+    xs = xs.astype(np.float64)
+    best, best_a = -1.0, 0.0
+    for a in np.arange(-max_deg, max_deg + 1e-9, step_deg):
+        t = math.tan(math.radians(a))
+        yh = np.round(ys - xs * t).astype(np.int64)
+        xv = np.round(xs + ys * t).astype(np.int64)
+        sc = float((np.bincount(yh - yh.min()).astype(np.float64) ** 2).sum()
+                   + (np.bincount(xv - xv.min()).astype(np.float64) ** 2).sum())
+        if sc > best:
+            best, best_a = sc, float(a)
+    return best_a
+
+
+def thin_grid_lines(binary: np.ndarray, min_length: int, thick_px: int = 4) -> np.ndarray:
+    """Mask (bool, (H, W)) of thin straight grid lines in a binarised page ((H, W) bool), for pages
+    where grid and trace have the same darkness (black-and-white copies).
+
+    Thin: not covered by any ``thick_px`` x ``thick_px`` square of ink (grid lines are 1-3 px; a trace
+    pixel inside a thick stroke is kept, including where a grid line crosses the trace). Straight: on a
+    horizontal or vertical run of at least ``min_length`` pixels after deskewing by the grid angle
+    (gaps of 1-2 px bridged)."""
+    b = binary.astype(np.uint8)
+    thick = cv2.morphologyEx(b, cv2.MORPH_OPEN, np.ones((thick_px, thick_px), np.uint8))
+    thin = (b > 0) & (thick == 0)
+    ys, xs = np.nonzero(thin)
+    if ys.size < 100:
+        return np.zeros_like(thin)
+    step = max(1, ys.size // 200_000)
+    angle = _line_angle(ys[::step], xs[::step])
+    h, w = thin.shape
+    M = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
+    tr = cv2.warpAffine(thin.astype(np.uint8), M, (w, h), flags=cv2.INTER_NEAREST)
+    tr = cv2.dilate(tr, np.ones((3, 3), np.uint8))
+    L = max(5, int(min_length))
+    horiz = cv2.morphologyEx(tr, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (L, 1)))
+    vert = cv2.morphologyEx(tr, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, L)))
+    lines_r = horiz | vert
+    # shorter thin pieces on the same grid lines (between trace crossings, beside the trace, in labels)
+    row_on = (horiz > 0).sum(axis=1) >= 0.2 * w
+    col_on = (vert > 0).sum(axis=0) >= 0.2 * h
+    if row_on.any() or col_on.any():
+        L2 = max(5, L // 8)
+        on_h = cv2.dilate(row_on.astype(np.uint8)[:, None], np.ones((3, 1), np.uint8)).astype(bool)
+        on_v = cv2.dilate(col_on.astype(np.uint8)[None, :], np.ones((1, 3), np.uint8)).astype(bool)
+        short_h = cv2.morphologyEx(tr * on_h, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (L2, 1)))
+        short_v = cv2.morphologyEx(tr * on_v, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, L2)))
+        lines_r = lines_r | short_h | short_v
+    back = cv2.warpAffine(lines_r, M, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+    back = cv2.dilate(back, np.ones((3, 3), np.uint8))
+    return thin & (back > 0)
+
+
 def classical_trace_map(rgb: np.ndarray) -> TraceMap:
     """Trace probability and grid maps of an (H, W, 3) uint8 RGB page without a neural network."""
     h, w = rgb.shape[:2]
@@ -128,11 +185,25 @@ def classical_trace_map(rgb: np.ndarray) -> TraceMap:
             kill = lines & ~very_dark if frac < 0.6 else lines
             prob = np.where(kill, 0.0, prob).astype(np.float32)
             log.debug("removed %.1f%% straight-line pixels from the trace map", 100 * frac)
+    # black-and-white copies: grid lines as dark as the trace; remove thin straight lines by shape
+    binary = prob > 0.5
+    thin_lines = np.zeros((h, w), bool)
+    if binary.any():
+        ppm_est = max(h, w) / 280.0  # a landscape letter/A4 page filling the image
+        thin_lines = thin_grid_lines(binary, int(round(15.0 * ppm_est)))
+        frac = thin_lines.sum() / max(binary.sum(), 1)
+        if frac > 0.1:
+            prob = np.where(thin_lines, 0.0, prob).astype(np.float32)
+            log.debug("removed %.1f%% thin grid-line pixels from the trace map", 100 * frac)
+        else:
+            thin_lines[:] = False
 
     # grid evidence: light coloured or grey lines, away from ink and its anti-aliased halo
     halo = cv2.dilate(prob, np.ones((5, 5), np.uint8))
     grid = np.maximum(lum_dark, np.clip(sat - 0.05, 0, 1) * (1.0 - dark)) * (1.0 - halo)
     grid = np.where(dark > thr, 0.0, grid).astype(np.float32)
+    if thin_lines.any():
+        grid = np.maximum(grid, thin_lines.astype(np.float32))
     return TraceMap(
         prob=prob.astype(np.float32),
         grid=grid,

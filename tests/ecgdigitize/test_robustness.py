@@ -105,3 +105,45 @@ def test_row_map_keeps_broken_thin_trace():
     kept = row_map(prob, 5.0, bridge=True) > 0.5
     assert kept.sum() >= 0.9 * (prob > 0.5).sum()
     assert (row_map(prob, 5.0) > 0.5).sum() < 0.5 * (prob > 0.5).sum()  # unbridged: pieces dropped
+
+
+def test_binarised_bw_page_grid_removed(signal):
+    """Binarised black-and-white copy: the grid is as black as the trace; thin straight lines must be
+    removed by shape so that scale, layout and traces are found (measured 14.3 dB; -6.8 dB before)."""
+    from ecgrender.distort import apply_preset
+    from ecgrender.page import STANDARD_LEADS, PageSpec, render_page
+    from ecgdigitize.pipeline import digitize_page
+    from reference_scoring import snr_db
+
+    rng = np.random.default_rng(1)
+    page = render_page(signal, 500, STANDARD_LEADS, PageSpec(dpi=200), rng=rng)
+    bw = apply_preset(page, "bw", rng)
+    assert any(d.get("mode") == "binary" for d in bw.sidecar["distortions"] if d["name"] == "bw")
+    r = digitize_page(bw.image)
+    assert r.layout.name == "3x4+1" and r.layout.fits
+    assert abs(r.scale.px_per_mm_x / page.sidecar["px_per_mm_x"] - 1) < 0.02
+    assert snr_db(signal, r.signal) >= 12.5
+
+
+def test_thin_grid_lines_keeps_thick_trace():
+    """Synthetic binarised page: 2 px grid lines (skewed 1 degree) go, a 5 px trace crossing them stays."""
+    import cv2
+
+    from ecgdigitize.trace_map import thin_grid_lines
+
+    h, w = 400, 800
+    img = np.zeros((h, w), np.uint8)
+    t = np.tan(np.radians(1.0))
+    for y in range(20, h, 40):
+        cv2.line(img, (0, y), (w - 1, int(round(y + t * w))), 1, 2)
+    for x in range(20, w, 40):
+        cv2.line(img, (x, 0), (int(round(x - t * h)), h - 1), 1, 2)
+    trace = np.zeros_like(img)
+    xs = np.arange(w)
+    pts = np.stack([xs, 200 + 60 * np.sin(xs / 40.0)], axis=1).astype(np.int32)
+    cv2.polylines(trace, [pts], False, 1, 5)
+    binary = (img | trace) > 0
+    lines = thin_grid_lines(binary, 120)
+    grid_only = (img > 0) & (trace == 0)
+    assert lines[grid_only].mean() > 0.9
+    assert lines[trace > 0].mean() < 0.05  # measured 0.022 (trace edges where a grid line touches)
