@@ -185,10 +185,15 @@ def classical_trace_map(rgb: np.ndarray) -> TraceMap:
             kill = lines & ~very_dark if frac < 0.6 else lines
             prob = np.where(kill, 0.0, prob).astype(np.float32)
             log.debug("removed %.1f%% straight-line pixels from the trace map", 100 * frac)
-    # black-and-white copies: grid lines as dark as the trace; remove thin straight lines by shape
+    # black-and-white copies: grid lines as dark as the trace; remove thin straight lines by shape (only on
+    # binarised pages: elsewhere, e.g. on light grey grids, thin flat stretches of a thin trace would go too)
     binary = prob > 0.5
     thin_lines = np.zeros((h, w), bool)
-    if binary.any():
+    # Binarised pages have almost no mid-grey pixels among the non-paper ones (anti-aliased renders and scans do).
+    nonpaper = sub_lum < 0.85 * float(np.max(paper))
+    midgrey = nonpaper & (sub_lum > 60.0) & (sub_lum < 190.0)
+    binarised = bool(nonpaper.sum() > 0 and midgrey.sum() < 0.08 * nonpaper.sum())
+    if binary.any() and binarised:
         ppm_est = max(h, w) / 280.0  # a landscape letter/A4 page filling the image
         thin_lines = thin_grid_lines(binary, int(round(15.0 * ppm_est)))
         frac = thin_lines.sum() / max(binary.sum(), 1)

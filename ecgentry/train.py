@@ -542,9 +542,21 @@ def _train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool,
     _, probs, targets = _run_epoch(loss_module, batcher, tune_on,
                                    ddp_utils.eval_shard(len(tune_on), ctx.rank, ctx.world_size), cfg, ctx)
     thresholds = np.asarray(tune_thresholds(probs, targets), dtype=np.float64)
-    # A threshold tuned on one or two positives is noise (benchmarks/classify.py): keep 0.5 there.
-    too_few = targets.sum(axis=0) < MIN_POSITIVES_TO_TUNE if targets.size else np.ones(len(classes), bool)
-    thresholds[too_few] = 0.5
+    # A threshold tuned on one or two positives is noise (benchmarks/classify.py): such classes are tuned on the
+    # training and validation pages together, and keep 0.5 when even those have too few positives.
+    counts = targets.sum(axis=0) if targets.size else np.zeros(len(classes))
+    too_few = counts < MIN_POSITIVES_TO_TUNE
+    if too_few.any() and val_examples:
+        _, train_probs, train_targets = _run_epoch(
+            loss_module, batcher, train_examples, ddp_utils.eval_shard(len(train_examples), ctx.rank, ctx.world_size),
+            cfg, ctx)
+        if train_targets.size:
+            pooled_probs = np.concatenate([probs, train_probs])
+            pooled_targets = np.concatenate([targets, train_targets])
+            pooled = np.asarray(tune_thresholds(pooled_probs, pooled_targets), dtype=np.float64)
+            thresholds[too_few] = pooled[too_few]
+            counts = pooled_targets.sum(axis=0)
+    thresholds[counts < MIN_POSITIVES_TO_TUNE] = 0.5
     model.dx_head.set_thresholds(thresholds)
     val_f = macro_f(probs, targets, thresholds)
 

@@ -147,3 +147,26 @@ def test_thin_grid_lines_keeps_thick_trace():
     grid_only = (img > 0) & (trace == 0)
     assert lines[grid_only].mean() > 0.9
     assert lines[trace > 0].mean() < 0.05  # measured 0.022 (trace edges where a grid line touches)
+
+
+def test_thin_trace_on_grey_grid_is_kept(tmp_path):
+    """A 100-DPI page with a light grey grid and a 0.54 pt trace (under 1 px), rendered by the render command:
+    the thin-line grid removal meant for binarised pages must not erase the trace (it did: 2 % of the samples
+    were read and the layout failed)."""
+    import json
+
+    import wfdb
+
+    from ecgrender import render_cli
+
+    sig, _ = synth_mod.synthesize_ecg(["BRADY"], fs=500.0, duration_s=10.0, rng=np.random.default_rng([99, 1]))
+    (tmp_path / "sig").mkdir()
+    wfdb.wrsamp("rec_001", fs=500, units=["mV"] * 12, sig_name=list(STANDARD_LEADS), p_signal=np.clip(sig, -30, 30),
+                fmt=["16"] * 12, adc_gain=[1000.0] * 12, baseline=[0] * 12, write_dir=str(tmp_path / "sig"))
+    assert render_cli.main(["-i", str(tmp_path / "sig"), "-o", str(tmp_path / "out"), "--preset", "clean",
+                            "--seed", "2", "--layout", "3x4+1", "--dpi", "100"]) == 0
+    sidecar = json.loads((tmp_path / "out" / "rec_001-0.json").read_text())
+    assert sidecar["grid_color"] == "grey" and sidecar["spec"]["trace_width_pt"] < 0.6  # the case under test
+    res = digitize_page(load_image(tmp_path / "out" / "rec_001-0.png"), fs=500, num_samples=5000)
+    assert res.layout.name == "3x4+1" and res.layout.fits
+    assert np.isfinite(res.signal).mean() > 0.25
