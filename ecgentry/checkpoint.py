@@ -63,10 +63,6 @@ def _jsonable(value: Any) -> Any:
     return value  # NaN and inf are written as JSON's NaN/Infinity extensions (read back by json.loads)
 
 
-def _float(value: Any) -> float:
-    return float(value)
-
-
 def save_checkpoint(model_folder: str | os.PathLike, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     scheduler: Any, np_rng: np.random.Generator, state: TrainingState, config: dict[str, Any],
                     fingerprint: dict[str, Any]) -> Path:
@@ -162,7 +158,7 @@ def restore_checkpoint(model_folder: str | os.PathLike, meta: dict[str, Any], *,
     torch.set_rng_state(tensors["rng.torch"])
     if "rng.cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(tensors["rng.cuda"])
-    return TrainingState(epoch=int(meta["epoch"]), history=list(meta["history"]), best_loss=_float(meta["best_loss"]),
+    return TrainingState(epoch=int(meta["epoch"]), history=list(meta["history"]), best_loss=float(meta["best_loss"]),
                          bad_epochs=int(meta["bad_epochs"]), best_state=best,
                          stopped_early=bool(meta.get("stopped_early", False)))
 
