@@ -146,20 +146,24 @@ def sample_lead(curve: TraceCurve, box: LeadBox, timing: RowTiming, fs: float, n
         return LeadTrace(box.name, box, np.zeros(0), np.zeros(0), n0, np.zeros(0))
     t = np.arange(n0, n1) / fs
     xs = timing.x_t0 + t * timing.px_per_s
-    cx = curve.x
-    y_full = interpolate_gaps(curve.y)
-    if not np.isfinite(y_full).any():
+    # a lead owns the curve inside its box only (the neighbouring lead's ink never leaks across the
+    # column boundary); at the box edges the nearest own value is held
+    lo, hi = box.x0, box.x1
+    own = (curve.x >= lo) & (curve.x <= hi) & np.isfinite(curve.y)
+    if not own.any():
         return LeadTrace(box.name, box, xs, np.full(xs.size, np.nan), n0, np.full(xs.size, np.nan))
-    if use_points and curve.pts_x.size >= 2:
-        ys = np.interp(xs, curve.pts_x, curve.pts_y, left=np.nan, right=np.nan)
+    cx, y_full = curve.x[own], curve.y[own]  # gaps inside the box are bridged linearly by np.interp
+    ys_col = np.interp(xs, cx, y_full, left=np.nan, right=np.nan)
+    ys = ys_col
+    inside = (curve.pts_x >= lo) & (curve.pts_x <= hi)
+    if use_points and inside.sum() >= 2:
+        px, py = curve.pts_x[inside], curve.pts_y[inside]
+        ys = np.interp(xs, px, py, left=np.nan, right=np.nan)
         # long stretches without points (gaps) fall back to the column curve
-        ys_col = np.interp(xs, cx, y_full, left=np.nan, right=np.nan)
-        pos = np.searchsorted(curve.pts_x, xs)
-        lo = curve.pts_x[np.clip(pos - 1, 0, curve.pts_x.size - 1)]
-        hi = curve.pts_x[np.clip(pos, 0, curve.pts_x.size - 1)]
-        ys = np.where((hi - lo) > 3.0, ys_col, ys)
-    else:
-        ys = np.interp(xs, cx, y_full, left=np.nan, right=np.nan)
+        pos = np.searchsorted(px, xs)
+        p_lo = px[np.clip(pos - 1, 0, px.size - 1)]
+        p_hi = px[np.clip(pos, 0, px.size - 1)]
+        ys = np.where(((p_hi - p_lo) > 3.0) | np.isnan(ys), ys_col, ys)
     # within a small margin beyond the curve ends, hold the end value
     margin = 0.02 * timing.px_per_s
     ys = np.where(np.isnan(ys) & (xs < cx[0]) & (xs >= cx[0] - margin), y_full[0], ys)

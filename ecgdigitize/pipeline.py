@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from . import assemble as asm
+from .boundaries import BoundaryZone, retrace_boundaries
 from .calibration import Calibration, Pulse, amplitude_calibration, find_pulse
 from .image_io import PreparedImage, downscale, prepare_image
 from .layout import Layout, LeadBox, Row, boundary_evidence, find_rows, fit_layout, row_map, template_rows
@@ -354,10 +355,17 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     # where no tick was recognised (the old fallback); leave ticks hidden inside a stroke to the trace
     seps = [(b.row, b.x0, timings_rows[b.row].base_y) for b in boxes if b.column > 0 and b.row < len(timings_rows)]
     ticks = find_ticks(tm_r.prob, seps, ppx, ppy)
+    row_spans = [(r.y0, r.y1, r.x0, r.x1, r.baseline_y) for r in rows]
+    window = int(round(0.2 * px_per_s))
+    prob_nt = tm_r.prob
     if any(not t.hidden for t in ticks):
         prob_nt = subtract_ticks(tm_r.prob, ticks)
-        retrace_near_ticks(prob_nt, curves, [(r.y0, r.y1, r.x0, r.x1, r.baseline_y) for r in rows], ticks,
-                           window_px=int(round(0.2 * px_per_s)))
+        retrace_near_ticks(prob_nt, curves, row_spans, ticks, window_px=window)
+    # boundaries without a visible tick: re-trace so each lead keeps its own ink
+    visible = {(t.row, t.boundary_x) for t in ticks if not t.hidden}
+    reach = 2.0 * float(np.median([c.line_width_px or c.thickness_px for c in curves])) + 2.0
+    zones = [BoundaryZone(row, x, x - reach, x + reach) for row, x, _ in seps if (row, x) not in visible]
+    retrace_boundaries(prob_nt, curves, row_spans, zones, window_px=window)
     handled = {(t.row, t.boundary_x) for t in ticks}
     for i, rt in enumerate(timings_rows):
         inner = [b.x0 for b in boxes if b.row == i and b.column > 0 and (i, b.x0) not in handled]

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .vectorise import TraceCurve, trace_rows
+from .boundaries import BoundaryZone, retrace_boundaries
+from .vectorise import TraceCurve
 
 log = logging.getLogger(__name__)
 
@@ -156,54 +157,7 @@ def retrace_near_ticks(prob: np.ndarray, curves: list[TraceCurve], rows: list[tu
                        ticks: list[Tick], window_px: int, threshold: float = 0.5) -> int:
     """Re-trace every row in windows of ``window_px`` pixels on both sides of the visible ticks on
     ``prob`` (the map with the ticks subtracted) and splice the new curves into ``curves`` (in place)
-    between columns where old and new agree within half a pixel, outside the tick. Returns the number
-    of (row, window) splices made."""
-    vis = [t for t in ticks if not t.hidden]
-    if not vis or not curves:
-        return 0
-    # group ticks whose windows overlap (3x4 pages: one group per column boundary)
-    vis.sort(key=lambda t: t.x0)
-    groups: list[list[Tick]] = [[vis[0]]]
-    for t in vis[1:]:
-        if t.x0 - max(g.x1 for g in groups[-1]) <= window_px:
-            groups[-1].append(t)
-        else:
-            groups.append([t])
-    n = 0
-    for grp in groups:
-        gx0, gx1 = min(t.x0 for t in grp), max(t.x1 for t in grp)
-        wa, wz = gx0 - window_px, gx1 + window_px + 1
-        rows_with = {t.row for t in grp}
-        # rows with a tick here and their direct neighbours (for the joint tracking); others empty
-        near = {j for i in rows_with for j in (i - 1, i, i + 1)}
-        sub_rows = [(y0, y1, max(x0, wa), max(max(x0, wa), min(x1, wz)) if k in near else max(x0, wa), b)
-                    for k, (y0, y1, x0, x1, b) in enumerate(rows)]
-        new = trace_rows(prob, sub_rows, threshold=threshold)
-        for i in rows_with:
-            if i >= len(curves):
-                continue
-            c, nc = curves[i], new[i]
-            if nc.y.size == 0:
-                continue
-            tick = next(t for t in grp if t.row == i)
-            # splice limits: agreement points left and right of the tick
-            xs_new = nc.x
-            old_at = np.interp(xs_new, c.x, c.y, left=np.nan, right=np.nan)
-            agree = np.abs(nc.y - old_at) <= 0.5
-            left_ok = np.flatnonzero(agree & (xs_new < tick.x0 - 2) & (xs_new >= wa + window_px // 3))
-            right_ok = np.flatnonzero(agree & (xs_new > tick.x1 + 2) & (xs_new <= wz - window_px // 3))
-            if left_ok.size == 0 or right_ok.size == 0:
-                continue
-            s, e = int(xs_new[left_ok[-1]]), int(xs_new[right_ok[0]])
-            ci = np.arange(s, e + 1) - c.x0
-            ni = np.arange(s, e + 1) - nc.x0
-            okc = (ci >= 0) & (ci < c.y.size)
-            c.y[ci[okc]] = nc.y[ni[okc]]
-            keep = (c.pts_x < s) | (c.pts_x > e)
-            mnew = (nc.pts_x >= s) & (nc.pts_x <= e)
-            px = np.r_[c.pts_x[keep], nc.pts_x[mnew]]
-            py = np.r_[c.pts_y[keep], nc.pts_y[mnew]]
-            order = np.argsort(px, kind="stable")
-            c.pts_x, c.pts_y = px[order], py[order]
-            n += 1
-    return n
+    between columns where old and new agree within half a pixel, outside the tick (the neighbouring lead's
+    ink next to the tick's column boundary left out). Returns the number of (row, window) splices made."""
+    zones = [BoundaryZone(t.row, t.boundary_x, t.x0 - 2, t.x1 + 2) for t in ticks if not t.hidden]
+    return retrace_boundaries(prob, curves, rows, zones, window_px, threshold)

@@ -13,11 +13,15 @@ tips corrected by the line half-width.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+#: node cost per pixel of distance (beyond 1 px) between a run and an anchor point of its column
+ANCHOR_PENALTY = 50.0
 
 
 @dataclass
@@ -168,10 +172,12 @@ class _BandChoice:
 
 def _band_choice(prob: np.ndarray, y0: int, y1: int, x0: int, x1: int, baseline: float, threshold: float = 0.5,
                  claimed_csum: np.ndarray | None = None, claim_penalty: float = 0.0,
-                 max_runs: int = 6, thick: float | None = None) -> _BandChoice:
+                 max_runs: int = 6, thick: float | None = None, boundary_x: tuple[float, ...] = (),
+                 anchors: tuple[tuple[float, float], ...] = ()) -> _BandChoice:
     """Column runs of the band and the DP choice. ``claimed_csum``: optional (H + 1, W) cumulative sum
     along y of a map of pixels claimed by other rows; runs with claimed pixels cost ``claim_penalty``
-    times their claimed fraction per column."""
+    times their claimed fraction per column. ``boundary_x``: page x of lead boundaries (see
+    :func:`_drop_foreign_runs`); ``anchors``: page (x, y) points the chosen runs should pass through."""
     H, W = prob.shape
     y0, y1 = max(0, int(y0)), min(H, int(y1))
     x0, x1 = max(0, int(x0)), min(W, int(x1))
@@ -192,8 +198,48 @@ def _band_choice(prob: np.ndarray, y0: int, y1: int, x0: int, x1: int, baseline:
         n_claim = claimed_csum[bt + 1, cols] - claimed_csum[t, cols]
         frac = np.where(valid, n_claim / np.maximum(bt - t + 1, 1), 0.0)
         node = claim_penalty * frac
+    if anchors:
+        # runs far from an anchor point cost a lot in its column: the re-traced stretch starts and ends
+        # on the curve it replaces
+        node = np.zeros(runs.top.shape) if node is None else node
+        for ax, ay in anchors:
+            c = int(round(ax)) - x0
+            if 0 <= c < band.shape[1] and np.isfinite(ay):
+                yy = float(ay) - y0
+                dist = np.maximum(0.0, np.maximum(runs.top[c] - yy, yy - runs.bottom[c]))
+                node[c] += ANCHOR_PENALTY * np.where(np.isfinite(dist), np.maximum(dist - 1.0, 0.0), 0.0)
     choice = track_runs(runs, baseline - y0, node_cost=node)
+    if boundary_x:
+        _drop_foreign_runs(runs, choice, [int(math.ceil(bx)) - x0 for bx in boundary_x], int(math.ceil(thick)) + 1)
     return _BandChoice(y0, x0, band, runs, choice, thick)
+
+
+def _drop_foreign_runs(runs: ColumnRuns, choice: np.ndarray, boundary_cols: list[int], reach: int) -> None:
+    """At each lead boundary (band column ``f`` of ``boundary_cols``), unselect (in place) chosen runs in the
+    ``reach`` columns on either side that are not connected to their own lead's trace: walking from the
+    first column beyond the reach towards the boundary, a run must touch (overlap within 1 px) the last
+    kept run. A stroke of the previous lead cut by the boundary reaches half a line width into the
+    next lead's columns; those columns are then left empty (held from the lead's own side later)."""
+    n = choice.size
+
+    def interval(c: int) -> tuple[float, float]:
+        k = choice[c]
+        return float(runs.top[c, k]), float(runs.bottom[c, k])
+
+    for f in boundary_cols:
+        for cols, ref_col in ((range(min(n, f + reach) - 1, f - 1, -1), f + reach),
+                              (range(max(0, f - reach), f), f - reach - 1)):
+            if not 0 <= ref_col < n or choice[ref_col] < 0:
+                continue
+            t_ref, b_ref = interval(ref_col)
+            for c in cols:
+                if not 0 <= c < n or choice[c] < 0:
+                    continue
+                t, b = interval(c)
+                if t > b_ref + 1.0 or b < t_ref - 1.0:
+                    choice[c] = -1
+                else:
+                    t_ref, b_ref = t, b
 
 
 def _curve_from_choice(sel: _BandChoice, threshold: float = 0.5, island_gap_px: float | None = None,
@@ -306,7 +352,8 @@ def _drop_pass_through(sels: list[_BandChoice], per_row: list[np.ndarray], count
 
 def trace_rows(prob: np.ndarray, rows: list[tuple[int, int, int, int, float]], *, threshold: float = 0.5,
                reach: float = 1.0, claim_penalty: float | None = None, passes: int = 2,
-               max_runs: int = 10) -> list[TraceCurve]:
+               max_runs: int = 10, boundary_x: list[tuple[float, ...]] | None = None,
+               anchors: list[tuple[tuple[float, float], ...]] | None = None) -> list[TraceCurve]:
     """Trace all rows of a page jointly so each follows its own trace through overlaps and crossings.
 
     prob: (H, W) trace probability; rows: per row (y0, y1, x0, x1, baseline_y) page pixels (the
@@ -315,7 +362,9 @@ def trace_rows(prob: np.ndarray, rows: list[tuple[int, int, int, int, float]], *
     neighbouring rows are not clipped. The first pass tracks each row on its own; later passes add a
     per-column cost (``claim_penalty``, default ~ 3 line widths + 4 px) to runs that other rows' tracks
     claim, so a row leaves a neighbour's trace it strayed onto. Finally, where a row's flat line merges
-    with another row's steep stroke, the merged columns are dropped for the passing row. Returns one
+    with another row's steep stroke, the merged columns are dropped for the passing row. ``boundary_x``:
+    per row, page x of the boundaries between printed leads (see :func:`_drop_foreign_runs`); ``anchors``: per
+    row, (x, y) page points its track should pass through (a re-traced window joins the curve it replaces). Returns one
     :class:`TraceCurve` per row (page pixels), as :func:`trace_band` would."""
     H, W = prob.shape
     if not rows:
@@ -337,8 +386,10 @@ def trace_rows(prob: np.ndarray, rows: list[tuple[int, int, int, int, float]], *
         hts = column_runs(prob[max(0, y0):max(0, y1), max(0, x0):max(0, x1)], threshold).all_heights \
             if y1 > y0 and x1 > x0 else np.zeros(0)
         thicks.append(max(float(np.percentile(hts, 25)), 1.0) if hts.size else 1.0)
+    fx = [tuple(boundary_x[i]) if boundary_x is not None and i < len(boundary_x) else () for i in range(len(rows))]
+    an = [tuple(anchors[i]) if anchors is not None and i < len(anchors) else () for i in range(len(rows))]
     sels = [_band_choice(prob, ext[i][0], ext[i][1], r[2], r[3], r[4], threshold, max_runs=max_runs,
-                         thick=thicks[i]) for i, r in enumerate(rows)]
+                         thick=thicks[i], boundary_x=fx[i], anchors=an[i]) for i, r in enumerate(rows)]
     thick = float(np.median(thicks))
     pen = claim_penalty if claim_penalty is not None else 3.0 * thick + 4.0
     for _ in range(max(0, passes - 1)):
@@ -358,7 +409,7 @@ def trace_rows(prob: np.ndarray, rows: list[tuple[int, int, int, int, float]], *
             csum = np.zeros((H + 1, W), np.int32)
             np.cumsum(other > 0, axis=0, out=csum[1:])
             new.append(_band_choice(prob, ext[i][0], ext[i][1], r[2], r[3], r[4], threshold, csum, pen,
-                                    max_runs=max_runs, thick=thicks[i]))
+                                    max_runs=max_runs, thick=thicks[i], boundary_x=fx[i], anchors=an[i]))
         sels = new
     if len(rows) >= 2:
         count, per_row = _claim_map((H, W), sels)

@@ -1,0 +1,118 @@
+"""Column boundaries of a multi-column row: each lead keeps its own ink.
+
+On a 3x4 page one row carries four leads printed end to end. Where a lead ends in the middle of a steep
+stroke (a QRS cut by the column boundary), that stroke's ink reaches about half a line width past the
+boundary, and a row tracker that prefers small jumps follows it into the first columns of the next lead
+(and the next lead's first ink into the previous lead's last columns). Those few columns (2-3 px at
+200 DPI, 5-8 ms) then carry the other lead's value, often 1 mV away: one such start can cost a lead
+several dB of SNR.
+
+:func:`retrace_boundaries` re-traces a window around every boundary, unselecting the runs next to the
+boundary that are not connected to their own lead's trace (:func:`vectorise._drop_foreign_runs`; the
+lead's first or last value is then held), and splices the new curve into the row's curve between
+the nearest columns left and right of the boundary where old and new agree.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from .vectorise import TraceCurve, trace_rows
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BoundaryZone:
+    """Where one lead ends and the next begins in row ``row``: the boundary ``x`` (page pixels) and the
+    columns [x_lo, x_hi] that may differ after re-tracing (a separator tick or the boundary's reach)."""
+
+    row: int
+    x: float
+    x_lo: float
+    x_hi: float
+
+
+def splice(curve: TraceCurve, new: TraceCurve, x_lo: float, x_hi: float, min_span_px: float = 0.0,
+           tol_px: float = 0.5) -> bool:
+    """Copy ``new`` (a re-traced window of the same row) into ``curve`` (in place) between the last
+    column left of ``x_lo`` and the first right of ``x_hi`` where both agree within ``tol_px``,
+    searching no closer than ``min_span_px`` to the window edges. Returns False (nothing copied)
+    without such columns."""
+    if new.y.size == 0 or curve.y.size == 0:
+        return False
+    xs_new = new.x
+    old_at = np.interp(xs_new, curve.x, curve.y, left=np.nan, right=np.nan)
+    agree = np.abs(new.y - old_at) <= tol_px
+    wa, wz = xs_new[0], xs_new[-1]
+    left_ok = np.flatnonzero(agree & (xs_new < x_lo) & (xs_new >= wa + min_span_px))
+    right_ok = np.flatnonzero(agree & (xs_new > x_hi) & (xs_new <= wz - min_span_px))
+    if left_ok.size == 0 or right_ok.size == 0:
+        return False
+    s, e = int(xs_new[left_ok[-1]]), int(xs_new[right_ok[0]])
+    ci = np.arange(s, e + 1) - curve.x0
+    ni = np.arange(s, e + 1) - new.x0
+    ok = (ci >= 0) & (ci < curve.y.size)
+    curve.y[ci[ok]] = new.y[ni[ok]]
+    keep = (curve.pts_x < s) | (curve.pts_x > e)
+    mnew = (new.pts_x >= s) & (new.pts_x <= e)
+    px = np.r_[curve.pts_x[keep], new.pts_x[mnew]]
+    py = np.r_[curve.pts_y[keep], new.pts_y[mnew]]
+    order = np.argsort(px, kind="stable")
+    curve.pts_x, curve.pts_y = px[order], py[order]
+    return True
+
+
+def _window_anchors(curve: TraceCurve, xa: int, xz: int, n: int = 3) -> tuple[tuple[float, float], ...]:
+    """(x, y) of the curve's first and last ``n`` finite columns inside [xa, xz) (page pixels)."""
+    if xz <= xa or curve.y.size == 0:
+        return ()
+    i0, i1 = max(0, xa - curve.x0), min(curve.y.size, xz - curve.x0)
+    idx = np.flatnonzero(np.isfinite(curve.y[i0:i1])) + i0 if i1 > i0 else np.zeros(0, np.int64)
+    if idx.size == 0:
+        return ()
+    pick = np.unique(np.r_[idx[:n], idx[-n:]])
+    return tuple((float(curve.x0 + i), float(curve.y[i])) for i in pick)
+
+
+def retrace_boundaries(prob: np.ndarray, curves: list[TraceCurve], rows: list[tuple[int, int, int, int, float]],
+                       zones: list[BoundaryZone], window_px: int, threshold: float = 0.5) -> int:
+    """Re-trace ``window_px`` pixels on both sides of every boundary zone, dropping the other lead's ink
+    next to the boundary, and splice the result into ``curves`` (in place; see :func:`splice`).
+
+    prob: (H, W) trace probability (e.g. with separator ticks subtracted); curves: one per row; rows:
+    per row (y0, y1, x0, x1, baseline_y) page pixels. Zones whose windows overlap are re-traced together
+    (all rows of a 3x4 page share their column boundaries), with their direct neighbour rows for the
+    joint tracking. Returns the number of (row, window) splices made.
+    """
+    if not zones or not curves:
+        return 0
+    zones = sorted(zones, key=lambda z: z.x_lo)
+    groups: list[list[BoundaryZone]] = [[zones[0]]]
+    for z in zones[1:]:
+        if z.x_lo - max(g.x_hi for g in groups[-1]) <= window_px:
+            groups[-1].append(z)
+        else:
+            groups.append([z])
+    n = 0
+    for grp in groups:
+        gx0, gx1 = min(z.x_lo for z in grp), max(z.x_hi for z in grp)
+        wa, wz = int(np.floor(gx0)) - window_px, int(np.ceil(gx1)) + window_px + 1
+        rows_with = {z.row for z in grp}
+        near = {j for i in rows_with for j in (i - 1, i, i + 1)}
+        sub_rows = [(y0, y1, max(x0, wa), max(max(x0, wa), min(x1, wz)) if k in near else max(x0, wa), b)
+                    for k, (y0, y1, x0, x1, b) in enumerate(rows)]
+        bx = [tuple(z.x for z in grp if z.row == k) for k in range(len(rows))]
+        # every re-traced row starts and ends on its current curve (a neighbour row tracked over a short
+        # window has no context and may otherwise start on another row's trace)
+        anchors = [_window_anchors(curves[k], sub_rows[k][2], sub_rows[k][3]) if k < len(curves) else ()
+                   for k in range(len(rows))]
+        new = trace_rows(prob, sub_rows, threshold=threshold, boundary_x=bx, anchors=anchors)
+        for z in grp:
+            if z.row < len(curves) and splice(curves[z.row], new[z.row], z.x_lo, z.x_hi, window_px / 3.0):
+                n += 1
+    if n:
+        log.debug("re-traced %d lead boundaries", n)
+    return n
