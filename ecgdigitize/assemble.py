@@ -101,39 +101,29 @@ def remove_separators(curve: TraceCurve, boundaries_x: list[float], base_y: floa
 
 
 def align_row_starts(timings: list[RowTiming], tol_px: float) -> None:
-    """Rows of standard layouts start at one x: where the rows' start and end based estimates of x_t0
-    (pixels) cluster within ``tol_px`` of their median, every such row gets the cluster median
-    (in place). Rows outside the cluster keep their own estimate."""
-    cands = np.array([v for t in timings for v in (t.x_t0_start, t.x_t0_end) if np.isfinite(v)])
-    if cands.size < 3:
+    """Rows of standard layouts start at one x (in place).
+
+    The rows' start estimates (``x_t0``, pixels) that cluster within ``tol_px`` of their median (at
+    least two rows and half of them) are kept. A row outside the cluster whose start was misread (an
+    undetected pulse, ink left of the trace) but whose traced end matches the cluster's common span
+    (within 3 ``tol_px``) gets the cluster's median start and the common duration."""
+    est = [(t, t.x_t0) for t in timings if np.isfinite(t.x_t0) and t.duration_s > 0]
+    if len(est) < 2:
         return
-    med = float(np.median(cands))
-    close = cands[np.abs(cands - med) <= tol_px]
-    if close.size < max(3, 0.6 * cands.size):
+    med = float(np.median([v for _, v in est]))
+    members = [t for t, v in est if abs(v - med) <= tol_px]
+    if len(members) < max(2, 0.5 * len(est)):
         return
-    centre = float(np.median(close))
-    members = []
-    for t in timings:
-        own = [v for v in (t.x_t0_start, t.x_t0_end) if np.isfinite(v)]
-        if own and all(abs(v - med) <= tol_px for v in own):
-            t.x_t0 = centre
-            members.append(t)
-    if not members:
-        return
-    # rows whose start was misread (e.g. an undetected pulse) but whose end matches the common span
+    centre = float(np.median([t.x_t0 for t in members]))  # members keep their own (sub-pixel) estimates
     d_common = float(np.median([t.duration_s for t in members]))
     for t in timings:
         if t in members or not np.isfinite(t.x_last) or not np.isfinite(t.px_per_s):
             continue
-        x_from_end = t.x_last - (d_common - (t.duration_s - (t.x_last - t.x_t0_start) / t.px_per_s
-                                             if np.isfinite(t.x_t0_start) else 0.0)) * t.px_per_s
-        x_simple = t.x_last - d_common * t.px_per_s
-        for cand in (x_from_end, x_simple):
-            if abs(cand - centre) <= 2.0 * tol_px:
-                t.x_t0 = centre
-                t.duration_s = d_common
-                t.source += "+aligned"
-                break
+        x_from_end = t.x_last - d_common * t.px_per_s
+        if abs(x_from_end - centre) <= 3.0 * tol_px:
+            t.x_t0 = centre
+            t.duration_s = d_common
+            t.source += "+aligned"
 
 
 def sample_lead(curve: TraceCurve, box: LeadBox, timing: RowTiming, fs: float, num_samples: int,

@@ -127,7 +127,27 @@ def thin_grid_lines(binary: np.ndarray, min_length: int, thick_px: int = 4) -> n
         lines_r = lines_r | short_h | short_v
     back = cv2.warpAffine(lines_r, M, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
     back = cv2.dilate(back, np.ones((3, 3), np.uint8))
-    return thin & (back > 0)
+    mask = thin & (back > 0)
+    # thick horizontal grid lines (a dark major grid binarised as heavy as the trace): every pixel row
+    # that carries a long straight horizontal line across the page; on those rows, ink in horizontal
+    # runs is grid, except pixels of vertical strokes crossing the line (a flat stretch of trace lying on
+    # a grid line goes too; it is bridged by interpolation later)
+    tr_all = cv2.dilate(cv2.warpAffine(b, M, (w, h), flags=cv2.INTER_NEAREST), np.ones((1, 3), np.uint8))
+    horiz_all = cv2.morphologyEx(tr_all, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (L, 1)))
+    rows_all = (horiz_all > 0).sum(axis=1) >= 0.3 * w
+    if rows_all.any():
+        L2 = max(5, L // 8)
+        on = rows_all.astype(np.uint8)[:, None]
+        flat = cv2.morphologyEx(tr_all * on, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (L2, 1)))
+        flat_back = cv2.warpAffine(flat | (horiz_all * on), M, (w, h),
+                                   flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+        flat_back = cv2.dilate(flat_back, np.ones((1, 3), np.uint8))
+        line_px = int(rows_all.sum())
+        n_lines = max(1, int(np.count_nonzero(np.diff(np.r_[0, rows_all.astype(np.int8)]) == 1)))
+        k = 2 * max(1, int(round(line_px / n_lines))) + 3  # taller than a grid line: a crossing stroke
+        strokes = cv2.morphologyEx(b, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, k)))
+        mask |= (b > 0) & (flat_back > 0) & (strokes == 0)
+    return mask
 
 
 def classical_trace_map(rgb: np.ndarray) -> TraceMap:
