@@ -103,18 +103,25 @@ def remove_separators(curve: TraceCurve, boundaries_x: list[float], base_y: floa
 def align_row_starts(timings: list[RowTiming], tol_px: float) -> None:
     """Rows of standard layouts start at one x (in place).
 
-    The rows' start estimates (``x_t0``, pixels) that cluster within ``tol_px`` of their median (at
-    least two rows and half of them) are kept. A row outside the cluster whose start was misread (an
-    undetected pulse, ink left of the trace) but whose traced end matches the cluster's common span
-    (within 3 ``tol_px``) gets the cluster's median start and the common duration."""
-    est = [(t, t.x_t0) for t in timings if np.isfinite(t.x_t0) and t.duration_s > 0]
-    if len(est) < 2:
-        return
-    med = float(np.median([v for _, v in est]))
-    members = [t for t, v in est if abs(v - med) <= tol_px]
-    if len(members) < max(2, 0.5 * len(est)):
-        return
-    centre = float(np.median([t.x_t0 for t in members]))  # members keep their own (sub-pixel) estimates
+    With start- and end-based estimates of x_t0 (rows timed on a trusted grid): where they cluster
+    within ``tol_px`` of their median, every row whose estimates all lie in the cluster gets the cluster
+    median (one start measured from several rows). Otherwise the rows' own ``x_t0`` that cluster within
+    ``tol_px`` of their median (at least two rows and half of them) are kept as they are. In both cases
+    a row outside the cluster whose start was misread (an undetected pulse, ink left of the trace) but
+    whose traced end matches the common span (within 3 ``tol_px``) gets the cluster's start and the
+    common duration."""
+    members = _snap_to_start_end_cluster(timings, tol_px)
+    if members:
+        centre = members[0].x_t0
+    else:
+        est = [(t, t.x_t0) for t in timings if np.isfinite(t.x_t0) and t.duration_s > 0]
+        if len(est) < 2:
+            return
+        med = float(np.median([v for _, v in est]))
+        members = [t for t, v in est if abs(v - med) <= tol_px]
+        if len(members) < max(2, 0.5 * len(est)):
+            return
+        centre = float(np.median([t.x_t0 for t in members]))  # members keep their own estimates
     d_common = float(np.median([t.duration_s for t in members]))
     for t in timings:
         if t in members or not np.isfinite(t.x_last) or not np.isfinite(t.px_per_s):
@@ -124,6 +131,27 @@ def align_row_starts(timings: list[RowTiming], tol_px: float) -> None:
             t.x_t0 = centre
             t.duration_s = d_common
             t.source += "+aligned"
+
+
+def _snap_to_start_end_cluster(timings: list[RowTiming], tol_px: float) -> list[RowTiming]:
+    """Rows whose start- and end-based x_t0 estimates all lie within ``tol_px`` of the median of all
+    rows' estimates get the median of the estimates near it (in place); returns those rows ([] when
+    fewer than 3 estimates, or fewer than 60 % of them, cluster)."""
+    cands = np.array([v for t in timings for v in (t.x_t0_start, t.x_t0_end) if np.isfinite(v)])
+    if cands.size < 3:
+        return []
+    med = float(np.median(cands))
+    close = cands[np.abs(cands - med) <= tol_px]
+    if close.size < max(3, 0.6 * cands.size):
+        return []
+    centre = float(np.median(close))
+    members = []
+    for t in timings:
+        own = [v for v in (t.x_t0_start, t.x_t0_end) if np.isfinite(v)]
+        if own and all(abs(v - med) <= tol_px for v in own):
+            t.x_t0 = centre
+            members.append(t)
+    return members
 
 
 def sample_lead(curve: TraceCurve, box: LeadBox, timing: RowTiming, fs: float, num_samples: int,
