@@ -107,9 +107,9 @@ def align_row_starts(timings: list[RowTiming], tol_px: float) -> None:
     within ``tol_px`` of their median, every row whose estimates all lie in the cluster gets the cluster
     median (one start measured from several rows). Otherwise the rows' own ``x_t0`` that cluster within
     ``tol_px`` of their median (at least two rows and half of them) are kept as they are. In both cases
-    a row outside the cluster whose start was misread (an undetected pulse, ink left of the trace) but
-    whose traced end matches the common span (within 3 ``tol_px``) gets the cluster's start and the
-    common duration."""
+    a row outside the cluster whose start was misread (an undetected pulse, ink left of the trace) gets
+    the cluster's start and the common duration when its traced end matches the common span (within 3
+    ``tol_px``) or when it starts left of the cluster (then also the cluster's px per second)."""
     members = _snap_to_start_end_cluster(timings, tol_px)
     if members:
         centre = members[0].x_t0
@@ -123,11 +123,16 @@ def align_row_starts(timings: list[RowTiming], tol_px: float) -> None:
             return
         centre = float(np.median([t.x_t0 for t in members]))  # members keep their own estimates
     d_common = float(np.median([t.duration_s for t in members]))
+    pps_common = float(np.median([t.px_per_s for t in members]))
     for t in timings:
-        if t in members or not np.isfinite(t.x_last) or not np.isfinite(t.px_per_s):
+        if t in members or not np.isfinite(t.px_per_s):
             continue
-        x_from_end = t.x_last - d_common * t.px_per_s
-        if abs(x_from_end - centre) <= 3.0 * tol_px:
+        end_ok = np.isfinite(t.x_last) and abs(t.x_last - d_common * t.px_per_s - centre) <= 3.0 * tol_px
+        # ink left of the common start (a grid remnant, speck or label) is never the trace's start
+        early = t.x_t0 < centre - tol_px
+        if end_ok or early:
+            if not end_ok:
+                t.px_per_s = pps_common  # its own span (and so any span-based scale) is not to be trusted
             t.x_t0 = centre
             t.duration_s = d_common
             t.source += "+aligned"
@@ -186,8 +191,36 @@ def sample_lead(curve: TraceCurve, box: LeadBox, timing: RowTiming, fs: float, n
     margin = 0.02 * timing.px_per_s
     ys = np.where(np.isnan(ys) & (xs < cx[0]) & (xs >= cx[0] - margin), y_full[0], ys)
     ys = np.where(np.isnan(ys) & (xs > cx[-1]) & (xs <= cx[-1] + margin), y_full[-1], ys)
+    ys = remove_sample_spikes(ys, max(2.0, 0.6 * (curve.line_width_px or curve.thickness_px)))
     vals = (timing.base_y - ys) * timing.mv_per_px
     return LeadTrace(box.name, box, xs, ys, n0, vals)
+
+
+def remove_sample_spikes(ys: np.ndarray, min_jump_px: float) -> np.ndarray:
+    """Replace single-sample spikes of a sampled curve ``ys`` (pixels) by the mean of their neighbours:
+    a sample more than ``min_jump_px`` beyond both neighbours on the same side. Printed traces are
+    smooth on the scale of a sample (several samples per pixel column); such a spike comes from the
+    centre-line points of a near-vertical stroke sorted by x, not from the signal."""
+    y = np.asarray(ys, np.float64).copy()
+    if y.size < 3:
+        return y
+    a, b, c = y[:-2], y[1:-1], y[2:]
+    d1, d2 = b - a, b - c
+    spike = (np.sign(d1) == np.sign(d2)) & (np.minimum(np.abs(d1), np.abs(d2)) > min_jump_px)
+    spike &= np.isfinite(a) & np.isfinite(b) & np.isfinite(c)
+    idx = np.flatnonzero(spike) + 1
+    y[idx] = 0.5 * (y[idx - 1] + y[idx + 1])
+    if y.size >= 4:
+        # two-sample spikes: both samples beyond both outer neighbours on the same side
+        a, b1, b2, c = y[:-3], y[1:-2], y[2:-1], y[3:]
+        lo_in, hi_in = np.minimum(b1, b2), np.maximum(b1, b2)
+        up = (lo_in - np.maximum(a, c)) > min_jump_px
+        dn = (np.minimum(a, c) - hi_in) > min_jump_px
+        sp2 = (up | dn) & np.isfinite(a) & np.isfinite(c) & np.isfinite(b1) & np.isfinite(b2)
+        for i in np.flatnonzero(sp2):
+            y[i + 1] = (2.0 * y[i] + y[i + 3]) / 3.0
+            y[i + 2] = (y[i] + 2.0 * y[i + 3]) / 3.0
+    return y
 
 
 def place(lead_traces: list[LeadTrace], lead_names: list[str], num_samples: int) -> np.ndarray:

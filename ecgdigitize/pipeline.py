@@ -319,6 +319,15 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
         x_end = x_t0 + rt.duration_s * rt.px_per_s
         evidence.append(boundary_evidence(tm_r.ink, r, x_t0, x_end, ppx, ppy))
 
+    keep = _rows_without_edge_text(rows, durations, evidence, set(pulse_of_row))
+    if len(keep) < len(rows):
+        dropped = [i for i in range(len(rows)) if i not in keep]
+        warnings.append(f"short edge rows {dropped} ignored (text, not traces)")
+        rows = [rows[i] for i in keep]
+        curves = [curves[i] for i in keep]
+        timings_rows = [timings_rows[i] for i in keep]
+        durations = [durations[i] for i in keep]
+        evidence = [evidence[i] for i in keep]
     asm.align_row_starts(timings_rows, max(1.5, 0.01 * px_per_s))
     name, cost, costs = fit_layout(rows, durations, evidence)
     lay_warn: list[str] = []
@@ -391,6 +400,41 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     if debug:
         result.debug = {"row_map": rmap, "grid": tm_r.grid, "ink": tm_r.ink}
     return result
+
+
+def _rows_without_edge_text(rows: list[Row], durations: list[float], evidence: list[list[float]],
+                            pulse_rows: set[int], short: float = 0.6, gain: float = 0.1) -> list[int]:
+    """Indices of the rows to keep: the first and/or last row is dropped when it is short (a traced
+    span under ``short`` times the longest row, no calibration pulse) and off the regular spacing of
+    the other rows (by more than 15 %), as header or footer text is, and the remaining rows fit a
+    layout template better by at least ``gain`` in cost."""
+    n = len(rows)
+    if n < 3 or not durations:
+        return list(range(n))
+    dmax = max(durations)
+
+    bases = [r.baseline_y for r in rows]
+
+    def droppable(i: int) -> bool:
+        # text lines sit off the rows' regular spacing; a short trace row (cut, faint) does not
+        inner = bases[1:-1] if n >= 4 else bases[1:] if i == 0 else bases[:-1]
+        spacing = float(np.median(np.diff(inner))) if len(inner) >= 2 else 0.0
+        gap = abs(bases[1] - bases[0]) if i == 0 else abs(bases[-1] - bases[-2])
+        off_grid = spacing <= 0 or abs(gap - spacing) > 0.15 * spacing
+        return i not in pulse_rows and durations[i] < short * dmax and off_grid
+
+    def cost_of(idx: list[int]) -> float:
+        return fit_layout([rows[i] for i in idx], [durations[i] for i in idx], [evidence[i] for i in idx])[1]
+
+    best, best_cost = list(range(n)), cost_of(list(range(n)))
+    for drop in ({0}, {n - 1}, {0, n - 1}):
+        if not all(droppable(i) for i in drop):
+            continue
+        idx = [i for i in range(n) if i not in drop]
+        c = cost_of(idx)
+        if c + gain < best_cost:
+            best, best_cost = idx, c
+    return best
 
 
 def _plausible_scale(sc: Scale, h: int, w: int, min_mm: float = 120.0) -> Scale:

@@ -72,3 +72,18 @@ def test_anchored_retrace_leaves_a_clean_boundary_unchanged():
     before = curves[0].y.copy()
     retrace_boundaries(p, curves, ROWS, [BoundaryZone(0, XB, XB - 8.0, XB + 8.0)], window_px=60)
     np.testing.assert_allclose(curves[0].y, before)
+
+
+def test_remove_sample_spikes_keeps_smooth_peaks():
+    from ecgdigitize.assemble import remove_sample_spikes
+
+    t = np.arange(200, dtype=np.float64)
+    smooth = 100.0 - 60.0 * np.exp(-0.5 * ((t - 100.0) / 4.0) ** 2)  # a QRS-like peak, ~2.5 samples/px
+    np.testing.assert_allclose(remove_sample_spikes(smooth, 2.0), smooth)
+    spiky = smooth.copy()
+    spiky[50] += 40.0  # one sample
+    spiky[120:122] -= 30.0  # two samples
+    out = remove_sample_spikes(spiky, 2.0)
+    assert abs(out[50] - smooth[50]) < 1.0
+    assert np.all(np.abs(out[120:122] - smooth[120:122]) < 1.0)
+    assert np.max(np.abs(out - smooth)) < 1.0

@@ -279,3 +279,23 @@ def test_trace_rows_follows_own_trace_through_crossing():
     far = np.abs(x - 200) > 12
     assert np.max(np.abs(ya[far] - y_a[far])) < 2.0
     assert np.max(np.abs(yb - y_b)) < 8.0  # B never follows A's stroke (it spans 55 px); measured 5.4 where the inks touch
+
+
+def test_header_text_row_is_not_a_trace_row():
+    """A short row above the traces, off their regular spacing and without a pulse (header text) is
+    dropped when the others then fit a template; a short row on the regular spacing stays."""
+    from ecgdigitize.layout import Row
+    from ecgdigitize.pipeline import _rows_without_edge_text
+
+    def rows_at(ys):
+        return [Row(float(y), int(y) - 40, int(y) + 40, 100, 2100) for y in ys]
+
+    evidence_3x4 = [[1.0, 1.0, 1.0]] * 3 + [[0.0, 0.0, 0.0]]
+    text_then_rows = rows_at([150, 416, 782, 1148, 1514])
+    keep = _rows_without_edge_text(text_then_rows, [2.7, 10, 10, 10, 10], [[0, 0, 0]] + evidence_3x4, {1, 2, 3})
+    assert keep == [1, 2, 3, 4]
+    on_spacing = rows_at([50, 416, 782, 1148, 1514])  # spacing 366: the short first row is on it (a cut trace)
+    keep = _rows_without_edge_text(on_spacing, [2.7, 10, 10, 10, 10], [[0, 0, 0]] + evidence_3x4, {1, 2, 3})
+    assert keep == [0, 1, 2, 3, 4]
+    with_pulse = _rows_without_edge_text(text_then_rows, [2.7, 10, 10, 10, 10], [[0, 0, 0]] + evidence_3x4, {0, 1})
+    assert with_pulse == [0, 1, 2, 3, 4]
