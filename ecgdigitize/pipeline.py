@@ -21,6 +21,7 @@ from .boundaries import BoundaryZone, retrace_boundaries
 from .calibration import Calibration, Pulse, amplitude_calibration, find_pulse
 from .image_io import PreparedImage, downscale, prepare_image
 from .layout import Layout, LeadBox, Row, boundary_evidence, find_rows, fit_layout, row_map, template_rows
+from .paper import paper_mask
 from .orientation import Orientation, estimate_orientation, rot90_image, rows_are_horizontal, warp
 from .separators import find_ticks, retrace_near_ticks, subtract_ticks
 from .scale import Scale, estimate_scale, scale_from_page_width
@@ -207,6 +208,12 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     else:
         tm = classical_trace_map(rgb)
     warnings += tm.warnings
+    sheet = paper_mask(rgb)
+    if sheet is not None:
+        # photographed page: the sheet's edge and the background beyond it are no trace
+        tm.prob = (tm.prob * sheet).astype(np.float32)
+        tm.grid = (tm.grid * sheet).astype(np.float32)
+        warnings.append(f"paper sheet found ({100.0 * float(sheet.mean()):.0f}% of the image); outside ignored")
     tick("trace_map")
     if float((tm.prob > 0.5).mean()) < 1e-4:
         return _empty(num_samples, lead_names, fs, warnings + ["no trace ink found (blank page?)"],

@@ -1,0 +1,65 @@
+"""The paper region of a photographed page: the sheet is much brighter than what lies around it.
+
+On a photo (or a scan with the scanner lid's dark margin) the page edge and the background beyond it
+look like long dark lines to the trace map and become spurious trace rows. :func:`paper_mask` finds the
+sheet as the largest bright region (closed over the trace and grid ink, holes filled) and returns it,
+slightly eroded, when a clearly darker border surrounds it; None when the sheet fills the image.
+"""
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+WORK_MAX_SIDE = 800
+
+
+def paper_mask(rgb: np.ndarray, min_border_frac: float = 0.02, bright_frac: float = 0.6,
+               dark_ratio: float = 0.6) -> np.ndarray | None:
+    """(H, W) bool mask of the paper sheet in ``rgb`` ((H, W, 3) uint8), or None without a border.
+
+    Bright: luminance above ``bright_frac`` times the page's bright level (90th percentile). The sheet is
+    the largest bright region after a closing (~2 % of the image side) with its holes filled. A border
+    counts when the rest covers at least ``min_border_frac`` of the image and its median luminance is
+    below ``dark_ratio`` times the bright level.
+    """
+    img = np.asarray(rgb)
+    if img.ndim != 3 or img.shape[2] < 3 or min(img.shape[:2]) < 32:
+        return None
+    h, w = img.shape[:2]
+    lum = cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_RGB2GRAY)
+    f = min(1.0, WORK_MAX_SIDE / max(h, w))
+    small = cv2.resize(lum, (max(1, int(round(w * f))), max(1, int(round(h * f)))), interpolation=cv2.INTER_AREA) \
+        if f < 1.0 else lum
+    level = float(np.percentile(small, 90))
+    if level <= 0:
+        return None
+    bright = (small > bright_frac * level).astype(np.uint8)
+    k = max(3, int(round(0.02 * max(small.shape))) | 1)
+    closed = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=4)
+    if n <= 1:
+        return None
+    best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    sheet = labels == best
+    # fill holes: background components that do not touch the image border
+    inv = (~sheet).astype(np.uint8)
+    n2, lab2 = cv2.connectedComponents(inv, connectivity=4)
+    border_labels = set(np.unique(np.r_[lab2[0], lab2[-1], lab2[:, 0], lab2[:, -1]]).tolist())
+    holes = (lab2 > 0) & ~np.isin(lab2, list(border_labels))
+    sheet |= holes
+    outside = ~sheet
+    frac_out = float(outside.mean())
+    if frac_out < min_border_frac or frac_out > 0.7:
+        return None
+    if float(np.median(small[outside])) > dark_ratio * level:
+        return None  # the rest is not clearly darker: no border
+    e = max(1, int(round(0.006 * max(small.shape))))
+    sheet = cv2.erode(sheet.astype(np.uint8), np.ones((2 * e + 1, 2 * e + 1), np.uint8))
+    if f < 1.0:
+        sheet = cv2.resize(sheet, (w, h), interpolation=cv2.INTER_NEAREST)
+    log.debug("paper region: %.1f%% of the image", 100.0 * float(sheet.mean()))
+    return sheet.astype(bool)

@@ -1,0 +1,41 @@
+"""Paper sheet of a photographed page: found inside a dark background, absent on a plain page."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ecgdigitize.paper import paper_mask
+
+
+def _photo(h: int = 600, w: int = 800) -> tuple[np.ndarray, np.ndarray]:
+    """A light sheet with red grid lines and a black trace, rotated 4 degrees on a dark background;
+    returns (RGB image, true sheet mask)."""
+    img = np.full((h, w, 3), 60, np.uint8)
+    sheet = np.zeros((h, w), np.uint8)
+    rect = cv2.boxPoints(((w / 2, h / 2), (0.8 * w, 0.75 * h), 4.0)).astype(np.int32)
+    cv2.fillPoly(sheet, [rect], 1)
+    img[sheet > 0] = (245, 240, 235)
+    for x in range(0, w, 20):
+        img[:, x][sheet[:, x] > 0] = (230, 150, 150)
+    for y in range(0, h, 20):
+        img[y][sheet[y] > 0] = (230, 150, 150)
+    cv2.line(img, (150, 300), (650, 300), (0, 0, 0), 3)
+    return img, sheet.astype(bool)
+
+
+def test_sheet_found_inside_a_dark_background():
+    img, truth = _photo()
+    m = paper_mask(img)
+    assert m is not None and m.shape == truth.shape
+    assert not m[~truth].any()  # nothing outside the sheet
+    assert m[truth].mean() > 0.9  # most of the sheet (eroded a little at its edge)
+    assert m[300, 150:650].all()  # the trace lies inside
+
+
+def test_no_border_no_mask():
+    img, _ = _photo()
+    plain = np.full_like(img, 245)
+    plain[::20] = (230, 150, 150)
+    cv2.line(plain, (150, 300), (650, 300), (0, 0, 0), 3)
+    assert paper_mask(plain) is None
+    assert paper_mask(np.zeros((10, 10, 3), np.uint8)) is None
