@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 STANDARD_LEADS: list[str] = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 GEOMETRY_MAX_SIDE = 1600
+#: paper speed (mm/s) assumed unless given or read from the calibration pulses
+NOMINAL_PAPER_SPEED = 25.0
 
 
 @dataclass
@@ -167,18 +169,23 @@ def digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, **kwa
 
 
 def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, fs: float = 500.0,
-                  num_samples: int = 5000, lead_names: list[str] | None = None, paper_speed: float = 25.0,
+                  num_samples: int = 5000, lead_names: list[str] | None = None, paper_speed: float | None = None,
                   gain: float = 10.0, layout: str = "auto", debug: bool = False) -> DigitizationResult:
     """Digitise one ECG page image.
 
     image: (H, W, 3) uint8 RGB (grayscale, RGBA, 16-bit and float accepted).
     trace_prob: optional (H, W) trace probability in [0, 1] (e.g. from a segmentation net); None uses
       the classical colour/darkness map.
+    fs, num_samples, lead_names: the output's sampling rate (Hz), length (samples) and columns.
+    paper_speed: mm/s; None reads it from the calibration pulses (10 mm wide: 50 mm/s), else 25.
+    gain: nominal mm/mV when no standard calibration pulse is found. layout: "auto" or a template name.
     Returns a :class:`DigitizationResult` whose ``signal`` is (num_samples, len(lead_names)) in mV.
     Never raises for unreadable pages: the signal is NaN and ``warnings`` says why.
     """
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
+    speed_given = paper_speed is not None
+    paper_speed = float(paper_speed) if speed_given else NOMINAL_PAPER_SPEED
     lead_names = list(STANDARD_LEADS if lead_names is None else lead_names)
     fs = float(fs)
     num_samples = int(num_samples)
@@ -290,6 +297,12 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
             pulse_of_row[i] = p
     tick("vectorise")
 
+    # paper speed: a calibration pulse lasts 0.2 s, so 10 mm wide pulses on a measured grid mean 50 mm/s
+    if not speed_given and sc.source == "grid" and len(pulses) >= max(1, len(rows) // 2):
+        w_mm = float(np.median([(p.x1 - p.x0) / ppx for p in pulses]))
+        if abs(w_mm - 0.2 * 50.0) <= 0.2 * 0.2 * 50.0:
+            paper_speed = 50.0
+            warnings.append(f"calibration pulses {w_mm:.1f} mm wide: paper speed 50 mm/s")
     # scale fallback from the pulses when the grid gave nothing
     if sc.source == "dpi" and len(pulses) >= 2:
         hmm = float(np.median([p.height_px for p in pulses]))

@@ -91,9 +91,11 @@ def grid_period(profile: np.ndarray, min_px_per_mm: float = 1.5, max_px_per_mm: 
     if not peaks:
         return None, 0.0
     vals = ac[peaks]
+    if not np.all(np.isfinite(vals)):
+        return None, 0.0
     top = float(vals.max())
     # the fundamental: the shortest lag whose peak is nearly as strong as the strongest one
-    best = next(p for p, v in zip(peaks, vals) if v >= 0.8 * top)
+    best = next((p for p, v in zip(peaks, vals) if v >= 0.8 * top), peaks[int(np.argmax(vals))])
     strength = float(max(ac[best], 0.0))
     if strength < 0.2:
         return None, strength

@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", choices=LAYOUTS, default="auto", help="page layout (default: detected)")
     parser.add_argument("--format", choices=FORMATS, default="both", help="signal output format (default both)")
     parser.add_argument("--overlay", action="store_true", help="also write <name>_overlay.png")
-    parser.add_argument("--paper-speed", type=float, default=25.0, help="nominal paper speed in mm/s")
+    parser.add_argument("--paper-speed", type=float, default=None,
+                        help="paper speed in mm/s (default: 50 when the calibration pulses are 10 mm wide, else 25)")
     parser.add_argument("--gain", type=float, default=10.0, help="nominal gain in mm/mV (a calibration pulse wins)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (each loads the model once)")
     parser.add_argument("--device", default="auto", help="torch device for the model (auto, cpu, cuda)")
@@ -210,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     os.makedirs(args.output, exist_ok=True)
     opts = {"fs": float(args.fs), "num_samples": int(round(args.fs * args.seconds)), "layout": args.layout,
-            "format": args.format, "overlay": bool(args.overlay), "paper_speed": float(args.paper_speed),
+            "format": args.format, "overlay": bool(args.overlay), "paper_speed": None if args.paper_speed is None else float(args.paper_speed),
             "gain": float(args.gain), "model": args.model}
     from ecgentry.parallel import WorkerCrashed, run_tasks
 

@@ -86,10 +86,11 @@ def analyse_page(entry: EntryModels, image: np.ndarray, *, fs: float, num_sample
 
 
 def analyse_page_result(entry: EntryModels, image: np.ndarray, *, fs: float, num_samples: int, lead_names: list[str],
-                        source: str | None = None, layout: str = "auto", paper_speed: float = 25.0,
+                        source: str | None = None, layout: str = "auto", paper_speed: float | None = None,
                         gain: float = 10.0) -> tuple[np.ndarray, np.ndarray, Any]:
     """Like :func:`analyse_page`, plus the digitizer's ``DigitizationResult`` (None with the regression head).
-    ``layout`` ("auto" or a layout name), ``paper_speed`` (mm/s) and ``gain`` (mm/mV) go to ``digitize_page``."""
+    ``layout`` ("auto" or a layout name), ``paper_speed`` (mm/s; None: read from the calibration pulses) and
+    ``gain`` (mm/mV) go to ``digitize_page``."""
     model = entry.model
     result = None
     pixel_values, transforms = model.backbone.preprocess_with_transforms([image])
@@ -105,7 +106,7 @@ def analyse_page_result(entry: EntryModels, image: np.ndarray, *, fs: float, num
             kwargs: dict[str, Any] = {}
             if layout != "auto":
                 kwargs["layout"] = layout
-            if paper_speed != 25.0:
+            if paper_speed is not None:
                 kwargs["paper_speed"] = paper_speed
             if gain != 10.0:
                 kwargs["gain"] = gain

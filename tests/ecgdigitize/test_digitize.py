@@ -299,3 +299,14 @@ def test_header_text_row_is_not_a_trace_row():
     assert keep == [0, 1, 2, 3, 4]
     with_pulse = _rows_without_edge_text(text_then_rows, [2.7, 10, 10, 10, 10], [[0, 0, 0]] + evidence_3x4, {0, 1})
     assert with_pulse == [0, 1, 2, 3, 4]
+
+
+def test_paper_speed_50_read_from_the_pulses(signal):
+    """A page printed at 50 mm/s (5 s per row, 10 mm wide pulses) is timed at 50 mm/s unless told."""
+    page = render(signal, dpi=200, paper_speed=50.0)
+    r = digitize_page(page.image)
+    assert any("50 mm/s" in w for w in r.warnings)
+    assert snr_db(signal, r.signal) >= 12.0
+    forced = digitize_page(page.image, paper_speed=25.0)
+    assert not any("50 mm/s" in w for w in forced.warnings)
+    assert snr_db(signal, forced.signal) < 3.0

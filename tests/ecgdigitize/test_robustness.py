@@ -149,6 +149,33 @@ def test_thin_grid_lines_keeps_thick_trace():
     assert lines[trace > 0].mean() < 0.05  # measured 0.022 (trace edges where a grid line touches)
 
 
+def test_thick_horizontal_grid_lines_go_but_crossing_strokes_stay():
+    """A binarised major grid as heavy as the trace (4 px horizontal lines across the page): the lines go,
+    the steep strokes of a QRS crossing them stay (a flat stretch lying on a line may go too)."""
+    import cv2
+
+    from ecgdigitize.trace_map import thin_grid_lines
+
+    h, w = 400, 800
+    img = np.zeros((h, w), np.uint8)
+    for y in range(40, h, 80):
+        cv2.line(img, (0, y), (w - 1, y), 1, 4)
+    trace = np.zeros_like(img)
+    ys = 260.0 + 8.0 * np.sin(np.arange(w) / 25.0)  # a wandering baseline (a perfectly flat one is a line)
+    for c in range(100, w, 200):  # QRS spikes from the baseline up through the line at y = 200 to y = 150
+        ys[c - 6:c + 1] = np.linspace(ys[c - 6], 150, 7)
+        ys[c:c + 7] = np.linspace(150, ys[c + 6], 7)
+    pts = np.stack([np.arange(w), ys], axis=1).astype(np.int32)
+    cv2.polylines(trace, [pts], False, 1, 4)
+    binary = (img | trace) > 0
+    lines = thin_grid_lines(binary, 120)
+    grid_only = (img > 0) & (trace == 0)
+    assert lines[grid_only].mean() > 0.9
+    crossing = (trace > 0) & (img > 0)
+    assert lines[crossing].mean() < 0.2  # strokes through the line are kept
+    assert lines[(trace > 0) & (img == 0)].mean() < 0.02
+
+
 def test_thin_trace_on_grey_grid_is_kept(tmp_path):
     """A 100-DPI page with a light grey grid and a 0.54 pt trace (under 1 px), rendered by the render command:
     the thin-line grid removal meant for binarised pages must not erase the trace (it did: 2 % of the samples
