@@ -23,6 +23,12 @@ pre-trained weights are on disk), ``"segmentation": false`` (no rendered trainin
 the classical trace map, ``"trace_source": "classical"``), ``--epochs`` (default 12) with early stopping,
 batch size 8; pages at 100 DPI, 3x4+1 layout, ``clean`` preset. Override any key with ``--config JSON``.
 
+The Dx head is a class-balanced L2 logistic regression fitted in one full-batch problem after the page loop
+(``TrainConfig.dx_fit="full_batch"``, see ``ecgentry/train.py``); with ``"segmentation": false`` and no image
+features in the head there is nothing else to train, so no page loop runs (``epochs`` then only matters for the
+``image`` variant, whose backbone is trained from scratch). ``benchmarks/classify_features.py`` compares head
+variants on cached features in seconds.
+
 Prints, per variant: macro F-measure (over the classes present in the test labels), F per class with the
 number of test records carrying the class (support), the digitization SNR and the wall time.
 """
@@ -237,8 +243,10 @@ def main(argv: list[str] | None = None) -> int:
                 label_folder = test
             print(f"{variant} / {name}: train folds {train_folds}, test folds {test_folds}", flush=True)
             entry = train_and_run(variant, cfg, train, hidden, outputs, work / name / f"model_{variant}")
+            score = ("out-of-fold macro F (training records)" if entry.get("dx_fit") == "full_batch"
+                     else "val macro F (tuned)")
             print(f"  records_used {entry.get('records_used')}, train pages {entry.get('train_pages')}, "
-                  f"val macro F (tuned) {entry.get('val_macro_f_tuned', float('nan')):.3f}, "
+                  f"Dx fit {entry.get('dx_fit', 'sgd')}, {score} {entry.get('val_macro_f_tuned', float('nan')):.3f}, "
                   f"epochs run {len(entry.get('history', []))}", flush=True)
         seconds[variant] = time.time() - tv
         if args.cv:  # pooled: every record of folds 1-8 has exactly one output

@@ -17,7 +17,14 @@ DIGITIZERS = ("pipeline", "regression")
 class TrainConfig(_ConfigBase):
     """Hyper-parameters of ``team_code.train_models`` (saved into the model folder as ``train_config.json``).
 
-    Model: ``backbone`` (source, name, input size in px), Dx head ``dx_hidden_sizes``/``dx_dropout``,
+    Model: ``backbone`` (source, name, input size in px), Dx head ``dx_hidden_sizes`` (``[]``: linear, a
+    logistic regression per class) / ``dx_dropout`` / ``dx_standardize`` (standardised head inputs), ``dx_fit``
+    ("full_batch": after the page loop the head is refitted on all records in one L-BFGS problem, class-balanced
+    BCE with positive weights up to ``dx_pos_weight_limit`` + ``dx_l2`` x squared weights; the page loop is
+    skipped when nothing else needs it; "sgd": the head keeps what the page loop taught it, thresholds tuned on
+    the validation split), ``dx_thresholds`` for "full_batch" ("fixed": 0.5, which the balanced loss makes the
+    prior-corrected decision point; "oof": tuned on ``dx_oof_folds``-fold out-of-fold predictions for classes
+    with at least ``dx_min_positives`` positive records, 0.5 for the others),
     ``signal_features`` (fuse ``ecgfeatures`` of the digitized signal, or in training of the true signal with
     digitization-like corruptions, into the Dx head), ``dx_use_image`` (False: the Dx head sees the signal
     features only; "auto": image features too only when pre-trained backbone weights were found), ``balance_classes`` (BCE positive weights from the training class frequencies),
@@ -37,8 +44,15 @@ class TrainConfig(_ConfigBase):
     backbone: BackboneConfig = field(
         default_factory=lambda: BackboneConfig(name="facebook/convnextv2-atto-1k-224", image_height=576, image_width=768)
     )
-    dx_hidden_sizes: list[int] = field(default_factory=lambda: [256])
+    dx_hidden_sizes: list[int] = field(default_factory=list)
     dx_dropout: float = 0.2
+    dx_fit: str = "full_batch"
+    dx_l2: float = 0.1
+    dx_pos_weight_limit: float = 1e4
+    dx_standardize: bool = True
+    dx_thresholds: str = "fixed"
+    dx_min_positives: int = 20
+    dx_oof_folds: int = 5
     signal_features: bool = True
     dx_use_image: bool | str = "auto"
     balance_classes: bool = True
@@ -75,6 +89,12 @@ class TrainConfig(_ConfigBase):
             raise ConfigError(f"digitizer must be one of {DIGITIZERS}, got {self.digitizer!r}")
         if self.trace_source not in TRACE_SOURCES:
             raise ConfigError(f"trace_source must be one of {TRACE_SOURCES}, got {self.trace_source!r}")
+        if self.dx_fit not in ("full_batch", "sgd"):
+            raise ConfigError(f"dx_fit must be \"full_batch\" or \"sgd\", got {self.dx_fit!r}")
+        if self.dx_thresholds not in ("fixed", "oof"):
+            raise ConfigError(f"dx_thresholds must be \"fixed\" or \"oof\", got {self.dx_thresholds!r}")
+        if float(self.dx_l2) < 0 or float(self.dx_pos_weight_limit) < 1 or int(self.dx_oof_folds) < 2:
+            raise ConfigError("dx_l2 must be >= 0, dx_pos_weight_limit >= 1 and dx_oof_folds >= 2")
         if self.dx_use_image not in (True, False, "auto"):
             raise ConfigError(f"dx_use_image must be true, false or \"auto\", got {self.dx_use_image!r}")
         if self.dx_use_image is False and not self.signal_features:

@@ -105,6 +105,7 @@ def build_model_config(cfg: TrainConfig, classes: list[str], pos_weight: list[fl
         backbone=cfg.backbone,
         dx_head=DxHeadConfig(classes=classes, hidden_sizes=list(cfg.dx_hidden_sizes), dropout=cfg.dx_dropout,
                              extra_features=len(FEATURE_NAMES) if cfg.signal_features else 0,
+                             standardize=bool(cfg.dx_standardize),
                              use_image=cfg.dx_use_image is True or (cfg.dx_use_image == "auto" and pretrained)),
         digitization_head=dig,
         segmentation_head=seg,
@@ -183,13 +184,21 @@ class _Batcher:
         self._signals: dict[str, np.ndarray | None] = {}
         self._features: dict[str, np.ndarray] = {}
         self.epoch = 0  # set by the training loop: picks the feature corruption variant
+        self.without_signal: set[str] = set()  # records whose signal could not be read (features all missing)
 
     def _record_features(self, info: RecordInfo) -> np.ndarray:
         """Model-ready signal features of the record's true signal, corrupted like a digitized one: one of
         ``FEATURE_VARIANTS`` corruptions (computed once, cached), chosen by the epoch."""
+        variants = self.feature_variants(info)
+        return variants[self.epoch % len(variants)]
+
+    def feature_variants(self, info: RecordInfo) -> np.ndarray:
+        """All ``FEATURE_VARIANTS`` model-ready feature vectors (K, E) of the record (one all-missing row when the
+        record has no readable signal); computed once and cached."""
         if info.record not in self._features:
             sig = load_standard_signal(info) if info.has_signal else None
             if sig is None:
+                self.without_signal.add(info.record)
                 feats = np.full((1, len(FEATURE_NAMES)), np.nan, np.float32)
             else:
                 # One generator per record (seeded by the record name): the corruption does not depend on the
@@ -198,8 +207,7 @@ class _Batcher:
                 feats = np.stack([extract_features(digitization_like(sig, info.fs, rng), info.fs)
                                   for _ in range(FEATURE_VARIANTS)])
             self._features[info.record] = features_to_model_input(feats)
-        variants = self._features[info.record]
-        return variants[self.epoch % len(variants)]
+        return self._features[info.record]
 
     def _page(self, ex: Example) -> np.ndarray | None:
         if ex.pixels is not None:
@@ -251,6 +259,113 @@ class _Batcher:
             if np.isfinite(sig).any():
                 batch["signal_targets"] = torch.from_numpy(sig).to(self.device)
         return batch
+
+
+def _labels_matrix(infos: list[RecordInfo], classes: list[str]) -> np.ndarray:
+    """Multi-hot targets (len(infos), C) float32."""
+    return np.array([[c in i.labels for c in classes] for i in infos], dtype=np.float32).reshape(len(infos), len(classes))
+
+
+def dx_design(model: ECGMultiHeadModel, batcher: _Batcher, infos: list[RecordInfo], examples: list[Example],
+              cfg: TrainConfig, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """Input vectors of the Dx head for a full-batch fit: ``(x (M, input_size) float32, record index into infos
+    (M,))``.
+
+    Signal-features-only head: one row per digitization-like feature variant of every record with a readable
+    signal. Head with image features: one row per page of ``examples`` (the records' own and rendered pages) and
+    feature variant, the pooled features coming from the trained backbone (eval mode)."""
+    head = model.dx_head
+    index = {i.record: k for k, i in enumerate(infos)}
+    rows: list[np.ndarray] = []
+    owners: list[int] = []
+    if not head.use_image:
+        for k, info in enumerate(infos):
+            variants = batcher.feature_variants(info)
+            if info.record in batcher.without_signal:
+                continue
+            rows.append(variants)
+            owners.extend([k] * len(variants))
+        if not rows:
+            return np.zeros((0, head.input_size), np.float32), np.zeros(0, np.int64)
+        return np.concatenate(rows).astype(np.float32), np.asarray(owners, np.int64)
+    model.eval()
+    for start in range(0, len(examples), cfg.batch_size):
+        group = examples[start:start + cfg.batch_size]
+        pages, kept = [], []
+        for ex in group:
+            page = batcher._page(ex)
+            if page is not None and ex.info.record in index:
+                pages.append(page)
+                kept.append(ex)
+        if not kept:
+            continue
+        with torch.no_grad():
+            feats = model.backbone(model.preprocess(pages).to(device))
+            if head.extra_features:
+                variants = [batcher.feature_variants(ex.info) for ex in kept]
+                for v in range(max(len(x) for x in variants)):
+                    extra = np.stack([x[v % len(x)] for x in variants]).astype(np.float32)
+                    rows.append(head.inputs(feats, torch.from_numpy(extra).to(device)).float().cpu().numpy())
+                    owners.extend(index[ex.info.record] for ex in kept)
+            else:
+                rows.append(head.inputs(feats).float().cpu().numpy())
+                owners.extend(index[ex.info.record] for ex in kept)
+    if not rows:
+        return np.zeros((0, head.input_size), np.float32), np.zeros(0, np.int64)
+    return np.concatenate(rows).astype(np.float32), np.asarray(owners, np.int64)
+
+
+def fit_dx_full_batch(model: ECGMultiHeadModel, x: np.ndarray, owners: np.ndarray, y_records: np.ndarray,
+                      cfg: TrainConfig) -> dict[str, Any]:
+    """Fit ``model.dx_head`` on the design ``x`` (M, D) whose rows belong to records ``owners`` (M,) with targets
+    ``y_records`` (R, C): thresholds from ``cfg.dx_thresholds``, and the out-of-fold macro F (records scored by
+    the mean probability of their rows, ``cfg.dx_oof_folds`` folds by record). Returns a summary dict."""
+    import copy
+
+    from models.heads import balanced_pos_weight, fit_dx_head, out_of_fold_probabilities, tune_thresholds
+
+    head = model.dx_head
+    y = y_records[owners]
+    pos_weight = balanced_pos_weight(y, cfg.dx_pos_weight_limit)
+    records = np.unique(owners)
+
+    def fit(rows: np.ndarray, target: Any) -> None:
+        fit_dx_head(target, x[rows], y[rows], l2=cfg.dx_l2, pos_weight=pos_weight, seed=cfg.seed)
+
+    def fit_predict(train_groups: np.ndarray, test_groups: np.ndarray) -> np.ndarray:
+        fold_head = copy.deepcopy(head).cpu()
+        fit(np.flatnonzero(np.isin(owners, records[train_groups])), fold_head)
+        fold_head.eval()
+        out = []
+        with torch.no_grad():
+            for g in records[test_groups]:
+                logits = fold_head.logits_from_inputs(torch.from_numpy(x[owners == g]))
+                out.append(torch.sigmoid(logits).mean(dim=0).numpy())
+        return np.stack(out)
+
+    oof, groups = out_of_fold_probabilities(fit_predict, len(records), cfg.dx_oof_folds, cfg.seed)
+    oof_targets = y_records[records[groups]] if len(groups) else np.zeros((0, len(head.classes)))
+    thresholds = np.full(head.num_classes, 0.5)
+    if cfg.dx_thresholds == "oof" and len(groups):
+        tuned = tune_thresholds(oof, oof_targets)
+        enough = oof_targets.sum(axis=0) >= cfg.dx_min_positives
+        thresholds[enough] = tuned[enough]
+    fit(np.arange(len(x)), head)
+    head.set_thresholds(thresholds)
+    oof_f = macro_f(oof, oof_targets, thresholds) if len(groups) else float("nan")
+    logger.info("Dx head fitted on %d rows of %d records (full batch, l2 %.3g); out-of-fold macro F %.3f",
+                len(x), len(records), cfg.dx_l2, oof_f)
+    return {"thresholds": thresholds, "oof_macro_f": oof_f, "rows": int(len(x)), "records": int(len(records))}
+
+
+def _loop_needed(model: ECGMultiHeadModel, cfg: TrainConfig) -> bool:
+    """Does the page loop train anything the full-batch Dx fit does not? (digitization heads, or a trainable
+    backbone under an image-fed Dx head)."""
+    if cfg.dx_fit != "full_batch" or model.dx_head is None:
+        return True
+    if model.segmentation_head is not None or model.digitization_head is not None:
+        return True
+    return bool(model.dx_head.use_image and any(p.requires_grad for p in model.backbone.parameters()))
 
 
 class _LossModule(torch.nn.Module):
@@ -345,6 +460,35 @@ def macro_f(probs: np.ndarray, targets: np.ndarray, thresholds: np.ndarray) -> f
         fn = float((~pred[:, c] & (targets[:, c] > 0)).sum())
         scores.append(2 * tp / max(2 * tp + fp + fn, 1e-9))
     return float(np.mean(scores)) if scores else float("nan")
+
+
+def _tune_on_pages(loss_module: torch.nn.Module, batcher: _Batcher, train_examples: list[Example],
+                   val_examples: list[Example], classes: list[str], cfg: TrainConfig,
+                   ctx: ddp_utils.DistContext) -> tuple[np.ndarray, float]:
+    """Per-class thresholds (C,) for a head trained by the page loop (tuned on the validation pages, the training
+    pages when there is no validation split), and the validation macro F with them."""
+    from models.heads import tune_thresholds
+
+    tune_on = val_examples if val_examples else train_examples
+    _, probs, targets = _run_epoch(loss_module, batcher, tune_on,
+                                   ddp_utils.eval_shard(len(tune_on), ctx.rank, ctx.world_size), cfg, ctx)
+    thresholds = np.asarray(tune_thresholds(probs, targets), dtype=np.float64)
+    # A threshold tuned on one or two positives is noise (benchmarks/classify.py): such classes are tuned on the
+    # training and validation pages together, and keep 0.5 when even those have too few positives.
+    counts = targets.sum(axis=0) if targets.size else np.zeros(len(classes))
+    too_few = counts < MIN_POSITIVES_TO_TUNE
+    if too_few.any() and val_examples:
+        _, train_probs, train_targets = _run_epoch(
+            loss_module, batcher, train_examples, ddp_utils.eval_shard(len(train_examples), ctx.rank, ctx.world_size),
+            cfg, ctx)
+        if train_targets.size:
+            pooled_probs = np.concatenate([probs, train_probs])
+            pooled_targets = np.concatenate([targets, train_targets])
+            pooled = np.asarray(tune_thresholds(pooled_probs, pooled_targets), dtype=np.float64)
+            thresholds[too_few] = pooled[too_few]
+            counts = pooled_targets.sum(axis=0)
+    thresholds[counts < MIN_POSITIVES_TO_TUNE] = 0.5
+    return thresholds, macro_f(probs, targets, thresholds)
 
 
 def _state_digest(model: torch.nn.Module) -> str:
@@ -485,7 +629,10 @@ def _train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool,
         progress = tqdm(total=steps_per_epoch * cfg.epochs, initial=steps_per_epoch * state.epoch, desc="training",
                         unit="batch")
     val_indices = ddp_utils.eval_shard(len(val_examples), ctx.rank, ctx.world_size)
-    for epoch in range(state.epoch, cfg.epochs):
+    run_loop = _loop_needed(model, cfg)
+    if not run_loop and ctx.is_main:
+        logger.info("no page loop: only the Dx head is trained, by the full-batch fit")
+    for epoch in range(state.epoch, cfg.epochs if run_loop else 0):
         batcher.epoch = epoch
         if state.stopped_early:
             break
@@ -535,30 +682,17 @@ def _train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool,
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
 
-    # Per-class thresholds on the validation pages (the training pages when there is no validation split).
-    from models.heads import tune_thresholds
-
-    tune_on = val_examples if val_examples else train_examples
-    _, probs, targets = _run_epoch(loss_module, batcher, tune_on,
-                                   ddp_utils.eval_shard(len(tune_on), ctx.rank, ctx.world_size), cfg, ctx)
-    thresholds = np.asarray(tune_thresholds(probs, targets), dtype=np.float64)
-    # A threshold tuned on one or two positives is noise (benchmarks/classify.py): such classes are tuned on the
-    # training and validation pages together, and keep 0.5 when even those have too few positives.
-    counts = targets.sum(axis=0) if targets.size else np.zeros(len(classes))
-    too_few = counts < MIN_POSITIVES_TO_TUNE
-    if too_few.any() and val_examples:
-        _, train_probs, train_targets = _run_epoch(
-            loss_module, batcher, train_examples, ddp_utils.eval_shard(len(train_examples), ctx.rank, ctx.world_size),
-            cfg, ctx)
-        if train_targets.size:
-            pooled_probs = np.concatenate([probs, train_probs])
-            pooled_targets = np.concatenate([targets, train_targets])
-            pooled = np.asarray(tune_thresholds(pooled_probs, pooled_targets), dtype=np.float64)
-            thresholds[too_few] = pooled[too_few]
-            counts = pooled_targets.sum(axis=0)
-    thresholds[counts < MIN_POSITIVES_TO_TUNE] = 0.5
-    model.dx_head.set_thresholds(thresholds)
-    val_f = macro_f(probs, targets, thresholds)
+    dx_fit: dict[str, Any] = {}
+    if cfg.dx_fit == "full_batch" and model.dx_head is not None:
+        x, owners = dx_design(model, batcher, infos, train_examples + val_examples, cfg, device)
+        if len(x):
+            dx_fit = fit_dx_full_batch(model, x, owners, _labels_matrix(infos, classes), cfg)
+            thresholds, val_f = dx_fit["thresholds"], dx_fit["oof_macro_f"]
+        else:
+            logger.warning("no record gives Dx head inputs for the full-batch fit; keeping the page-loop head")
+    if not dx_fit:
+        thresholds, val_f = _tune_on_pages(loss_module, batcher, train_examples, val_examples, classes, cfg, ctx)
+        model.dx_head.set_thresholds(thresholds)
 
     prevalence = {c: int(sum(c in i.labels for i in infos)) for c in classes}
     trace_source = cfg.trace_source
@@ -581,8 +715,10 @@ def _train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool,
         "classes": classes,
         "class_counts": prevalence,
         "fallback_labels": [max(prevalence, key=prevalence.get)] if prevalence else [],
-        "thresholds": thresholds.tolist(),
+        "thresholds": [float(t) for t in thresholds],
         "val_macro_f_tuned": val_f,
+        "dx_fit": cfg.dx_fit if dx_fit else "sgd",
+        "dx_fit_rows": dx_fit.get("rows", 0),
         "digitizer": cfg.digitizer,
         "trace_source": trace_source,
         "trace_source_snr_db": trace_scores,
@@ -594,6 +730,7 @@ def _train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool,
     if ctx.is_main:
         from ecgentry.report import write_report_csv, write_report_png
 
+        Path(model_folder).mkdir(parents=True, exist_ok=True)  # no checkpoint made it when the page loop was skipped
         write_report_csv(model_folder, history)
         write_report_png(model_folder, history)
         save_entry(model_folder, model, cfg, summary)  # entry.json last: the folder is complete from here on

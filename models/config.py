@@ -164,6 +164,9 @@ class DxHeadConfig(_ConfigBase):
     ``extra_features``: length E of extra per-record feature vectors concatenated to the pooled image
     features (0: none); ``feature_index``: which backbone stage to pool (-1: last); ``use_image``: False
     makes a head on the extra features alone (the image features are ignored; needs E > 0).
+    ``hidden_sizes=[]`` is a linear (logistic-regression) head. ``standardize``: the head's input vector
+    (pooled image features + extra features) is standardised with a per-input mean and scale kept as
+    buffers with the weights (set by :func:`models.heads.fit_dx_head`; identity until then).
     """
 
     classes: list[str] = field(default_factory=list)
@@ -173,6 +176,7 @@ class DxHeadConfig(_ConfigBase):
     extra_features: int = 0
     feature_index: int = -1
     use_image: bool = True
+    standardize: bool = False
 
     def validate(self) -> None:
         if not isinstance(self.classes, (list, tuple)) or not self.classes:

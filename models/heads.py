@@ -1,8 +1,12 @@
 """Task heads over backbone feature maps: the multi-label Dx head and the signal (digitization) heads.
 
-- :class:`DxHead`: global average pooling of one stage (+ optional extra feature vector) -> MLP -> one
-  logit per class (multi-label sigmoid), with ``predict`` (thresholds, fallback to the most probable
-  class) and :func:`tune_thresholds` (per-class F-score maximisation on a validation split).
+- :class:`DxHead`: global average pooling of one stage (+ optional extra feature vector) -> (standardisation)
+  -> MLP or linear layer -> one logit per class (multi-label sigmoid), with ``predict`` (thresholds, fallback
+  to the most probable class) and :func:`tune_thresholds` (per-class F-score maximisation on a validation
+  split). :func:`fit_dx_head` fits the head on precomputed input vectors in one full-batch L-BFGS problem
+  (class-balanced BCE + L2: for ``hidden_sizes=[]`` an L2 logistic regression);
+  :func:`out_of_fold_probabilities` gives K-fold out-of-fold predictions grouped by record (for thresholds
+  and an honest training-set score).
 - :class:`RegressionDigitizationHead`: feature map -> small bottleneck -> FC -> ``(B, num_leads, max_len)``
   signals in mV sampled at ``fs`` Hz; :func:`resample_to` maps them to a record's rate and length.
 - ``DIGITIZATION_HEADS`` registry and :func:`create_digitization_head` factory.
@@ -60,7 +64,12 @@ class DxHead(nn.Module):
         self.use_image = bool(cfg.use_image)
         channels = int(list(in_channels)[cfg.feature_index]) if self.use_image else 0
         self.norm = nn.LayerNorm(channels) if self.use_image else nn.Identity()
-        self.mlp = _mlp(channels + self.extra_features, cfg.hidden_sizes, len(self.classes), cfg.dropout)
+        self.input_size = channels + self.extra_features
+        self.standardize = bool(cfg.standardize)
+        if self.standardize:  # identity until fit_dx_head sets them; saved with the weights
+            self.register_buffer("input_mean", torch.zeros(self.input_size))
+            self.register_buffer("input_scale", torch.ones(self.input_size))
+        self.mlp = _mlp(self.input_size, cfg.hidden_sizes, len(self.classes), cfg.dropout)
         thresholds = cfg.thresholds if cfg.thresholds is not None else [0.5] * len(self.classes)
         self.register_buffer("thresholds", torch.tensor(thresholds, dtype=torch.float32))
 
@@ -72,6 +81,19 @@ class DxHead(nn.Module):
         self, features: Sequence[torch.Tensor] | torch.Tensor, extra_features: torch.Tensor | None = None
     ) -> torch.Tensor:
         """``features``: backbone maps (list of (B, C_i, H_i, W_i)) -> logits (B, num_classes)."""
+        return self.logits_from_inputs(self.inputs(features, extra_features))
+
+    def logits_from_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Input vectors (B, input_size) made by :meth:`inputs` -> logits (B, num_classes)."""
+        if self.standardize:
+            inputs = (inputs - self.input_mean) / self.input_scale
+        return self.mlp(inputs)
+
+    def inputs(
+        self, features: Sequence[torch.Tensor] | torch.Tensor, extra_features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The head's input vector (B, input_size): the normalised pooled stage (when ``use_image``) followed by
+        ``extra_features`` (B, E); before standardisation."""
         if self.use_image:
             pooled = self.norm(_select(features, self.feature_index).mean(dim=(-2, -1)))
         else:  # a head on the extra (signal) features alone
@@ -89,7 +111,7 @@ class DxHead(nn.Module):
             pooled = torch.cat([pooled, extra_features.to(pooled.dtype)], dim=1)
         elif extra_features is not None:
             raise ValueError("extra_features given but DxHead was built with extra_features=0")
-        return self.mlp(pooled)
+        return pooled
 
     def set_thresholds(self, thresholds: Sequence[float] | np.ndarray | torch.Tensor) -> None:
         """Replace the per-class decision thresholds (probabilities in (0, 1))."""
@@ -121,6 +143,105 @@ def predict_labels(probs: np.ndarray, thresholds: np.ndarray, classes: Sequence[
         hits = [classes[j] for j in np.flatnonzero(row >= thresholds)]
         out.append(hits if hits else [classes[int(np.argmax(row))]])
     return out
+
+
+def balanced_pos_weight(targets: np.ndarray, limit: float = 1e4) -> np.ndarray:
+    """BCE positive weight per class ``(C,)``: negatives / positives of ``targets`` (N, C) multi-hot, clipped to
+    [1, ``limit``]; a class without positives gets 1."""
+    y = np.asarray(targets, dtype=np.float64) > 0.5
+    pos = y.sum(axis=0).astype(np.float64)
+    neg = len(y) - pos
+    return np.where(pos > 0, np.clip(neg / np.maximum(pos, 1.0), 1.0, float(limit)), 1.0)
+
+
+def fit_dx_head(
+    head: DxHead,
+    inputs: np.ndarray | torch.Tensor,
+    targets: np.ndarray | torch.Tensor,
+    *,
+    l2: float = 0.1,
+    pos_weight: Sequence[float] | np.ndarray | None = None,
+    max_iter: int = 500,
+    seed: int = 0,
+) -> float:
+    """Fit ``head`` (in place) to input vectors ``inputs`` (N, head.input_size) (see :meth:`DxHead.inputs`) and
+    multi-hot ``targets`` (N, C) in one full-batch problem: mean BCE with ``pos_weight`` (C,) + ``l2`` times the
+    sum of squared weights of the linear layers (biases free), minimised by L-BFGS with a strong-Wolfe line search
+    (``max_iter`` iterations; deterministic for a given ``seed``). With ``hidden_sizes=[]`` this is an L2-penalised
+    class-weighted logistic regression per class. A ``standardize`` head first takes its mean and scale from
+    ``inputs``; dropout is off during the fit (the L2 term regularises). Hidden layers are re-initialised from
+    ``seed``. Returns the final objective value.
+    """
+    x = torch.as_tensor(np.asarray(inputs, dtype=np.float32) if not torch.is_tensor(inputs) else inputs).float()
+    y = torch.as_tensor(np.asarray(targets, dtype=np.float32) if not torch.is_tensor(targets) else targets).float()
+    if x.ndim != 2 or x.shape[1] != head.input_size:
+        raise ValueError(f"inputs must be (N, {head.input_size}), got {tuple(x.shape)}")
+    if y.shape != (x.shape[0], head.num_classes):
+        raise ValueError(f"targets must be (N={x.shape[0]}, C={head.num_classes}), got {tuple(y.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError("fit_dx_head needs at least one example")
+    device = head.thresholds.device
+    x, y = torch.nan_to_num(x).to(device), y.to(device)
+    if head.standardize:
+        scale = x.std(dim=0, unbiased=False)
+        head.input_mean.copy_(x.mean(dim=0))
+        head.input_scale.copy_(torch.where(scale > 1e-6, scale, torch.ones_like(scale)))
+    generator = torch.Generator().manual_seed(int(seed))
+    with torch.no_grad():
+        for layer in head.mlp:
+            if isinstance(layer, nn.Linear):
+                bound = 1.0 / max(layer.in_features, 1) ** 0.5
+                layer.weight.copy_(torch.empty(layer.weight.shape).uniform_(-bound, bound, generator=generator))
+                layer.bias.zero_()
+    pw = torch.ones(head.num_classes) if pos_weight is None else torch.as_tensor(np.asarray(pos_weight), dtype=torch.float32)
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=pw.to(device))
+    weights = [m.weight for m in head.mlp if isinstance(m, nn.Linear)]
+    params = [p for p in head.mlp.parameters()]
+    was_training = head.training
+    head.eval()  # no dropout: a deterministic objective for L-BFGS
+    optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=int(max_iter), history_size=20,
+                                  line_search_fn="strong_wolfe", tolerance_grad=1e-7, tolerance_change=1e-10)
+
+    def objective() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = loss_fn(head.logits_from_inputs(x), y) + float(l2) * sum((w ** 2).sum() for w in weights)
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(objective)
+        final = float(objective().detach())
+    head.train(was_training)
+    return final
+
+
+def out_of_fold_probabilities(
+    fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    num_groups: int,
+    folds: int = 5,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """K-fold out-of-fold predictions over ``num_groups`` groups (records).
+
+    ``fit_predict(train_groups, test_groups)`` (index arrays of groups) fits a model on the first and returns
+    probabilities (len(test_groups), C), one row per test group in the given order. Groups are
+    dealt to ``folds`` folds by a seeded permutation (``min(folds, num_groups)``). Returns ``(probs (num_groups,
+    C), group index of each row (num_groups,))``, concatenated over folds; empty arrays when ``num_groups < 2``.
+    """
+    if num_groups < 2:
+        return np.zeros((0, 0)), np.zeros(0, dtype=np.int64)
+    k = max(2, min(int(folds), num_groups))
+    fold_of = np.random.default_rng(seed).permutation(num_groups) % k
+    probs, owners = [], []
+    for f in range(k):
+        test = np.flatnonzero(fold_of == f)
+        train = np.flatnonzero(fold_of != f)
+        p = np.asarray(fit_predict(train, test), dtype=np.float64)
+        if p.shape[0] != len(test):
+            raise ValueError(f"fit_predict returned {p.shape[0]} rows for {len(test)} test groups")
+        probs.append(p)
+        owners.append(test)
+    return np.concatenate(probs), np.concatenate(owners)
 
 
 def tune_thresholds(
@@ -274,6 +395,9 @@ def resample_to(
 __all__ = [
     "DxHead",
     "RegressionDigitizationHead",
+    "balanced_pos_weight",
+    "fit_dx_head",
+    "out_of_fold_probabilities",
     "DIGITIZATION_HEADS",
     "create_digitization_head",
     "predict_labels",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from ecgentry.config import TrainConfig
 from ecgentry.train import train
@@ -71,7 +72,11 @@ def test_fused_head_trains_and_loss_falls(tiny_data, tmp_path, config):
     assert losses[-1] < 0.92 * losses[0] and min(losses[1:]) < losses[0], losses
     saved = json.loads((tmp_path / "model" / "model" / "config.json").read_text())
     dx = saved["model"]["dx_head"]
-    assert dx.get("extra_features", 0) > 0 and dx.get("use_image", True)
+    assert dx.get("extra_features", 0) > 0 and dx.get("use_image", True) and dx.get("standardize")
+    # After the page loop (which trains the backbone here) the head is refitted on pooled image features of every
+    # page x 4 signal-feature variants; the standardisation buffers are saved with it.
+    assert summary["dx_fit"] == "full_batch"
+    assert summary["dx_fit_rows"] == 4 * (summary["train_pages"] + summary["val_pages"])
 
 
 def test_signal_feature_head_separates_tachy_from_brady(tmp_path, config):
@@ -97,6 +102,8 @@ def test_signal_feature_head_separates_tachy_from_brady(tmp_path, config):
     cfg = config(signal_features=True, dx_use_image=False, segmentation=False, epochs=12, lr=2e-2)
     summary = train(str(train_dir), str(tmp_path / "model"), cfg)
     assert summary["classes"] == ["TACHY", "BRADY"]
+    # Only the Dx head is trained, and the full-batch fit does that: no page loop.
+    assert summary["dx_fit"] == "full_batch" and summary["history"] == [] and summary["dx_fit_rows"] == 8 * 4
     entry, _ = team_code.load_models(str(tmp_path / "model"), False)
     for i, labs in enumerate(test_labels):
         signal, predicted = team_code.run_models(str(hidden / f"rec_{i:03d}"), entry, entry, False)
@@ -123,3 +130,62 @@ def test_records_without_image_or_signal_are_used(tmp_path, make_folder, config)
     assert entry["records_skipped"] == 0
     # own images: 4 records still have one; rendered pages: 4 records still have a signal
     assert entry["train_pages"] == 4 + 4
+
+
+class _HeadOnly:
+    """What ``fit_dx_full_batch`` needs of a model: its ``dx_head``."""
+
+    def __init__(self, head):
+        self.dx_head = head
+
+
+def _design(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """60 records x 3 rows, one label each: class A (30 positives), B (5, too few to tune) and C (25), each told
+    by its own feature."""
+    rng = np.random.default_rng(seed)
+    n = 60
+    y = np.zeros((n, 3), np.float32)
+    y[:30, 0] = 1
+    y[30:35, 1] = 1
+    y[35:, 2] = 1
+    owners = np.repeat(np.arange(n), 3)
+    x = rng.normal(0.0, 0.3, size=(len(owners), 4)).astype(np.float32)
+    x[:, :3] += 1.5 * y[owners]
+    return x, owners, y
+
+
+def test_full_batch_fit_with_out_of_fold_thresholds(config):
+    """dx_thresholds="oof": thresholds are tuned on out-of-fold record probabilities only where a class has at
+    least dx_min_positives positive records; the out-of-fold macro F is reported; with "fixed" all stay 0.5."""
+    from ecgentry.train import fit_dx_full_batch
+    from models.config import DxHeadConfig
+    from models.heads import DxHead
+
+    x, owners, y = _design(0)
+    head_cfg = DxHeadConfig(classes=["A", "B", "C"], hidden_sizes=[], extra_features=4, use_image=False, standardize=True)
+    model = _HeadOnly(DxHead(head_cfg, [4]))
+    cfg = config(dx_thresholds="oof", dx_min_positives=20, dx_l2=1e-2)
+    out = fit_dx_full_batch(model, x, owners, y, cfg)
+    assert out["records"] == 60 and out["rows"] == 180
+    th = model.dx_head.thresholds.numpy()
+    assert th[1] == pytest.approx(0.5)  # 5 positives < 20: not tuned
+    assert 0.0 < th[0] < 1.0 and 0.0 < th[2] < 1.0
+    # Separable classes: the out-of-fold macro F reaches its optimum, and the final head with the tuned
+    # thresholds classifies every training record.
+    assert out["oof_macro_f"] == pytest.approx(1.0)
+    with torch.no_grad():
+        p = torch.sigmoid(model.dx_head.logits_from_inputs(torch.from_numpy(x))).numpy()
+    rec = np.stack([p[owners == r].mean(0) for r in range(60)])
+    assert ((rec >= th[None]) == (y > 0)).all()
+    fixed = _HeadOnly(DxHead(DxHeadConfig.from_dict(head_cfg.to_dict()), [4]))
+    fit_dx_full_batch(fixed, x, owners, y, config(dx_thresholds="fixed", dx_l2=1e-2))
+    np.testing.assert_allclose(fixed.dx_head.thresholds.numpy(), [0.5, 0.5, 0.5])
+
+
+def test_dx_fit_options_are_validated():
+    from models.config import ConfigError
+
+    for bad in ({"dx_fit": "closed_form"}, {"dx_thresholds": "tuned"}, {"dx_l2": -1.0}, {"dx_oof_folds": 1}):
+        with pytest.raises(ConfigError):
+            TrainConfig(**bad)
+    assert TrainConfig().dx_hidden_sizes == [] and TrainConfig().dx_fit == "full_batch"

@@ -10,7 +10,10 @@ from models.heads import (
     DIGITIZATION_HEADS,
     DxHead,
     RegressionDigitizationHead,
+    balanced_pos_weight,
     create_digitization_head,
+    fit_dx_head,
+    out_of_fold_probabilities,
     predict_labels,
     resample_to,
     tune_thresholds,
@@ -154,3 +157,79 @@ def test_dx_head_on_signal_features_alone():
         head([torch.randn(3, 32, 2, 2)], None)
     with pytest.raises(ConfigError):
         DxHeadConfig(classes=["A"], use_image=False, extra_features=0)
+
+
+def _bce(head: DxHead, x: np.ndarray, y: np.ndarray, pos_weight: np.ndarray) -> float:
+    with torch.no_grad():
+        logits = head.logits_from_inputs(torch.from_numpy(x))
+        return float(torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, torch.from_numpy(y), pos_weight=torch.from_numpy(pos_weight).float()))
+
+
+def test_linear_head_full_batch_fit_learns_and_standardises() -> None:
+    """hidden_sizes=[] (logistic regression) on badly scaled features: the loss falls far below its start, the
+    fitted head separates both classes, standardisation takes the data's mean/scale and survives a state-dict
+    round trip."""
+    rng = np.random.default_rng(0)
+    n = 120
+    x = rng.normal(size=(n, 6)).astype(np.float32)
+    x[:, 2] = x[:, 2] * 100.0 + 40.0  # a feature in other units (e.g. bpm): standardisation must handle it
+    y = np.stack([(x[:, 0] + 0.2 * rng.normal(size=n)) > 0.8, (x[:, 2] > 60.0)], axis=1).astype(np.float32)
+    cfg = DxHeadConfig(classes=["A", "B"], hidden_sizes=[], extra_features=6, use_image=False, standardize=True)
+    head = DxHead(cfg, [4])
+    pw = balanced_pos_weight(y)
+    before = _bce(head, x, y, pw)
+    final = fit_dx_head(head, x, y, l2=1e-3, pos_weight=pw)
+    after = _bce(head, x, y, pw)
+    assert after < 0.5 * before and final >= after
+    np.testing.assert_allclose(head.input_mean.numpy(), x.mean(0), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(head.input_scale.numpy(), x.std(0), rtol=1e-3)
+    with torch.no_grad():
+        probs = torch.sigmoid(head.logits_from_inputs(torch.from_numpy(x))).numpy()
+    acc = ((probs >= 0.5) == (y > 0.5)).mean(axis=0)
+    assert acc[0] > 0.9 and acc[1] > 0.95, acc
+    other = DxHead(DxHeadConfig.from_dict(cfg.to_dict()), [4])
+    other.load_state_dict(head.state_dict())
+    with torch.no_grad():
+        np.testing.assert_allclose(other.logits_from_inputs(torch.from_numpy(x)).numpy(),
+                                   head.logits_from_inputs(torch.from_numpy(x)).numpy(), rtol=1e-6)
+    assert "input_mean" not in DxHead(DxHeadConfig(classes=["A"], extra_features=2, use_image=False), [4]).state_dict()
+    with pytest.raises(ValueError):
+        fit_dx_head(head, x[:, :5], y)
+
+
+def test_full_batch_fit_is_deterministic_and_l2_shrinks_weights() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(80, 5)).astype(np.float32)
+    y = (x[:, :1] > 0).astype(np.float32)
+    cfg = DxHeadConfig(classes=["A"], hidden_sizes=[], extra_features=5, use_image=False, standardize=True)
+    a, b, strong = DxHead(cfg, [4]), DxHead(cfg, [4]), DxHead(cfg, [4])
+    fit_dx_head(a, x, y, l2=1e-3, seed=3)
+    fit_dx_head(b, x, y, l2=1e-3, seed=3)
+    fit_dx_head(strong, x, y, l2=1.0, seed=3)
+    torch.testing.assert_close(a.mlp[0].weight, b.mlp[0].weight)
+    assert strong.mlp[0].weight.norm() < 0.5 * a.mlp[0].weight.norm()
+
+
+def test_balanced_pos_weight() -> None:
+    y = np.zeros((10, 3))
+    y[:2, 0] = 1  # 8 / 2 = 4
+    y[:, 1] = 1  # all positive: 0 -> clipped to 1
+    np.testing.assert_allclose(balanced_pos_weight(y), [4.0, 1.0, 1.0])  # class 2: no positives -> 1
+    np.testing.assert_allclose(balanced_pos_weight(y, limit=3.0), [3.0, 1.0, 1.0])
+
+
+def test_out_of_fold_probabilities_never_predicts_a_training_group() -> None:
+    """Every group is predicted exactly once, by a model that did not see it."""
+    seen: list[tuple[set[int], list[int]]] = []
+
+    def fit_predict(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+        seen.append((set(train.tolist()), test.tolist()))
+        return np.stack([np.full(2, float(g)) for g in test])
+
+    probs, groups = out_of_fold_probabilities(fit_predict, 23, folds=5, seed=0)
+    assert sorted(groups.tolist()) == list(range(23)) and probs.shape == (23, 2)
+    np.testing.assert_allclose(probs[:, 0], groups)  # rows follow the group order returned
+    assert len(seen) == 5 and all(not (train & set(test)) and len(train) + len(test) == 23 for train, test in seen)
+    empty, _ = out_of_fold_probabilities(fit_predict, 1)
+    assert empty.size == 0
