@@ -178,7 +178,7 @@ def sample_lead(curve: TraceCurve, box: LeadBox, timing: RowTiming, fs: float, n
     cx, y_full = curve.x[own], curve.y[own]  # gaps inside the box are bridged linearly by np.interp
     ys_col = np.interp(xs, cx, y_full, left=np.nan, right=np.nan)
     ys = ys_col
-    inside = (curve.pts_x >= lo) & (curve.pts_x <= hi)
+    inside = _own_points(curve, lo, hi)
     if use_points and inside.sum() >= 2:
         px, py = curve.pts_x[inside], curve.pts_y[inside]
         ys = np.interp(xs, px, py, left=np.nan, right=np.nan)
@@ -191,9 +191,42 @@ def sample_lead(curve: TraceCurve, box: LeadBox, timing: RowTiming, fs: float, n
     margin = 0.02 * timing.px_per_s
     ys = np.where(np.isnan(ys) & (xs < cx[0]) & (xs >= cx[0] - margin), y_full[0], ys)
     ys = np.where(np.isnan(ys) & (xs > cx[-1]) & (xs <= cx[-1] + margin), y_full[-1], ys)
-    ys = remove_sample_spikes(ys, max(2.0, 0.6 * (curve.line_width_px or curve.thickness_px)))
+    if fs / max(timing.px_per_s, 1e-9) >= 1.5:
+        # several samples per pixel column: a one- or two-sample excursion cannot be printed signal
+        # (at about one sample per column a real R peak is one sample; it is left alone)
+        ys = remove_sample_spikes(ys, max(2.0, 0.6 * (curve.line_width_px or curve.thickness_px)))
     vals = (timing.base_y - ys) * timing.mv_per_px
     return LeadTrace(box.name, box, xs, ys, n0, vals)
+
+
+def _own_points(curve: TraceCurve, lo: float, hi: float, slack_px: float = 0.5) -> np.ndarray:
+    """Mask of the curve's centre-line points that belong to a lead printed between x = ``lo`` and
+    ``hi`` (pixels): those inside, plus points up to ``slack_px`` outside that connect (steps of at most
+    about a line width in y) to the inside points within a pixel of that edge: a stroke that starts right
+    at the boundary has sub-pixel points just before it; the neighbouring lead's ink does not connect."""
+    px, py = curve.pts_x, curve.pts_y
+    mask = (px >= lo) & (px <= hi)
+    if not mask.any():
+        return mask
+    step = 2.0 * (curve.line_width_px or curve.thickness_px) + 2.0
+    for near_edge, outside in ((mask & (px < lo + 1.0), (px >= lo - slack_px) & (px < lo)),
+                               (mask & (px > hi - 1.0), (px > hi) & (px <= hi + slack_px))):
+        cand = np.flatnonzero(outside)
+        if cand.size == 0 or not near_edge.any():
+            continue
+        accepted = list(py[near_edge])
+        grown = True
+        left = set(cand.tolist())
+        while grown and left:
+            grown = False
+            acc = np.asarray(accepted)
+            for k in list(left):
+                if np.min(np.abs(acc - py[k])) <= step:
+                    mask[k] = True
+                    accepted.append(py[k])
+                    left.discard(k)
+                    grown = True
+    return mask
 
 
 def remove_sample_spikes(ys: np.ndarray, min_jump_px: float) -> np.ndarray:

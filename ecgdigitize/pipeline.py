@@ -297,10 +297,13 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
             pulse_of_row[i] = p
     tick("vectorise")
 
-    # paper speed: a calibration pulse lasts 0.2 s, so 10 mm wide pulses on a measured grid mean 50 mm/s
+    # paper speed: a calibration pulse lasts 0.2 s, so 10 mm wide pulses on a measured grid (pulse heights of
+    # a standard gain confirm the scale) mean 50 mm/s
     if not speed_given and sc.source == "grid" and len(pulses) >= max(1, len(rows) // 2):
         w_mm = float(np.median([(p.x1 - p.x0) / ppx for p in pulses]))
-        if abs(w_mm - 0.2 * 50.0) <= 0.2 * 0.2 * 50.0:
+        h_mm = float(np.median([p.height_px / ppy for p in pulses]))
+        standard_height = any(abs(h_mm / g - 1.0) <= 0.15 for g in (5.0, 10.0, 20.0))  # the scale is right
+        if standard_height and abs(w_mm - 0.2 * 50.0) <= 0.2 * 0.2 * 50.0:
             paper_speed = 50.0
             warnings.append(f"calibration pulses {w_mm:.1f} mm wide: paper speed 50 mm/s")
     # scale fallback from the pulses when the grid gave nothing
