@@ -99,6 +99,17 @@ def grid_period(profile: np.ndarray, min_px_per_mm: float = 1.5, max_px_per_mm: 
     strength = float(max(ac[best], 0.0))
     if strength < 0.2:
         return None, strength
+    if best / 5.0 > max_px_per_mm:
+        # only some lines survive (a binarised copy keeps every few major lines): the period is the
+        # largest divisor of the strongest lag on which every clearly positive peak falls
+        strong = [p for p, v in zip(peaks, vals) if v > 0.25]
+        for k in range(2, 13):
+            d = best / k
+            if d / 5.0 < min_px_per_mm:
+                break
+            if all(abs(p / d - round(p / d)) * d <= max(1.5, 0.05 * d) for p in strong):
+                best = int(round(d))
+                break
     # candidate interpretation 1: ``best`` is the 5 mm major period with minor lines at best/5
     minor = best / 5.0
     has_minor = False

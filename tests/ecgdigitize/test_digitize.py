@@ -310,3 +310,19 @@ def test_paper_speed_50_read_from_the_pulses(signal):
     forced = digitize_page(page.image, paper_speed=25.0)
     assert not any("50 mm/s" in w for w in forced.warnings)
     assert snr_db(signal, forced.signal) < 3.0
+
+
+def test_grid_period_from_a_sparse_binarised_grid():
+    """Only some 5 mm lines survive (k = 0, 3, 5 mod 8): the strongest lag is 40 mm, the scale still 7.87 px/mm."""
+    from ecgdigitize.scale import grid_period
+
+    ppm = 7.874
+    profile = np.zeros(2200)
+    for k in range(56):
+        if k % 8 in (0, 3, 5):
+            x = int(round(20 + 5 * ppm * k))
+            if x + 2 < profile.size:
+                profile[x:x + 2] = 1.0
+    px_mm, strength = grid_period(profile)
+    assert px_mm is not None and abs(px_mm / ppm - 1.0) < 0.02, px_mm
+    assert strength > 0.2
