@@ -326,6 +326,7 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     durations: list[float] = []
     evidence: list[list[float]] = []
     base_pred = _baselines_from_pulses(rows, pulse_of_row, ppy)
+    _consistent_trace_starts(pulse_of_row, tol_px=max(1.5, 0.01 * px_per_s))
     for i, (r, c) in enumerate(zip(rows, curves)):
         p = pulse_of_row.get(i)
         ok = np.flatnonzero(np.isfinite(c.y))
@@ -495,6 +496,25 @@ def _curve_mode(curve: TraceCurve, fallback: float, px_per_mm_y: float) -> float
     if near.sum() >= 10:
         mode = float(np.median(y[near]))
     return mode if abs(mode - fallback) <= 4.0 * px_per_mm_y else fallback
+
+
+def _consistent_trace_starts(pulse_of_row: dict[int, Pulse], tol_px: float) -> None:
+    """Rows of a standard layout start at one x: where at least two pulses' trace starts agree (within
+    ``tol_px`` of their median), a pulse whose trace start is off by more while its falling edge lies
+    with the others' (within 2 ``tol_px``) had its first ink missed or a speck taken; it gets the
+    common start (in place)."""
+    if len(pulse_of_row) < 3:
+        return
+    starts = {i: p.trace_start_x for i, p in pulse_of_row.items()}
+    med = float(np.median(list(starts.values())))
+    agree = [i for i, v in starts.items() if abs(v - med) <= tol_px]
+    if len(agree) < 2:
+        return
+    common = float(np.median([starts[i] for i in agree]))
+    edge = float(np.median([pulse_of_row[i].x1 for i in agree]))
+    for i, p in pulse_of_row.items():
+        if i not in agree and abs(p.x1 - edge) <= 2.0 * tol_px:
+            p.trace_start_x = common
 
 
 def _baselines_from_pulses(rows: list[Row], pulse_of_row: dict[int, Pulse], px_per_mm_y: float) -> dict[int, float]:

@@ -326,3 +326,21 @@ def test_grid_period_from_a_sparse_binarised_grid():
     px_mm, strength = grid_period(profile)
     assert px_mm is not None and abs(px_mm / ppm - 1.0) < 0.02, px_mm
     assert strength > 0.2
+
+
+def test_trace_start_after_pulse_made_consistent():
+    """Three pulses end at x = 133; two traces start at 149-150, one at 154 (its first ink missed)."""
+    from ecgdigitize.calibration import Pulse
+    from ecgdigitize.pipeline import _consistent_trace_starts
+
+    pulses = {0: Pulse(0, 90.0, 133.0, 340.0, 416.0, 149.0), 1: Pulse(1, 89.0, 133.0, 706.0, 782.0, 154.0),
+              2: Pulse(2, 90.0, 134.0, 1072.0, 1148.0, 150.0)}
+    _consistent_trace_starts(pulses, tol_px=2.0)
+    assert [p.trace_start_x for p in pulses.values()] == [149.0, 149.5, 150.0]
+    # pulse edges read 2 px apart while the starts agree: nothing to change
+    same = {k: Pulse(k, 66.0, 96.0 + 2 * (k % 2), 0.0, 50.0, 110.0) for k in range(4)}
+    _consistent_trace_starts(same, tol_px=1.5)
+    assert all(p.trace_start_x == 110.0 for p in same.values())
+    two = {0: Pulse(0, 90.0, 133.0, 340.0, 416.0, 149.0), 1: Pulse(1, 89.0, 133.0, 706.0, 782.0, 154.0)}
+    _consistent_trace_starts(two, tol_px=2.0)  # no majority: unchanged
+    assert two[1].trace_start_x == 154.0
