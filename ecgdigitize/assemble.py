@@ -194,7 +194,7 @@ def sample_lead(curve: TraceCurve, box: LeadBox, timing: RowTiming, fs: float, n
     if fs / max(timing.px_per_s, 1e-9) >= 1.5:
         # several samples per pixel column: a one- or two-sample excursion cannot be printed signal
         # (at about one sample per column a real R peak is one sample; it is left alone)
-        ys = remove_sample_spikes(ys, max(2.0, 0.6 * (curve.line_width_px or curve.thickness_px)))
+        ys = remove_sample_spikes(ys, max(1.0, 0.3 * (curve.line_width_px or curve.thickness_px)))
     vals = (timing.base_y - ys) * timing.mv_per_px
     return LeadTrace(box.name, box, xs, ys, n0, vals)
 
