@@ -24,6 +24,12 @@ HR = FEATURE_NAMES.index("heart_rate_bpm")
 
 def _source(data: dict[str, np.ndarray], name: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Model inputs (M, E) and the record index of each row for the records ``idx``."""
+    raw, owners = _raw_source(data, name, idx)
+    return features_to_model_input(raw), owners
+
+
+def _raw_source(data: dict[str, np.ndarray], name: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Raw feature rows (M, E) (before ``features_to_model_input``) and their record index, as :func:`_source`."""
     parts, owners = [], []
     for part in name.split("+"):
         if part.startswith("corrupted"):
@@ -33,7 +39,7 @@ def _source(data: dict[str, np.ndarray], name: str, idx: np.ndarray) -> tuple[np
         else:
             parts.append(data[part][idx])
             owners.append(idx)
-    return features_to_model_input(np.concatenate(parts)), np.concatenate(owners)
+    return np.concatenate(parts), np.concatenate(owners)
 
 
 def fit_predict(spec: dict[str, Any], x: np.ndarray, y: np.ndarray, x_eval: list[np.ndarray],
@@ -167,6 +173,13 @@ def run_head(spec: dict[str, Any], data: dict[str, np.ndarray], tr: np.ndarray, 
             prev = y[tr_idx].mean(0)
             thresholds = np.array([np.quantile(oof_p[:, j], 1 - prev[j]) if prev[j] > 0 else 0.5
                                    for j in range(y.shape[1])])
+    if spec.get("rhythm_rules") and classes is not None:  # the entry's rules, fitted on the training rows
+        from ecgfeatures.features import FEATURE_NAMES as names
+        from models.rhythm_rules import apply_rhythm_rules, fit_rhythm_rules
+
+        raw, own = _raw_source(data, spec.get("source", "corrupted"), tr_idx)
+        rules = fit_rhythm_rules(raw, names, y[own], classes)
+        probs = apply_rhythm_rules(probs, data[spec.get("eval_source", "digitized")][te_idx], names, classes, rules)
     if spec.get("rate_rules") and classes is not None:
         probs = _rate_rules(probs, data["digitized"][te_idx, HR], classes)
         for c in ("TACHY", "BRADY"):
@@ -176,7 +189,7 @@ def run_head(spec: dict[str, Any], data: dict[str, np.ndarray], tr: np.ndarray, 
 
 
 RHY = ["heart_rate_bpm", "rr_mean_s", "rr_std_s", "rr_cv", "rmssd_s", "premature_fraction",
-       "compensatory_pause_fraction", "rhythm_measured"]
+       "compensatory_pause_fraction", "ectopic_wide_fraction", "ectopic_narrow_fraction", "rhythm_measured"]
 ATR = ["rr_diff_median_ratio", "p_wave_corr", "p_wave_amp_mv", "p_wave_snr", "af_score", "tachy_score",
        "brady_score", "atrial_measured"]
 SUBSETS = {
@@ -194,7 +207,8 @@ def _h(**kw: Any) -> dict[str, Any]:
 
 
 HEADS: dict[str, dict[str, Any]] = {
-    "entry (TrainConfig defaults)": _h(model="product", source="corrupted4"),
+    "entry (TrainConfig defaults)": _h(model="product", source="corrupted4", rhythm_rules=True),
+    "entry head without rhythm rules": _h(model="product", source="corrupted4"),
     "entry + rate rules (HR>100 | HR<60)": _h(model="product", source="corrupted4", rate_rules=True),
     "mlp256 corr 0.5": _h(model="mlp", hidden=[256], dropout=0.2, optim="adam", epochs=40, l2=1e-4, source="corrupted"),
     "lr true 0.5": _h(source="true", l2=1e-2),

@@ -24,7 +24,9 @@ class TrainConfig(_ConfigBase):
     skipped when nothing else needs it; "sgd": the head keeps what the page loop taught it, thresholds tuned on
     the validation split), ``dx_thresholds`` for "full_batch" ("fixed": 0.5, which the balanced loss makes the
     prior-corrected decision point; "oof": tuned on ``dx_oof_folds``-fold out-of-fold predictions for classes
-    with at least ``dx_min_positives`` positive records, 0.5 for the others),
+    with at least ``dx_min_positives`` positive records, 0.5 for the others), ``dx_rhythm_rules`` (TACHY, BRADY
+    and AFIB/AFL decided by rate / AF-score rules fitted on the training records' signal features,
+    :mod:`models.rhythm_rules`; needs ``signal_features``),
     ``signal_features`` (fuse ``ecgfeatures`` of the digitized signal, or in training of the true signal with
     digitization-like corruptions, into the Dx head), ``dx_use_image`` (False: the Dx head sees the signal
     features only; "auto": image features too only when pre-trained backbone weights were found), ``balance_classes`` (BCE positive weights from the training class frequencies),
@@ -53,6 +55,7 @@ class TrainConfig(_ConfigBase):
     dx_thresholds: str = "fixed"
     dx_min_positives: int = 20
     dx_oof_folds: int = 5
+    dx_rhythm_rules: bool = True
     signal_features: bool = True
     dx_use_image: bool | str = "auto"
     balance_classes: bool = True

@@ -16,8 +16,9 @@ import helper_code as hc
 from ecgdigitize.image_io import load_image
 from ecgdigitize.pipeline import digitize_page
 from ecgentry.records import header_facts, record_image_files, resample_signal, standard_leads
-from ecgfeatures.features import extract_features, features_to_model_input
+from ecgfeatures.features import FEATURE_NAMES, extract_features, features_to_model_input
 from models.model import ECGMultiHeadModel
+from models.rhythm_rules import apply_rhythm_rules
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +122,9 @@ def analyse_page_result(entry: EntryModels, image: np.ndarray, *, fs: float, num
                 values = extract_features(standard_leads(signal, lead_names), fs)
                 extra = torch.from_numpy(features_to_model_input(values[None])).to(entry.device)
             probs = torch.sigmoid(model.dx_head(feats, extra))[0].cpu().numpy()
+            if extra is not None and model.dx_head.rhythm_rules:
+                probs = apply_rhythm_rules(probs, values, FEATURE_NAMES, model.dx_head.classes,
+                                           model.dx_head.rhythm_rules).astype(probs.dtype)
     return signal, probs, result
 
 

@@ -183,6 +183,7 @@ class _Batcher:
         self.device = device
         self._signals: dict[str, np.ndarray | None] = {}
         self._features: dict[str, np.ndarray] = {}
+        self._raw_features: dict[str, np.ndarray] = {}
         self.epoch = 0  # set by the training loop: picks the feature corruption variant
         self.without_signal: set[str] = set()  # records whose signal could not be read (features all missing)
 
@@ -206,8 +207,14 @@ class _Batcher:
                 rng = np.random.default_rng([self.cfg.seed + 7, zlib.crc32(os.path.basename(info.record).encode())])
                 feats = np.stack([extract_features(digitization_like(sig, info.fs, rng), info.fs)
                                   for _ in range(FEATURE_VARIANTS)])
+            self._raw_features[info.record] = feats
             self._features[info.record] = features_to_model_input(feats)
         return self._features[info.record]
+
+    def raw_feature_variants(self, info: RecordInfo) -> np.ndarray:
+        """The raw ``ecgfeatures`` values (K, E) behind :meth:`feature_variants` (NaN = not measured)."""
+        self.feature_variants(info)
+        return self._raw_features[info.record]
 
     def _page(self, ex: Example) -> np.ndarray | None:
         if ex.pixels is not None:
@@ -442,6 +449,32 @@ def _run_epoch(runner: torch.nn.Module, batcher: _Batcher, examples: list[Exampl
     p = np.concatenate([g[0] for g in gathered]) if gathered else np.zeros((0, 0))
     t = np.concatenate([g[1] for g in gathered]) if gathered else np.zeros((0, 0))
     return means, p, t
+
+
+def fit_dx_rhythm_rules(model: ECGMultiHeadModel, batcher: _Batcher, infos: list[RecordInfo], classes: list[str],
+                        cfg: TrainConfig) -> list[dict[str, Any]]:
+    """Fit :mod:`models.rhythm_rules` on the raw signal features of every training record with a signal (all its
+    corruption variants) and store them in the Dx head; returns them (empty when off or not applicable)."""
+    from models.rhythm_rules import fit_rhythm_rules
+
+    head = model.dx_head
+    if head is None or not cfg.dx_rhythm_rules or not head.extra_features:
+        return []
+    rows, targets = [], []
+    for info in infos:
+        raw = batcher.raw_feature_variants(info)
+        if info.record in batcher.without_signal:
+            continue
+        rows.append(raw)
+        targets.append(np.repeat(np.array([[c in info.labels for c in classes]]), len(raw), axis=0))
+    if not rows:
+        return []
+    rules = fit_rhythm_rules(np.concatenate(rows), FEATURE_NAMES, np.concatenate(targets), classes)
+    head.set_rhythm_rules(rules)
+    for r in rules:
+        logger.info("rhythm rule: %s if %s %s %.3g%s (%s)", r.class_name, r.feature, r.direction, r.cutoff,
+                    f" unless {r.unless_feature} > {r.unless_above:g}" if r.unless_feature else "", r.mode)
+    return head.rhythm_rules
 
 
 def macro_f(probs: np.ndarray, targets: np.ndarray, thresholds: np.ndarray) -> float:
@@ -693,6 +726,7 @@ def _train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool,
     if not dx_fit:
         thresholds, val_f = _tune_on_pages(loss_module, batcher, train_examples, val_examples, classes, cfg, ctx)
         model.dx_head.set_thresholds(thresholds)
+    rules = fit_dx_rhythm_rules(model, batcher, infos, classes, cfg)
 
     prevalence = {c: int(sum(c in i.labels for i in infos)) for c in classes}
     trace_source = cfg.trace_source
@@ -716,6 +750,7 @@ def _train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool,
         "class_counts": prevalence,
         "fallback_labels": [max(prevalence, key=prevalence.get)] if prevalence else [],
         "thresholds": [float(t) for t in thresholds],
+        "rhythm_rules": rules,
         "val_macro_f_tuned": val_f,
         "dx_fit": cfg.dx_fit if dx_fit else "sgd",
         "dx_fit_rows": dx_fit.get("rows", 0),

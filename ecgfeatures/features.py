@@ -8,7 +8,11 @@ Pipeline of :func:`extract_features` (one record, ``signal`` (num_samples, 12) m
    least 80 % as long as the longest run of any lead, else the lead with the longest finite run; only
    that run is used.  Without neurokit2 a simple scipy energy detector is used instead.
 3. Rhythm: heart rate, RR mean/std/CV, RMSSD, premature beats (RR < 0.8 x local median of 5 RR) and
-   compensatory pauses (a premature RR followed by an RR > 1.1 x local median).
+   compensatory pauses (a premature RR followed by an RR > 1.1 x local median).  Ectopy (made for PVC and PAC):
+   every beat's QRS window (R +- 60 ms) on the rhythm lead is correlated with the median QRS of the normal beats;
+   ``ectopic_wide_fraction`` = beats whose QRS differs (correlation < 0.8 or peak-to-peak outside 0.6-1.7 x the
+   median's) and that come early or before a pause (ventricular), ``ectopic_narrow_fraction`` = premature beats
+   whose QRS is the normal one (supraventricular), both as fractions of all beats.
    Atrial activity (group "atrial", made for AF and rate classes on digitised input): median |successive RR
    difference| / median RR (irregular irregularity, robust to a few ectopic beats), and from the rhythm lead's
    pre-QRS windows (R -0.25 s .. R -0.05 s, normal beats) the median window's peak-to-peak amplitude (mV), the
@@ -54,7 +58,7 @@ TERRITORIES: dict[str, list[str]] = {
 # Groups in output order; the last name of each group is its indicator.
 FEATURE_GROUPS: dict[str, list[str]] = {
     "rhythm": ["heart_rate_bpm", "rr_mean_s", "rr_std_s", "rr_cv", "rmssd_s", "premature_fraction",
-               "compensatory_pause_fraction", "rhythm_measured"],
+               "compensatory_pause_fraction", "ectopic_wide_fraction", "ectopic_narrow_fraction", "rhythm_measured"],
     "atrial": ["rr_diff_median_ratio", "p_wave_corr", "p_wave_amp_mv", "p_wave_snr", "af_score",
                "tachy_score", "brady_score", "atrial_measured"],
     "intervals": ["p_present_fraction", "pr_ms", "qrs_ms", "qt_ms", "qtc_ms", "intervals_measured"],
@@ -221,6 +225,36 @@ def _rhythm(peaks: np.ndarray, fs: float, out: np.ndarray) -> np.ndarray:
         out[_IDX["compensatory_pause_fraction"]] = float(comp.sum() / len(rr))
         premature_beat[1:] = prem
     return premature_beat
+
+
+def _ectopy(x: np.ndarray, peaks: np.ndarray, premature: np.ndarray, fs: float, out: np.ndarray) -> None:
+    """Fill ``ectopic_wide_fraction`` and ``ectopic_narrow_fraction`` from the filtered rhythm lead ``x`` (N,)
+    mV, its R ``peaks`` (sample indices) and the premature-beat mask (see the module docstring)."""
+    half = max(2, int(round(0.06 * fs)))
+    ok = [i for i, p in enumerate(peaks) if p - half >= 0 and p + half < len(x)
+          and np.isfinite(x[p - half:p + half + 1]).all()]
+    normal = [i for i in ok if not premature[i]]
+    if len(ok) < 3 or len(normal) < 2:
+        return
+    wins = {i: x[peaks[i] - half:peaks[i] + half + 1] for i in ok}
+    tpl = np.median(np.stack([wins[i] - wins[i].mean() for i in normal]), axis=0)
+    tpl_pp = float(np.ptp(tpl))
+    rr = np.diff(peaks).astype(float)
+    med_rr = float(np.median(rr)) if rr.size else np.nan
+    wide = narrow = 0
+    for i in ok:
+        s = wins[i] - wins[i].mean()
+        den = float(np.sqrt(np.sum(s * s) * np.sum(tpl * tpl)))
+        corr = float(np.sum(s * tpl) / den) if den > 0 else 0.0
+        ratio = float(np.ptp(s)) / max(tpl_pp, 1e-6)
+        different = corr < 0.8 or not (0.6 <= ratio <= 1.7)
+        pause_after = i < rr.size and math.isfinite(med_rr) and rr[i] > 1.15 * med_rr
+        if different and (premature[i] or pause_after):
+            wide += 1
+        elif premature[i] and not different:
+            narrow += 1
+    out[_IDX["ectopic_wide_fraction"]] = wide / len(ok)
+    out[_IDX["ectopic_narrow_fraction"]] = narrow / len(ok)
 
 
 def _atrial(x: np.ndarray, peaks: np.ndarray, premature: np.ndarray, fs: float,
@@ -412,6 +446,7 @@ def _extract(signal: np.ndarray, fs: float, out: np.ndarray) -> None:
     if len(peaks) < 2:
         return
     premature = _rhythm(peaks, fs, out)
+    _ectopy(filt[:, ref], peaks, premature, fs, out)
     beat_corr = _atrial(filt[:, ref], peaks, premature, fs, out)
 
     # --- median beats (normal beats; all beats when too few) ----------------------------------------

@@ -167,6 +167,8 @@ class DxHeadConfig(_ConfigBase):
     ``hidden_sizes=[]`` is a linear (logistic-regression) head. ``standardize``: the head's input vector
     (pooled image features + extra features) is standardised with a per-input mean and scale kept as
     buffers with the weights (set by :func:`models.heads.fit_dx_head`; identity until then).
+    ``rhythm_rules``: :class:`models.rhythm_rules.RhythmRule` dicts applied to the probabilities from the raw
+    signal features at run time (fitted at training; empty: none).
     """
 
     classes: list[str] = field(default_factory=list)
@@ -177,10 +179,17 @@ class DxHeadConfig(_ConfigBase):
     feature_index: int = -1
     use_image: bool = True
     standardize: bool = False
+    rhythm_rules: list[dict] = field(default_factory=list)
 
     def validate(self) -> None:
         if not isinstance(self.classes, (list, tuple)) or not self.classes:
             raise ConfigError("DxHeadConfig.classes must be a non-empty list of class names")
+        from .rhythm_rules import RhythmRule
+
+        try:
+            self.rhythm_rules = [RhythmRule(**dict(r)).to_dict() for r in self.rhythm_rules]
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"DxHeadConfig.rhythm_rules: {exc}") from exc
         self.classes = [str(c) for c in self.classes]
         if len(set(self.classes)) != len(self.classes):
             raise ConfigError(f"DxHeadConfig.classes has duplicates: {self.classes}")

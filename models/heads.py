@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -72,6 +72,17 @@ class DxHead(nn.Module):
         self.mlp = _mlp(self.input_size, cfg.hidden_sizes, len(self.classes), cfg.dropout)
         thresholds = cfg.thresholds if cfg.thresholds is not None else [0.5] * len(self.classes)
         self.register_buffer("thresholds", torch.tensor(thresholds, dtype=torch.float32))
+
+    @property
+    def rhythm_rules(self) -> list[dict]:
+        """The fitted :class:`models.rhythm_rules.RhythmRule` dicts (kept in the config, saved as JSON)."""
+        return list(self.config.rhythm_rules)
+
+    def set_rhythm_rules(self, rules: Sequence[Any]) -> None:
+        """Store rhythm rules (RhythmRule objects or dicts) in the head's config."""
+        from .rhythm_rules import RhythmRule
+
+        self.config.rhythm_rules = [(r if isinstance(r, RhythmRule) else RhythmRule(**r)).to_dict() for r in rules]
 
     @property
     def num_classes(self) -> int:

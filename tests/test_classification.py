@@ -69,7 +69,8 @@ def test_fused_head_trains_and_loss_falls(tiny_data, tmp_path, config):
     summary = train(str(tiny_data), str(tmp_path / "model"), cfg)
     losses = [row["train_dx"] for row in summary["history"]]
     assert len(losses) == 5
-    assert losses[-1] < 0.92 * losses[0] and min(losses[1:]) < losses[0], losses
+    # each epoch sees another corruption of the signal features, so the loss moves; it must still fall
+    assert losses[-1] < 0.97 * losses[0] and min(losses[1:]) < losses[0], losses
     saved = json.loads((tmp_path / "model" / "model" / "config.json").read_text())
     dx = saved["model"]["dx_head"]
     assert dx.get("extra_features", 0) > 0 and dx.get("use_image", True) and dx.get("standardize")
@@ -79,9 +80,11 @@ def test_fused_head_trains_and_loss_falls(tiny_data, tmp_path, config):
     assert summary["dx_fit_rows"] == 4 * (summary["train_pages"] + summary["val_pages"])
 
 
-def test_signal_feature_head_separates_tachy_from_brady(tmp_path, config):
+@pytest.mark.parametrize("rules", [False, True])
+def test_signal_feature_head_separates_tachy_from_brady(tmp_path, config, rules):
     """Signal features only, trained on true signals (digitization-like corruptions); evaluated on rendered
-    pages whose signal and labels are hidden, so the features come from the entry's own digitization."""
+    pages whose signal and labels are hidden, so the features come from the entry's own digitization. Without
+    rhythm rules the logistic head alone must do it; with them the fitted rules are saved with the model."""
     import subprocess
     import sys
 
@@ -99,9 +102,16 @@ def test_signal_feature_head_separates_tachy_from_brady(tmp_path, config):
                    check=True, cwd=root)
     assert not list(hidden.glob("*.dat")) and list(hidden.glob("*.png"))
 
-    cfg = config(signal_features=True, dx_use_image=False, segmentation=False, epochs=12, lr=2e-2)
+    cfg = config(signal_features=True, dx_use_image=False, segmentation=False, epochs=12, lr=2e-2,
+                 dx_rhythm_rules=rules)
     summary = train(str(train_dir), str(tmp_path / "model"), cfg)
     assert summary["classes"] == ["TACHY", "BRADY"]
+    if rules:
+        assert [r["class_name"] for r in summary["rhythm_rules"]] == ["TACHY", "BRADY"]
+        saved = json.loads((tmp_path / "model" / "model" / "config.json").read_text())
+        assert saved["model"]["dx_head"]["rhythm_rules"] == summary["rhythm_rules"]
+    else:
+        assert summary["rhythm_rules"] == []
     # Only the Dx head is trained, and the full-batch fit does that: no page loop.
     assert summary["dx_fit"] == "full_batch" and summary["history"] == [] and summary["dx_fit_rows"] == 8 * 4
     entry, _ = team_code.load_models(str(tmp_path / "model"), False)

@@ -45,6 +45,20 @@ def test_rr_variability(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+def test_ectopy_tells_pvc_from_pac(seed):
+    """PVC: an early beat with a different, wide QRS -> ectopic_wide_fraction; PAC: an early beat with the
+    normal QRS -> ectopic_narrow_fraction; sinus rhythm: neither."""
+    f_pvc, _ = _feat(["PVC"], seed)
+    f_pac, _ = _feat(["PAC"], seed)
+    f_n, _ = _feat(["NORM"], seed)
+    assert f_pvc[IDX["ectopic_wide_fraction"]] > 0.0
+    assert f_pvc[IDX["ectopic_wide_fraction"]] > f_pvc[IDX["ectopic_narrow_fraction"]]
+    assert f_pac[IDX["ectopic_narrow_fraction"]] > 0.0
+    assert f_pac[IDX["ectopic_wide_fraction"]] == 0.0
+    assert f_n[IDX["ectopic_wide_fraction"]] == 0.0 and f_n[IDX["ectopic_narrow_fraction"]] == 0.0
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_atrial_features_tell_af_from_sinus(seed):
     """AF: irregular RR and no repeating P wave -> high af_score, few P waves; sinus: the opposite (also on a
     digitized-looking signal: only the 3x4 windows + the lead II strip, the rest NaN)."""

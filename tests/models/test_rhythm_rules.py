@@ -1,0 +1,79 @@
+"""models.rhythm_rules: fitting cut-offs on constructed cases with a known optimum, applying them."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.config import ConfigError, DxHeadConfig
+from models.heads import DxHead
+from models.rhythm_rules import RhythmRule, apply_rhythm_rules, fit_rhythm_rules
+
+NAMES = ["heart_rate_bpm", "af_score", "other"]
+CLASSES = ["NORM", "AFIB/AFL", "TACHY", "BRADY"]
+
+
+def _rows(hr, af, labels):
+    values = np.column_stack([hr, af, np.zeros(len(hr))]).astype(float)
+    targets = np.array([[c in lab for c in CLASSES] for lab in labels])
+    return values, targets
+
+
+def test_brady_cutoff_fitted_where_the_labels_put_it():
+    """Bradycardia labelled only below ~50 bpm (as PTB-XL's annotators do): the fitted cut-off separates
+    45-49 from 52-58 bpm; TACHY keeps its definition (100 bpm); a class with too few positives keeps the
+    default."""
+    rng = np.random.default_rng(0)
+    brady_hr = rng.uniform(45.0, 49.0, 6)
+    slow_normal = rng.uniform(52.0, 58.0, 12)
+    normal = rng.uniform(62.0, 95.0, 20)
+    tachy = rng.uniform(105.0, 130.0, 5)
+    hr = np.r_[brady_hr, slow_normal, normal, tachy]
+    labels = [["BRADY"]] * 6 + [["NORM"]] * 32 + [["TACHY"]] * 5
+    values, targets = _rows(hr, np.zeros(hr.size), labels)
+    rules = {r.class_name: r for r in fit_rhythm_rules(values, NAMES, targets, CLASSES)}
+    assert 49.0 < rules["BRADY"].cutoff <= 52.0
+    assert rules["TACHY"].cutoff == 100.0
+    assert rules["AFIB/AFL"].cutoff == 0.5  # no AF positives: the default
+    pred = rules["BRADY"].fires(values, NAMES)
+    np.testing.assert_array_equal(pred, targets[:, CLASSES.index("BRADY")])
+
+
+def test_small_gain_does_not_move_a_default():
+    """One positive row more or less does not move a cut-off away from the default (margin)."""
+    hr = np.r_[np.full(10, 55.0), np.full(10, 80.0)]
+    labels = [["BRADY"]] * 9 + [["NORM"]] + [["NORM"]] * 10
+    values, targets = _rows(hr, np.zeros(hr.size), labels)
+    (_, brady, _) = fit_rhythm_rules(values, NAMES, targets, CLASSES)
+    assert brady.cutoff == 60.0
+
+
+def test_apply_replace_or_and_nan():
+    rules = [RhythmRule("TACHY", "heart_rate_bpm", "above", 100.0, "replace", "af_score", 0.5),
+             RhythmRule("BRADY", "heart_rate_bpm", "below", 50.0, "replace"),
+             RhythmRule("AFIB/AFL", "af_score", "above", 0.5, "or")]
+    probs = np.array([[0.1, 0.2, 0.7, 0.6],   # HR 120, no AF: TACHY 1, BRADY 0
+                      [0.1, 0.2, 0.7, 0.6],   # HR 130 with AF: TACHY 0 (the fast rhythm is AF), AF raised
+                      [0.1, 0.3, 0.7, 0.6],   # HR 45: BRADY 1, TACHY 0, AF left alone
+                      [0.1, 0.3, 0.7, 0.6]])  # HR not measured: everything left alone
+    values = np.array([[120.0, 0.1, 0], [130.0, 0.9, 0], [45.0, np.nan, 0], [np.nan, np.nan, 0]])
+    out = apply_rhythm_rules(probs, values, NAMES, CLASSES, rules)
+    np.testing.assert_allclose(out[0], [0.1, 0.2, 1.0, 0.0])
+    np.testing.assert_allclose(out[1], [0.1, 1.0, 0.0, 0.0])
+    np.testing.assert_allclose(out[2], [0.1, 0.3, 0.0, 1.0])
+    np.testing.assert_allclose(out[3], probs[3])
+    # one record (C,) with (E,) features; rules given as dicts
+    one = apply_rhythm_rules(probs[0], values[0], NAMES, CLASSES, [r.to_dict() for r in rules])
+    np.testing.assert_allclose(one, out[0])
+    # a class the head does not have is ignored
+    np.testing.assert_allclose(apply_rhythm_rules(probs[:, :2], values, NAMES, CLASSES[:2], rules[:2]), probs[:, :2])
+
+
+def test_rules_live_in_the_head_config():
+    cfg = DxHeadConfig(classes=CLASSES, hidden_sizes=[], extra_features=3, use_image=False)
+    head = DxHead(cfg, [8])
+    head.set_rhythm_rules([RhythmRule("BRADY", "heart_rate_bpm", "below", 50.0)])
+    restored = DxHeadConfig.from_dict(cfg.to_dict())
+    assert restored.rhythm_rules == head.rhythm_rules and restored.rhythm_rules[0]["cutoff"] == 50.0
+    with pytest.raises(ConfigError):
+        DxHeadConfig(classes=CLASSES, rhythm_rules=[{"class_name": "BRADY", "feature": "heart_rate_bpm",
+                                                     "direction": "sideways", "cutoff": 50.0}])
