@@ -143,6 +143,34 @@ def grid_period(profile: np.ndarray, min_px_per_mm: float = 1.5, max_px_per_mm: 
     return float(px_mm), strength
 
 
+#: implied extent (mm) of a grid profile that a page (or a crop of one) can have
+PLAUSIBLE_EXTENT_MM = (60.0, 450.0)
+
+
+def _detrended(profile: np.ndarray) -> np.ndarray:
+    """The profile minus its running mean over ~2 % of its length (>= 15 px): uneven lighting (photos) and
+    shadows are slow compared with grid lines and would otherwise dominate the autocorrelation."""
+    x = np.asarray(profile, np.float64)
+    w = max(15, x.size // 50) | 1
+    pad = np.pad(x, w // 2, mode="edge")
+    return x - np.convolve(pad, np.ones(w) / w, mode="valid")
+
+
+def profile_period(profile: np.ndarray) -> tuple[float | None, float, bool]:
+    """:func:`grid_period` with a fallback: when the raw profile gives no period, or one that would make the
+    profile shorter than 60 mm or longer than 450 mm, the detrended profile is tried. Returns (px_per_mm or
+    None, strength, detrended?)."""
+    n = profile.size
+    lo, hi = PLAUSIBLE_EXTENT_MM
+    px, strength = grid_period(profile)
+    if px is not None and lo <= n / px <= hi:
+        return px, strength, False
+    px2, strength2 = grid_period(_detrended(profile)) if n >= 40 else (None, 0.0)
+    if px2 is not None and lo <= n / px2 <= hi:
+        return px2, strength2, True
+    return None, strength, False
+
+
 def estimate_scale(grid_map: np.ndarray, *, region: tuple[int, int, int, int] | None = None) -> Scale:
     """Pixels per mm from the grid map (H, W) of a rectified page; source "grid" or a failure scale
     with NaN values (the caller applies fallbacks)."""
@@ -153,8 +181,10 @@ def estimate_scale(grid_map: np.ndarray, *, region: tuple[int, int, int, int] | 
     # vertical lines -> column profile (x period); horizontal lines -> row profile (y period)
     col = g.mean(axis=0)
     row = g.mean(axis=1)
-    px_x, s_x = grid_period(col)
-    px_y, s_y = grid_period(row)
+    px_x, s_x, det_x = profile_period(col)
+    px_y, s_y, det_y = profile_period(row)
+    if det_x or det_y:
+        warnings.append("grid period read from the detrended grid profile (uneven lighting)")
     if px_x is None and px_y is None:
         return Scale(math.nan, math.nan, "none", confidence=0.0, warnings=["grid period not found"])
     if px_x is None:

@@ -328,6 +328,23 @@ def test_grid_period_from_a_sparse_binarised_grid():
     assert strength > 0.2
 
 
+def test_grid_period_under_uneven_lighting():
+    """A photographed page: only the blurred 5 mm lines (every 40 px) show, on a lighting gradient far stronger
+    than they are. The raw profile gives no plausible period; the detrended one gives 8 px/mm."""
+    from ecgdigitize.scale import grid_period, profile_period
+
+    x = np.arange(2200, dtype=np.float64)
+    lines = np.exp(-0.5 * ((x % 40.0 - 20.0) / 3.0) ** 2)  # blurred major lines
+    profile = 0.1 * lines + 4.0 * np.exp(-((x - 700.0) / 900.0) ** 2)  # bright spot of the lamp
+    raw, _ = grid_period(profile)
+    assert raw is None or not 60.0 <= profile.size / raw <= 450.0
+    px_mm, strength, detrended = profile_period(profile)
+    assert detrended and px_mm is not None and abs(px_mm / 8.0 - 1.0) < 0.02, px_mm
+    # a clean profile is read as before, without detrending
+    px_clean, _, det_clean = profile_period(lines)
+    assert not det_clean and abs(px_clean / 8.0 - 1.0) < 0.02
+
+
 def test_trace_start_after_pulse_made_consistent():
     """Three pulses end at x = 133; two traces start at 149-150, one at 154 (its first ink missed)."""
     from ecgdigitize.calibration import Pulse
