@@ -36,6 +36,31 @@ def test_heart_rate(label, seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+def test_heart_rate_on_an_inverted_rhythm_lead(seed):
+    """Negative QRS complexes in the rhythm lead (lead II of a strongly deviated axis): the rate holds."""
+    sig, info = synthesize_ecg(["NORM"], fs=500.0, duration_s=10.0, rng=seed)
+    f = extract_features(-sig, 500.0)
+    assert abs(f[IDX["heart_rate_bpm"]] - info["heart_rate_bpm"]) < 0.05 * info["heart_rate_bpm"]
+
+
+def test_beat_train_score_prefers_the_true_r_peaks():
+    """The detector arbiter: the true R-peak train scores above one that misses two beats and above one that
+    also counts the T waves."""
+    from ecgfeatures.features import _beat_train_score, _detect_r_peaks
+
+    fs = 500.0
+    sig, info = synthesize_ecg(["NORM"], fs=fs, duration_s=10.0, rng=3)
+    x = sig[:, 1] - np.median(sig[:, 1])
+    peaks, _ = _detect_r_peaks(sig[:, 1], fs)
+    assert abs(60.0 * fs / np.mean(np.diff(peaks)) - info["heart_rate_bpm"]) < 0.05 * info["heart_rate_bpm"]
+    t_waves = peaks + int(0.3 * fs)
+    doubled = np.sort(np.r_[peaks, t_waves[t_waves < len(x)]])
+    good = _beat_train_score(x, peaks, fs)
+    missed = np.delete(peaks, [3, 7])
+    assert good > _beat_train_score(x, missed, fs) and good > _beat_train_score(x, doubled, fs)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_rr_variability(seed):
     f_af, _ = _feat(["AFIB/AFL"], seed)
     f_n, _ = _feat(["NORM"], seed)
