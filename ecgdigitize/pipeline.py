@@ -282,8 +282,9 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     curves = trace_rows(tm_r.prob, [(r.y0, r.y1, r.x0, r.x1, r.baseline_y) for r in rows])
     for i, (r, c) in enumerate(zip(rows, curves)):
         p = find_pulse(c.y, c.x0, r.baseline_y, i, ppx, ppy, paper_speed)
-        if p is None and tm_r.source == "given":
-            # a segmentation net may leave the pulses out: look for them in the image's ink left of the row
+        if p is None:
+            # a segmentation net may leave the pulses out, and a row may be found starting after its pulse
+            # (a wide lead label between them): look for them in the image's ink left of the row
             xa = int(max(0, r.x0 - (0.2 * paper_speed + 12.0) * ppx))
             ink_p = np.clip((tm_r.ink - 0.3) / 0.2, 0.0, 1.0)
             ci = trace_band(ink_p, r.y0, r.y1, xa, r.x0 + 2, r.baseline_y)
@@ -297,9 +298,9 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
             pulse_of_row[i] = p
     tick("vectorise")
 
-    # paper speed: a calibration pulse lasts 0.2 s, so 10 mm wide pulses on a measured grid (pulse heights of
-    # a standard gain confirm the scale) mean 50 mm/s
-    if not speed_given and sc.source == "grid" and len(pulses) >= max(1, len(rows) // 2):
+    # paper speed: a calibration pulse lasts 0.2 s, so 10 mm wide pulses on a measured grid or a page of a
+    # standard size (pulse heights of a standard gain confirm the scale) mean 50 mm/s
+    if not speed_given and sc.source in ("grid", "dpi") and len(pulses) >= max(1, len(rows) // 2):
         w_mm = float(np.median([(p.x1 - p.x0) / ppx for p in pulses]))
         h_mm = float(np.median([p.height_px / ppy for p in pulses]))
         standard_height = any(abs(h_mm / g - 1.0) <= 0.15 for g in (5.0, 10.0, 20.0))  # the scale is right
@@ -312,7 +313,12 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
         wmm = float(np.median([p.x1 - p.x0 for p in pulses]))
         sy = hmm / gain
         sx = wmm / (0.2 * paper_speed)
-        if 0.5 < sx / sy < 2.0:
+        # pulses of a standard height on the page-size scale (a 5 or 20 mm/mV page) confirm that scale
+        confirmed = any(abs(hmm / ppy / g - 1.0) <= 0.1 for g in (5.0, 10.0, 20.0))
+        if confirmed:
+            sc = Scale(ppx, ppy, "pulse", confidence=0.5, warnings=["page-size scale confirmed by the calibration pulses"])
+            warnings.append("page-size scale confirmed by the calibration pulses")
+        elif 0.5 < sx / sy < 2.0:
             sx = sy  # pulse heights are measured more precisely than widths; pixels are square
             sc = Scale(sx, sy, "pulse", confidence=0.5, warnings=["scale from the calibration pulses"])
             warnings.append("scale from the calibration pulses")
