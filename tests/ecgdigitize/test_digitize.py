@@ -312,6 +312,20 @@ def test_paper_speed_50_read_from_the_pulses(signal):
     assert snr_db(signal, forced.signal) < 3.0
 
 
+def test_no_grid_5_mm_per_mv_pulses_confirm_the_page_scale(signal):
+    """No grid, 5 mm/mV: the page-size scale is confirmed by the 5 mm pulses (not rescaled as if they were
+    10 mm ones, which halved it); at 50 mm/s their 10 mm width gives the paper speed."""
+    page = render(signal, dpi=100, gain=5.0, grid_color="none")
+    r = digitize_page(page.image)
+    assert r.scale.source == "pulse" and abs(r.scale.px_per_mm_x / page.sidecar["px_per_mm_x"] - 1) < 0.03
+    assert r.calibration.gain_mm_per_mv == 5.0
+    assert snr_db(signal, r.signal) >= 12.0  # measured 16.5 dB
+    fast = render(signal, dpi=100, paper_speed=50.0, gain=5.0, grid_color="none")
+    r50 = digitize_page(fast.image)
+    assert any("50 mm/s" in w for w in r50.warnings), r50.warnings
+    assert abs(r50.scale.px_per_mm_x / fast.sidecar["px_per_mm_x"] - 1) < 0.03
+
+
 def test_grid_period_from_a_sparse_binarised_grid():
     """Only some 5 mm lines survive (k = 0, 3, 5 mod 8): the strongest lag is 40 mm, the scale still 7.87 px/mm."""
     from ecgdigitize.scale import grid_period
