@@ -209,6 +209,7 @@ def _h(**kw: Any) -> dict[str, Any]:
 HEADS: dict[str, dict[str, Any]] = {
     "entry (TrainConfig defaults)": _h(model="product", source="corrupted4", rhythm_rules=True),
     "entry head without rhythm rules": _h(model="product", source="corrupted4"),
+    "entry [test: true signals]": _h(model="product", source="corrupted4", rhythm_rules=True, eval_source="true"),
     "entry + rate rules (HR>100 | HR<60)": _h(model="product", source="corrupted4", rate_rules=True),
     "mlp256 corr 0.5": _h(model="mlp", hidden=[256], dropout=0.2, optim="adam", epochs=40, l2=1e-4, source="corrupted"),
     "lr true 0.5": _h(source="true", l2=1e-2),
