@@ -81,13 +81,14 @@ TEMPLATES = ("3x4+1", "3x4+3", "3x4", "6x2", "12x1")
 def row_map(prob: np.ndarray, px_per_mm: float, threshold: float = 0.5, bridge: bool = False) -> np.ndarray:
     """Trace map (float32) with small connected components (text, labels, specks) removed.
 
-    bridge: thin (1 px) scanned traces break into pieces along steep QRS strokes; with ``bridge`` the
-    components are labelled on a vertically dilated mask (about 0.6 mm, at most 3 px, up and down, 1 px
-    sideways) so one trace stays one component (the original pixels are kept). Off by default: it can
-    also chain the lines of header text into wide components."""
+    bridge: thin (1 px) scanned traces break into pieces along steep QRS strokes and into dashes along
+    faint flat stretches; with ``bridge`` the components are labelled on a dilated mask (about 0.6 mm up
+    and down, at most 3 px, and 0.6 mm sideways, at most 4 px) so one trace stays one component (the original
+    pixels are kept). Off by default: it can also chain the lines of header text into wide components."""
     b = (prob > threshold).astype(np.uint8)
     k = int(np.clip(round(0.6 * px_per_mm), 1, 3)) if bridge else 1
-    lab_src = cv2.dilate(b, np.ones((2 * k + 1, 3), np.uint8)) if k > 1 else b
+    kx = int(np.clip(round(0.6 * px_per_mm), 1, 4)) if bridge else 1
+    lab_src = cv2.dilate(b, np.ones((2 * k + 1, 2 * kx + 1), np.uint8)) if bridge else b
     n, lab, stats, _ = cv2.connectedComponentsWithStats(lab_src, connectivity=8)
     if n <= 1:
         return np.zeros_like(prob, dtype=np.float32)

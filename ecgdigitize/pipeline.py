@@ -253,11 +253,17 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
         ppm = 0.5 * (sc_cur.px_per_mm_x + sc_cur.px_per_mm_y)
         rmap = row_map(tm_cur.prob, ppm)
         found = find_rows(rmap, sc_cur.px_per_mm_y, sc_cur.px_per_mm_x)
-        if len(found) < 2:
-            # thin, broken scanned traces: label components with gaps bridged
+        width = tm_cur.prob.shape[1]
+        short = sum(r.x1 - r.x0 for r in found) < 0.5 * width * max(len(found), 1)
+        if len(found) < 2 or short:
+            # thin, broken scanned traces (pieces too small to keep, so rows are missed or cut short): label
+            # components with gaps bridged; taken when it finds more rows, or as many (one more or less) that
+            # cover clearly more of the page
             rmap_b = row_map(tm_cur.prob, ppm, bridge=True)
             found_b = find_rows(rmap_b, sc_cur.px_per_mm_y, sc_cur.px_per_mm_x)
-            if len(found_b) > len(found):
+            span, span_b = sum(r.x1 - r.x0 for r in found), sum(r.x1 - r.x0 for r in found_b)
+            if len(found_b) > len(found) if len(found) < 2 else \
+                    (abs(len(found_b) - len(found)) <= 1 and span_b > 1.3 * span):
                 return found_b, rmap_b
         return found, rmap
 

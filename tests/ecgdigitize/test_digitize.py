@@ -375,3 +375,22 @@ def test_trace_start_after_pulse_made_consistent():
     two = {0: Pulse(0, 90.0, 133.0, 340.0, 416.0, 149.0), 1: Pulse(1, 89.0, 133.0, 706.0, 782.0, 154.0)}
     _consistent_trace_starts(two, tol_px=2.0)  # no majority: unchanged
     assert two[1].trace_start_x == 154.0
+
+
+def test_rows_of_dashed_thin_traces_are_found_whole():
+    """A faint 1 px scanned trace breaks into 2 mm dashes: each piece is too small to keep, so without bridging
+    the rows are missed or cut short; bridged, four rows span the page."""
+    from ecgdigitize.layout import find_rows, row_map
+
+    ppm = 6.0
+    prob = np.zeros((700, 1600), np.float32)
+    for base in (100, 275, 450, 625):
+        for x in range(20, 1580):
+            if (x // 6) % 3 != 2:  # 12 px on, 6 px off
+                prob[base + int(round(3 * np.sin(x / 20.0))), x] = 1.0
+    plain = find_rows(row_map(prob, ppm), ppm, ppm)
+    assert sum(r.x1 - r.x0 for r in plain) < 0.5 * 4 * 1560
+    rows = find_rows(row_map(prob, ppm, bridge=True), ppm, ppm)
+    assert len(rows) == 4
+    assert all(r.x1 - r.x0 > 0.9 * 1560 for r in rows)
+    assert [round(r.baseline_y) for r in rows] == pytest.approx([100, 275, 450, 625], abs=4)
