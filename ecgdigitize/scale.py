@@ -143,6 +143,9 @@ def grid_period(profile: np.ndarray, min_px_per_mm: float = 1.5, max_px_per_mm: 
     return float(px_mm), strength
 
 
+#: mean grid probability below which a page has no grid
+MIN_GRID_MASS = 1e-4
+
 #: implied extent (mm) of a grid profile that a page (or a crop of one) can have
 PLAUSIBLE_EXTENT_MM = (60.0, 450.0)
 
@@ -176,7 +179,9 @@ def estimate_scale(grid_map: np.ndarray, *, region: tuple[int, int, int, int] | 
     with NaN values (the caller applies fallbacks)."""
     g = grid_map if region is None else grid_map[region[1]:region[3], region[0]:region[2]]
     warnings: list[str] = []
-    if g.size == 0 or float(g.sum()) <= 0:
+    # a printed grid covers percents of the page (minor lines every 4-8 px); a map that is all but empty (a page
+    # without grid: stray anti-aliasing) has no period worth reading, whatever its normalised autocorrelation says
+    if g.size == 0 or float(g.mean()) < MIN_GRID_MASS:
         return Scale(math.nan, math.nan, "none", warnings=["no grid found"])
     # vertical lines -> column profile (x period); horizontal lines -> row profile (y period)
     col = g.mean(axis=0)

@@ -394,3 +394,14 @@ def test_rows_of_dashed_thin_traces_are_found_whole():
     assert len(rows) == 4
     assert all(r.x1 - r.x0 > 0.9 * 1560 for r in rows)
     assert [round(r.baseline_y) for r in rows] == pytest.approx([100, 275, 450, 625], abs=4)
+
+
+def test_an_all_but_empty_grid_map_has_no_period():
+    """A page without grid leaves only stray anti-aliasing in the grid map; its normalised autocorrelation can
+    still show a period (here a faint 23 px pattern), which must not become the scale."""
+    g = np.zeros((850, 1100), np.float32)
+    g[:, ::23] = 1e-6
+    assert estimate_scale(g).source == "none"
+    g[:, ::8] = 0.3  # a real (if faint) grid of 1 mm lines every 8 px
+    sc = estimate_scale(g)
+    assert sc.source == "grid" and abs(sc.px_per_mm_x / 8.0 - 1.0) < 0.02
