@@ -254,9 +254,11 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
         rmap = row_map(tm_cur.prob, ppm)
         found = find_rows(rmap, sc_cur.px_per_mm_y, sc_cur.px_per_mm_x)
         width = tm_cur.prob.shape[1]
-        short = sum(r.x1 - r.x0 for r in found) < 0.5 * width * max(len(found), 1)
+        spans = [r.x1 - r.x0 for r in found]
+        short = sum(spans) < 0.5 * width * max(len(found), 1) or (bool(spans) and min(spans) < 0.6 * max(spans))
         if len(found) < 2 or short:
-            # thin, broken scanned traces (pieces too small to keep, so rows are missed or cut short): label
+            # thin, broken traces (scans; anti-aliased 100-DPI lines): pieces too small to keep, so rows are
+            # missed or some are cut short (rows of a layout span about the same width): label
             # components with gaps bridged; taken when it finds more rows, or as many (one more or less) that
             # cover clearly more of the page
             rmap_b = row_map(tm_cur.prob, ppm, bridge=True)
