@@ -405,3 +405,15 @@ def test_an_all_but_empty_grid_map_has_no_period():
     g[:, ::8] = 0.3  # a real (if faint) grid of 1 mm lines every 8 px
     sc = estimate_scale(g)
     assert sc.source == "grid" and abs(sc.px_per_mm_x / 8.0 - 1.0) < 0.02
+
+
+def test_rows_of_an_anti_aliased_100_dpi_page_are_found_whole():
+    """Without grid at 50 mm/s and 100 DPI, long flat stretches of the thin anti-aliased trace fall below the
+    map threshold and some rows were found cut to a third; the bridged map gives every row its full span."""
+    from ecgrender.synth import synthesize_ecg
+
+    sig, _ = synthesize_ecg(["NORM"], 500.0, 10.0, rng=0)
+    page = render(sig, dpi=100, paper_speed=50.0, grid_color="none")
+    r = digitize_page(page.image)
+    spans = [row.x1 - row.x0 for row in r.layout.rows]
+    assert len(spans) == 4 and min(spans) > 0.9 * max(spans), spans
