@@ -182,20 +182,34 @@ def _scipy_peaks(x: np.ndarray, fs: float) -> np.ndarray:
     return np.unique(np.asarray(out, dtype=np.int64))
 
 
+def _qrs_windows(x: np.ndarray, peaks: np.ndarray, fs: float) -> tuple[list[int], np.ndarray]:
+    """Indices of the ``peaks`` whose QRS window (R +- 60 ms) of ``x`` lies inside and is finite, and those
+    windows with their mean removed (K, W)."""
+    half = max(2, int(round(0.06 * fs)))
+    idx = [i for i, p in enumerate(peaks) if p - half >= 0 and p + half < len(x)
+           and np.isfinite(x[p - half:p + half + 1]).all()]
+    if not idx:
+        return idx, np.zeros((0, 2 * half + 1))
+    w = np.stack([x[peaks[i] - half:peaks[i] + half + 1] for i in idx])
+    return idx, w - w.mean(axis=1, keepdims=True)
+
+
+def _corr_with(windows: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """Correlation (K,) of each mean-removed window with a mean-removed template (0 for flat ones)."""
+    den = np.sqrt(np.sum(windows * windows, axis=1) * np.sum(template * template))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, windows @ template / np.where(den > 0, den, 1.0), 0.0)
+
+
 def _beat_train_score(x: np.ndarray, peaks: np.ndarray, fs: float) -> float:
     """Plausibility of an R-peak train on the filtered signal ``x``: the median correlation of the beats' QRS
     windows (R +- 60 ms) with their median (T waves taken for R peaks do not look like the QRS) minus the
     fraction of RR intervals longer than 1.6 x the median RR (missed beats)."""
-    half = max(2, int(round(0.06 * fs)))
-    wins = [x[p - half:p + half + 1] for p in peaks if p - half >= 0 and p + half < len(x)]
-    if len(peaks) < 3 or len(wins) < 3:
+    _, w = _qrs_windows(x, peaks, fs)
+    if len(peaks) < 3 or len(w) < 3:
         return -math.inf
-    w = np.stack(wins)
-    w = w - w.mean(axis=1, keepdims=True)
-    tpl = np.median(w, axis=0)
-    den = np.sqrt(np.sum(w * w, axis=1) * np.sum(tpl * tpl)) + 1e-12
     rr = np.diff(peaks)
-    return float(np.median(w @ tpl / den) - np.mean(rr > 1.6 * np.median(rr)))
+    return float(np.median(_corr_with(w, np.median(w, axis=0))) - np.mean(rr > 1.6 * np.median(rr)))
 
 
 def _detect_r_peaks(raw: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
@@ -230,8 +244,7 @@ def _detect_r_peaks(raw: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]
         rate_nk = float(np.mean(np.diff(nk_peaks)))
         rate_en = float(np.mean(np.diff(energy_peaks)))
         if abs(rate_nk / rate_en - 1.0) > 0.1:
-            x = clean if clean is not raw else raw - np.median(raw)
-            if _beat_train_score(x, energy_peaks, fs) > _beat_train_score(x, nk_peaks, fs):
+            if _beat_train_score(clean, energy_peaks, fs) > _beat_train_score(clean, nk_peaks, fs):
                 return energy_peaks, clean
     return nk_peaks, clean
 
@@ -266,28 +279,22 @@ def _rhythm(peaks: np.ndarray, fs: float, out: np.ndarray) -> np.ndarray:
 def _ectopy(x: np.ndarray, peaks: np.ndarray, premature: np.ndarray, fs: float, out: np.ndarray) -> None:
     """Fill ``ectopic_wide_fraction`` and ``ectopic_narrow_fraction`` from the filtered rhythm lead ``x`` (N,)
     mV, its R ``peaks`` (sample indices) and the premature-beat mask (see the module docstring)."""
-    half = max(2, int(round(0.06 * fs)))
-    ok = [i for i, p in enumerate(peaks) if p - half >= 0 and p + half < len(x)
-          and np.isfinite(x[p - half:p + half + 1]).all()]
-    normal = [i for i in ok if not premature[i]]
+    ok, wins = _qrs_windows(x, peaks, fs)
+    normal = [k for k, i in enumerate(ok) if not premature[i]]
     if len(ok) < 3 or len(normal) < 2:
         return
-    wins = {i: x[peaks[i] - half:peaks[i] + half + 1] for i in ok}
-    tpl = np.median(np.stack([wins[i] - wins[i].mean() for i in normal]), axis=0)
-    tpl_pp = float(np.ptp(tpl))
+    tpl = np.median(wins[normal], axis=0)
+    corr = _corr_with(wins, tpl)
+    ratio = np.ptp(wins, axis=1) / max(float(np.ptp(tpl)), 1e-6)
+    different = (corr < 0.8) | (ratio < 0.6) | (ratio > 1.7)
     rr = np.diff(peaks).astype(float)
     med_rr = float(np.median(rr)) if rr.size else np.nan
     wide = narrow = 0
-    for i in ok:
-        s = wins[i] - wins[i].mean()
-        den = float(np.sqrt(np.sum(s * s) * np.sum(tpl * tpl)))
-        corr = float(np.sum(s * tpl) / den) if den > 0 else 0.0
-        ratio = float(np.ptp(s)) / max(tpl_pp, 1e-6)
-        different = corr < 0.8 or not (0.6 <= ratio <= 1.7)
+    for k, i in enumerate(ok):
         pause_after = i < rr.size and math.isfinite(med_rr) and rr[i] > 1.15 * med_rr
-        if different and (premature[i] or pause_after):
+        if different[k] and (premature[i] or pause_after):
             wide += 1
-        elif premature[i] and not different:
+        elif premature[i] and not different[k]:
             narrow += 1
     out[_IDX["ectopic_wide_fraction"]] = wide / len(ok)
     out[_IDX["ectopic_narrow_fraction"]] = narrow / len(ok)
