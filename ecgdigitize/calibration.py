@@ -105,6 +105,15 @@ def find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: f
     return Pulse(row, float(x0 + a), float(x0 + b), float(baseline - top_h), base_y, float(x0 + start))
 
 
+def standard_gain(height_mm: float, tol: float) -> float | None:
+    """The standard gain (mm/mV, :data:`STANDARD_GAINS`) nearest a 1 mV pulse ``height_mm`` tall when it lies
+    within the relative tolerance ``tol`` of it, else None."""
+    if not np.isfinite(height_mm) or height_mm <= 0:
+        return None
+    g = min(STANDARD_GAINS, key=lambda s: abs(np.log(s / height_mm)))
+    return g if abs(height_mm / g - 1.0) <= tol else None
+
+
 def amplitude_calibration(pulses: list[Pulse], px_per_mm_y: float, gain: float) -> Calibration:
     """mV per pixel from the pulses (median height = 1 mV), snapped to a standard gain (5, 10, 20 mm/mV) when
     within 8 % of it (the grid then gives the precise value); otherwise the nominal ``gain`` (mm/mV)."""
@@ -114,9 +123,8 @@ def amplitude_calibration(pulses: list[Pulse], px_per_mm_y: float, gain: float) 
     hpx = float(np.median([p.height_px for p in pulses]))
     gain_meas = hpx / px_per_mm_y
     warnings: list[str] = []
-    snapped = min(STANDARD_GAINS, key=lambda g: abs(np.log(g / gain_meas)))
-    if abs(snapped - gain_meas) / snapped <= 0.08:
-        g = snapped
+    g = standard_gain(gain_meas, 0.08)
+    if g is not None:
         if abs(g - gain) > 1e-6:
             warnings.append(f"calibration pulse says {g:g} mm/mV (nominal {gain:g})")
         return Calibration(pulses, 1.0 / (g * px_per_mm_y), g, "pulse", warnings)

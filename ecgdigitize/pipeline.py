@@ -18,7 +18,7 @@ import numpy as np
 
 from . import assemble as asm
 from .boundaries import BoundaryZone, retrace_boundaries
-from .calibration import Calibration, Pulse, amplitude_calibration, find_pulse
+from .calibration import Calibration, Pulse, amplitude_calibration, find_pulse, standard_gain
 from .image_io import PreparedImage, downscale, prepare_image
 from .layout import Layout, LeadBox, Row, boundary_evidence, find_rows, fit_layout, row_map, template_rows
 from .paper import paper_mask
@@ -255,7 +255,8 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
         found = find_rows(rmap, sc_cur.px_per_mm_y, sc_cur.px_per_mm_x)
         width = tm_cur.prob.shape[1]
         spans = [r.x1 - r.x0 for r in found]
-        short = sum(spans) < 0.5 * width * max(len(found), 1) or (bool(spans) and min(spans) < 0.6 * max(spans))
+        span = sum(spans)
+        short = span < 0.5 * width * max(len(found), 1) or (bool(spans) and min(spans) < 0.6 * max(spans))
         if len(found) < 2 or short:
             # thin, broken traces (scans; anti-aliased 100-DPI lines): pieces too small to keep, so rows are
             # missed or some are cut short (rows of a layout span about the same width): label
@@ -263,7 +264,7 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
             # cover clearly more of the page
             rmap_b = row_map(tm_cur.prob, ppm, bridge=True)
             found_b = find_rows(rmap_b, sc_cur.px_per_mm_y, sc_cur.px_per_mm_x)
-            span, span_b = sum(r.x1 - r.x0 for r in found), sum(r.x1 - r.x0 for r in found_b)
+            span_b = sum(r.x1 - r.x0 for r in found_b)
             if len(found_b) > len(found) if len(found) < 2 else \
                     (abs(len(found_b) - len(found)) <= 1 and span_b > 1.3 * span):
                 return found_b, rmap_b
@@ -311,7 +312,7 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     if not speed_given and sc.source in ("grid", "dpi") and len(pulses) >= max(1, len(rows) // 2):
         w_mm = float(np.median([(p.x1 - p.x0) / ppx for p in pulses]))
         h_mm = float(np.median([p.height_px / ppy for p in pulses]))
-        standard_height = any(abs(h_mm / g - 1.0) <= 0.15 for g in (5.0, 10.0, 20.0))  # the scale is right
+        standard_height = standard_gain(h_mm, 0.15) is not None  # the scale is right
         if standard_height and abs(w_mm - 0.2 * 50.0) <= 0.2 * 0.2 * 50.0:
             paper_speed = 50.0
             warnings.append(f"calibration pulses {w_mm:.1f} mm wide: paper speed 50 mm/s")
@@ -322,7 +323,7 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
         sy = hmm / gain
         sx = wmm / (0.2 * paper_speed)
         # pulses of a standard height on the page-size scale (a 5 or 20 mm/mV page) confirm that scale
-        confirmed = any(abs(hmm / ppy / g - 1.0) <= 0.1 for g in (5.0, 10.0, 20.0))
+        confirmed = standard_gain(hmm / ppy, 0.1) is not None
         if confirmed:
             sc = Scale(ppx, ppy, "pulse", confidence=0.5, warnings=["page-size scale confirmed by the calibration pulses"])
             warnings.append("page-size scale confirmed by the calibration pulses")
