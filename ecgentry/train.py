@@ -182,7 +182,6 @@ class _Batcher:
         self.cfg = cfg
         self.device = device
         self._signals: dict[str, np.ndarray | None] = {}
-        self._features: dict[str, np.ndarray] = {}
         self._raw_features: dict[str, np.ndarray] = {}
         self.epoch = 0  # set by the training loop: picks the feature corruption variant
         self.without_signal: set[str] = set()  # records whose signal could not be read (features all missing)
@@ -195,8 +194,13 @@ class _Batcher:
 
     def feature_variants(self, info: RecordInfo) -> np.ndarray:
         """All ``FEATURE_VARIANTS`` model-ready feature vectors (K, E) of the record (one all-missing row when the
-        record has no readable signal); computed once and cached."""
-        if info.record not in self._features:
+        record has no readable signal), from the cached :meth:`raw_feature_variants`."""
+        return features_to_model_input(self.raw_feature_variants(info))
+
+    def raw_feature_variants(self, info: RecordInfo) -> np.ndarray:
+        """The raw ``ecgfeatures`` values (K, E) of the record's corrupted true signal (NaN = not measured);
+        computed once and cached."""
+        if info.record not in self._raw_features:
             sig = load_standard_signal(info) if info.has_signal else None
             if sig is None:
                 self.without_signal.add(info.record)
@@ -208,13 +212,22 @@ class _Batcher:
                 feats = np.stack([extract_features(digitization_like(sig, info.fs, rng), info.fs)
                                   for _ in range(FEATURE_VARIANTS)])
             self._raw_features[info.record] = feats
-            self._features[info.record] = features_to_model_input(feats)
-        return self._features[info.record]
-
-    def raw_feature_variants(self, info: RecordInfo) -> np.ndarray:
-        """The raw ``ecgfeatures`` values (K, E) behind :meth:`feature_variants` (NaN = not measured)."""
-        self.feature_variants(info)
         return self._raw_features[info.record]
+
+    def signal_feature_rows(self, infos: list[RecordInfo], raw: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Every feature variant of every record with a readable signal: ``(rows (M, E) float32, index into
+        infos (M,))``; raw ``ecgfeatures`` values or model inputs."""
+        rows: list[np.ndarray] = []
+        owners: list[int] = []
+        for k, info in enumerate(infos):
+            variants = self.raw_feature_variants(info)
+            if info.record in self.without_signal:
+                continue
+            rows.append(variants if raw else features_to_model_input(variants))
+            owners.extend([k] * len(variants))
+        if not rows:
+            return np.zeros((0, len(FEATURE_NAMES)), np.float32), np.zeros(0, np.int64)
+        return np.concatenate(rows).astype(np.float32), np.asarray(owners, np.int64)
 
     def _page(self, ex: Example) -> np.ndarray | None:
         if ex.pixels is not None:
@@ -282,19 +295,11 @@ def dx_design(model: ECGMultiHeadModel, batcher: _Batcher, infos: list[RecordInf
     signal. Head with image features: one row per page of ``examples`` (the records' own and rendered pages) and
     feature variant, the pooled features coming from the trained backbone (eval mode)."""
     head = model.dx_head
+    if not head.use_image:
+        return batcher.signal_feature_rows(infos)
     index = {i.record: k for k, i in enumerate(infos)}
     rows: list[np.ndarray] = []
     owners: list[int] = []
-    if not head.use_image:
-        for k, info in enumerate(infos):
-            variants = batcher.feature_variants(info)
-            if info.record in batcher.without_signal:
-                continue
-            rows.append(variants)
-            owners.extend([k] * len(variants))
-        if not rows:
-            return np.zeros((0, head.input_size), np.float32), np.zeros(0, np.int64)
-        return np.concatenate(rows).astype(np.float32), np.asarray(owners, np.int64)
     model.eval()
     for start in range(0, len(examples), cfg.batch_size):
         group = examples[start:start + cfg.batch_size]
@@ -460,16 +465,10 @@ def fit_dx_rhythm_rules(model: ECGMultiHeadModel, batcher: _Batcher, infos: list
     head = model.dx_head
     if head is None or not cfg.dx_rhythm_rules or not head.extra_features:
         return []
-    rows, targets = [], []
-    for info in infos:
-        raw = batcher.raw_feature_variants(info)
-        if info.record in batcher.without_signal:
-            continue
-        rows.append(raw)
-        targets.append(np.repeat(np.array([[c in info.labels for c in classes]]), len(raw), axis=0))
-    if not rows:
+    rows, owners = batcher.signal_feature_rows(infos, raw=True)
+    if not len(rows):
         return []
-    rules = fit_rhythm_rules(np.concatenate(rows), FEATURE_NAMES, np.concatenate(targets), classes)
+    rules = fit_rhythm_rules(rows, FEATURE_NAMES, _labels_matrix(infos, classes)[owners] > 0.5, classes)
     head.set_rhythm_rules(rules)
     for r in rules:
         logger.info("rhythm rule: %s if %s %s %.3g%s (%s)", r.class_name, r.feature, r.direction, r.cutoff,
