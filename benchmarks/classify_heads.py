@@ -19,7 +19,6 @@ import torch
 from ecgfeatures.features import FEATURE_NAMES, features_to_model_input
 from models.heads import tune_thresholds
 
-HR = FEATURE_NAMES.index("heart_rate_bpm")
 
 
 def _source(data: dict[str, np.ndarray], name: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -133,13 +132,13 @@ def fit_predict(spec: dict[str, Any], x: np.ndarray, y: np.ndarray, x_eval: list
         return [torch.sigmoid(net(torch.from_numpy((e - mu) / sd).float())).numpy() for e in x_eval]
 
 
-def _rate_rules(probs: np.ndarray, hr: np.ndarray, classes: list[str]) -> np.ndarray:
-    probs = probs.copy()
-    for c, hit in (("TACHY", hr > 100), ("BRADY", hr < 60)):
-        if c in classes:
-            j = classes.index(c)
-            probs[:, j] = np.where(np.isfinite(hr), hit.astype(float), probs[:, j])
-    return probs
+def _rate_rules(probs: np.ndarray, features: np.ndarray, classes: list[str]) -> np.ndarray:
+    """TACHY / BRADY replaced by the plain clinical rate rules (> 100 / < 60 bpm, no AF exclusion) where the rate
+    is measured: :mod:`models.rhythm_rules` with fixed cut-offs."""
+    from models.rhythm_rules import RhythmRule, apply_rhythm_rules
+
+    rules = [RhythmRule("TACHY", "heart_rate_bpm", "above", 100.0), RhythmRule("BRADY", "heart_rate_bpm", "below", 60.0)]
+    return apply_rhythm_rules(probs, features, FEATURE_NAMES, classes, rules)
 
 
 def run_head(spec: dict[str, Any], data: dict[str, np.ndarray], tr: np.ndarray, te: np.ndarray, y: np.ndarray,
@@ -181,7 +180,7 @@ def run_head(spec: dict[str, Any], data: dict[str, np.ndarray], tr: np.ndarray, 
         rules = fit_rhythm_rules(raw, names, y[own], classes)
         probs = apply_rhythm_rules(probs, data[spec.get("eval_source", "digitized")][te_idx], names, classes, rules)
     if spec.get("rate_rules") and classes is not None:
-        probs = _rate_rules(probs, data["digitized"][te_idx, HR], classes)
+        probs = _rate_rules(probs, data["digitized"][te_idx], classes)
         for c in ("TACHY", "BRADY"):
             if c in classes:
                 thresholds[classes.index(c)] = 0.5

@@ -52,9 +52,10 @@ class RhythmRule:
             if self.unless_feature is not None and self.unless_above is not None:
                 u = v[:, list(names).index(self.unless_feature)]
                 hit &= ~(u > self.unless_above)
-        return hit & np.isfinite(x)
+        return hit & self.measured(v, names)
 
     def measured(self, values: np.ndarray, names: Sequence[str]) -> np.ndarray:
+        """(M,) bool: where the rule's feature was measured (finite)."""
         v = np.atleast_2d(np.asarray(values, np.float64))
         return np.isfinite(v[:, list(names).index(self.feature)])
 
