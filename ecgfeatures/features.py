@@ -97,6 +97,8 @@ _MODEL_INPUT_CLIP = 10.0
 _PRE_S = 0.30   # median-beat window before R (s)
 _POST_S = 0.50  # median-beat window after R (s)
 _MIN_RUN_S = 0.3
+_EDGE_S = 0.05          # R peaks this close to a segment's end are dropped (s)
+_MIN_RR_FRACTION = 0.45  # of two R peaks closer than this x the median RR, the weaker is dropped
 
 
 # --------------------------------------------------------------------------------------------------
@@ -212,6 +214,29 @@ def _beat_train_score(x: np.ndarray, peaks: np.ndarray, fs: float) -> float:
     return float(np.median(_corr_with(w, np.median(w, axis=0))) - np.mean(rr > 1.6 * np.median(rr)))
 
 
+def _tidy_peaks(x: np.ndarray, peaks: np.ndarray, fs: float) -> np.ndarray:
+    """R peaks (sorted sample indices into ``x``) without the detections within ``_EDGE_S`` of either end of the
+    segment (filter edge effects, cut beats) and, of two detections closer than ``_MIN_RR_FRACTION`` x the
+    median RR, the one with the smaller QRS slope (T waves, double detections; a premature beat comes at
+    0.6-0.85 x the RR)."""
+    edge = int(round(_EDGE_S * fs))
+    p = np.unique(np.asarray(peaks, np.int64))
+    p = p[(p >= edge) & (p < len(x) - edge)]
+    if len(p) < 3:
+        return p
+    slope = np.abs(np.gradient(np.nan_to_num(np.asarray(x, float))))
+    w = max(1, int(round(0.05 * fs)))
+    strength = np.array([slope[max(0, q - w):q + w + 1].max() for q in p])
+    while len(p) >= 3:
+        rr = np.diff(p)
+        k = int(np.argmin(rr))
+        if rr[k] >= _MIN_RR_FRACTION * np.median(rr):
+            break
+        drop = k if strength[k] < strength[k + 1] else k + 1
+        p, strength = np.delete(p, drop), np.delete(strength, drop)
+    return p
+
+
 def _detect_r_peaks(raw: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
     """R peaks (sample indices into ``raw``) and the cleaned signal used for delineation.
 
@@ -238,8 +263,10 @@ def _detect_r_peaks(raw: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]
     except Exception as exc:
         log.debug("scipy R-peak detection failed: %s", exc)
         energy_peaks = np.zeros(0, dtype=np.int64)
+    energy_peaks = _tidy_peaks(raw, energy_peaks, fs)
     if nk_peaks is None:
         return energy_peaks, raw
+    nk_peaks = _tidy_peaks(clean, nk_peaks, fs)
     if len(nk_peaks) >= 2 and len(energy_peaks) >= 2:
         rate_nk = float(np.mean(np.diff(nk_peaks)))
         rate_en = float(np.mean(np.diff(energy_peaks)))

@@ -60,6 +60,25 @@ def test_beat_train_score_prefers_the_true_r_peaks():
     assert good > _beat_train_score(x, missed, fs) and good > _beat_train_score(x, doubled, fs)
 
 
+def test_tidy_peaks_drops_edge_and_t_wave_detections():
+    """Detections at the segment's ends and a T wave detected 0.3 s after an R peak are dropped; the R peaks,
+    including a premature beat at 0.7 x the RR, stay."""
+    from ecgfeatures.features import _tidy_peaks
+
+    fs = 500.0
+    sig, info = synthesize_ecg(["NORM"], fs=fs, duration_s=10.0, rng=4)
+    x = sig[:, 1]
+    rr = 60.0 / info["heart_rate_bpm"] * fs
+    true = np.asarray(info["r_peak_samples"], np.int64)
+    inner = true[(true > 0.1 * fs) & (true < len(x) - 0.1 * fs)]
+    t_wave = inner[4] + int(0.3 * fs)
+    noisy = np.sort(np.r_[2, inner, t_wave, len(x) - 3])
+    assert np.array_equal(_tidy_peaks(x, noisy, fs), inner)
+    premature = inner.copy()
+    premature[5] = inner[4] + int(0.7 * rr)
+    assert np.array_equal(_tidy_peaks(x, premature, fs), premature)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_rr_variability(seed):
     f_af, _ = _feat(["AFIB/AFL"], seed)
