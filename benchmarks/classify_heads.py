@@ -178,7 +178,8 @@ def run_head(spec: dict[str, Any], data: dict[str, np.ndarray], tr: np.ndarray, 
 
         raw, own = _raw_source(data, spec.get("source", "corrupted"), tr_idx)
         rules = fit_rhythm_rules(raw, names, y[own], classes)
-        probs = apply_rhythm_rules(probs, data[spec.get("eval_source", "digitized")][te_idx], names, classes, rules)
+        probs = apply_rhythm_rules(probs, data[spec.get("eval_source", "digitized")][te_idx], names, classes, rules,
+                                   thresholds)
     if spec.get("rate_rules") and classes is not None:
         probs = _rate_rules(probs, data["digitized"][te_idx], classes)
         for c in ("TACHY", "BRADY"):

@@ -124,7 +124,8 @@ def analyse_page_result(entry: EntryModels, image: np.ndarray, *, fs: float, num
             probs = torch.sigmoid(model.dx_head(feats, extra))[0].cpu().numpy()
             if extra is not None and model.dx_head.rhythm_rules:
                 probs = apply_rhythm_rules(probs, values, FEATURE_NAMES, model.dx_head.classes,
-                                           model.dx_head.rhythm_rules).astype(probs.dtype)
+                                           model.dx_head.rhythm_rules,
+                                           model.dx_head.thresholds.detach().cpu().numpy()).astype(probs.dtype)
     return signal, probs, result
 
 

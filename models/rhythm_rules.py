@@ -7,8 +7,9 @@ is fitted on the training records' features (within a clinically sensible range,
 cannot move it anywhere absurd) and applied to the head's probabilities at run time:
 
 * ``mode="replace"``: where the feature is measured, the class probability becomes 1.0 when the rule fires and
-  0.0 otherwise (TACHY: heart rate above the cut-off unless the AF score says the fast rhythm is AF; BRADY: heart
-  rate below the cut-off);
+  0.0 otherwise (TACHY: heart rate above the cut-off unless the AF score says the fast rhythm is AF or AFIB/AFL
+  is predicted; BRADY: heart rate below the cut-off unless AFIB/AFL is predicted: in PTB-XL's labels, as in
+  the clinic, tachycardia and bradycardia are sinus rhythms);
 * ``mode="or"``: the probability is raised to 1.0 when the rule fires and left alone otherwise (AFIB/AFL: AF
   score above the cut-off; PAC: premature beats with the normal QRS above a fraction of all beats, unless AF).
 
@@ -26,7 +27,8 @@ import numpy as np
 @dataclass
 class RhythmRule:
     """``class_name`` fires when ``feature`` is above (``direction="above"``) or below ``cutoff``, unless
-    ``unless_feature`` is above ``unless_above``; ``mode`` "replace" or "or" (see the module docstring)."""
+    ``unless_feature`` is above ``unless_above`` or (at run time, :func:`apply_rhythm_rules`) ``unless_class`` is
+    predicted; ``mode`` "replace" or "or" (see the module docstring)."""
 
     class_name: str
     feature: str
@@ -35,6 +37,7 @@ class RhythmRule:
     mode: str = "replace"
     unless_feature: str | None = None
     unless_above: float | None = None
+    unless_class: str | None = None
 
     def __post_init__(self) -> None:
         if self.direction not in ("above", "below"):
@@ -69,8 +72,9 @@ class RhythmRule:
 #: positives); PTB-XL's annotators marked sinus bradycardia well below 60 bpm (best cut-off on the true signals
 #: of its 353 records here: 50 bpm, F 0.83 against 0.18 at 60), so BRADY's cut-off is fitted.
 RULE_SEARCH: list[tuple[RhythmRule, tuple[float, float, float]]] = [
-    (RhythmRule("TACHY", "heart_rate_bpm", "above", 100.0, "replace", "af_score", 0.5), (100.0, 100.0, 1.0)),
-    (RhythmRule("BRADY", "heart_rate_bpm", "below", 60.0, "replace"), (40.0, 62.0, 1.0)),
+    (RhythmRule("TACHY", "heart_rate_bpm", "above", 100.0, "replace", "af_score", 0.5, "AFIB/AFL"),
+     (100.0, 100.0, 1.0)),
+    (RhythmRule("BRADY", "heart_rate_bpm", "below", 60.0, "replace", unless_class="AFIB/AFL"), (40.0, 62.0, 1.0)),
     (RhythmRule("AFIB/AFL", "af_score", "above", 0.5, "or"), (0.2, 0.9, 0.05)),
     # a premature beat with the normal QRS is supraventricular (PAC); PTB-XL 8-fold CV F 0.06 -> 0.20
     (RhythmRule("PAC", "ectopic_narrow_fraction", "above", 0.0, "or", "af_score", 0.5), (0.0, 0.3, 0.05)),
@@ -114,18 +118,26 @@ def fit_rhythm_rules(values: np.ndarray, names: Sequence[str], targets: np.ndarr
 
 
 def apply_rhythm_rules(probs: np.ndarray, values: np.ndarray, names: Sequence[str], classes: Sequence[str],
-                       rules: Sequence[RhythmRule | dict[str, Any]]) -> np.ndarray:
-    """Probabilities (C,) or (N, C) after the rules, for raw feature rows ``values`` (E,) or (N, E)."""
+                       rules: Sequence[RhythmRule | dict[str, Any]],
+                       thresholds: Sequence[float] | np.ndarray | None = None) -> np.ndarray:
+    """Probabilities (C,) or (N, C) after the rules, for raw feature rows ``values`` (E,) or (N, E).
+
+    Rules with an ``unless_class`` run after the others; that class counts as predicted where its probability
+    (after the other rules) reaches its threshold (``thresholds`` (C,), 0.5 when not given)."""
     p = np.array(probs, dtype=np.float64, copy=True)
     single = p.ndim == 1
     p2 = np.atleast_2d(p)
     v = np.atleast_2d(np.asarray(values, np.float64))
-    for r in rules:
-        rule = r if isinstance(r, RhythmRule) else RhythmRule(**r)
+    thr = np.full(len(classes), 0.5) if thresholds is None else np.asarray(thresholds, np.float64)
+    parsed = [r if isinstance(r, RhythmRule) else RhythmRule(**r) for r in rules]
+    for rule in sorted(parsed, key=lambda r: r.unless_class is not None):
         if rule.class_name not in classes:
             continue
         j = list(classes).index(rule.class_name)
         hit = rule.fires(v, names)
+        if rule.unless_class is not None and rule.unless_class in classes:
+            k = list(classes).index(rule.unless_class)
+            hit &= ~(p2[:, k] >= thr[k])
         if rule.mode == "replace":
             p2[:, j] = np.where(rule.measured(v, names), hit.astype(np.float64), p2[:, j])
         else:

@@ -68,6 +68,25 @@ def test_apply_replace_or_and_nan():
     np.testing.assert_allclose(apply_rhythm_rules(probs[:, :2], values, NAMES, CLASSES[:2], rules[:2]), probs[:, :2])
 
 
+def test_sinus_rate_classes_yield_to_a_predicted_af():
+    """TACHY and BRADY with ``unless_class="AFIB/AFL"``: a regular fast rhythm that the head (or the AF rule,
+    whatever its place in the list) calls AFIB/AFL is not TACHY; without AF the rate rules fire; the class
+    counts as predicted at its own threshold."""
+    rules = [RhythmRule("TACHY", "heart_rate_bpm", "above", 100.0, "replace", unless_class="AFIB/AFL"),
+             RhythmRule("BRADY", "heart_rate_bpm", "below", 50.0, "replace", unless_class="AFIB/AFL"),
+             RhythmRule("AFIB/AFL", "af_score", "above", 0.5, "or")]
+    probs = np.array([[0.1, 0.8, 0.2, 0.2],   # HR 150, head says AFL: not TACHY
+                      [0.1, 0.1, 0.2, 0.2],   # HR 150, AF score high: the AF rule (listed last) fires first
+                      [0.1, 0.1, 0.2, 0.2],   # HR 150, no AF: TACHY
+                      [0.1, 0.4, 0.2, 0.2]])  # HR 40, AF probability 0.4
+    values = np.array([[150.0, 0.0, 0], [150.0, 0.9, 0], [150.0, 0.0, 0], [40.0, 0.0, 0]])
+    out = apply_rhythm_rules(probs, values, NAMES, CLASSES, rules)
+    np.testing.assert_allclose(out[:, 2:], [[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    np.testing.assert_allclose(out[:, 1], [0.8, 1.0, 0.1, 0.4])
+    strict = apply_rhythm_rules(probs, values, NAMES, CLASSES, rules, thresholds=[0.5, 0.3, 0.5, 0.5])
+    np.testing.assert_allclose(strict[3, 2:], [0.0, 0.0])
+
+
 def test_rules_live_in_the_head_config():
     cfg = DxHeadConfig(classes=CLASSES, hidden_sizes=[], extra_features=3, use_image=False)
     head = DxHead(cfg, [8])
