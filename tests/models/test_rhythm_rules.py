@@ -38,6 +38,29 @@ def test_brady_cutoff_fitted_where_the_labels_put_it():
     np.testing.assert_array_equal(pred, targets[:, CLASSES.index("BRADY")])
 
 
+def test_pvc_rule_from_compensatory_pauses():
+    """PVC from the fraction of RR intervals that close a premature beat with a compensatory pause: PVC records
+    (2-4 such pauses in ~12 intervals) are told from records with at most one, whatever the head said, and the
+    fitted cut-off stays between them."""
+    names = ["compensatory_pause_fraction", "af_score"]
+    classes = ["NORM", "PVC"]
+    rng = np.random.default_rng(1)
+    pvc = rng.choice([2, 3, 4], 6) / 12.0
+    other = rng.choice([0, 0, 0, 1], 30) / 12.0
+    values = np.column_stack([np.r_[pvc, other], np.zeros(36)])
+    targets = np.zeros((36, 2), bool)
+    targets[:6, 1] = True
+    targets[6:, 0] = True
+    rules = {r.class_name: r for r in fit_rhythm_rules(values, names, targets, classes)}
+    assert 1 / 12 <= rules["PVC"].cutoff < 2 / 12 and rules["PVC"].mode == "replace"
+    probs = np.full((36, 2), 0.5)
+    out = apply_rhythm_rules(probs, values, names, classes, list(rules.values()))
+    np.testing.assert_array_equal(out[:, 1] >= 0.5, targets[:, 1])
+    af = values.copy()
+    af[:, 1] = 0.9  # irregular AF: premature-looking beats are not PVCs
+    assert not apply_rhythm_rules(probs, af, names, classes, list(rules.values()))[:, 1].any()
+
+
 def test_small_gain_does_not_move_a_default():
     """One positive row more or less does not move a cut-off away from the default (margin)."""
     hr = np.r_[np.full(10, 55.0), np.full(10, 80.0)]
