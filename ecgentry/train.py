@@ -471,8 +471,7 @@ def fit_dx_rhythm_rules(model: ECGMultiHeadModel, batcher: _Batcher, infos: list
     rules = fit_rhythm_rules(rows, FEATURE_NAMES, _labels_matrix(infos, classes)[owners] > 0.5, classes)
     head.set_rhythm_rules(rules)
     for r in rules:
-        logger.info("rhythm rule: %s if %s %s %.3g%s (%s)", r.class_name, r.feature, r.direction, r.cutoff,
-                    f" unless {r.unless_feature} > {r.unless_above:g}" if r.unless_feature else "", r.mode)
+        logger.info("rhythm rule: %s", r.describe())
     return head.rhythm_rules
 
 

@@ -28,7 +28,9 @@ import numpy as np
 class RhythmRule:
     """``class_name`` fires when ``feature`` is above (``direction="above"``) or below ``cutoff``, unless
     ``unless_feature`` is above ``unless_above`` or (at run time, :func:`apply_rhythm_rules`) ``unless_class`` is
-    predicted; ``mode`` "replace" or "or" (see the module docstring)."""
+    predicted; ``mode`` "replace" or "or" (see the module docstring). ``limit`` bounds the other side: a
+    "below" rule fires only at or above it (an "above" rule at or below it); beyond it a reading is more
+    likely an artefact than the class (BRADY: under 40 bpm from a page, mostly a misread paper speed)."""
 
     class_name: str
     feature: str
@@ -38,6 +40,7 @@ class RhythmRule:
     unless_feature: str | None = None
     unless_above: float | None = None
     unless_class: str | None = None
+    limit: float | None = None
 
     def __post_init__(self) -> None:
         if self.direction not in ("above", "below"):
@@ -52,6 +55,8 @@ class RhythmRule:
         x = v[:, list(names).index(self.feature)]
         with np.errstate(invalid="ignore"):
             hit = x > self.cutoff if self.direction == "above" else x < self.cutoff
+            if self.limit is not None:
+                hit &= x <= self.limit if self.direction == "above" else x >= self.limit
             if self.unless_feature is not None and self.unless_above is not None:
                 u = v[:, list(names).index(self.unless_feature)]
                 hit &= ~(u > self.unless_above)
@@ -65,6 +70,17 @@ class RhythmRule:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def describe(self) -> str:
+        """One line for logs, e.g. ``BRADY if heart_rate_bpm below 50 (not under 40) unless ... (replace)``."""
+        text = f"{self.class_name} if {self.feature} {self.direction} {self.cutoff:g}"
+        if self.limit is not None:
+            text += f" ({'not over' if self.direction == 'above' else 'not under'} {self.limit:g})"
+        if self.unless_feature is not None:
+            text += f" unless {self.unless_feature} > {self.unless_above:g}"
+        if self.unless_class is not None:
+            text += f" unless {self.unless_class} is predicted"
+        return f"{text} ({self.mode})"
+
 
 #: Rules and the ranges their cut-offs are fitted in: (rule with its default cut-off, (low, high, step)).
 #: Defaults are the clinical definitions (rate > 100 / < 60 bpm) and the AF score's midpoint. TACHY keeps the
@@ -74,7 +90,10 @@ class RhythmRule:
 RULE_SEARCH: list[tuple[RhythmRule, tuple[float, float, float]]] = [
     (RhythmRule("TACHY", "heart_rate_bpm", "above", 100.0, "replace", "af_score", 0.5, "AFIB/AFL"),
      (100.0, 100.0, 1.0)),
-    (RhythmRule("BRADY", "heart_rate_bpm", "below", 60.0, "replace", unless_class="AFIB/AFL"), (40.0, 62.0, 1.0)),
+    # no BRADY under 40 bpm: none of the 5 PTB-XL records of ../shared/data read below 40 from their pages is
+    # labelled BRADY (3 are 50 mm/s pages without calibration pulses, read at half the rate)
+    (RhythmRule("BRADY", "heart_rate_bpm", "below", 60.0, "replace", unless_class="AFIB/AFL", limit=40.0),
+     (40.0, 62.0, 1.0)),
     (RhythmRule("AFIB/AFL", "af_score", "above", 0.5, "or"), (0.2, 0.9, 0.05)),
     # a premature beat with the normal QRS is supraventricular (PAC); PTB-XL 8-fold CV F 0.06 -> 0.20
     (RhythmRule("PAC", "ectopic_narrow_fraction", "above", 0.0, "or", "af_score", 0.5), (0.0, 0.3, 0.05)),

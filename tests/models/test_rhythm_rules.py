@@ -38,6 +38,19 @@ def test_brady_cutoff_fitted_where_the_labels_put_it():
     np.testing.assert_array_equal(pred, targets[:, CLASSES.index("BRADY")])
 
 
+def test_limit_bounds_the_other_side():
+    """BRADY below 50 bpm but not under 40 (a page read at half its rate); the limit survives a dict round trip
+    and shows in the rule's description."""
+    rule = RhythmRule("BRADY", "heart_rate_bpm", "below", 50.0, "replace", limit=40.0)
+    values = np.array([[45.0, 0, 0], [38.0, 0, 0], [40.0, 0, 0], [55.0, 0, 0]])
+    np.testing.assert_array_equal(rule.fires(values, NAMES), [True, False, True, False])
+    fast = RhythmRule("TACHY", "heart_rate_bpm", "above", 100.0, limit=250.0)
+    np.testing.assert_array_equal(fast.fires(np.array([[120.0, 0, 0], [300.0, 0, 0]]), NAMES), [True, False])
+    assert RhythmRule(**rule.to_dict()) == rule
+    assert "not under 40" in rule.describe() and "unless AFIB/AFL is predicted" in RhythmRule(
+        "TACHY", "heart_rate_bpm", "above", 100.0, unless_class="AFIB/AFL").describe()
+
+
 def test_pvc_rule_from_compensatory_pauses():
     """PVC from the fraction of RR intervals that close a premature beat with a compensatory pause: PVC records
     (2-4 such pauses in ~12 intervals) are told from records with at most one, whatever the head said, and the
