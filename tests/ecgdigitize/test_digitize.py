@@ -186,6 +186,19 @@ def test_quarter_and_half_turned_pages(signal, k):
     assert snr_db(signal, r.signal) >= 12.0
 
 
+def test_high_gain_landscape_page_is_not_turned():
+    """20 mm/mV at 100 DPI: the QRS spikes, aligned down the rows and crossing into the next row, make the
+    column profile peakier than the row profile (evidence -0.81); a landscape image is still read upright."""
+    sig, _ = synth_mod.synthesize_ecg(["NORM"], fs=500.0, duration_s=10.0, rng=1)
+    sig = 1.5 * (sig - np.median(sig, axis=0))
+    page = render(sig, dpi=100, layout="3x4+1", gain=20.0, header_text=False)
+    r = digitize_page(page.image)
+    assert not any("turned by 90" in w for w in r.warnings)
+    assert r.layout is not None and r.layout.name.startswith("3x4")
+    assert r.calibration.gain_mm_per_mv == 20.0
+    assert snr_db(sig, r.signal) >= 14.0  # measured 18.8 dB; turned by 90 degrees it was not read at all
+
+
 @pytest.mark.parametrize("preset", ["bw", "wrinkled", "scan"])
 def test_distortion_presets(signal, preset):
     distort = pytest.importorskip("ecgrender.distort")
