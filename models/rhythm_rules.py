@@ -3,13 +3,15 @@
 TACHY, BRADY, AFIB/AFL, PAC and PVC are defined by measurable properties (heart rate; irregular RR without
 repeating P waves; early beats with a normal QRS; early beats followed by a compensatory pause), and the training
 sets have few positives of each (PTB-XL folds 1-6 of ``../shared/data``: 3-7), too few for a logistic head to
-learn a sharp cut-off among 66 inputs. A rule is a one-feature decision stump whose cut-off is fitted on the training records' features (within a clinically sensible range, so that a handful of positives
-cannot move it anywhere absurd) and applied to the head's probabilities at run time:
+learn a sharp cut-off among 66 inputs. A rule is a one-feature decision stump whose cut-off is fitted on the
+training records' features (within a clinically sensible range, so that a handful of positives cannot move it
+anywhere absurd) and applied to the head's probabilities at run time:
 
 * ``mode="replace"``: where the feature is measured, the class probability becomes 1.0 when the rule fires and
   0.0 otherwise (TACHY: heart rate above the cut-off unless the AF score says the fast rhythm is AF or AFIB/AFL
   is predicted; BRADY: heart rate below the cut-off unless AFIB/AFL is predicted: in PTB-XL's labels, as in
-  the clinic, tachycardia and bradycardia are sinus rhythms; PVC: premature beats followed by a compensatory pause above a fraction of the RR intervals, unless AF);
+  the clinic, tachycardia and bradycardia are sinus rhythms; PVC: premature beats followed by a compensatory
+  pause above a fraction of the RR intervals, unless AF);
 * ``mode="or"``: the probability is raised to 1.0 when the rule fires and left alone otherwise (AFIB/AFL: AF
   score above the cut-off; PAC: premature beats with the normal QRS above a fraction of all beats, unless AF).
 
