@@ -4,7 +4,7 @@ The grid map is projected onto each axis; the projection's autocorrelation gives
 A 1 mm minor grid repeats every ``p`` pixels and its 5 mm major lines every ``5 p``; the period is
 refined to sub-pixel precision from the zero-padded spectrum. Fallbacks: calibration pulse size
 (1 mV = ``gain`` mm high, 0.2 s = ``0.2 * paper_speed`` mm wide), then the page width assuming a
-letter (279.4 mm) landscape sheet.
+landscape letter (279.4 mm) or A4 (297 mm) sheet, whichever matches the image's aspect ratio.
 """
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ log = logging.getLogger(__name__)
 
 LETTER_WIDTH_MM = 279.4
 A4_WIDTH_MM = 297.0
+#: Sheets a whole-page image is matched to by aspect ratio: name -> (long side, short side) mm.
+SHEETS_MM: dict[str, tuple[float, float]] = {"letter": (LETTER_WIDTH_MM, 215.9), "A4": (A4_WIDTH_MM, 210.0)}
+#: Largest relative difference of aspect ratios for an image to count as a whole sheet (letter 1.294, A4 1.414).
+SHEET_ASPECT_TOLERANCE = 0.03
 
 
 @dataclass
@@ -214,8 +218,19 @@ def estimate_scale(grid_map: np.ndarray, *, region: tuple[int, int, int, int] | 
     return Scale(float(px_x), float(px_y), "grid", {"x": float(px_x), "y": float(px_y)}, conf, warnings)
 
 
+def sheet_of_image(width_px: int, height_px: int) -> str:
+    """The sheet (:data:`SHEETS_MM` key) whose aspect ratio is within :data:`SHEET_ASPECT_TOLERANCE` of the
+    image's (long side / short side); "letter" when none is (a cropped scan or photo)."""
+    long_side, short_side = max(width_px, height_px), max(min(width_px, height_px), 1)
+    aspect = long_side / short_side
+    name = min(SHEETS_MM, key=lambda k: abs(math.log(aspect * SHEETS_MM[k][1] / SHEETS_MM[k][0])))
+    a, b = SHEETS_MM[name]
+    return name if abs(aspect / (a / b) - 1.0) <= SHEET_ASPECT_TOLERANCE else "letter"
+
+
 def scale_from_page_width(width_px: int, height_px: int) -> Scale:
-    """Last-resort scale: the page is a landscape letter sheet (279.4 mm wide)."""
-    long_side = max(width_px, height_px)
-    ppm = long_side / LETTER_WIDTH_MM
-    return Scale(ppm, ppm, "dpi", confidence=0.2, warnings=["scale assumed from the page size (letter)"])
+    """Last-resort scale: the image is a whole landscape sheet, letter or A4 by its aspect ratio
+    (:func:`sheet_of_image`); square pixels."""
+    sheet = sheet_of_image(width_px, height_px)
+    ppm = max(width_px, height_px) / SHEETS_MM[sheet][0]
+    return Scale(ppm, ppm, "dpi", confidence=0.2, warnings=[f"scale assumed from the page size ({sheet})"])
