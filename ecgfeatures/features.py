@@ -99,6 +99,10 @@ _POST_S = 0.50  # median-beat window after R (s)
 _MIN_RUN_S = 0.3
 _EDGE_S = 0.05          # R peaks this close to a segment's end are dropped (s)
 _MIN_RR_FRACTION = 0.45  # of two R peaks closer than this x the median RR, the weaker is dropped
+_WEAK_SLOPE = 0.4        # a detection whose QRS slope is under this x the median is a P or T wave (or noise) ...
+_WEAK_SIZE = 0.6         # ... unless its peak-to-peak size (R +- 60 ms) reaches this x the median (a wide QRS) ...
+_END_SIZE = 0.4          # a weak first or last detection with no QRS near stays when at least this x the median size
+_SEARCH_S = 0.3          # ... moved to the steepest QRS within this many seconds when one is there, else dropped
 
 
 # --------------------------------------------------------------------------------------------------
@@ -218,15 +222,66 @@ def _tidy_peaks(x: np.ndarray, peaks: np.ndarray, fs: float) -> np.ndarray:
     """R peaks (sorted sample indices into ``x``) without the detections within ``_EDGE_S`` of either end of the
     segment (filter edge effects, cut beats) and, of two detections closer than ``_MIN_RR_FRACTION`` x the
     median RR, the one with the smaller QRS slope (T waves, double detections; a premature beat comes at
-    0.6-0.85 x the RR)."""
+    0.6-0.85 x the RR). A detection whose QRS slope (max |dx/dt| within 50 ms) is under ``_WEAK_SLOPE`` x the
+    median and whose size (peak-to-peak within 60 ms) is under ``_WEAK_SIZE`` x the median (a wide ectopic QRS is
+    large) sits on a P or T wave: it moves to the steepest point within ``_SEARCH_S`` (not past half-way to its
+    neighbours) when that is at least half the median slope (a small QRS beside a large P or T wave; the R
+    peak is then the extremum of the other peaks' polarity within 50 ms), else it is dropped when it lies
+    between two peaks at most 1.5 median RR apart (an extra detection; one in a longer gap is a faint beat
+    and stays) and, as the first or last peak, when under ``_END_SIZE`` x the median size (a cut T wave). On digitized
+    PTB-XL pages such detections were the first T wave of a record and the P waves of small QRS complexes,
+    read as premature beats."""
     edge = int(round(_EDGE_S * fs))
     p = np.unique(np.asarray(peaks, np.int64))
     p = p[(p >= edge) & (p < len(x) - edge)]
     if len(p) < 3:
         return p
-    slope = np.abs(np.gradient(np.nan_to_num(np.asarray(x, float))))
+    xf = np.nan_to_num(np.asarray(x, float))
+    slope = np.abs(np.gradient(xf))
     w = max(1, int(round(0.05 * fs)))
-    strength = np.array([slope[max(0, q - w):q + w + 1].max() for q in p])
+
+    def strength_at(q: int) -> float:
+        return float(slope[max(0, q - w):q + w + 1].max())
+
+    p = _without_close_pairs(p, np.array([strength_at(q) for q in p]))
+    if len(p) < 3:
+        return p
+    strength = np.array([strength_at(q) for q in p])
+    typical = float(np.median(strength))
+    h = max(2, int(round(0.06 * fs)))
+    size = np.array([np.ptp(xf[max(0, q - h):q + h + 1]) for q in p])
+    size_med = float(np.median(size))
+    weak = (strength < _WEAK_SLOPE * typical) & (size < _WEAK_SIZE * size_med)
+    rr_med = float(np.median(np.diff(p)))
+    polarity = 1.0 if np.median(xf[p] - np.median(xf)) >= 0 else -1.0
+    kept: list[int] = []
+    for k, q in enumerate(p):
+        if not weak[k]:
+            kept.append(int(q))
+            continue
+        lo = max(int(q - _SEARCH_S * fs), (int(p[k - 1]) + int(q)) // 2 if k else edge)
+        hi = min(int(q + _SEARCH_S * fs), (int(q) + int(p[k + 1])) // 2 if k + 1 < len(p) else len(x) - edge)
+        if hi - lo < 2:
+            continue
+        steep = lo + int(np.argmax(slope[lo:hi]))
+        if slope[steep] < 0.5 * typical:
+            # no QRS near: an extra detection between two beats one RR apart goes, one whose neighbours are
+            # over 1.5 RR apart is a faint beat and stays; a first or last one stays when it is not tiny (a
+            # wide ectopic beat, not a cut T wave)
+            inner = 0 < k < len(p) - 1
+            if (inner and p[k + 1] - p[k - 1] > 1.5 * rr_med) or (not inner and size[k] >= _END_SIZE * size_med):
+                kept.append(int(q))
+            continue
+        a, b = max(0, steep - w), min(len(x), steep + w + 1)
+        kept.append(a + int(np.argmax(polarity * xf[a:b])))
+    p = np.unique(np.asarray(kept, np.int64))
+    p = p[(p >= edge) & (p < len(x) - edge)]
+    return _without_close_pairs(p, np.array([strength_at(q) for q in p])) if len(p) >= 3 else p
+
+
+def _without_close_pairs(p: np.ndarray, strength: np.ndarray) -> np.ndarray:
+    """Of two peaks ``p`` closer than ``_MIN_RR_FRACTION`` x the median RR, the one with the smaller
+    ``strength`` goes, until none are."""
     while len(p) >= 3:
         rr = np.diff(p)
         k = int(np.argmin(rr))

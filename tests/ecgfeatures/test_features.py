@@ -61,22 +61,46 @@ def test_beat_train_score_prefers_the_true_r_peaks():
 
 
 def test_tidy_peaks_drops_edge_and_t_wave_detections():
-    """Detections at the segment's ends and a T wave detected 0.3 s after an R peak are dropped; the R peaks,
-    including a premature beat at 0.7 x the RR, stay."""
+    """Detections at the segment's ends and a T wave detected 0.3 s after an R peak are dropped; the R peaks
+    of a record with premature atrial beats stay."""
     from ecgfeatures.features import _tidy_peaks
 
     fs = 500.0
     sig, info = synthesize_ecg(["NORM"], fs=fs, duration_s=10.0, rng=4)
     x = sig[:, 1]
-    rr = 60.0 / info["heart_rate_bpm"] * fs
     true = np.asarray(info["r_peak_samples"], np.int64)
     inner = true[(true > 0.1 * fs) & (true < len(x) - 0.1 * fs)]
     t_wave = inner[4] + int(0.3 * fs)
     noisy = np.sort(np.r_[2, inner, t_wave, len(x) - 3])
     assert np.array_equal(_tidy_peaks(x, noisy, fs), inner)
-    premature = inner.copy()
-    premature[5] = inner[4] + int(0.7 * rr)
-    assert np.array_equal(_tidy_peaks(x, premature, fs), premature)
+    sig, info = synthesize_ecg(["PAC"], fs=fs, duration_s=10.0, rng=4)
+    x = sig[:, 1]
+    peaks = np.asarray(info["r_peak_samples"], np.int64)
+    peaks = peaks[(peaks > 0.1 * fs) & (peaks < len(x) - 0.1 * fs)]
+    assert len(info["pac_indices"]) > 0
+    assert np.array_equal(_tidy_peaks(x, peaks, fs), peaks)
+
+
+def test_tidy_peaks_moves_or_drops_p_and_t_wave_detections():
+    """A detection on the first beat's T wave moves to its QRS, one on a P wave moves to the QRS after it, and an
+    extra T-wave detection 0.55 RR after a beat (later than a double detection) goes."""
+    from ecgfeatures.features import _tidy_peaks
+
+    fs = 500.0
+    sig, info = synthesize_ecg(["NORM"], fs=fs, duration_s=10.0, rng=4)
+    x = sig[:, 1]
+    true = np.asarray(info["r_peak_samples"], np.int64)
+    inner = true[(true > 0.1 * fs) & (true < len(x) - 0.1 * fs)]
+    rr = float(np.median(np.diff(inner)))
+    onset = np.asarray(info["qrs_onset_samples"], np.int64)
+    p_wave = int(onset[np.searchsorted(true, inner[3])] - 0.08 * fs)  # inside the P wave before beat 3
+    moved = inner.copy()
+    moved[0] += int(0.25 * fs)  # on the T wave
+    moved[3] = p_wave
+    out = _tidy_peaks(x, moved, fs)
+    assert len(out) == len(inner) and np.max(np.abs(out - inner)) <= int(0.01 * fs)
+    extra = np.sort(np.r_[inner, inner[5] + int(0.55 * rr)])
+    assert np.array_equal(_tidy_peaks(x, extra, fs), inner)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
