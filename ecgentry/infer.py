@@ -16,7 +16,7 @@ import helper_code as hc
 from ecgdigitize.image_io import load_image
 from ecgdigitize.pipeline import digitize_page
 from ecgentry.records import header_facts, record_image_files, resample_signal, standard_leads
-from ecgfeatures.features import FEATURE_NAMES, extract_features, features_to_model_input
+from ecgfeatures.features import FEATURE_NAMES, extract_features, features_to_model_input, nothing_measured
 from models.model import ECGMultiHeadModel
 from models.rhythm_rules import apply_rhythm_rules
 
@@ -120,6 +120,11 @@ def analyse_page_result(entry: EntryModels, image: np.ndarray, *, fs: float, num
             extra = None
             if model.dx_head.extra_features:
                 values = extract_features(standard_leads(signal, lead_names), fs)
+                if not model.dx_head.use_image and nothing_measured(values):
+                    # a head on signal features alone has nothing to go on (the page gave no usable trace): no
+                    # probabilities, so that the record gets the fallback labels rather than an extrapolation
+                    logger.info("no signal feature measured on this page: no Dx probabilities")
+                    return signal, probs, result
                 extra = torch.from_numpy(features_to_model_input(values[None])).to(entry.device)
             probs = torch.sigmoid(model.dx_head(feats, extra))[0].cpu().numpy()
             if extra is not None and model.dx_head.rhythm_rules:
@@ -130,9 +135,12 @@ def analyse_page_result(entry: EntryModels, image: np.ndarray, *, fs: float, num
 
 
 def labels_from_probs(entry: EntryModels, probs: np.ndarray) -> list[str]:
-    """Classes whose probability reaches its tuned threshold (the most probable class when none does)."""
-    if probs.size == 0 or not entry.classes:
+    """Classes whose probability reaches its tuned threshold (the most probable class when none does; the
+    training set's most frequent class when there are no probabilities)."""
+    if not entry.classes:
         return []
+    if probs.size == 0:
+        return list(entry.summary.get("fallback_labels", []))
     thresholds = entry.model.dx_head.thresholds.detach().cpu().numpy()
     labels = [c for c, p, t in zip(entry.classes, probs, thresholds) if p >= t]
     return labels or [entry.classes[int(np.argmax(probs))]]
@@ -150,7 +158,8 @@ def _to_header_leads(signal12: np.ndarray, model_leads: list[str], header_leads:
 
 def run_record(entry: EntryModels, record: str, verbose: bool = False) -> tuple[np.ndarray, list[str]]:
     """Digitize and classify one record: ``(signal (num_samples, num_channels) mV in the header's lead order and
-    sampling rate, labels)``. Missing or corrupt images give NaN and the training set's most frequent class."""
+    sampling rate, labels)``. Missing or corrupt images give NaN and the training set's most frequent class, as do
+    pages on which no signal feature could be measured when the Dx head sees signal features only."""
     header = hc.load_header(record)
     fs, num_samples, lead_names = header_facts(header)
     images = []
@@ -167,7 +176,8 @@ def run_record(entry: EntryModels, record: str, verbose: bool = False) -> tuple[
             logger.warning("record %s: a page failed (%s)", record, exc)
             continue
         signals.append(s)
-        probs.append(p)
+        if p.size:
+            probs.append(p)
     signal = np.full((num_samples, len(lead_names)), np.nan)
     if signals:
         with warnings.catch_warnings():

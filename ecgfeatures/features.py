@@ -35,7 +35,7 @@ that group's other features that are finite (0..1).  :func:`features_to_model_in
 scaling (:data:`FEATURE_SCALES`) and replaces NaN by 0.
 
 Public API: :data:`FEATURE_NAMES`, :data:`FEATURE_GROUPS`, :data:`FEATURE_SCALES`,
-:func:`extract_features`, :func:`features_to_model_input`.
+:func:`extract_features`, :func:`features_to_model_input`, :func:`nothing_measured`.
 """
 from __future__ import annotations
 
@@ -692,6 +692,14 @@ def _extract(signal: np.ndarray, fs: float, out: np.ndarray) -> None:
             out[_IDX["qt_ms"]] = qt_ms
             if math.isfinite(rr_mean) and rr_mean > 0:
                 out[_IDX["qtc_ms"]] = qt_ms / math.sqrt(rr_mean)
+
+
+def nothing_measured(features: np.ndarray) -> bool:
+    """True when a feature vector (E,) from :func:`extract_features` has no group measured (every
+    ``<group>_measured`` is 0 or NaN): the signal had no usable trace."""
+    f = np.asarray(features, dtype=float).reshape(-1)
+    flags = f[[_IDX[f"{g}_measured"] for g in FEATURE_GROUPS]]
+    return not bool(np.any(np.nan_to_num(flags) > 0))
 
 
 def features_to_model_input(features: np.ndarray) -> np.ndarray:

@@ -119,6 +119,17 @@ def test_signal_feature_head_separates_tachy_from_brady(tmp_path, config, rules)
         signal, predicted = team_code.run_models(str(hidden / f"rec_{i:03d}"), entry, entry, False)
         assert np.isfinite(signal).any(), "the page was not digitized"
         assert predicted == labs, (i, labs, predicted)
+    # a page without any trace gives the head no feature: no probabilities, the training set's fallback labels
+    import cv2
+
+    from ecgentry.infer import analyse_page
+
+    blank = np.full((850, 1100, 3), 255, np.uint8)
+    _, probs = analyse_page(entry, blank, fs=FS, num_samples=1000, lead_names=list(entry.model.lead_names))
+    assert probs.size == 0
+    cv2.imwrite(str(hidden / "rec_000-0.png"), blank)
+    signal, predicted = team_code.run_models(str(hidden / "rec_000"), entry, entry, False)
+    assert not np.isfinite(signal).any() and predicted == entry.summary["fallback_labels"] != []
 
 
 def test_records_without_image_or_signal_are_used(tmp_path, make_folder, config):

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from ecgfeatures import FEATURE_NAMES, FEATURE_SCALES, extract_features, features_to_model_input
+from ecgfeatures import FEATURE_NAMES, FEATURE_SCALES, extract_features, features_to_model_input, nothing_measured
 from ecgrender.synth import synthesize_ecg
 
 E = len(FEATURE_NAMES)
@@ -232,7 +232,9 @@ def test_bad_inputs_do_not_raise(name):
     x = features_to_model_input(f[None])
     assert x.shape == (1, E) and np.all(np.isfinite(x))
     if name in ("all_nan", "flat", "empty", "wrong_shape", "bad_fs", "inf"):
-        assert np.all(f[ind] == 0.0)
+        assert np.all(f[ind] == 0.0) and nothing_measured(f)
+    elif name != "short_1s":
+        assert not nothing_measured(f)
 
 
 def test_degraded_inputs_still_measure():
