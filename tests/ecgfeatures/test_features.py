@@ -103,6 +103,31 @@ def test_tidy_peaks_moves_or_drops_p_and_t_wave_detections():
     assert np.array_equal(_tidy_peaks(x, extra, fs), inner)
 
 
+def test_other_leads_arbitrate_between_detectors():
+    """Every third beat of the rhythm lead 16 x larger than the others (big ectopic beats, PTB-XL 00256): the
+    energy detector keeps only the big ones and its train looks the more uniform; the other leads' QRS
+    complexes decide for the full train."""
+    from ecgfeatures.features import _detect_r_peaks, _filter_leads, _spatial_slope, _train_errors
+
+    fs = 100.0
+    sig, info = synthesize_ecg(["NORM"], fs=fs, duration_s=10.0, rng=3)
+    true = np.asarray(info["r_peak_samples"], np.int64)
+    raw = sig[:, 1].copy()
+    for k, q in enumerate(true):
+        raw[max(0, q - 15):q + 15] *= 8.0 if k % 3 == 1 else 0.5
+    inner = true[(true > 0.1 * fs) & (true < len(raw) - 0.1 * fs)]
+    alone, _ = _detect_r_peaks(raw, fs)
+    assert len(alone) < 0.5 * len(inner)  # the case under test
+    others = np.delete(_filter_leads(sig, fs), 1, axis=1)
+    both, _ = _detect_r_peaks(raw, fs, others)
+    assert len(both) == len(inner) and np.max(np.abs(both - inner)) <= 2
+    spatial = _spatial_slope(others, fs)
+    assert _train_errors(true, spatial, fs) == 0.0
+    assert _train_errors(inner[::2], spatial, fs) > 0.4  # half the QRS complexes missed
+    assert _train_errors(np.sort(np.r_[inner, inner[:-1] + 30]), spatial, fs) > 0.5  # T waves taken for beats
+    assert _spatial_slope(np.full((1000, 3), np.nan), fs) is None
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_rr_variability(seed):
     f_af, _ = _feat(["AFIB/AFL"], seed)
