@@ -341,7 +341,8 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
             warnings.append("page-size scale confirmed by the calibration pulses")
         elif g_std is not None:
             ppx = ppy = hmm / g_std
-            msg = f"scale from the calibration pulses ({g_std:g} mm/mV; the page size implied {sc.px_per_mm_y:.3f} px/mm)"
+            msg = (f"scale from the calibration pulses ({g_std:g} mm/mV; the page size implied "
+                   f"{sc.px_per_mm_y:.3f} px/mm)")
             sc = Scale(ppx, ppy, "pulse", confidence=0.5, warnings=[msg])
             warnings.append(msg)
         elif 0.5 < sx / sy < 2.0:
