@@ -9,8 +9,8 @@ Pipeline of :func:`extract_features` (one record, ``signal`` (num_samples, 12) m
    that run is used.  A squared-slope energy detector runs as well; where the two rates differ by > 10 % the
    peak train that the other leads' QRS complexes confirm better (peaks without a QRS in them plus QRS
    complexes without a peak, :func:`_train_errors`) wins, or, where they do not tell, the one whose QRS windows
-   look alike and that misses no beats.  Without neurokit2 the energy
-   detector alone is used.
+   look alike and that misses no beats.  Without neurokit2 the energy detector alone is used.  Detections on P
+   or T waves are moved to the QRS beside them or dropped (:func:`_tidy_peaks`).
 3. Rhythm: heart rate, RR mean/std/CV, RMSSD, premature beats (RR < 0.8 x local median of 5 RR) and
    compensatory pauses (a premature RR followed by an RR > 1.1 x local median).  Ectopy (made for PVC and PAC):
    every beat's QRS window (R +- 60 ms) on the rhythm lead is correlated with the median QRS of the normal beats;
@@ -103,10 +103,10 @@ _EDGE_S = 0.05          # R peaks this close to a segment's end are dropped (s)
 _MIN_RR_FRACTION = 0.45  # of two R peaks closer than this x the median RR, the weaker is dropped
 _WEAK_SLOPE = 0.4        # a detection whose QRS slope is under this x the median is a P or T wave (or noise) ...
 _WEAK_SIZE = 0.6         # ... unless its peak-to-peak size (R +- 60 ms) reaches this x the median (a wide QRS) ...
+_SEARCH_S = 0.3          # ... moved to the steepest QRS within this many seconds when one is there, else dropped
+_END_SIZE = 0.4          # a weak first or last detection with no QRS near stays when at least this x the median size
 _QRS_SLOPE = 0.25        # other leads' mean normalised slope that confirms a QRS (see _spatial_slope)
 _ARBITRATION_MARGIN = 0.2  # other-lead errors per QRS by which one detector's train must beat the other's
-_END_SIZE = 0.4          # a weak first or last detection with no QRS near stays when at least this x the median size
-_SEARCH_S = 0.3          # ... moved to the steepest QRS within this many seconds when one is there, else dropped
 
 
 # --------------------------------------------------------------------------------------------------
@@ -232,9 +232,9 @@ def _tidy_peaks(x: np.ndarray, peaks: np.ndarray, fs: float) -> np.ndarray:
     neighbours) when that is at least half the median slope (a small QRS beside a large P or T wave; the R
     peak is then the extremum of the other peaks' polarity within 50 ms), else it is dropped when it lies
     between two peaks at most 1.5 median RR apart (an extra detection; one in a longer gap is a faint beat
-    and stays) and, as the first or last peak, when under ``_END_SIZE`` x the median size (a cut T wave). On digitized
-    PTB-XL pages such detections were the first T wave of a record and the P waves of small QRS complexes,
-    read as premature beats."""
+    and stays) and, as the first or last peak, when under ``_END_SIZE`` x the median size (a cut T wave). On
+    digitized PTB-XL pages such detections were the first T wave of a record and the P waves of small QRS
+    complexes, read as premature beats."""
     edge = int(round(_EDGE_S * fs))
     p = np.unique(np.asarray(peaks, np.int64))
     p = p[(p >= edge) & (p < len(x) - edge)]
