@@ -20,7 +20,6 @@ from ecgfeatures.features import FEATURE_NAMES, features_to_model_input
 from models.heads import tune_thresholds
 
 
-
 def _source(data: dict[str, np.ndarray], name: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Model inputs (M, E) and the record index of each row for the records ``idx``."""
     raw, owners = _raw_source(data, name, idx)

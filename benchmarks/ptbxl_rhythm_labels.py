@@ -23,6 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from models.rhythm_rules import f_measure  # noqa: E402  (re-exported for the tests)
+
 #: Phrases of a report (lower case; German, Swedish, English as in PTB-XL) that state a rhythm class.
 REPORT_TERMS: dict[str, tuple[str, ...]] = {
     "TACHY": ("sinus tachycardia", "sinustachykardi", "sinustakykardi", "supraventricular tachycardia"),
@@ -44,11 +46,6 @@ def code_classes(scp_codes: str) -> set[str]:
 
     codes = set(ast.literal_eval(scp_codes)) if isinstance(scp_codes, str) and scp_codes.strip() else set()
     return {label for label, members in CODE_LABELS if label in REPORT_TERMS and codes & members}
-
-
-def f_measure(pred: np.ndarray, truth: np.ndarray) -> float:
-    tp = float(np.sum(pred & truth))
-    return 2 * tp / max(2 * tp + float(np.sum(pred & ~truth)) + float(np.sum(~pred & truth)), 1.0)
 
 
 def _true_features(header: str) -> np.ndarray:

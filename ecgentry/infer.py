@@ -184,15 +184,11 @@ def run_record(entry: EntryModels, record: str, verbose: bool = False) -> tuple[
             warnings.simplefilter("ignore", RuntimeWarning)
             signal = np.nanmean(np.stack(signals), axis=0)
     signal = np.clip(signal, -SIGNAL_LIMIT_MV, SIGNAL_LIMIT_MV)
-    if probs and entry.classes:
-        mean = np.mean(np.stack(probs), axis=0)
-        thresholds = entry.model.dx_head.thresholds.detach().cpu().numpy()
-        labels = [c for c, p, t in zip(entry.classes, mean, thresholds) if p >= t]
-        if not labels:
-            labels = [entry.classes[int(np.argmax(mean))]]
+    if not images:
+        logger.warning("record %s: no readable image; signal is NaN", record)
+    if entry.classes:
+        labels = labels_from_probs(entry, np.mean(np.stack(probs), axis=0) if probs else np.zeros(0))
     else:
-        if not images:
-            logger.warning("record %s: no readable image; signal is NaN", record)
         labels = list(entry.summary.get("fallback_labels", []))
     if verbose:
         logger.info("record %s: labels %s", record, labels)

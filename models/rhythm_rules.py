@@ -107,7 +107,8 @@ RULE_SEARCH: list[tuple[RhythmRule, tuple[float, float, float]]] = [
 ]
 
 
-def _f_score(pred: np.ndarray, truth: np.ndarray) -> float:
+def f_measure(pred: np.ndarray, truth: np.ndarray) -> float:
+    """F-measure of the bool predictions ``pred`` against ``truth`` (both (M,)); 0 when both are empty."""
     tp = float(np.sum(pred & truth))
     fp = float(np.sum(pred & ~truth))
     fn = float(np.sum(~pred & truth))
@@ -135,9 +136,9 @@ def fit_rhythm_rules(values: np.ndarray, names: Sequence[str], targets: np.ndarr
             scores = []
             for cut in np.arange(lo, hi + step / 2, step):
                 cand = RhythmRule(**{**rule.to_dict(), "cutoff": float(round(cut, 6))})
-                scores.append((_f_score(cand.fires(v, names), truth), -abs(cut - rule.cutoff), cand))
+                scores.append((f_measure(cand.fires(v, names), truth), -abs(cut - rule.cutoff), cand))
             top = max(scores, key=lambda s: (s[0], s[1]))
-            if top[0] > _f_score(best.fires(v, names), truth) + margin:
+            if top[0] > f_measure(best.fires(v, names), truth) + margin:
                 best = top[2]
         rules.append(best)
     return rules
