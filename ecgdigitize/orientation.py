@@ -2,10 +2,13 @@
 
 Angles of the two line families are found by a shear projection search: for a candidate angle the
 grid map is projected along lines of that slope and the sharpness of the projection (sum of squared
-bin mass) peaks when the projection direction follows the grid lines. Measuring the horizontal family
-in the top and bottom thirds and the vertical family in the left and right thirds gives four lines
-whose intersections form a quadrilateral; mapping it to an axis-aligned rectangle removes rotation and
-keystone (perspective). Conventions: image x to the right, y down; a horizontal-family angle
+bin mass) peaks when the projection direction follows the grid lines. In a photograph the lines of a
+family converge (perspective): both families' angles are measured in 4 x 4 tiles (6 x 6 when those
+disagree) of the grid map's ridges, each family's vanishing point is fitted to the tiles' lines, and
+the homography that sends both points to infinity along x and y removes rotation, shear and keystone.
+Where no consistent vanishing points exist, the families measured in the page's thirds (top/bottom,
+left/right) near the global angles give four lines whose quadrilateral is mapped to a rectangle.
+Conventions: image x to the right, y down; a horizontal-family angle
 ``alpha`` (degrees) means lines ``y = y0 + tan(alpha) * x``; a vertical-family angle ``beta`` means
 lines ``x = x0 + tan(beta) * y``. For a pure rotation of the page, ``beta == -alpha``.
 """
@@ -103,6 +106,127 @@ def family_angle(u: np.ndarray, v: np.ndarray, w: np.ndarray, max_deg: float = 1
     return a, contrast
 
 
+@dataclass
+class TileAngle:
+    """One line family's angle (degrees, as in :func:`family_angle`) measured in one tile of the grid map."""
+
+    x: float  # tile centre, px
+    y: float
+    family: str  # "horizontal" or "vertical"
+    angle_deg: float
+    weight: float  # peak contrast - 1 of the tile's projection search
+
+
+def _ridges(grid_map: np.ndarray, sigma_px: float = 3.0) -> np.ndarray:
+    """Thin bright lines of the grid map above their local mean (removes lighting and JPEG-block haze)."""
+    g = grid_map.astype(np.float32)
+    return np.clip(g - cv2.GaussianBlur(g, (0, 0), sigma_px), 0.0, None)
+
+
+def tile_angles(grid_map: np.ndarray, tiles: int = 4, max_deg: float = 13.0,
+                min_points: int = 300) -> list[TileAngle]:
+    """Both families' angles in each of ``tiles`` x ``tiles`` tiles of the grid map (H, W), from the strongest
+    fifth of its ridge pixels; tiles with fewer than ``min_points`` of them are skipped."""
+    h, w = grid_map.shape
+    ridge = _ridges(grid_map)
+    positive = ridge[ridge > 0]
+    if positive.size == 0:
+        return []
+    thresh = float(np.percentile(positive, 80))
+    out: list[TileAngle] = []
+    for i in range(tiles):
+        for j in range(tiles):
+            ys = slice(i * h // tiles, (i + 1) * h // tiles)
+            xs = slice(j * w // tiles, (j + 1) * w // tiles)
+            x, y, wt = _points(ridge, (ys, xs), thresh=thresh)
+            if x.size < min_points:
+                continue
+            cx, cy = 0.5 * (xs.start + xs.stop), 0.5 * (ys.start + ys.stop)
+            a, ca = family_angle(x, y, wt, max_deg)
+            b, cb = family_angle(y, x, wt, max_deg)
+            out.append(TileAngle(cx, cy, "horizontal", a, max(ca - 1.0, 0.0)))
+            out.append(TileAngle(cx, cy, "vertical", b, max(cb - 1.0, 0.0)))
+    return out
+
+
+def _direction(t: TileAngle) -> np.ndarray:
+    r = math.radians(t.angle_deg)
+    return np.array([math.cos(r), math.sin(r)] if t.family == "horizontal" else [math.sin(r), math.cos(r)])
+
+
+def _angle_to(v: np.ndarray, p: np.ndarray, d: np.ndarray) -> float:
+    """Degrees between direction ``d`` at point ``p`` and the direction from ``p`` to homogeneous point ``v``."""
+    dv = v[:2] - v[2] * p
+    c = abs(float(dv @ d)) / max(float(np.linalg.norm(dv)), 1e-12)
+    return math.degrees(math.acos(min(1.0, c)))
+
+
+def vanishing_point(measures: list[TileAngle], centre: tuple[float, float], unit: float,
+                    min_tiles: int = 4, max_median_off_deg: float = 0.25) -> np.ndarray | None:
+    """Homogeneous point (3,) where one family's lines meet, in coordinates ``(p - centre) / unit`` (a point
+    at infinity for parallel lines): the weighted least-squares meeting point of the tiles' lines, refit
+    without tiles more than max(0.3 deg, 3 x the median) off it. None with fewer than ``min_tiles`` tiles or
+    when the kept tiles are more than ``max_median_off_deg`` off it in the median (no consistent family)."""
+    pts = np.array([[(t.x - centre[0]) / unit, (t.y - centre[1]) / unit] for t in measures])
+    dirs = np.array([_direction(t) for t in measures])
+    wts = np.array([t.weight for t in measures])
+    if len(measures) < min_tiles or wts.sum() <= 0:
+        return None
+    normals = np.column_stack([-dirs[:, 1], dirs[:, 0]])
+    lines = np.column_stack([normals, -np.sum(normals * pts, axis=1)])
+    keep = wts > 0
+    v = None
+    for _ in range(4):
+        if keep.sum() < min_tiles:
+            return None
+        m = (lines[keep] * wts[keep, None]).T @ lines[keep]
+        v = np.linalg.eigh(m)[1][:, 0]
+        off = np.array([_angle_to(v, p, d) for p, d in zip(pts, dirs)])
+        new = (off < max(0.3, 3.0 * float(np.median(off[keep])))) & (wts > 0)
+        if (new == keep).all():
+            break
+        keep = new
+    if v is None or float(np.median(off[keep])) > max_median_off_deg:
+        return None
+    return v
+
+
+def projective_rectification(horizontal_vp: np.ndarray, vertical_vp: np.ndarray, centre: tuple[float, float],
+                             unit: float) -> np.ndarray | None:
+    """Homography (3x3, pixels to pixels) that sends both vanishing points (normalised coordinates, see
+    :func:`vanishing_point`) to infinity along x and y; area scale 1 at ``centre``. None if degenerate."""
+    horizon = np.cross(horizontal_vp, vertical_vp)
+    if abs(horizon[2]) < 1e-9 * max(float(np.abs(horizon).max()), 1e-300):
+        return None
+    horizon = horizon / horizon[2]
+    affine = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [horizon[0], horizon[1], 1.0]])
+    dh = (affine @ horizontal_vp)[:2]
+    dv = (affine @ vertical_vp)[:2]
+    dh = dh / np.linalg.norm(dh) * (1 if dh[0] >= 0 else -1)
+    dv = dv / np.linalg.norm(dv) * (1 if dv[1] >= 0 else -1)
+    basis = np.column_stack([dh, dv])
+    if abs(np.linalg.det(basis)) < 0.5:  # families less than 30 degrees from perpendicular: not a grid
+        return None
+    to_axes = np.eye(3)
+    to_axes[:2, :2] = np.linalg.inv(basis)
+    hn = to_axes @ affine
+    jac = hn[:2, :2] - np.outer(hn[:2, 2], hn[2, :2])
+    k = 1.0 / math.sqrt(abs(float(np.linalg.det(jac))))
+    norm = np.array([[1.0 / unit, 0.0, -centre[0] / unit], [0.0, 1.0 / unit, -centre[1] / unit], [0.0, 0.0, 1.0]])
+    return np.linalg.inv(norm) @ np.diag([k, k, 1.0]) @ hn @ norm
+
+
+def _family_angle_at(vp: np.ndarray, family: str, x: float, y: float, centre: tuple[float, float],
+                     unit: float) -> float:
+    """The family's line angle (degrees, :func:`family_angle` convention) through pixel (x, y)."""
+    d = vp[:2] - vp[2] * np.array([(x - centre[0]) / unit, (y - centre[1]) / unit])
+    if family == "horizontal":
+        d = d if d[0] >= 0 else -d
+        return math.degrees(math.atan2(d[1], d[0]))
+    d = d if d[1] >= 0 else -d
+    return math.degrees(math.atan2(d[0], d[1]))
+
+
 def _line_intersection(h: tuple[float, float, float], vline: tuple[float, float, float]) -> tuple[float, float]:
     """Intersection of ``y = yh + t_h (x - xh)`` (h = (xh, yh, t_h)) and ``x = xv + t_v (y - yv)``."""
     xh, yh, th = h
@@ -111,6 +235,70 @@ def _line_intersection(h: tuple[float, float, float], vline: tuple[float, float,
     x = (xv + tv * (yh - th * xh - yv)) / (1.0 - tv * th)
     y = yh + th * (x - xh)
     return x, y
+
+
+def _keystone_from_vanishing_points(grid_map: np.ndarray, max_deg: float,
+                                    tol_deg: float) -> tuple[dict[str, float], np.ndarray | None]:
+    """Local family angles (degrees: top, bottom, left, right, centre_h, centre_v) from the vanishing points
+    of tile-wise grid angles, and the rectifying homography where they differ by more than ``tol_deg`` (a
+    keystone, or a shear where the centre's families are not perpendicular); ({}, None) without both points."""
+    h, w = grid_map.shape
+    centre, unit = (w / 2.0, h / 2.0), max(w, h) / 2.0
+    vp: dict[str, np.ndarray | None] = {}
+    for tiles in (4, 6):  # smaller tiles where a strong keystone bends the lines within a tile
+        measures = tile_angles(grid_map, tiles=tiles, max_deg=max_deg + 3.0)
+        vp = {f: vanishing_point([m for m in measures if m.family == f], centre, unit)
+              for f in ("horizontal", "vertical")}
+        if vp["horizontal"] is not None and vp["vertical"] is not None:
+            break
+    if vp["horizontal"] is None or vp["vertical"] is None:
+        return {}, None
+    sub = {name: _family_angle_at(vp[family], family, x, y, centre, unit)
+           for name, family, x, y in (("top", "horizontal", w / 2.0, h / 6.0),
+                                      ("bottom", "horizontal", w / 2.0, h - h / 6.0),
+                                      ("left", "vertical", w / 6.0, h / 2.0),
+                                      ("right", "vertical", w - w / 6.0, h / 2.0),
+                                      ("centre_h", "horizontal", w / 2.0, h / 2.0),
+                                      ("centre_v", "vertical", w / 2.0, h / 2.0))}
+    if (abs(sub["top"] - sub["bottom"]) <= tol_deg and abs(sub["left"] - sub["right"]) <= tol_deg
+            and abs(sub["centre_h"] + sub["centre_v"]) <= tol_deg):
+        return sub, None
+    return sub, projective_rectification(vp["horizontal"], vp["vertical"], centre, unit)
+
+
+def _keystone_from_thirds(grid_map: np.ndarray, alpha: float, beta: float, max_deg: float,
+                          tol_deg: float) -> tuple[dict[str, float], np.ndarray | None]:
+    """Family angles in the top/bottom and left/right thirds, searched within 0.3 degrees of the global
+    ``alpha`` / ``beta``, and the homography mapping the quadrilateral of those four lines to a rectangle
+    where they differ by more than ``tol_deg`` (or alpha + beta does); ({}, None) on too sparse a grid."""
+    h, w = grid_map.shape
+    t3, b3 = slice(0, h // 3), slice(h - h // 3, h)
+    l3, r3 = slice(0, w // 3), slice(w - w // 3, w)
+    full = slice(0, None)
+    sub: dict[str, float] = {}
+    for name, region, swap, ref in (("top", (t3, full), False, alpha), ("bottom", (b3, full), False, alpha),
+                                    ("left", (full, l3), True, beta), ("right", (full, r3), True, beta)):
+        x, y, ww = _points(grid_map, region, thresh=0.08)
+        if x.size < 200:
+            return {}, None
+        a, _ = (family_angle(y, x, ww, max_deg, around=ref) if swap else family_angle(x, y, ww, max_deg, around=ref))
+        sub[name] = a
+    if (abs(sub["top"] - sub["bottom"]) <= tol_deg and abs(sub["left"] - sub["right"]) <= tol_deg
+            and abs(alpha + beta) <= tol_deg):
+        return sub, None
+    xc, yc = w / 2.0, h / 2.0
+    ht = (xc, h / 6.0, math.tan(math.radians(sub["top"])))
+    hb = (xc, h - h / 6.0, math.tan(math.radians(sub["bottom"])))
+    vl = (w / 6.0, yc, math.tan(math.radians(sub["left"])))
+    vr = (w - w / 6.0, yc, math.tan(math.radians(sub["right"])))
+    quad = np.array([_line_intersection(ht, vl), _line_intersection(ht, vr),
+                     _line_intersection(hb, vr), _line_intersection(hb, vl)], np.float32)
+    rw = 0.5 * (np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3]))
+    rh = 0.5 * (np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1]))
+    cx, cy = quad[:, 0].mean(), quad[:, 1].mean()
+    rect = np.array([[cx - rw / 2, cy - rh / 2], [cx + rw / 2, cy - rh / 2], [cx + rw / 2, cy + rh / 2],
+                     [cx - rw / 2, cy + rh / 2]], np.float32)
+    return sub, cv2.getPerspectiveTransform(quad, rect).astype(np.float64)
 
 
 def estimate_orientation(grid_map: np.ndarray, trace_prob: np.ndarray, max_deg: float = 10.0,
@@ -139,40 +327,13 @@ def estimate_orientation(grid_map: np.ndarray, trace_prob: np.ndarray, max_deg: 
         if c_vf > 0 and abs(beta_free + alpha) > 1.0:
             beta = beta_free
         fam["vertical"] = beta
-        # local angles for keystone
-        t3, b3 = slice(0, h // 3), slice(h - h // 3, h)
-        l3, r3 = slice(0, w // 3), slice(w - w // 3, w)
-        full = slice(0, None)
-        sub: dict[str, float] = {}
-        for name, region, swap, ref in (("top", (t3, full), False, alpha), ("bottom", (b3, full), False, alpha),
-                                        ("left", (full, l3), True, beta), ("right", (full, r3), True, beta)):
-            x, y, ww = _points(grid_map, region, thresh=0.08)
-            if x.size < 200:
-                sub = {}
-                break
-            a, _ = (family_angle(y, x, ww, max_deg, around=ref) if swap else family_angle(x, y, ww, max_deg, around=ref))
-            sub[name] = a
+        # perspective: the lines of a family converge; their meeting points give the rectification, or
+        # (no consistent meeting points) the angles in the page's thirds near the global ones
+        sub, H = _keystone_from_vanishing_points(grid_map, max_deg, keystone_tol_deg)
+        if not sub:
+            sub, H = _keystone_from_thirds(grid_map, alpha, beta, max_deg, keystone_tol_deg)
         fam.update(sub)
-        if sub and (abs(sub["top"] - sub["bottom"]) > keystone_tol_deg
-                    or abs(sub["left"] - sub["right"]) > keystone_tol_deg
-                    or abs(alpha + beta) > keystone_tol_deg):
-            keystone = True
-            xc, yc = w / 2.0, h / 2.0
-            ht = (xc, h / 6.0, math.tan(math.radians(sub["top"])))
-            hb = (xc, h - h / 6.0, math.tan(math.radians(sub["bottom"])))
-            vl = (w / 6.0, yc, math.tan(math.radians(sub["left"])))
-            vr = (w - w / 6.0, yc, math.tan(math.radians(sub["right"])))
-            quad = np.array([_line_intersection(ht, vl), _line_intersection(ht, vr),
-                             _line_intersection(hb, vr), _line_intersection(hb, vl)], np.float32)
-            top_len = np.linalg.norm(quad[1] - quad[0])
-            bot_len = np.linalg.norm(quad[2] - quad[3])
-            left_len = np.linalg.norm(quad[3] - quad[0])
-            right_len = np.linalg.norm(quad[2] - quad[1])
-            rw, rh = 0.5 * (top_len + bot_len), 0.5 * (left_len + right_len)
-            cx, cy = quad[:, 0].mean(), quad[:, 1].mean()
-            rect = np.array([[cx - rw / 2, cy - rh / 2], [cx + rw / 2, cy - rh / 2], [cx + rw / 2, cy + rh / 2],
-                             [cx - rw / 2, cy + rh / 2]], np.float32)
-            H = cv2.getPerspectiveTransform(quad, rect).astype(np.float64)
+        keystone = H is not None
     if H is None:
         ang = alpha if source != "grid" else float(np.mean([alpha, -beta]))
         R = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), ang, 1.0)

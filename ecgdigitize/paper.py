@@ -2,8 +2,9 @@
 
 On a photo (or a scan with the scanner lid's dark margin) the page edge and the background beyond it
 look like long dark lines to the trace map and become spurious trace rows. :func:`paper_mask` finds the
-sheet as the largest bright region (closed over the trace and grid ink, holes filled) and returns it,
-slightly eroded, when a clearly darker border surrounds it; None when the sheet fills the image.
+sheet as the largest bright region (closed over the trace and grid ink, holes filled, cut to the convex
+hull of its bright pixels) and returns it, slightly eroded, when a clearly darker border surrounds it;
+None when the sheet fills the image.
 """
 from __future__ import annotations
 
@@ -51,6 +52,13 @@ def paper_mask(rgb: np.ndarray, min_border_frac: float = 0.02, bright_frac: floa
     border_labels = set(np.unique(np.r_[lab2[0], lab2[-1], lab2[:, 0], lab2[:, -1]]).tolist())
     holes = (lab2 > 0) & ~np.isin(lab2, list(border_labels))
     sheet |= holes
+    # a flat sheet is convex: the closing also fills thin wedges of background where the sheet's edge meets
+    # the image border at a slant; the convex hull of the sheet's bright pixels leaves them out
+    pts = cv2.findNonZero((bright.astype(bool) & sheet).astype(np.uint8))
+    if pts is not None and len(pts) >= 3:
+        hull = np.zeros(sheet.shape, np.uint8)
+        cv2.fillConvexPoly(hull, cv2.convexHull(pts), 1)
+        sheet &= hull.astype(bool)
     outside = ~sheet
     frac_out = float(outside.mean())
     if frac_out < min_border_frac or frac_out > 0.7:

@@ -39,3 +39,20 @@ def test_no_border_no_mask():
     cv2.line(plain, (150, 300), (650, 300), (0, 0, 0), 3)
     assert paper_mask(plain) is None
     assert paper_mask(np.zeros((10, 10, 3), np.uint8)) is None
+
+
+def test_background_wedges_at_the_image_border_are_left_out():
+    """A tilted sheet wider than the image leaves thin dark wedges where its edges meet the image border;
+    the closing over the ink would fill the narrow ends, the sheet's convex hull does not."""
+    h, w = 600, 800
+    img = np.full((h, w, 3), 50, np.uint8)
+    sheet = np.zeros((h, w), np.uint8)
+    rect = cv2.boxPoints(((w / 2, h / 2), (0.95 * w, 1.3 * h), 2.0)).astype(np.int32)
+    cv2.fillPoly(sheet, [rect], 1)
+    img[sheet > 0] = (245, 240, 235)
+    for y in range(10, h, 20):
+        img[y][sheet[y] > 0] = (230, 150, 150)
+    m = paper_mask(img)
+    assert m is not None
+    assert not m[sheet == 0].any()
+    assert m[sheet > 0].mean() > 0.9

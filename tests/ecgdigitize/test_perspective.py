@@ -1,0 +1,82 @@
+"""Perspective (keystone) rectification from the vanishing points of the grid's two line families."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ecgdigitize.orientation import (TileAngle, estimate_orientation, projective_rectification, tile_angles,
+                                     vanishing_point)
+
+
+def _grid_map(h: int = 900, w: int = 1200, step: int = 8) -> np.ndarray:
+    """(H, W) float32 map of 1-px grid lines every ``step`` px, bolder every 5th (as the 1 mm / 5 mm grid)."""
+    g = np.zeros((h, w), np.float32)
+    g[::step] = 0.5
+    g[:, ::step] = 0.5
+    g[:: 5 * step] = 1.0
+    g[:, :: 5 * step] = 1.0
+    return g
+
+
+def _photographed(g: np.ndarray, corner_shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The map seen in perspective: corners moved by ``corner_shift`` (4, 2) px; returns (map, homography)."""
+    h, w = g.shape
+    src = np.float32([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]])
+    H = cv2.getPerspectiveTransform(src, (src + corner_shift).astype(np.float32))
+    return cv2.warpPerspective(g, H, (w, h), flags=cv2.INTER_LINEAR), H
+
+
+def _angles(g: np.ndarray) -> np.ndarray:
+    return np.array([t.angle_deg for t in tile_angles(g)])
+
+
+def test_keystone_is_removed():
+    g = _grid_map()
+    shift = np.array([[40, 30], [-50, 10], [-20, -40], [30, -20]], np.float64)
+    seen, H_true = _photographed(g, shift)
+    assert np.ptp(_angles(seen)) > 2.0  # the families converge: tile angles differ by degrees
+    o = estimate_orientation(seen, np.zeros_like(seen))
+    assert o.keystone
+    # page lines through the rectification: rows keep one y within 1 px over 1000 px, columns one x within 3 px
+    # over 700 px (0.25 degrees at the page's left and right edges, where the tiles' fit is extrapolated)
+    composite = o.homography @ H_true
+    h, w = g.shape
+    for y in (100, 450, 800):
+        pts = cv2.perspectiveTransform(np.float32([[[x, y] for x in range(100, w - 100, 50)]]), composite)[0]
+        assert np.ptp(pts[:, 1]) < 1.0, pts[:, 1]
+    for x in (100, 600, 1100):
+        pts = cv2.perspectiveTransform(np.float32([[[x, y] for y in range(100, h - 100, 50)]]), composite)[0]
+        assert np.ptp(pts[:, 0]) < 3.0, pts[:, 0]
+
+
+def test_plain_rotation_is_no_keystone():
+    g = _grid_map()
+    h, w = g.shape
+    M = cv2.getRotationMatrix2D((w / 2, h / 2), 2.0, 1.0)
+    o = estimate_orientation(cv2.warpAffine(g, M, (w, h)), np.zeros_like(g))
+    assert not o.keystone
+    assert abs(o.angle_deg + 2.0) < 0.1
+
+
+def test_vanishing_point_of_converging_lines():
+    centre, unit = (0.0, 0.0), 100.0
+    vp = np.array([1000.0, 50.0])  # pixels
+    tiles = []
+    for x, y in [(-60, -40), (60, -40), (-60, 40), (60, 40), (0, 0)]:
+        d = vp - (x, y)
+        tiles.append(TileAngle(x, y, "horizontal", float(np.degrees(np.arctan2(d[1], d[0]))), 1.0))
+    v = vanishing_point(tiles, centre, unit)
+    assert v is not None
+    assert np.allclose(v[:2] / v[2] * unit, vp, rtol=1e-3)
+    noisy = [TileAngle(t.x, t.y, t.family, a, 1.0) for t, a in zip(tiles, [3.0, -4.0, 5.0, -2.0, 0.5])]
+    assert vanishing_point(noisy, centre, unit) is None  # no consistent meeting point
+
+
+def test_rectification_sends_both_points_to_infinity():
+    vh, vv = np.array([10.0, 0.5, 1.0]), np.array([-0.3, 8.0, 1.0])
+    H = projective_rectification(vh, vv, (0.0, 0.0), 1.0)
+    assert H is not None
+    img_h, img_v = H @ vh, H @ vv
+    assert abs(img_h[2]) < 1e-9 * np.abs(img_h).max() and abs(img_h[1]) < 1e-9 * np.abs(img_h).max()
+    assert abs(img_v[2]) < 1e-9 * np.abs(img_v).max() and abs(img_v[0]) < 1e-9 * np.abs(img_v).max()
+    assert projective_rectification(vh, vh, (0.0, 0.0), 1.0) is None  # one family only
