@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 STANDARD_LEADS: list[str] = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 GEOMETRY_MAX_SIDE = 1600
+#: a row of several columns traced for less than this fraction of the longest row has its columns placed on the
+#: longest row's time span
+SHORT_ROW_FRACTION = 0.9
 #: paper speed (mm/s) assumed unless given or read from the calibration pulses
 NOMINAL_PAPER_SPEED = 25.0
 #: ``rows_are_horizontal`` evidence below which a page is turned by 90 degrees. A turned landscape printout is a
@@ -88,7 +91,10 @@ def _rectify(tm: TraceMap, rgb: np.ndarray) -> tuple[Orientation, np.ndarray, Tr
         S = np.diag([f, f, 1.0])
         H = np.linalg.inv(S) @ H @ S
     h, w = rgb.shape[:2]
-    if np.allclose(H, np.eye(3), atol=1e-6) or (abs(orient.angle_deg) < 0.05 and not orient.keystone):
+    # a rotation that moves no pixel by a whole pixel only blurs thin traces (their map then falls below the
+    # row finder's threshold and rows are cut short): not applied
+    sub_pixel = math.radians(abs(orient.angle_deg)) * 0.5 * math.hypot(h, w) < 1.0
+    if np.allclose(H, np.eye(3), atol=1e-6) or (sub_pixel and not orient.keystone):
         orient.homography = np.eye(3)
         orient.output_shape = (h, w)
         return orient, rgb, tm, f
@@ -407,7 +413,11 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
             continue
         leads = trows[i]
         ncol = len(leads)
-        d = rt.duration_s if rt.duration_s > 0 else full_d
+        # a row of several columns traced clearly shorter than the longest lost the end of its trace (a faint
+        # stretch): its columns still divide the layout's time span. A one-lead row keeps its own end (past it
+        # the tracing is lost, and what follows there would only be noise)
+        short = rt.duration_s < SHORT_ROW_FRACTION * full_d
+        d = full_d if rt.duration_s <= 0 or (short and ncol > 1) else rt.duration_s
         for cidx, lead in enumerate(leads):
             t0, t1 = cidx * d / ncol, (cidx + 1) * d / ncol
             boxes.append(LeadBox(lead, i, cidx, rt.x_t0 + t0 * rt.px_per_s, rt.x_t0 + t1 * rt.px_per_s, t0, t1,
