@@ -119,6 +119,20 @@ def _rectify(tm: TraceMap, rgb: np.ndarray) -> tuple[Orientation, np.ndarray, Tr
     return orient, rgb_r, tm2, f
 
 
+def _classical_map_of_rectified(rgb_r: np.ndarray, H: np.ndarray, sheet: np.ndarray | None,
+                                in_shape: tuple[int, int]) -> TraceMap:
+    """The classical trace map made again on the rectified page ``rgb_r``: dark grid lines are told from the
+    trace by being long and straight along the image axes, which they are only once the page is turned
+    upright (on a photographed page with a dark green or brown grid they had become trace rows). ``H`` maps
+    the input image (``in_shape``) to ``rgb_r``; pixels outside the paper ``sheet`` (or the image) stay empty."""
+    tm = classical_trace_map(rgb_r)
+    inside = np.ones(in_shape, np.float32) if sheet is None else sheet.astype(np.float32)
+    inside = warp(inside, H, rgb_r.shape[:2], border=0, interpolation=cv2.INTER_NEAREST)
+    tm.prob = (tm.prob * inside).astype(np.float32)
+    tm.grid = (tm.grid * inside).astype(np.float32)
+    return tm
+
+
 def _rot_tm(tm: TraceMap, k: int) -> TraceMap:
     return TraceMap(rot90_image(tm.prob, k), rot90_image(tm.grid, k), rot90_image(tm.ink, k), tm.paper_rgb,
                     tm.grid_rgb, tm.grid_is_grey, tm.threshold, tm.source, list(tm.warnings))
@@ -250,9 +264,12 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
         quarter = 1
         rgb = rot90_image(rgb, 1)
         tm = _rot_tm(tm, 1)
+        sheet = rot90_image(sheet, 1) if sheet is not None else None
         warnings.append("page turned by 90 degrees")
 
     orient, rgb_r, tm_r, _ = _rectify(tm, rgb)
+    if trace_prob is None and rgb_r is not rgb:
+        tm_r = _classical_map_of_rectified(rgb_r, orient.homography, sheet, rgb.shape[:2])
     orient.quarter_turns = quarter
     warnings += orient.warnings
     tick("orientation")
