@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cv2
@@ -114,28 +114,30 @@ def _rectify(tm: TraceMap, rgb: np.ndarray) -> tuple[Orientation, np.ndarray, Tr
     ink_r = warp(tm.ink, H, (oh, ow), border=0)
     orient.homography = H
     orient.output_shape = (oh, ow)
-    tm2 = TraceMap(prob_r, grid_r, ink_r, tm.paper_rgb, tm.grid_rgb, tm.grid_is_grey, tm.threshold, tm.source,
-                   list(tm.warnings))
+    tm2 = replace(tm, prob=prob_r, grid=grid_r, ink=ink_r, warnings=list(tm.warnings))
     return orient, rgb_r, tm2, f
 
 
-def _classical_map_of_rectified(rgb_r: np.ndarray, H: np.ndarray, sheet: np.ndarray | None,
+def _classical_map_of_rectified(rgb_r: np.ndarray, warped: TraceMap, H: np.ndarray, sheet: np.ndarray | None,
                                 in_shape: tuple[int, int]) -> TraceMap:
     """The classical trace map made again on the rectified page ``rgb_r``: dark grid lines are told from the
-    trace by being long and straight along the image axes, which they are only once the page is turned
-    upright (on a photographed page with a dark green or brown grid they had become trace rows). ``H`` maps
-    the input image (``in_shape``) to ``rgb_r``; pixels outside the paper ``sheet`` (or the image) stay empty."""
+    trace by being long and straight along the image axes, which they are only once the page is upright (on a
+    photographed page with a dark green or brown grid they had become trace rows). The new map may only
+    remove ink from the ``warped`` map of the page as photographed (``H`` maps the input image, ``in_shape``, to
+    ``rgb_r``): what lies beyond the image or the paper ``sheet``, now surrounded by paper colour, would look
+    like ink (slivers of background the sheet mask misses, the seam at the image border)."""
     tm = classical_trace_map(rgb_r)
     inside = np.ones(in_shape, np.float32) if sheet is None else sheet.astype(np.float32)
     inside = warp(inside, H, rgb_r.shape[:2], border=0, interpolation=cv2.INTER_NEAREST)
-    tm.prob = (tm.prob * inside).astype(np.float32)
+    was_ink = cv2.dilate(warped.prob, np.ones((3, 3), np.uint8))
+    tm.prob = (np.minimum(tm.prob, was_ink) * inside).astype(np.float32)
     tm.grid = (tm.grid * inside).astype(np.float32)
     return tm
 
 
 def _rot_tm(tm: TraceMap, k: int) -> TraceMap:
-    return TraceMap(rot90_image(tm.prob, k), rot90_image(tm.grid, k), rot90_image(tm.ink, k), tm.paper_rgb,
-                    tm.grid_rgb, tm.grid_is_grey, tm.threshold, tm.source, list(tm.warnings))
+    return replace(tm, prob=rot90_image(tm.prob, k), grid=rot90_image(tm.grid, k), ink=rot90_image(tm.ink, k),
+                   warnings=list(tm.warnings))
 
 
 def _upside_down_score(prob: np.ndarray, rows: list[Row], ppm_y: float) -> float:
@@ -268,8 +270,9 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
         warnings.append("page turned by 90 degrees")
 
     orient, rgb_r, tm_r, _ = _rectify(tm, rgb)
-    if trace_prob is None and rgb_r is not rgb:
-        tm_r = _classical_map_of_rectified(rgb_r, orient.homography, sheet, rgb.shape[:2])
+    if trace_prob is None and rgb_r is not rgb and not tm.binarised:
+        # (a binarised page keeps its map: resampled, it would no longer look binarised)
+        tm_r = _classical_map_of_rectified(rgb_r, tm_r, orient.homography, sheet, rgb.shape[:2])
     orient.quarter_turns = quarter
     warnings += orient.warnings
     tick("orientation")
@@ -487,11 +490,13 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
 
 
 def _rows_without_edge_text(rows: list[Row], durations: list[float], evidence: list[list[float]],
-                            pulse_rows: set[int], short: float = 0.6, gain: float = 0.1) -> list[int]:
+                            pulse_rows: set[int], short: float = 0.6, gain: float = 0.1,
+                            very_short: float = 0.2) -> list[int]:
     """Indices of the rows to keep: the first and/or last row is dropped when it is short (a traced
     span under ``short`` times the longest row, no calibration pulse) and off the regular spacing of
-    the other rows (by more than 15 %), as header or footer text is, and the remaining rows fit a
-    layout template better by at least ``gain`` in cost."""
+    the other rows (by more than 15 %), as header or footer text is, or very short (under ``very_short``
+    times the longest row: a sliver of background at a photo's edge can sit on the spacing), and the
+    remaining rows fit a layout template better by at least ``gain`` in cost."""
     n = len(rows)
     if n < 3 or not durations:
         return list(range(n))
@@ -505,7 +510,7 @@ def _rows_without_edge_text(rows: list[Row], durations: list[float], evidence: l
         spacing = float(np.median(np.diff(inner))) if len(inner) >= 2 else 0.0
         gap = abs(bases[1] - bases[0]) if i == 0 else abs(bases[-1] - bases[-2])
         off_grid = spacing <= 0 or abs(gap - spacing) > 0.15 * spacing
-        return i not in pulse_rows and durations[i] < short * dmax and off_grid
+        return i not in pulse_rows and durations[i] < short * dmax and (off_grid or durations[i] < very_short * dmax)
 
     def cost_of(idx: list[int]) -> float:
         return fit_layout([rows[i] for i in idx], [durations[i] for i in idx], [evidence[i] for i in idx])[1]

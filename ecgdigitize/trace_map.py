@@ -26,6 +26,8 @@ class TraceMap:
     ink: darkness of every pixel (1 = black), independent of the trace map source.
     paper_rgb / grid_rgb: estimated paper and grid colours (0..255), grid None if not found.
     source: "classical" or "given".
+    binarised: the page is black and white (a copy or a thresholded scan): its grid lines were removed by
+      shape, as thin straight lines, not by colour.
     """
 
     prob: np.ndarray
@@ -37,6 +39,7 @@ class TraceMap:
     threshold: float = 0.5
     source: str = "classical"
     warnings: list[str] = field(default_factory=list)
+    binarised: bool = False
 
 
 def _local_background(channel: np.ndarray, ksize: int) -> np.ndarray:
@@ -239,6 +242,7 @@ def classical_trace_map(rgb: np.ndarray) -> TraceMap:
         threshold=thr,
         source="classical",
         warnings=warnings,
+        binarised=binarised,
     )
 
 

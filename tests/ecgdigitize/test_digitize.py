@@ -296,7 +296,8 @@ def test_trace_rows_follows_own_trace_through_crossing():
 
 def test_header_text_row_is_not_a_trace_row():
     """A short row above the traces, off their regular spacing and without a pulse (header text) is
-    dropped when the others then fit a template; a short row on the regular spacing stays."""
+    dropped when the others then fit a template; a short row on the regular spacing stays unless it is
+    very short."""
     from ecgdigitize.layout import Row
     from ecgdigitize.pipeline import _rows_without_edge_text
 
@@ -312,6 +313,10 @@ def test_header_text_row_is_not_a_trace_row():
     assert keep == [0, 1, 2, 3, 4]
     with_pulse = _rows_without_edge_text(text_then_rows, [2.7, 10, 10, 10, 10], [[0, 0, 0]] + evidence_3x4, {0, 1})
     assert with_pulse == [0, 1, 2, 3, 4]
+    # a very short row (under a fifth of the longest) goes even on the spacing: a sliver of background at the
+    # edge of a photographed sheet
+    keep = _rows_without_edge_text(on_spacing, [1.5, 10, 10, 10, 10], [[0, 0, 0]] + evidence_3x4, {1, 2, 3})
+    assert keep == [1, 2, 3, 4]
 
 
 def test_paper_speed_50_read_from_the_pulses(signal):
