@@ -34,6 +34,8 @@ PRESETS = [  # name, dpi, distortions (None: clean) or preset name
     ("rotation+noise", 200, ["rotation", "gaussian_noise"]),
     ("wrinkled", 200, "wrinkled"),
     ("photo", 200, "photo"),
+    # the Challenge's generator with --augment: rotation up to 10 degrees, a crop, noise, optional wrinkles
+    ("ecg-image-kit-like", 200, "ecg-image-kit-like"),
 ]
 
 
