@@ -47,6 +47,10 @@ TURN_EVIDENCE_LANDSCAPE = -1.0
 #: which the pulses give the scale: pulse heights on rendered grid-less PTB-XL pages were within 1.6 % of the
 #: truth, a letter-size assumption on an A4 page is 6 % off.
 PULSE_SCALE_TOLERANCE = 0.03
+#: Pulses agree with each other when their heights span at most this fraction of their median; such pulses that
+#: are no standard gain on the grid's scale (beyond 8 %) but within this fraction of one give the scale instead.
+PULSE_AGREEMENT = 0.03
+GRID_PULSE_MISMATCH = 0.25
 
 
 @dataclass
@@ -344,9 +348,15 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
             pulse_of_row[i] = p
     tick("vectorise")
 
+    corrected = _grid_scale_from_pulses(sc, pulses, len(rows))
+    if corrected is not None:
+        sc = corrected
+        ppx, ppy = sc.px_per_mm_x, sc.px_per_mm_y
+        warnings.append(sc.warnings[-1])
+
     # paper speed: a calibration pulse lasts 0.2 s, so 10 mm wide pulses on a measured grid or a page of a
     # standard size (pulse heights of a standard gain confirm the scale) mean 50 mm/s
-    if not speed_given and sc.source in ("grid", "dpi") and len(pulses) >= max(1, len(rows) // 2):
+    if not speed_given and sc.source in ("grid", "dpi", "pulse") and len(pulses) >= max(1, len(rows) // 2):
         w_mm = float(np.median([(p.x1 - p.x0) / ppx for p in pulses]))
         h_mm = float(np.median([p.height_px / ppy for p in pulses]))
         standard_height = standard_gain(h_mm, 0.15) is not None  # the scale is right
@@ -487,6 +497,30 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     if debug:
         result.debug = {"row_map": rmap, "grid": tm_r.grid, "ink": tm_r.ink}
     return result
+
+
+def _grid_scale_from_pulses(sc: Scale, pulses: list[Pulse], n_rows: int) -> Scale | None:
+    """The grid's scale corrected by the calibration pulses, or None when they confirm it or cannot tell.
+
+    A grid period read at a wrong harmonic (photographed pages: 5/6 of the true period, 6 minor periods taken
+    for one 5 mm major one) makes every pulse the same non-standard height. Pulses on at least half the rows
+    (two or more) whose heights agree within :data:`PULSE_AGREEMENT`, that are no standard gain on the grid's
+    scale (beyond 8 %) but within :data:`GRID_PULSE_MISMATCH` of one, give the y scale; x follows where the
+    grid read both axes within 5 % of each other (one error in both), else it keeps the grid's x period."""
+    if sc.source != "grid" or len(pulses) < max(2, n_rows // 2):
+        return None
+    heights = np.array([p.height_px for p in pulses], np.float64)
+    h_mm = float(np.median(heights)) / sc.px_per_mm_y
+    g_near = standard_gain(h_mm, GRID_PULSE_MISMATCH)
+    if (g_near is None or standard_gain(h_mm, 0.08) is not None
+            or float(np.ptp(heights) / np.median(heights)) > PULSE_AGREEMENT):
+        return None
+    f = h_mm / g_near
+    same = abs(sc.px_per_mm_x / sc.px_per_mm_y - 1.0) <= 0.05
+    ppx, ppy = sc.px_per_mm_x * (f if same else 1.0), sc.px_per_mm_y * f
+    msg = (f"calibration pulses {h_mm:.2f} mm tall on the grid's scale: scale from the pulses ({g_near:g} mm/mV), "
+           f"{ppx:.3f}/{ppy:.3f} px/mm")
+    return Scale(ppx, ppy, "pulse", period_px=dict(sc.period_px), confidence=0.5, warnings=sc.warnings + [msg])
 
 
 def _rows_without_edge_text(rows: list[Row], durations: list[float], evidence: list[list[float]],

@@ -45,3 +45,38 @@ def test_pulses_give_the_scale_when_the_page_size_misleads(signal):
     r = digitize_page(cut)
     assert r.scale.source == "pulse" and any("scale from the calibration pulses" in w for w in r.warnings)
     assert abs(r.scale.px_per_mm_x / page.sidecar["px_per_mm_x"] - 1) < 0.03
+
+
+def _pulses(heights_px: list[float]) -> list:
+    from ecgdigitize.calibration import Pulse
+
+    return [Pulse(i, 10.0, 50.0, 300.0 * i + 100.0 - h, 300.0 * i + 100.0, 55.0) for i, h in enumerate(heights_px)]
+
+
+def test_grid_read_at_a_wrong_harmonic_is_corrected_by_the_pulses():
+    """Pulses 12 mm tall on the grid's scale (grid period 5/6 of the truth) give the scale: 10 mm/mV."""
+    from ecgdigitize.pipeline import _grid_scale_from_pulses
+    from ecgdigitize.scale import Scale
+
+    true_ppm = 7.874
+    grid = Scale(true_ppm * 5 / 6, true_ppm * 5 / 6, "grid", confidence=1.0)
+    fixed = _grid_scale_from_pulses(grid, _pulses([78.7, 78.9, 78.6, 78.8]), n_rows=4)
+    assert fixed is not None and fixed.source == "pulse"
+    assert abs(fixed.px_per_mm_y / true_ppm - 1) < 0.01 and abs(fixed.px_per_mm_x / true_ppm - 1) < 0.01
+    # only y read wrong (x and y periods differ by more than 5 %): x keeps the grid's period
+    y_only = Scale(true_ppm, true_ppm * 5 / 6, "grid", confidence=1.0)
+    fixed = _grid_scale_from_pulses(y_only, _pulses([78.7, 78.9, 78.6, 78.8]), n_rows=4)
+    assert fixed.px_per_mm_x == true_ppm and abs(fixed.px_per_mm_y / true_ppm - 1) < 0.01
+
+
+def test_pulses_that_confirm_disagree_or_are_few_leave_the_grid_scale():
+    from ecgdigitize.pipeline import _grid_scale_from_pulses
+    from ecgdigitize.scale import Scale
+
+    grid = Scale(7.874, 7.874, "grid", confidence=1.0)
+    assert _grid_scale_from_pulses(grid, _pulses([78.7, 78.9, 78.6]), 4) is None  # 10 mm: standard
+    assert _grid_scale_from_pulses(grid, _pulses([94.5, 70.0, 94.4]), 4) is None  # heights disagree
+    assert _grid_scale_from_pulses(grid, _pulses([94.5]), 4) is None  # one pulse of four rows
+    assert _grid_scale_from_pulses(grid, _pulses([110.2, 110.4]), 4) is None  # 14 mm: no standard gain near
+    page = Scale(7.874, 7.874, "dpi", confidence=0.35)
+    assert _grid_scale_from_pulses(page, _pulses([94.5, 94.4, 94.6]), 4) is None  # page-size scales: elsewhere
