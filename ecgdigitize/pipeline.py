@@ -274,8 +274,9 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
         warnings.append("page turned by 90 degrees")
 
     orient, rgb_r, tm_r, _ = _rectify(tm, rgb)
-    if trace_prob is None and rgb_r is not rgb and not tm.binarised:
-        # (a binarised page keeps its map: resampled, it would no longer look binarised)
+    if trace_prob is None and rgb_r is not rgb and not tm.binarised and orient.source == "grid":
+        # (a binarised page keeps its map: resampled, it would no longer look binarised; a page without a grid has
+        # no grid lines to remove)
         tm_r = _classical_map_of_rectified(rgb_r, tm_r, orient.homography, sheet, rgb.shape[:2])
     orient.quarter_turns = quarter
     warnings += orient.warnings

@@ -33,3 +33,26 @@ def test_binarised_skewed_page_keeps_its_map(signal):
     r = digitize_page(page.image)
     assert r.layout.fits
     assert snr_db(signal, r.signal) >= 3.0  # measured 5.1 dB (-2.8 dB, no template, with the map made again)
+
+
+@pytest.mark.parametrize("grid_color, distortions, remade", [
+    ("red", [{"name": "rotation", "angle_deg": 1.0}], True),  # a turned page with a grid: its map is made again
+    ("none", [{"name": "rotation", "angle_deg": 1.0}], False),  # no grid lines to remove
+    ("red", "bw", False),  # binarised (a skewed scan, salt and pepper): keeps the warped map
+    ("red", [], False),  # upright: nothing to make again
+])
+def test_when_the_trace_map_is_made_again(signal, monkeypatch, grid_color, distortions, remade):
+    import ecgdigitize.pipeline as pipeline
+
+    calls = []
+    original = pipeline._classical_map_of_rectified
+    monkeypatch.setattr(pipeline, "_classical_map_of_rectified", lambda *a, **k: calls.append(1) or original(*a, **k))
+    page = page_mod.render_page(signal, 500, page_mod.STANDARD_LEADS,
+                                page_mod.PageSpec(dpi=150, layout="3x4+1", grid_color=grid_color), rng=0)
+    if distortions == "bw":
+        page = distort.apply_preset(page, "bw", rng=3)
+    elif distortions:
+        page = distort.apply_distortions(page, distortions, rng=0)
+    r = digitize_page(page.image)
+    assert bool(calls) == remade
+    assert r.layout.fits
