@@ -154,9 +154,14 @@ def _direction(t: TileAngle) -> np.ndarray:
     return np.array([math.cos(r), math.sin(r)] if t.family == "horizontal" else [math.sin(r), math.cos(r)])
 
 
+def _towards(v: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Direction (2,) from point ``p`` (2,) to the homogeneous point ``v`` (3,), which may lie at infinity."""
+    return v[:2] - v[2] * p
+
+
 def _angle_to(v: np.ndarray, p: np.ndarray, d: np.ndarray) -> float:
     """Degrees between direction ``d`` at point ``p`` and the direction from ``p`` to homogeneous point ``v``."""
-    dv = v[:2] - v[2] * p
+    dv = _towards(v, p)
     c = abs(float(dv @ d)) / max(float(np.linalg.norm(dv)), 1e-12)
     return math.degrees(math.acos(min(1.0, c)))
 
@@ -219,7 +224,7 @@ def projective_rectification(horizontal_vp: np.ndarray, vertical_vp: np.ndarray,
 def _family_angle_at(vp: np.ndarray, family: str, x: float, y: float, centre: tuple[float, float],
                      unit: float) -> float:
     """The family's line angle (degrees, :func:`family_angle` convention) through pixel (x, y)."""
-    d = vp[:2] - vp[2] * np.array([(x - centre[0]) / unit, (y - centre[1]) / unit])
+    d = _towards(vp, np.array([(x - centre[0]) / unit, (y - centre[1]) / unit]))
     if family == "horizontal":
         d = d if d[0] >= 0 else -d
         return math.degrees(math.atan2(d[1], d[0]))
