@@ -7,12 +7,13 @@ import numpy as np
 from ecgdigitize.paper import paper_mask
 
 
-def _photo(h: int = 600, w: int = 800) -> tuple[np.ndarray, np.ndarray]:
-    """A light sheet with red grid lines and a black trace, rotated 4 degrees on a dark background;
-    returns (RGB image, true sheet mask)."""
-    img = np.full((h, w, 3), 60, np.uint8)
+def _photo(h: int = 600, w: int = 800, sheet_frac: tuple[float, float] = (0.8, 0.75), angle_deg: float = 4.0,
+           background: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    """A light sheet (``sheet_frac`` of the image's width and height) with red grid lines and a black trace,
+    turned by ``angle_deg`` on a dark background; returns (RGB image, true sheet mask)."""
+    img = np.full((h, w, 3), background, np.uint8)
     sheet = np.zeros((h, w), np.uint8)
-    rect = cv2.boxPoints(((w / 2, h / 2), (0.8 * w, 0.75 * h), 4.0)).astype(np.int32)
+    rect = cv2.boxPoints(((w / 2, h / 2), (sheet_frac[0] * w, sheet_frac[1] * h), angle_deg)).astype(np.int32)
     cv2.fillPoly(sheet, [rect], 1)
     img[sheet > 0] = (245, 240, 235)
     for x in range(0, w, 20):
@@ -44,15 +45,8 @@ def test_no_border_no_mask():
 def test_background_wedges_at_the_image_border_are_left_out():
     """A tilted sheet wider than the image leaves thin dark wedges where its edges meet the image border;
     the closing over the ink would fill the narrow ends, the sheet's convex hull does not."""
-    h, w = 600, 800
-    img = np.full((h, w, 3), 50, np.uint8)
-    sheet = np.zeros((h, w), np.uint8)
-    rect = cv2.boxPoints(((w / 2, h / 2), (0.95 * w, 1.3 * h), 2.0)).astype(np.int32)
-    cv2.fillPoly(sheet, [rect], 1)
-    img[sheet > 0] = (245, 240, 235)
-    for y in range(10, h, 20):
-        img[y][sheet[y] > 0] = (230, 150, 150)
+    img, sheet = _photo(sheet_frac=(0.95, 1.3), angle_deg=2.0, background=50)
     m = paper_mask(img)
     assert m is not None
-    assert not m[sheet == 0].any()
-    assert m[sheet > 0].mean() > 0.9
+    assert not m[~sheet].any()
+    assert m[sheet].mean() > 0.9
