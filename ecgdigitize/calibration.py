@@ -101,7 +101,7 @@ def find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: f
         else:
             empty_run = 0
     if not gap_found:
-        start = b + 1 + int(round(1.0 * px_per_mm_x + 1.5 * px_per_mm_x))
+        start = b
     return Pulse(row, float(x0 + a), float(x0 + b), float(baseline - top_h), base_y, float(x0 + start))
 
 

@@ -79,6 +79,28 @@ def _refine_period(profile: np.ndarray, period: float) -> float:
     return pad / (i + di)
 
 
+#: A grid period that is no whole number of pixels aliases: lines land on the same pixel phase only every few
+#: periods, and the autocorrelation is strongest there (ecg-image-kit's 100-DPI pages: the 5 mm period is 19.69 px,
+#: peaks 0.63 at lag 20 and 39, 0.88 at 59 = three periods). A divisor of the strongest lag whose every multiple
+#: below it is a peak of at least this fraction of the strongest is the fundamental (the 1 mm minor lines of a
+#: 5 mm major period reach 0.05-0.15 of it, far below).
+ALIAS_PEAK_FRACTION = 0.5
+
+
+def _aliased_fundamental(ac: np.ndarray, peaks: list[int], best: int, top: float, lo: int) -> int:
+    """The period (lag, pixels) of which ``best`` is a whole multiple by pixel-phase aliasing, or ``best``: the
+    smallest divisor ``best / k`` (k = 2..5, at least ``lo``) with a peak of :data:`ALIAS_PEAK_FRACTION` of the
+    strongest ``top`` within a pixel of each of its multiples below ``best``."""
+    strong = [p for p in peaks if ac[p] >= ALIAS_PEAK_FRACTION * top]
+    for k in (5, 4, 3, 2):
+        d = best / k
+        if d < lo:
+            continue
+        if all(any(abs(p - j * d) <= 1.0 for p in strong) for j in range(1, k)):
+            return int(round(d))
+    return best
+
+
 def grid_period(profile: np.ndarray, min_px_per_mm: float = 1.5, max_px_per_mm: float = 60.0) -> tuple[float | None, float]:
     """Pixels per mm from a grid projection profile; returns (px_per_mm or None, strength 0..1).
 
@@ -103,6 +125,7 @@ def grid_period(profile: np.ndarray, min_px_per_mm: float = 1.5, max_px_per_mm: 
     strength = float(max(ac[best], 0.0))
     if strength < 0.2:
         return None, strength
+    best = _aliased_fundamental(ac, peaks, best, top, lo)
     if best / 5.0 > max_px_per_mm:
         # only some lines survive (a binarised copy keeps every few major lines): the period is the
         # largest divisor of the strongest lag on which every clearly positive peak falls

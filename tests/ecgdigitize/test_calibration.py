@@ -1,0 +1,36 @@
+"""Calibration pulses: where the signal starts after the pulse."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ecgdigitize.calibration import find_pulse
+
+PPM = 7.874  # px/mm (200 DPI)
+BASE = 100.0
+
+
+def _row(gap_mm: float) -> np.ndarray:
+    """A traced row curve (pixels, NaN = no ink): 1 mm foot, a 10 mm tall, 5 mm (0.2 s) wide pulse, then
+    ``gap_mm`` without ink and a flat trace."""
+    n = 400
+    y = np.full(n, BASE)
+    a, b = int(round(1 * PPM)), int(round(6 * PPM))
+    y[a:b] = BASE - 10 * PPM
+    if gap_mm > 0:
+        y[b:b + int(round(gap_mm * PPM))] = np.nan
+    return y
+
+
+def test_trace_joined_to_the_pulse_starts_at_its_falling_edge():
+    """The Challenge generator draws the signal from the pulse's falling edge on (no gap): the first sample
+    is there, not 2.5 mm later (ecg-image-kit pages were read 0.11 s late)."""
+    p = find_pulse(_row(0.0), 0, BASE, 0, PPM, PPM, 25.0)
+    assert p is not None
+    assert p.trace_start_x == pytest.approx(p.x1, abs=1.0)
+
+
+def test_trace_after_a_gap_starts_after_the_gap():
+    p = find_pulse(_row(1.5), 0, BASE, 0, PPM, PPM, 25.0)
+    assert p is not None
+    assert p.trace_start_x == pytest.approx(6 * PPM + 1.5 * PPM, abs=1.5)
