@@ -26,7 +26,7 @@ from .orientation import Orientation, estimate_orientation, rot90_image, rows_ar
 from .separators import find_ticks, retrace_near_ticks, subtract_ticks
 from .scale import Scale, estimate_scale, scale_from_page_width
 from .trace_map import TraceMap, classical_trace_map, given_trace_map
-from .vectorise import TraceCurve, trace_band, trace_rows
+from .vectorise import TraceCurve, drop_foreign_stretches, trace_band, trace_rows
 
 log = logging.getLogger(__name__)
 
@@ -331,6 +331,8 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     pulses: list[Pulse] = []
     pulse_of_row: dict[int, Pulse] = {}
     curves = trace_rows(tm_r.prob, [(r.y0, r.y1, r.x0, r.x1, r.baseline_y) for r in rows])
+    if drop_foreign_stretches(curves, [r.baseline_y for r in rows], ppx):
+        warnings.append("stretches of rows traced on a neighbouring row's line were left out")
     for i, (r, c) in enumerate(zip(rows, curves)):
         p = find_pulse(c.y, c.x0, r.baseline_y, i, ppx, ppy, paper_speed)
         if p is None:

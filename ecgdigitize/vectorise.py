@@ -417,6 +417,50 @@ def trace_rows(prob: np.ndarray, rows: list[tuple[int, int, int, int, float]], *
     return [_curve_from_choice(s, threshold) for s in sels]
 
 
+#: A stretch of a row's track lying on the level of a neighbouring row (within this fraction of the rows' spacing
+#: of its baseline, and beyond 1 - this fraction from its own) is that row's trace when it is longer than
+#: :data:`FOREIGN_STRETCH_MM` horizontally: a QRS complex reaching the neighbour's level is a spike under 1 mm
+#: wide there (ecg-image-kit's 100-DPI pages: lead III's track jumped 35 mm up onto lead II's flat line for
+#: 0.1-0.4 s where III's own anti-aliased line fell below the map's threshold: 3.6 mV plateaus in the output).
+FOREIGN_LEVEL_FRACTION = 0.3
+FOREIGN_STRETCH_MM = 1.2
+
+
+def drop_foreign_stretches(curves: list[TraceCurve], baselines_y: list[float], px_per_mm_x: float) -> int:
+    """Blank (in place, NaN; the centre-line points there are dropped too) the stretches of each row's curve that
+    follow another row's trace (see :data:`FOREIGN_LEVEL_FRACTION`). ``baselines_y``: per curve, the row's baseline
+    (pixels). Returns the number of columns blanked."""
+    if len(curves) < 2:
+        return 0
+    bases = np.asarray(baselines_y, np.float64)
+    spacing = float(np.median(np.diff(np.sort(bases))))
+    if spacing <= 0:
+        return 0
+    min_len = FOREIGN_STRETCH_MM * px_per_mm_x
+    n_blank = 0
+    for i, c in enumerate(curves):
+        y = c.y
+        others = np.delete(bases, i)
+        near_other = np.zeros(y.size, bool)
+        ok = np.isfinite(y)
+        for b in others:
+            near_other[ok] |= np.abs(y[ok] - b) <= FOREIGN_LEVEL_FRACTION * spacing
+        near_other[ok] &= np.abs(y[ok] - bases[i]) >= (1.0 - FOREIGN_LEVEL_FRACTION) * spacing
+        if not near_other.any():
+            continue
+        d = np.diff(np.r_[0, near_other.astype(np.int8), 0])
+        for a, e in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
+            if e - a < min_len:
+                continue
+            y[a:e] = np.nan
+            x_lo, x_hi = c.x0 + a - 0.5, c.x0 + e - 0.5
+            keep = (c.pts_x < x_lo) | (c.pts_x > x_hi)
+            c.pts_x, c.pts_y = c.pts_x[keep], c.pts_y[keep]
+            n_blank += int(e - a)
+        c.coverage = float(np.isfinite(y).mean()) if y.size else 0.0
+    return n_blank
+
+
 def _centreline_points(band: np.ndarray, idx: np.ndarray, top: np.ndarray, bot: np.ndarray, val: np.ndarray,
                        thick: float, threshold: float) -> tuple[np.ndarray, np.ndarray, float]:
     """Centre-line points (x, y) in band pixels, sorted by x (time monotone), from the chosen run of
