@@ -129,6 +129,37 @@ def digitize_folder(data: Path, out: Path, model_folder: str | None) -> tuple[li
     return seconds, peaks
 
 
+def ecg_image_kit(folder: Path, out: Path) -> dict[str, float]:
+    """Digitize the Challenge generator's pages in ``folder`` (``presets.csv`` names each record's style) with the
+    classical digitizer and score them with the official scorer against their masked references; prints one row
+    per preset and returns {preset: mean SNR dB} (plus ``all``)."""
+    import csv
+
+    from evaluate_model import evaluate_model
+
+    presets: dict[str, str] = {}
+    with open(folder / "presets.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            presets[row["record"]] = row["preset"]
+    seconds, peaks = digitize_folder(folder, out, None)
+    scores = evaluate_model(str(folder), str(out))
+    per_record: dict[str, list[float]] = {}
+    for (record, _lead), snr in scores["snr_per_lead"].items():
+        per_record.setdefault(record, []).append(snr)
+    table: dict[str, float] = {}
+    print("\n| ecg-image-kit preset | pages | SNR (dB) | worst page (dB) |\n| --- | --- | --- | --- |")
+    for preset in sorted(set(presets.values())):
+        recs = [r for r, p in presets.items() if p == preset and r in per_record]
+        means = {r: float(np.nanmean(per_record[r])) for r in recs}
+        table[preset] = float(np.nanmean([v for r in recs for v in per_record[r]]))
+        worst = min(means, key=means.get)
+        print(f"| {preset} | {len(recs)} | {table[preset]:.2f} | {means[worst]:.2f} ({worst}) |")
+    table["all"] = float(scores["snr"])
+    print(f"| all | {len(per_record)} | {table['all']:.2f} | |")
+    print(f"s/page median {np.median(seconds):.2f}, peak traced MiB median {np.median(peaks):.0f}")
+    return table
+
+
 def real_scans(folder: Path) -> None:
     from ecgdigitize.image_io import load_image
     from ecgdigitize.pipeline import digitize_page
@@ -155,16 +186,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="trained model folder (default: classical digitizer)")
     parser.add_argument("-n", type=int, default=6, help="synthetic held-out records")
     parser.add_argument("--out", type=Path, default=None, help="work folder (default: a temporary one)")
+    parser.add_argument("--kit-only", action="store_true",
+                        help="only the ecg-image-kit pages and the real scans of --shared (no rendered presets)")
     parser.add_argument("--unmasked", action="store_true",
                         help="keep the whole reference signal (SNR then scales with the printed fraction)")
     args = parser.parse_args(argv)
     from evaluate_model import evaluate_model
 
     work = args.out or Path(tempfile.mkdtemp(prefix="digitize-bench-"))
-    records = held_out_signals(args.n, args.shared)
+    records = [] if args.kit_only else held_out_signals(args.n, args.shared)
     print(f"{len(records)} held-out records; digitizer: {args.model or 'classical'}; work folder {work}\n")
-    print(f"| preset | pages | SNR (dB) | s/page (median) | peak MiB (median) |\n| --- | --- | --- | --- | --- |")
-    for i, (name, dpi, distortion) in enumerate(PRESETS):
+    if records:
+        print(f"| preset | pages | SNR (dB) | s/page (median) | peak MiB (median) |\n| --- | --- | --- | --- | --- |")
+    for i, (name, dpi, distortion) in enumerate(PRESETS if records else []):
         data = work / f"set{i}" / "data"
         out = work / f"set{i}" / "out"
         shutil.rmtree(work / f"set{i}", ignore_errors=True)
@@ -173,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         scores = evaluate_model(str(data), str(out))
         print(f"| {name} | {len(seconds)} | {scores['snr']:.2f} | {np.median(seconds):.2f} | {np.median(peaks):.0f} |",
               flush=True)
+    if args.shared is not None and (args.shared / "ecg-image-kit" / "presets.csv").is_file():
+        ecg_image_kit(args.shared / "ecg-image-kit", work / "ecg-image-kit")
     if args.shared is not None and (args.shared / "real-scans").is_dir():
         real_scans(args.shared / "real-scans")
     return 0
