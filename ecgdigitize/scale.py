@@ -81,18 +81,19 @@ def _refine_period(profile: np.ndarray, period: float) -> float:
 
 #: A grid period that is no whole number of pixels aliases: lines land on the same pixel phase only every few
 #: periods, and the autocorrelation is strongest there (ecg-image-kit's 100-DPI pages: the 5 mm period is 19.69 px,
-#: peaks 0.63 at lag 20 and 39, 0.88 at 59 = three periods). A divisor of the strongest lag whose every multiple
-#: below it is a peak of at least this fraction of the strongest is the fundamental (the 1 mm minor lines of a
-#: 5 mm major period reach 0.05-0.15 of it, far below).
-ALIAS_PEAK_FRACTION = 0.5
+#: peaks 0.63 at lag 20 and 39, 0.88 at 59 = three periods; JS00001's page, 7.33 px minor lines: 0.48 at 7, 0.42
+#: at 15, 0.92 at 22). A divisor of the strongest lag whose every multiple below it is a peak of at least this
+#: fraction of the strongest is the fundamental (the 1 mm minor lines of a 5 mm major period reach 0.05-0.15 of
+#: it on the Challenge generator's pages; divisors by 5, which minor lines are, are not tried).
+ALIAS_PEAK_FRACTION = 0.4
 
 
 def _aliased_fundamental(ac: np.ndarray, peaks: list[int], best: int, top: float, lo: int) -> int:
     """The period (lag, pixels) of which ``best`` is a whole multiple by pixel-phase aliasing, or ``best``: the
-    smallest divisor ``best / k`` (k = 2..5, at least ``lo``) with a peak of :data:`ALIAS_PEAK_FRACTION` of the
+    smallest divisor ``best / k`` (k = 2..4, at least ``lo``) with a peak of :data:`ALIAS_PEAK_FRACTION` of the
     strongest ``top`` within a pixel of each of its multiples below ``best``."""
     strong = [p for p in peaks if ac[p] >= ALIAS_PEAK_FRACTION * top]
-    for k in (5, 4, 3, 2):
+    for k in (4, 3, 2):
         d = best / k
         if d < lo:
             continue
