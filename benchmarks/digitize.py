@@ -160,24 +160,32 @@ def ecg_image_kit(folder: Path, out: Path) -> dict[str, float]:
     return table
 
 
-def real_scans(folder: Path) -> None:
+def real_scans(folder: Path, out: Path) -> None:
+    """Digitize every real scan in ``folder``: prints the layout, scale, self-check status and its first reasons per
+    scan, and writes each scan's overlay picture to ``out`` (look at them: no reference signal exists)."""
+    from PIL import Image
+
     from ecgdigitize.image_io import load_image
+    from ecgdigitize.overlay import draw_overlay
     from ecgdigitize.pipeline import digitize_page
 
-    print("\nReal scans (layout, fits, px/mm x/y, scale source, seconds, warnings):")
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"\nReal scans (overlays in {out}):\n")
+    print("| scan | size | layout | fits | px/mm x/y (source) | status | s | reasons |\n| --- | --- | --- | --- | --- | --- "
+          "| --- | --- |")
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
             continue
         t0 = time.perf_counter()
         image = load_image(path)
         res = digitize_page(image, None)
-        lay = res.layout
-        sc = res.scale
-        print(f"  {path.name:14s} {image.shape[1]}x{image.shape[0]:<5d} {lay.name if lay else '-':7s} "
-              f"fits={lay.fits if lay else False!s:5s} "
-              f"{(f'{sc.px_per_mm_x:.2f}/{sc.px_per_mm_y:.2f} {sc.source}') if sc else '-':22s} "
-              f"{time.perf_counter() - t0:5.2f}s  finite={np.isfinite(res.signal).mean():.2f}  "
-              f"{'; '.join(res.warnings)[:90]}")
+        seconds = time.perf_counter() - t0
+        lay, sc = res.layout, res.scale
+        Image.fromarray(draw_overlay(image, res)).save(out / f"{path.stem}_overlay.png")
+        scale = f"{sc.px_per_mm_x:.2f}/{sc.px_per_mm_y:.2f} ({sc.source})" if sc else "-"
+        print(f"| {path.name} | {image.shape[1]}x{image.shape[0]} | {lay.name if lay else '-'} | "
+              f"{lay.fits if lay else False} | {scale} | {res.status} | {seconds:.2f} | "
+              f"{'; '.join(res.status_reasons[:2])[:160]} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.shared is not None and (args.shared / "ecg-image-kit" / "presets.csv").is_file():
         ecg_image_kit(args.shared / "ecg-image-kit", work / "ecg-image-kit")
     if args.shared is not None and (args.shared / "real-scans").is_dir():
-        real_scans(args.shared / "real-scans")
+        real_scans(args.shared / "real-scans", work / "real-scans")
     return 0
 
 

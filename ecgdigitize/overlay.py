@@ -10,7 +10,7 @@ from .image_io import to_rgb_uint8
 def draw_overlay(image: np.ndarray, result: "DigitizationResult") -> np.ndarray:  # noqa: F821
     """RGB uint8 (H, W, 3) picture: the rectified page (``result.rectified`` when present, else
     ``image``) with row baselines (blue), lead boxes and names (green), traced samples (magenta)
-    and the scale/layout found written at the top left."""
+    and the scale/layout found and the self-check's status with its first reasons written at the top left."""
     base = result.rectified if result.rectified is not None else to_rgb_uint8(image)
     out = (0.6 * base.astype(np.float32) + 0.4 * 255).astype(np.uint8)
     h, w = out.shape[:2]
@@ -43,6 +43,8 @@ def draw_overlay(image: np.ndarray, result: "DigitizationResult") -> np.ndarray:
     if result.orientation is not None:
         lines.append(f"rotation {result.orientation.angle_deg:.2f} deg, turns {result.orientation.quarter_turns}")
     lines.append(f"confidence {result.confidence:.2f}")
+    lines.append(f"self-check: {result.status}")
+    lines += [f"  {reason[:110]}" for reason in result.status_reasons[:3]]
     for i, text in enumerate(lines):
         cv2.putText(out, text, (10, 25 * th * (i + 1)), cv2.FONT_HERSHEY_SIMPLEX, 0.7 * th, (200, 0, 0), th,
                     cv2.LINE_AA)

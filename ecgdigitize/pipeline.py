@@ -18,14 +18,16 @@ import numpy as np
 
 from . import assemble as asm
 from .boundaries import BoundaryZone, retrace_boundaries
+from .column_timing import retime_columns
 from .calibration import Calibration, Pulse, amplitude_calibration, find_pulse, standard_gain
-from .image_io import PreparedImage, downscale, prepare_image
+from .image_io import PreparedImage, downscale, prepare_image, upsample_hairline
 from .layout import Layout, LeadBox, Row, boundary_evidence, find_rows, fit_layout, row_map, template_rows
 from .paper import paper_mask
 from .orientation import Orientation, estimate_orientation, rot90_image, rows_are_horizontal, warp
 from .separators import find_ticks, retrace_near_ticks, subtract_ticks
 from .scale import Scale, estimate_scale, scale_from_page_width
-from .trace_map import TraceMap, classical_trace_map, given_trace_map
+from .selfcheck import SelfCheck, check_signal
+from .trace_map import TraceMap, classical_trace_map, given_trace_map, line_width_px
 from .vectorise import TraceCurve, drop_foreign_stretches, trace_band, trace_rows
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,21 @@ class DigitizationResult:
     work_scale: float = 1.0
     timings_s: dict[str, float] = field(default_factory=dict)
     debug: dict[str, Any] = field(default_factory=dict)
+    #: the page's self-check (:mod:`selfcheck`: laws of the limb leads, rhythm strips, timing, ranges, plus the
+    #: layout fit and the scale's source); None when no signal was read
+    check: SelfCheck | None = None
+
+    @property
+    def status(self) -> str:
+        """'ok', 'suspect' or 'failed' (no signal read, or the self-check found the page wrong)."""
+        return self.check.status if self.check is not None else "failed"
+
+    @property
+    def status_reasons(self) -> list[str]:
+        """Why the page is not 'ok' (empty when it is)."""
+        if self.check is not None:
+            return list(self.check.reasons)
+        return list(self.warnings[-1:]) or ["no signal read"]
 
 
 def _empty(num_samples: int, lead_names: list[str], fs: float, warnings: list[str], **kw: Any) -> DigitizationResult:
@@ -250,6 +267,12 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
         tm = given_trace_map(rgb, tp)
     else:
         tm = classical_trace_map(rgb)
+        # (a binarised page stays as it is: upsampled, it would no longer look binarised and keep its grid)
+        up = prep if tm.binarised else upsample_hairline(prep, line_width_px(tm.prob))
+        if up is not prep:
+            prep, rgb = up, up.rgb
+            warnings.append(prep.warnings[-1])
+            tm = classical_trace_map(rgb)
     warnings += tm.warnings
     sheet = paper_mask(rgb)
     if sheet is not None:
@@ -481,12 +504,18 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
         if inner:
             asm.remove_separators(curves[i], inner, rt.base_y, ppx, ppy)
     traces = [asm.sample_lead(curves[b.row], b, timings_rows[b.row], fs, num_samples) for b in boxes]
+    retimed = retime_columns(traces, fs)
+    if retimed:
+        warnings.append(retimed)
     traces = _assign_rhythm(traces)
     signal = asm.place(traces, lead_names, num_samples)
     unknown = [n for n in lead_names if n.strip().upper() not in {s.upper() for s in STANDARD_LEADS}]
     if unknown:
         warnings.append(f"unknown lead names (left NaN): {unknown}")
     tick("assemble")
+
+    check = page_check(signal, lead_names, fs, traces, lay, sc)
+    tick("self_check")
 
     cov = float(np.mean([c.coverage for c in curves])) if curves else 0.0
     conf = {"grid": 1.0, "pulse": 0.7, "dpi": 0.35}.get(sc.source, 0.3)
@@ -497,9 +526,42 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     result = DigitizationResult(signal, lead_names, fs, orient, sc, lay, traces, curves, timings_rows, calib,
                                 warnings, float(np.clip(conf, 0.0, 1.0)), rgb_r, tm_r.prob if debug else None,
                                 prep.scale, timings)
+    result.check = check
     if debug:
         result.debug = {"row_map": rmap, "grid": tm_r.grid, "ink": tm_r.ink}
     return result
+
+
+def page_check(signal: np.ndarray, lead_names: list[str], fs: float, traces: list[asm.LeadTrace],
+               layout: Layout | None, scale: Scale | None) -> SelfCheck:
+    """The self-check of a digitized page: :func:`selfcheck.check_signal` on the output ``signal``
+    (num_samples, leads) mV with the rhythm strips of ``traces`` compared with their leads' segments, made at
+    least 'suspect' when the rows fit no layout template or the scale was only assumed from the page size (the
+    laws of the leads cannot catch a wrong time axis shared by all rows)."""
+    n = signal.shape[0]
+    rhythm: dict[str, np.ndarray] = {}
+    for t in traces:
+        if t.box.rhythm and t.values_mv.size:
+            strip = np.full(n, np.nan)
+            end = min(n, t.start_sample + t.values_mv.size)
+            strip[t.start_sample:end] = t.values_mv[:end - t.start_sample]
+            rhythm.setdefault(t.name, strip)
+    try:
+        check = check_signal(signal, lead_names, fs, rhythm=rhythm or None)
+    except Exception as exc:  # noqa: BLE001 - a check that cannot run must not lose the page's signal
+        log.exception("self-check failed")
+        check = SelfCheck("suspect", [f"the self-check could not run ({type(exc).__name__}: {exc})"], [], 0.0)
+    extra: list[str] = []
+    if layout is not None and not layout.fits:
+        extra.append(f"the rows fit no layout template (best {layout.name}, cost {layout.cost:.2f}, "
+                     f"{len(layout.rows)} rows)")
+    if scale is not None and scale.source == "dpi":
+        extra.append("the scale was assumed from the page size (no grid period, no calibration pulse)")
+    if extra:
+        check.reasons = check.reasons + extra
+        if check.status == "ok":
+            check.status = "suspect"
+    return check
 
 
 def _grid_scale_from_pulses(sc: Scale, pulses: list[Pulse], n_rows: int) -> Scale | None:

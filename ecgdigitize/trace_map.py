@@ -246,6 +246,18 @@ def classical_trace_map(rgb: np.ndarray) -> TraceMap:
     )
 
 
+def line_width_px(prob: np.ndarray, threshold: float = 0.5) -> float:
+    """Median vertical extent (pixels) of the runs of ``prob`` (H, W) above ``threshold`` in each column: about the
+    printed line width (flat stretches dominate; steep strokes and text are fewer); 0 when there is no ink."""
+    b = (prob > threshold).astype(np.int8)
+    d = np.diff(np.pad(b, ((1, 1), (0, 0))), axis=0).T  # columns as rows: starts +1, ends -1
+    starts = np.flatnonzero(d.ravel() == 1)
+    ends = np.flatnonzero(d.ravel() == -1)
+    if starts.size == 0:
+        return 0.0
+    return float(np.median(ends - starts))
+
+
 def given_trace_map(rgb: np.ndarray, trace_prob: np.ndarray) -> TraceMap:
     """Wrap a neural trace probability (H, W) in [0, 1] (resized to the image if needed) and compute
     the grid map from the image (for orientation and scale)."""

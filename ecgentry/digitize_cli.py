@@ -3,8 +3,10 @@ and/or CSV, an overlay picture and a JSON report per page.
 
 Per page ``OUT/<name>[-p<k>]``: ``.hea``/``.dat`` (12 standard leads, format 16, 1000/mV, NaN where a lead was
 not printed), ``.csv`` (``time_s`` then one column per lead, mV, empty = NaN), ``_overlay.png`` (with
-``--overlay``) and ``.json`` (layout, fit, scale, calibration, orientation, confidence, warnings, labels when the
-model has a Dx head). ``OUT/summary.json`` lists every file and page with its status.
+``--overlay``) and ``.json`` (status and its reasons, the self-check, layout, fit, scale, calibration, orientation,
+confidence, warnings, labels when the model has a Dx head). ``OUT/summary.json`` lists every file and page with its
+status: ``ok`` (the self-check passed), ``suspect`` (a signal, but a check failed or could not be made) or
+``failed`` (no signal, or the page is clearly wrong).
 """
 from __future__ import annotations
 
@@ -85,6 +87,9 @@ def page_report(result: Any) -> dict[str, Any]:
     """The JSON-ready facts of a ``DigitizationResult`` (pixels of the rectified working image, mm, mV)."""
     rep: dict[str, Any] = {"confidence": getattr(result, "confidence", None),
                            "warnings": list(getattr(result, "warnings", []) or [])}
+    check = getattr(result, "check", None)
+    if check is not None:
+        rep["self_check"] = check.to_dict()
     lay = getattr(result, "layout", None)
     if lay is not None:
         rep["layout"] = {"name": lay.name, "fits": lay.fits, "cost": lay.cost, "costs": dict(lay.costs),
@@ -182,7 +187,8 @@ def _digitize_page(image: np.ndarray, job: ImageJob, name: str, k: int, n_pages:
         files.append(base + "_overlay.png")
     report = {
         "source": os.path.abspath(job.path), "page": k + 1, "pages_in_file": n_pages, "name": name,
-        "status": "ok" if finite.any() else "empty", "fs": fs, "num_samples": num_samples,
+        "status": page_status(result, finite.any()), "status_reasons": page_reasons(result, finite.any()),
+        "fs": fs, "num_samples": num_samples,
         "leads": STANDARD_LEADS, "digitized_fraction_per_lead": dict(zip(STANDARD_LEADS, finite.mean(axis=0).tolist())),
         "model": opts["model"], "labels": labels, "probabilities": probs,
         **(page_report(result) if result is not None else {}),
@@ -190,8 +196,24 @@ def _digitize_page(image: np.ndarray, job: ImageJob, name: str, k: int, n_pages:
     }
     with open(base + ".json", "w", encoding="utf-8") as f:
         json.dump(_json_safe(report), f, indent=1)
-    return {"name": name, "page": k + 1, "status": report["status"], "confidence": report.get("confidence"),
-            "labels": labels, "warnings": report.get("warnings", [])}
+    return {"name": name, "page": k + 1, "status": report["status"], "status_reasons": report["status_reasons"],
+            "confidence": report.get("confidence"), "labels": labels, "warnings": report.get("warnings", [])}
+
+
+def page_status(result: Any, has_signal: bool) -> str:
+    """'ok' (the self-check passed), 'suspect' (a signal, but a check failed or could not be made: look at the
+    overlay) or 'failed' (no signal, or the page is clearly wrong: do not use it)."""
+    if not has_signal:
+        return "failed"
+    return getattr(result, "status", None) or "suspect"
+
+
+def page_reasons(result: Any, has_signal: bool) -> list[str]:
+    """Why a page is not 'ok' (empty when it is)."""
+    if not has_signal:
+        warnings = list(getattr(result, "warnings", []) or [])
+        return ["no signal read" + (f": {warnings[-1]}" if warnings else "")]
+    return list(getattr(result, "status_reasons", []) or [])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -227,19 +249,21 @@ def run(args: argparse.Namespace) -> int:
         for page in res.get("pages", []):
             if page["status"] == "error":
                 logger.error("%s page %d: %s", res["file"], page["page"], page["error"])
-            elif page["status"] == "empty":
-                logger.warning("%s page %d: no signal found (%s)", res["file"], page["page"],
-                               "; ".join(page.get("warnings", [])[:3]))
+            elif page["status"] != "ok":
+                logger.warning("%s page %d: %s (%s)", res["file"], page["page"], page["status"],
+                               "; ".join(page.get("status_reasons", [])[:3]))
             else:
                 logger.info("%s page %d -> %s (confidence %.2f)%s", res["file"], page["page"], page["name"],
                             page.get("confidence") or 0.0, f" labels {page['labels']}" if page.get("labels") else "")
     pages = [p for r in results if r for p in r.get("pages", [])]
     ok = sum(p["status"] == "ok" for p in pages)
+    suspect = sum(p["status"] == "suspect" for p in pages)
     bad_files = sum(1 for r in results if r and r.get("error"))
     summary = {"model": args.model, "files": len(jobs), "unreadable_files": bad_files, "missing_inputs": missing,
-               "pages": len(pages), "pages_ok": ok, "results": results}
+               "pages": len(pages), "pages_ok": ok, "pages_suspect": suspect,
+               "pages_failed": len(pages) - ok - suspect, "results": results}
     with open(os.path.join(args.output, "summary.json"), "w", encoding="utf-8") as f:
         json.dump(_json_safe(summary), f, indent=1)
-    print(f"digitized {ok} of {len(pages)} page(s) from {len(jobs)} file(s) ({bad_files} unreadable) -> {args.output}",
-          file=sys.stderr)
-    return 0 if ok > 0 else 1
+    print(f"digitized {ok + suspect} of {len(pages)} page(s) from {len(jobs)} file(s): {ok} ok, {suspect} suspect, "
+          f"{len(pages) - ok - suspect} failed ({bad_files} unreadable) -> {args.output}", file=sys.stderr)
+    return 0 if ok + suspect > 0 else 1
