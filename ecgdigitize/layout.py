@@ -44,6 +44,8 @@ class LeadBox:
     t1: float
     baseline_y: float
     rhythm: bool = False
+    #: the name was read from (or confirmed by) the lead label printed at the box's start
+    named_by_label: bool = False
 
 
 @dataclass
@@ -59,6 +61,9 @@ class Layout:
     costs: dict[str, float] = field(default_factory=dict)
     column_evidence: list[list[float]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: lead labels read on the page (name, box, score) and each box compared with its label
+    labels: list[dict] = field(default_factory=list)
+    label_evidence: list[dict] = field(default_factory=list)
 
 
 def template_rows(name: str, rhythm: tuple[str, ...] | None = None) -> list[list[str]]:

@@ -22,6 +22,8 @@ from .column_timing import retime_columns
 from .calibration import Calibration, Pulse, amplitude_calibration, find_pulse, standard_gain
 from .image_io import PreparedImage, downscale, prepare_image, upsample_hairline
 from .layout import Layout, LeadBox, Row, boundary_evidence, find_rows, fit_layout, row_map, template_rows
+from .lead_identity import RowSpan, choose_layout
+from .lead_labels import LabelRead, labels_by_row, read_lead_labels
 from .paper import paper_mask
 from .orientation import Orientation, estimate_orientation, rot90_image, rows_are_horizontal, warp
 from .separators import find_ticks, retrace_near_ticks, subtract_ticks
@@ -34,9 +36,6 @@ log = logging.getLogger(__name__)
 
 STANDARD_LEADS: list[str] = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 GEOMETRY_MAX_SIDE = 1600
-#: a row of several columns traced for less than this fraction of the longest row has its columns placed on the
-#: longest row's time span
-SHORT_ROW_FRACTION = 0.9
 #: paper speed (mm/s) assumed unless given or read from the calibration pulses
 NOMINAL_PAPER_SPEED = 25.0
 #: ``rows_are_horizontal`` evidence below which a page is turned by 90 degrees. A turned landscape printout is a
@@ -197,16 +196,39 @@ def _pulse_votes(prob: np.ndarray, rows: list[Row], sc: Scale, paper_speed: floa
     return left, right
 
 
-def _looks_upside_down(prob: np.ndarray, rows: list[Row], sc: Scale, paper_speed: float) -> bool:
-    """True when the page is printed upside down: calibration pulses vote first; without pulses, most
-    ink (labels, R waves) clearly below the baselines (printers differ: some put the labels below)."""
+#: Ink-balance score (:func:`_upside_down_score`) below which a page without pulse votes is upside down, and the
+#: margin around it within which the printed lead labels decide instead (real scan ecg00003, labels below the
+#: traces: -0.36 upright, -0.41 once upsampled).
+UPSIDE_DOWN_INK = -0.4
+UPSIDE_DOWN_MARGIN = 0.15
+#: Label confidence from which a label counts in the up/down vote.
+ORIENTATION_LABEL_SCORE = 0.8
+
+
+def _looks_upside_down(prob: np.ndarray, rows: list[Row], sc: Scale, paper_speed: float) -> tuple[bool, bool]:
+    """(upside down?, sure?): calibration pulses vote first; without pulses, most ink (labels, R waves) clearly
+    below the baselines (printers differ: some put the labels below); not sure when the ink balance lies within
+    :data:`UPSIDE_DOWN_MARGIN` of :data:`UPSIDE_DOWN_INK`."""
     left, right = _pulse_votes(prob, rows, sc, paper_speed)
     if left > right:
-        return False
+        return False, True
     ink = _upside_down_score(prob, rows, sc.px_per_mm_y)
     if right > left and right >= max(2, len(rows) // 2):
-        return ink < 0.0  # mirrored row ends can mimic a pulse: the ink must not contradict
-    return ink < -0.4
+        return ink < 0.0, True  # mirrored row ends can mimic a pulse: the ink must not contradict
+    return ink < UPSIDE_DOWN_INK, abs(ink - UPSIDE_DOWN_INK) > UPSIDE_DOWN_MARGIN
+
+
+def _labels_say_upside_down(ink: np.ndarray, sc: Scale) -> bool | None:
+    """True / False when the page turned by 180 degrees shows more / fewer confident lead labels than as it is;
+    None when they tie."""
+    ppm = 0.5 * (sc.px_per_mm_x + sc.px_per_mm_y)
+    try:
+        upright = sum(lab.score >= ORIENTATION_LABEL_SCORE for lab in read_lead_labels(ink, ppm))
+        turned = sum(lab.score >= ORIENTATION_LABEL_SCORE for lab in read_lead_labels(rot90_image(ink, 2), ppm))
+    except Exception:  # noqa: BLE001 - labels are evidence only
+        log.exception("lead label reading failed")
+        return None
+    return None if upright == turned else turned > upright
 
 
 def digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, **kwargs: Any) -> DigitizationResult:
@@ -337,7 +359,11 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
 
     rows, rmap = analyse(tm_r, sc)
     # 180 degrees: ink (labels, pulses, R waves) should sit above the baselines
-    if rows and _looks_upside_down(tm_r.prob, rows, sc, paper_speed):
+    flip, sure = _looks_upside_down(tm_r.prob, rows, sc, paper_speed) if rows else (False, True)
+    if not sure:
+        by_labels = _labels_say_upside_down(tm_r.ink, sc)
+        flip = flip if by_labels is None else by_labels
+    if rows and flip:
         rgb_r = rot90_image(rgb_r, 2)
         tm_r = _rot_tm(tm_r, 2)
         orient.quarter_turns = (orient.quarter_turns + 2) % 4
@@ -353,6 +379,10 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     curves: list[TraceCurve] = []
     pulses: list[Pulse] = []
     pulse_of_row: dict[int, Pulse] = {}
+    labels = _read_labels(tm_r, sc, warnings)
+    if labels:
+        tm_r = replace(tm_r, prob=erase_label_glyphs(tm_r.prob, labels))
+    tick("labels")
     curves = trace_rows(tm_r.prob, [(r.y0, r.y1, r.x0, r.x1, r.baseline_y) for r in rows])
     if drop_foreign_stretches(curves, [r.baseline_y for r in rows], ppx):
         warnings.append("stretches of rows traced on a neighbouring row's line were left out")
@@ -450,36 +480,23 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     asm.align_row_starts(timings_rows, max(1.5, 0.01 * px_per_s))
     name, cost, costs = fit_layout(rows, durations, evidence)
     lay_warn: list[str] = []
+    forced = None
     if layout != "auto":
         if layout not in costs:
             lay_warn.append(f"unknown layout {layout!r}; using the detected {name}")
         else:
-            name, cost = layout, costs[layout]
+            forced = layout
+    spacing = float(np.median(np.diff([r.baseline_y for r in rows]))) if len(rows) >= 2 else 30.0 * ppy
+    labels_per_row = labels_by_row(labels, [r.baseline_y for r in rows], spacing)
+    spans = [RowSpan(rt.x_t0, rt.px_per_s, rt.duration_s, rt.base_y) for rt in timings_rows]
+    name, cost, combined, boxes, id_warn, label_ev = choose_layout(costs, rows, spans, labels_per_row, ppx, forced)
+    lay_warn += id_warn
     trows = template_rows(name)
     fits = len(trows) == len(rows) and cost < 0.75
     if not fits:
         lay_warn.append(f"page fits no template well (best {name}, cost {cost:.2f}, {len(rows)} rows)")
-    # the time span of a layout is the longest row (short rows are columns of it)
-    full_d = max(durations) if durations else 10.0
-    boxes: list[LeadBox] = []
-    n_grid_rows = 3 if name.startswith("3x4") else len(trows)
-    for i, (r, rt) in enumerate(zip(rows, timings_rows)):
-        if i >= len(trows):
-            lay_warn.append(f"row {i} has no lead in layout {name}; ignored")
-            continue
-        leads = trows[i]
-        ncol = len(leads)
-        # a row of several columns traced clearly shorter than the longest lost the end of its trace (a faint
-        # stretch): its columns still divide the layout's time span. A one-lead row keeps its own end (past it
-        # the tracing is lost, and what follows there would only be noise)
-        short = rt.duration_s < SHORT_ROW_FRACTION * full_d
-        d = full_d if rt.duration_s <= 0 or (short and ncol > 1) else rt.duration_s
-        for cidx, lead in enumerate(leads):
-            t0, t1 = cidx * d / ncol, (cidx + 1) * d / ncol
-            boxes.append(LeadBox(lead, i, cidx, rt.x_t0 + t0 * rt.px_per_s, rt.x_t0 + t1 * rt.px_per_s, t0, t1,
-                                 rt.base_y, rhythm=i >= n_grid_rows))
-    lay = Layout(name, float(cost), bool(fits), rows, max((len(t) for t in trows), default=0), boxes, costs,
-                 evidence, lay_warn)
+    lay = Layout(name, float(cost), bool(fits), rows, max((len(t) for t in trows), default=0), boxes, combined,
+                 evidence, lay_warn, [_label_dict(lab) for lab in labels], [e.to_dict() for e in label_ev])
     warnings += lay_warn
     tick("layout")
 
@@ -562,6 +579,43 @@ def page_check(signal: np.ndarray, lead_names: list[str], fs: float, traces: lis
         if check.status == "ok":
             check.status = "suspect"
     return check
+
+
+def _read_labels(tm: TraceMap, sc: Scale, warnings: list[str]) -> list[LabelRead]:
+    """The lead labels printed on the rectified page (:mod:`lead_labels`); [] (with a warning) when reading fails."""
+    try:
+        return read_lead_labels(tm.ink, 0.5 * (sc.px_per_mm_x + sc.px_per_mm_y))
+    except Exception as exc:  # noqa: BLE001 - labels are evidence; the templates decide without them
+        log.exception("lead label reading failed")
+        warnings.append(f"lead labels not read ({type(exc).__name__}: {exc})")
+        return []
+
+
+def _label_dict(lab: LabelRead) -> dict[str, Any]:
+    return {"name": lab.name, "score": round(float(lab.score), 3),
+            "box": [round(float(v), 1) for v in (lab.x0, lab.y0, lab.x1, lab.y1)]}
+
+
+def erase_label_glyphs(prob: np.ndarray, labels: list[LabelRead], margin_px: float = 2.0) -> np.ndarray:
+    """``prob`` (H, W) without the ink of the printed labels: connected pieces of ink (above 0.5) that lie wholly
+    inside a label's box (grown by ``margin_px``); a trace passing through the box reaches its border and stays.
+    Labels never enter a lead's signal (ecg-image-kit prints them just below the baseline after each column's
+    start, where the tracker followed them)."""
+    out = prob.copy()
+    H, W = prob.shape
+    for lab in labels:
+        x0, y0 = max(0, int(lab.x0 - margin_px)), max(0, int(lab.y0 - margin_px))
+        x1, y1 = min(W, int(np.ceil(lab.x1 + margin_px)) + 1), min(H, int(np.ceil(lab.y1 + margin_px)) + 1)
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            continue
+        sub = (out[y0:y1, x0:x1] > 0.5).astype(np.uint8)
+        n, lab_img = cv2.connectedComponents(sub, connectivity=8)
+        if n <= 1:
+            continue
+        edge = np.unique(np.r_[lab_img[0], lab_img[-1], lab_img[:, 0], lab_img[:, -1]])
+        inner = np.isin(lab_img, edge, invert=True) & (lab_img > 0)
+        out[y0:y1, x0:x1][inner] = 0.0
+    return out
 
 
 def _grid_scale_from_pulses(sc: Scale, pulses: list[Pulse], n_rows: int) -> Scale | None:
@@ -714,7 +768,8 @@ def _assign_rhythm(traces: list[asm.LeadTrace]) -> list[asm.LeadTrace]:
     short = [t for t in traces if not t.box.rhythm]
     used: set[str] = set()
     for t in traces:
-        if not t.box.rhythm or t.values_mv.size == 0:
+        if not t.box.rhythm or t.values_mv.size == 0 or t.box.named_by_label:
+            used.add(t.name)
             continue
         best_name, best_r, default_r = t.name, -1.0, -1.0
         for s in short:

@@ -1,0 +1,158 @@
+"""Lead identity: the layout template and the printed lead labels combined into one decision.
+
+Templates (:mod:`layout`) say which lead each column of each row shows on a standard page; the labels printed
+at the start of each lead segment (:mod:`lead_labels`) say it on this page. Each template's lead boxes are
+compared with the labels read in their rows: a confident label at the start of a box agrees or disagrees with
+the template's lead there. The template cost (rows, durations, column evidence) plus :data:`LABEL_WEIGHT` times
+the share of disagreeing minus agreeing labels picks the layout; then every box whose label disagrees with
+confidence (:data:`RENAME_SCORE`) takes the label's lead where the labels are seen to be matched to the right
+boxes (:data:`AGREEING_SHARE`): labels win (a rhythm strip labelled V1 is V1, a column labelled V4R is not reported
+as V4). Every comparison is kept as evidence for the report.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .layout import LeadBox, Row, template_rows
+from .lead_labels import LabelRead
+
+#: Weight of the labels' vote in the layout cost (template costs differ by about 1 per missing or extra row):
+#: a page whose every label disagrees with a template costs that template 1.0 more, every label agreeing 1.0 less.
+LABEL_WEIGHT = 1.0
+#: Label confidence from which a label counts in the layout decision.
+VOTE_SCORE = 0.6
+#: Label confidence from which a label renames the box it starts.
+RENAME_SCORE = 0.65
+#: Share of the voting labels that must agree with the chosen template before disagreeing ones rename their boxes
+#: to other leads of the template (below it the labels may be matched to the wrong boxes: rows found at other x
+#: extents, a row of text taken for a trace row); a label naming a lead the template lacks (V4R, V7-V9) renames its
+#: box regardless.
+AGREEING_SHARE = 0.5
+#: A label belongs to the box it starts: its centre lies from this far (mm) left of the box's start ...
+LABEL_BEFORE_MM = 4.0
+#: ... to this far (mm) right of it, or a third of the box, whichever is less.
+LABEL_AFTER_MM = 15.0
+#: A row of several columns traced for less than this fraction of the longest row has its columns placed on the
+#: longest row's time span (a faint stretch lost the end of its trace).
+SHORT_ROW_FRACTION = 0.9
+
+
+@dataclass
+class RowSpan:
+    """A traced row's time axis as the boxes need it: x (pixels) of t = 0, pixels per second, traced duration (s)
+    and baseline y (pixels)."""
+
+    x_t0: float
+    px_per_s: float
+    duration_s: float
+    base_y: float
+
+
+@dataclass
+class LabelEvidence:
+    """One lead box compared with the label read at its start."""
+
+    row: int
+    column: int
+    template_lead: str
+    label: str | None
+    score: float
+    agrees: bool | None  # None: no label read there
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def template_boxes(name: str, rows: list[Row], spans: list[RowSpan]) -> tuple[list[LeadBox], list[str]]:
+    """Lead boxes of template ``name`` on the found ``rows`` (their ``spans``), and warnings for rows the template
+    has no lead for. The layout's time span is the longest row (shorter rows are columns of it); a one-lead row
+    keeps its own end (past it the tracing is lost)."""
+    trows = template_rows(name)
+    warnings: list[str] = []
+    full_d = max((s.duration_s for s in spans), default=10.0)
+    n_grid_rows = 3 if name.startswith("3x4") else len(trows)
+    boxes: list[LeadBox] = []
+    for i, span in enumerate(spans[:len(rows)]):
+        if i >= len(trows):
+            warnings.append(f"row {i} has no lead in layout {name}; ignored")
+            continue
+        leads = trows[i]
+        ncol = len(leads)
+        short = span.duration_s < SHORT_ROW_FRACTION * full_d
+        d = full_d if span.duration_s <= 0 or (short and ncol > 1) else span.duration_s
+        for cidx, lead in enumerate(leads):
+            t0, t1 = cidx * d / ncol, (cidx + 1) * d / ncol
+            boxes.append(LeadBox(lead, i, cidx, span.x_t0 + t0 * span.px_per_s, span.x_t0 + t1 * span.px_per_s,
+                                 t0, t1, span.base_y, rhythm=i >= n_grid_rows))
+    return boxes, warnings
+
+
+def label_of_box(box: LeadBox, row_labels: list[LabelRead], px_per_mm_x: float) -> LabelRead | None:
+    """The most confident label of the box's row whose centre lies at the box's start (see
+    :data:`LABEL_BEFORE_MM`, :data:`LABEL_AFTER_MM`), or None."""
+    lo = box.x0 - LABEL_BEFORE_MM * px_per_mm_x
+    hi = box.x0 + min(LABEL_AFTER_MM * px_per_mm_x, (box.x1 - box.x0) / 3.0)
+    near = [lab for lab in row_labels if lo <= lab.cx <= hi]
+    return max(near, key=lambda lab: lab.score) if near else None
+
+
+def compare(boxes: list[LeadBox], labels_per_row: list[list[LabelRead]], px_per_mm_x: float) -> list[LabelEvidence]:
+    """Each box against the label at its start (see :func:`label_of_box`)."""
+    out = []
+    for b in boxes:
+        lab = label_of_box(b, labels_per_row[b.row], px_per_mm_x) if b.row < len(labels_per_row) else None
+        if lab is None:
+            out.append(LabelEvidence(b.row, b.column, b.name, None, 0.0, None))
+        else:
+            out.append(LabelEvidence(b.row, b.column, b.name, lab.name, round(float(lab.score), 3),
+                                     lab.name.upper() == b.name.upper()))
+    return out
+
+
+def label_cost(evidence: list[LabelEvidence]) -> float:
+    """:data:`LABEL_WEIGHT` times (disagreeing - agreeing) / compared, over labels of at least
+    :data:`VOTE_SCORE`; 0 when no label is that confident."""
+    votes = [e for e in evidence if e.agrees is not None and e.score >= VOTE_SCORE]
+    if not votes:
+        return 0.0
+    return LABEL_WEIGHT * (sum(not e.agrees for e in votes) - sum(bool(e.agrees) for e in votes)) / len(votes)
+
+
+def choose_layout(costs: dict[str, float], rows: list[Row], spans: list[RowSpan],
+                  labels_per_row: list[list[LabelRead]], px_per_mm_x: float,
+                  forced: str | None = None) -> tuple[str, float, dict[str, float], list[LeadBox], list[str],
+                                                       list[LabelEvidence]]:
+    """The layout from the template ``costs`` (:func:`layout.fit_layout`) and the labels: returns (name, its
+    template cost, combined costs, boxes with the labels' names, warnings, evidence). ``forced``: a template name
+    the caller chose (its boxes still take confident labels' names)."""
+    combined: dict[str, float] = {}
+    per: dict[str, tuple[list[LeadBox], list[str], list[LabelEvidence]]] = {}
+    for name, cost in costs.items():
+        boxes, warns = template_boxes(name, rows, spans)
+        ev = compare(boxes, labels_per_row, px_per_mm_x)
+        per[name] = (boxes, warns, ev)
+        combined[name] = round(cost + label_cost(ev), 4)
+    name = forced if forced in per else min(combined, key=combined.get)
+    boxes, warns, ev = per[name]
+    warnings = list(warns)
+    template_leads = {lead.upper() for row in template_rows(name) for lead in row}
+    votes = [e for e in ev if e.agrees is not None and e.score >= VOTE_SCORE]
+    # the labels are matched to the right boxes when most of them agree with the template; a name another box's
+    # label confirms is never given twice (a label of the neighbouring row or column matched to this box)
+    matched = bool(votes) and sum(bool(e.agrees) for e in votes) >= AGREEING_SHARE * len(votes)
+    # (rhythm strips repeat leads of the grid by design: names are unique among the grid's boxes and among the strips)
+    confirmed = {(b.rhythm, b.name.upper()) for b, e in zip(boxes, ev) if e.agrees}
+    renamed = []
+    for b, e in zip(boxes, ev):
+        if e.agrees:
+            b.named_by_label = True
+        elif e.agrees is False and e.score >= RENAME_SCORE and e.label is not None \
+                and (matched or e.label.upper() not in template_leads) and (b.rhythm, e.label.upper()) not in confirmed:
+            renamed.append(f"{b.name}->{e.label}")
+            b.name = e.label
+            b.named_by_label = True
+            confirmed.add((b.rhythm, e.label.upper()))
+    if renamed:
+        warnings.append(f"lead names from the printed labels where they differ from layout {name}: "
+                        f"{', '.join(renamed)}")
+    return name, costs[name], combined, boxes, warnings, ev

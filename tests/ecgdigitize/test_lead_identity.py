@@ -1,0 +1,88 @@
+"""Lead identity: templates and printed labels combined; labels win where they are read with confidence."""
+from __future__ import annotations
+
+import pytest
+
+from ecgdigitize.layout import Row
+from ecgdigitize.lead_identity import RowSpan, choose_layout
+from ecgdigitize.lead_labels import LabelRead
+
+PPM = 8.0  # px/mm
+PPS = 25.0 * PPM  # px/s
+
+
+def _rows(n: int) -> tuple[list[Row], list[RowSpan]]:
+    rows = [Row(100.0 + 200.0 * i, int(200.0 * i), int(200.0 * i + 200), 100, 2100) for i in range(n)]
+    spans = [RowSpan(100.0, PPS, 10.0, r.baseline_y) for r in rows]
+    return rows, spans
+
+
+def _label(name: str, row: int, column: int, ncol: int, score: float = 0.95) -> LabelRead:
+    x = 100.0 + column * 10.0 * PPS / ncol + 2.0 * PPM
+    y = 100.0 + 200.0 * row + 4.0 * PPM  # below the baseline
+    return LabelRead(name, x, y, x + 4 * PPM, y + 3 * PPM, score)
+
+
+def _labels_3x4_3() -> list[list[LabelRead]]:
+    grid = [["I", "aVR", "V1", "V4"], ["II", "aVL", "V2", "V5"], ["III", "aVF", "V3", "V6"]]
+    per_row = [[_label(n, r, c, 4) for c, n in enumerate(row)] for r, row in enumerate(grid)]
+    return per_row + [[_label(n, 3 + k, 0, 1)] for k, n in enumerate(["V1", "II", "V5"])]
+
+
+def test_labels_overrule_a_template_that_fits_the_rows_slightly_better():
+    """Six rows: the rows alone slightly prefer 6x2; the labels say 3x4 with rhythm strips V1, II, V5."""
+    rows, spans = _rows(6)
+    costs = {"6x2": 0.50, "3x4+3": 0.60, "3x4+1": 2.6, "3x4": 3.6, "12x1": 6.6}
+    name, _, combined, boxes, _, evidence = choose_layout(costs, rows, spans, _labels_3x4_3(), PPM)
+    assert name == "3x4+3" and combined["3x4+3"] < combined["6x2"]
+    assert [b.name for b in boxes if b.rhythm] == ["V1", "II", "V5"]
+    assert sum(bool(e.agrees) for e in evidence) == 13  # the template put II, V1 on the first two strips
+    # without labels the rows decide
+    name, *_ = choose_layout(costs, rows, spans, [[] for _ in rows], PPM)
+    assert name == "6x2"
+
+
+def test_a_confident_label_renames_its_box():
+    """3x4+1 whose rhythm strip is V5 (the template says II) and whose fourth column of row 0 is V4R."""
+    rows, spans = _rows(4)
+    per_row = _labels_3x4_3()[:3] + [[_label("V5", 3, 0, 1)]]
+    per_row[0][3] = _label("V4R", 0, 3, 4)
+    costs = {"3x4+1": 0.1, "3x4+3": 2.1, "6x2": 2.2, "3x4": 1.1, "12x1": 8.1}
+    name, _, _, boxes, warnings, _ = choose_layout(costs, rows, spans, per_row, PPM)
+    assert name == "3x4+1"
+    assert [b.name for b in boxes if b.rhythm] == ["V5"]
+    assert any(b.name == "V4R" for b in boxes) and not any(b.name == "V4" for b in boxes)
+    assert any("V4->V4R" in w for w in warnings)
+
+
+def test_labels_matched_to_the_wrong_boxes_rename_nothing():
+    """Labels shifted by one column (most disagree): evidence, but no box renamed to another template lead."""
+    rows, spans = _rows(4)
+    per_row = [[_label(lab.name, r, c + 1, 4) for c, lab in enumerate(row[:3])] for r, row in enumerate(_labels_3x4_3()[:3])]
+    costs = {"3x4+1": 0.1, "3x4+3": 2.1, "6x2": 2.2, "3x4": 1.1, "12x1": 8.1}
+    name, _, _, boxes, _, evidence = choose_layout(costs, rows, spans, per_row + [[]], PPM)
+    assert name == "3x4+1"
+    assert sum(e.agrees is False for e in evidence) >= 6
+    assert [b.name for b in boxes[:4]] == ["I", "aVR", "V1", "V4"]
+
+
+@pytest.mark.parametrize("low", [0.3])
+def test_unsure_labels_do_not_vote(low):
+    rows, spans = _rows(6)
+    per_row = [[LabelRead(lab.name, lab.x0, lab.y0, lab.x1, lab.y1, low) for lab in row] for row in _labels_3x4_3()]
+    costs = {"6x2": 0.50, "3x4+3": 0.60, "3x4+1": 2.6, "3x4": 3.6, "12x1": 6.6}
+    name, *_ = choose_layout(costs, rows, spans, per_row, PPM)
+    assert name == "6x2"
+
+
+def test_rendered_page_rhythm_strip_named_by_its_label(signal):
+    """A 3x4+1 page whose rhythm strip is V5 (the template's default is II): the label names it."""
+    page_mod = pytest.importorskip("ecgrender.page")
+    from ecgdigitize.pipeline import digitize_page
+
+    page = page_mod.render_page(signal, 500, page_mod.STANDARD_LEADS,
+                                page_mod.PageSpec(dpi=150, layout="3x4+1", rhythm_leads=("V5",)), rng=0)
+    r = digitize_page(page.image)
+    assert r.layout.name == "3x4+1"
+    assert [b.name for b in r.layout.boxes if b.rhythm] == ["V5"]
+    assert sum(bool(e["agrees"]) for e in r.layout.label_evidence) >= 10
