@@ -14,6 +14,10 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 STANDARD_GAINS = (5.0, 10.0, 20.0)  # mm/mV printed on paper ECGs
+#: Shortest flat lead-in (mm) before a pulse's rise taken as its foot (the exact baseline). Shorter flat stretches
+#: are the rising stroke itself seen column by column (rotated, noisy Challenge-generator pages: a 4-px stroke put
+#: the "foot" halfway up the pulse, read as 5 mm/mV with the baseline 5 mm high).
+FOOT_MIN_MM = 0.6
 
 
 @dataclass
@@ -62,7 +66,10 @@ def find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: f
     n_flat = int(np.argmax(~(np.abs(lead_in - lead_in[0]) <= 0.3 * px_per_mm_y + 1.0))) \
         if not np.all(np.abs(lead_in - lead_in[0]) <= 0.3 * px_per_mm_y + 1.0) else lead_in.size
     lead_in = lead_in[:n_flat]
-    if lead_in.size >= 3 and abs(float(np.median(lead_in)) - baseline) <= 12.0 * px_per_mm_y:
+    # a foot is longer than the pulse's rising stroke is wide: a thick vertical edge (no foot, the Challenge
+    # generator's pulses) gives a few columns whose centre lies halfway up the pulse
+    min_foot = max(3, int(round(FOOT_MIN_MM * px_per_mm_x)))
+    if lead_in.size >= min_foot and abs(float(np.median(lead_in)) - baseline) <= 12.0 * px_per_mm_y:
         baseline = float(np.median(lead_in))
     h = baseline - seg  # height above the baseline, pixels
     high = ok & (h > 2.5 * px_per_mm_y)
@@ -84,7 +91,7 @@ def find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: f
         return None
     # baseline from the feet (before the rise and right after the fall)
     feet = np.r_[seg[first:a][np.isfinite(seg[first:a])]]
-    base_y = float(np.median(feet)) if feet.size >= 2 and np.all(np.abs(feet - baseline) < 3 * px_per_mm_y) \
+    base_y = float(np.median(feet)) if feet.size >= min_foot and np.all(np.abs(feet - baseline) < 3 * px_per_mm_y) \
         else float(baseline)
     # trace start: after the fall, the foot, and the gap (first ink after a run of >= 0.4 mm empty columns)
     rest = np.isfinite(y[b + 1:])

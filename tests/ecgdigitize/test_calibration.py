@@ -34,3 +34,14 @@ def test_trace_after_a_gap_starts_after_the_gap():
     p = find_pulse(_row(1.5), 0, BASE, 0, PPM, PPM, 25.0)
     assert p is not None
     assert p.trace_start_x == pytest.approx(6 * PPM + 1.5 * PPM, abs=1.5)
+
+
+def test_thick_rising_stroke_is_no_foot():
+    """No foot before the pulse: the rising stroke's first columns (4 px wide) have their centre halfway up; the
+    pulse is still 10 mm tall from the row's baseline (it had been read 5 mm tall, 5 mm above it)."""
+    y = _row(0.0)[int(round(1 * PPM)):]  # the row starts with the pulse
+    y[:4] = BASE - 5 * PPM  # centroids of the vertical stroke's columns
+    p = find_pulse(y, 0, BASE, 0, PPM, PPM, 25.0)
+    assert p is not None
+    assert p.base_y == pytest.approx(BASE, abs=1.0)
+    assert p.height_px == pytest.approx(10 * PPM, abs=2.0)
