@@ -512,7 +512,8 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
         else:
             x_t0 = float(c.x0 + ok[0]) + half if ok.size else float(r.x0)
             base_y = base_pred.get(i, _curve_mode(c, r.baseline_y, ppy))
-        rt = asm.row_timing(c, x_t0, px_per_s, base_y, calib.mv_per_px, fs,
+        row_pps = paper_speed * row_px_per_mm_x(tm_r.grid, r, rows, ppx) if sc.source == "grid" else px_per_s
+        rt = asm.row_timing(c, x_t0, row_pps, base_y, calib.mv_per_px, fs,
                             trust_scale=sc.source == "grid" and sc.confidence >= 0.5)
         timings_rows.append(rt)
         durations.append(rt.duration_s)
@@ -667,6 +668,30 @@ def erase_label_glyphs(prob: np.ndarray, labels: list[LabelRead], margin_px: flo
         inner = np.isin(lab_img, edge, invert=True) & (lab_img > 0)
         out[y0:y1, x0:x1][inner] = 0.0
     return out
+
+
+#: A row's own grid period (x, in its band) replaces the page's when it differs by more than this fraction and
+#: at most :data:`ROW_SCALE_MAX_DEVIATION`: a photographed or curved page keeps a keystone or bulge after
+#: rectification, and rows printed at the same time then drift apart across the row (on a flat page the local
+#: and page periods agree within 0.1-0.2 %).
+ROW_SCALE_MIN_DEVIATION = 0.004
+ROW_SCALE_MAX_DEVIATION = 0.08
+
+
+def row_px_per_mm_x(grid: np.ndarray, row: Row, rows: list[Row], page_px_per_mm_x: float) -> float:
+    """Pixels per mm along x of the grid in ``row``'s band (halfway to its neighbours, its traced x extent), or
+    ``page_px_per_mm_x`` when the band's period is unsure or agrees with it (see :data:`ROW_SCALE_MIN_DEVIATION`)."""
+    bases = sorted(r.baseline_y for r in rows)
+    spacing = float(np.median(np.diff(bases))) if len(bases) >= 2 else 20.0 * page_px_per_mm_x
+    y0 = int(max(0, row.baseline_y - 0.5 * spacing))
+    y1 = int(min(grid.shape[0], row.baseline_y + 0.5 * spacing))
+    if y1 - y0 < 10 or row.x1 - row.x0 < 100:
+        return page_px_per_mm_x
+    local = estimate_scale(grid, region=(int(row.x0), y0, int(row.x1), y1))
+    if not np.isfinite(local.px_per_mm_x) or local.confidence < 0.5:
+        return page_px_per_mm_x
+    dev = abs(local.px_per_mm_x / page_px_per_mm_x - 1.0)
+    return float(local.px_per_mm_x) if ROW_SCALE_MIN_DEVIATION < dev <= ROW_SCALE_MAX_DEVIATION else page_px_per_mm_x
 
 
 def _grid_scale_from_pulses(sc: Scale, pulses: list[Pulse], n_rows: int) -> Scale | None:
