@@ -87,6 +87,19 @@ def template_boxes(name: str, rows: list[Row], spans: list[RowSpan]) -> tuple[li
     return boxes, warnings
 
 
+def unique_per_row(labels_per_row: list[list[LabelRead]]) -> list[list[LabelRead]]:
+    """Each row's labels without names read more than once in that row: a lead is named once per printed row, and
+    a name repeated along a row is the trace's own pattern read as text (a rendered rhythm strip: 'aVL' read four
+    times at 0.81-0.95 along its trace)."""
+    out = []
+    for row in labels_per_row:
+        counts: dict[str, int] = {}
+        for lab in row:
+            counts[lab.name.upper()] = counts.get(lab.name.upper(), 0) + 1
+        out.append([lab for lab in row if counts[lab.name.upper()] == 1])
+    return out
+
+
 def label_of_box(box: LeadBox, row_labels: list[LabelRead], px_per_mm_x: float) -> LabelRead | None:
     """The most confident label of the box's row whose centre lies at the box's start (see
     :data:`LABEL_BEFORE_MM`, :data:`LABEL_AFTER_MM`), or None."""
@@ -125,6 +138,7 @@ def choose_layout(costs: dict[str, float], rows: list[Row], spans: list[RowSpan]
     """The layout from the template ``costs`` (:func:`layout.fit_layout`) and the labels: returns (name, its
     template cost, combined costs, boxes with the labels' names, warnings, evidence). ``forced``: a template name
     the caller chose (its boxes still take confident labels' names)."""
+    labels_per_row = unique_per_row(labels_per_row)
     combined: dict[str, float] = {}
     per: dict[str, tuple[list[LeadBox], list[str], list[LabelEvidence]]] = {}
     for name, cost in costs.items():

@@ -86,3 +86,12 @@ def test_rendered_page_rhythm_strip_named_by_its_label(signal):
     assert r.layout.name == "3x4+1"
     assert [b.name for b in r.layout.boxes if b.rhythm] == ["V5"]
     assert sum(bool(e["agrees"]) for e in r.layout.label_evidence) >= 10
+
+
+def test_a_name_repeated_along_a_row_is_no_label():
+    """The trace's own pattern read as 'aVL' four times along the rhythm strip: ignored, the strip stays II."""
+    rows, spans = _rows(4)
+    per_row = _labels_3x4_3()[:3] + [[_label("aVL", 3, c, 4, 0.97) for c in range(4)] + [_label("II", 3, 0, 1, 0.9)]]
+    costs = {"3x4+1": 0.1, "3x4+3": 2.1, "6x2": 2.2, "3x4": 1.1, "12x1": 8.1}
+    name, _, _, boxes, _, _ = choose_layout(costs, rows, spans, per_row, PPM)
+    assert name == "3x4+1" and [b.name for b in boxes if b.rhythm] == ["II"]
