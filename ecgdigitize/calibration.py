@@ -14,10 +14,11 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 STANDARD_GAINS = (5.0, 10.0, 20.0)  # mm/mV printed on paper ECGs
-#: Shortest flat lead-in (mm) before a pulse's rise taken as its foot (the exact baseline). Shorter flat stretches
-#: are the rising stroke itself seen column by column (rotated, noisy Challenge-generator pages: a 4-px stroke put
-#: the "foot" halfway up the pulse, read as 5 mm/mV with the baseline 5 mm high).
-FOOT_MIN_MM = 0.6
+#: A flat lead-in before a pulse's rise is its foot (the exact baseline) only when the pulse measured from it is at
+#: least this fraction of the pulse measured from the row's baseline: a thick rising stroke seen column by column
+#: has its centres halfway up (rotated, noisy Challenge-generator pages: read as 5 mm/mV with the baseline 5 mm
+#: high; ratio 0.5), while a real foot sits at the bottom (ratio about 1, less where the row baseline is off).
+FOOT_LEVEL_FRACTION = 0.75
 
 
 @dataclass
@@ -48,9 +49,11 @@ class Calibration:
 
 
 def find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: float, px_per_mm_y: float,
-               paper_speed: float) -> Pulse | None:
+               paper_speed: float, use_foot: bool = True) -> Pulse | None:
     """Look for a calibration pulse at the start of a traced row curve ``y`` (pixels, NaN gaps) whose
-    first column is ``x0``; returns the pulse or None."""
+    first column is ``x0``; returns the pulse or None. ``use_foot``: take the flat ink before the rise as the
+    baseline (see :data:`FOOT_LEVEL_FRACTION`)."""
+    row_baseline = baseline
     n = y.size
     if n < 10:
         return None
@@ -66,10 +69,8 @@ def find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: f
     n_flat = int(np.argmax(~(np.abs(lead_in - lead_in[0]) <= 0.3 * px_per_mm_y + 1.0))) \
         if not np.all(np.abs(lead_in - lead_in[0]) <= 0.3 * px_per_mm_y + 1.0) else lead_in.size
     lead_in = lead_in[:n_flat]
-    # a foot is longer than the pulse's rising stroke is wide: a thick vertical edge (no foot, the Challenge
-    # generator's pulses) gives a few columns whose centre lies halfway up the pulse
-    min_foot = max(3, int(round(FOOT_MIN_MM * px_per_mm_x)))
-    if lead_in.size >= min_foot and abs(float(np.median(lead_in)) - baseline) <= 12.0 * px_per_mm_y:
+    used_foot = use_foot and lead_in.size >= 3 and abs(float(np.median(lead_in)) - baseline) <= 12.0 * px_per_mm_y
+    if used_foot:
         baseline = float(np.median(lead_in))
     h = baseline - seg  # height above the baseline, pixels
     high = ok & (h > 2.5 * px_per_mm_y)
@@ -90,8 +91,12 @@ def find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: f
     if np.nanstd(inner) > 0.15 * top_h + 1.5 or not (2.5 * px_per_mm_y <= top_h <= 25.0 * px_per_mm_y):
         return None
     # baseline from the feet (before the rise and right after the fall)
+    top_y = baseline - top_h
+    if used_foot and top_h < FOOT_LEVEL_FRACTION * (row_baseline - top_y):
+        # the "foot" lies far above the row's baseline relative to the pulse: the rising stroke's column centres
+        return find_pulse(y, x0, row_baseline, row, px_per_mm_x, px_per_mm_y, paper_speed, use_foot=False)
     feet = np.r_[seg[first:a][np.isfinite(seg[first:a])]]
-    base_y = float(np.median(feet)) if feet.size >= min_foot and np.all(np.abs(feet - baseline) < 3 * px_per_mm_y) \
+    base_y = float(np.median(feet)) if use_foot and feet.size >= 2 and np.all(np.abs(feet - baseline) < 3 * px_per_mm_y) \
         else float(baseline)
     # trace start: after the fall, the foot, and the gap (first ink after a run of >= 0.4 mm empty columns)
     rest = np.isfinite(y[b + 1:])
@@ -109,7 +114,7 @@ def find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: f
             empty_run = 0
     if not gap_found:
         start = b
-    return Pulse(row, float(x0 + a), float(x0 + b), float(baseline - top_h), base_y, float(x0 + start))
+    return Pulse(row, float(x0 + a), float(x0 + b), float(top_y), base_y, float(x0 + start))
 
 
 def standard_gain(height_mm: float, tol: float) -> float | None:

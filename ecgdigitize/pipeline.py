@@ -247,10 +247,10 @@ def digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, **kwa
 
 
 #: A residual tilt of the traced rows (degrees) at least this large, shared by the rows (median absolute deviation
-#: under :data:`TILT_AGREEMENT_DEG`), makes the page be read again turned by it; the reading whose self-check scores
-#: higher is kept (the Challenge generator's rotated, noisy pages: grid angles read 2-4 degrees short under the
-#: noise, every row sloping across the page). Baseline wander shared by the rows tilts them too: a rendered PTB-XL
-#: page whose rows sloped 0.43 degrees lost 2.7 dB when read again turned.
+#: under :data:`TILT_AGREEMENT_DEG`), makes the page be read again turned by it; that reading is kept unless its
+#: self-check status is worse (the Challenge generator's rotated, noisy pages: grid angles read 2-4 degrees short
+#: under the noise, every row sloping across the page). Baseline wander shared by the rows tilts them too: a
+#: rendered PTB-XL page whose rows sloped 0.43 degrees lost 2.7 dB when read again turned.
 RESIDUAL_TILT_DEG = 1.0
 TILT_AGREEMENT_DEG = 0.2
 #: Bins along a row for its tilt: the median height per bin ignores QRS complexes.
@@ -273,6 +273,15 @@ def row_tilts_deg(curves: list[TraceCurve]) -> list[float]:
     return out
 
 
+#: Order of the self-check's statuses when readings of one page compete.
+STATUS_RANK = {"failed": 0, "suspect": 1, "ok": 2}
+
+
+def _check_rank(check: SelfCheck) -> tuple[int, float]:
+    """Sort key of a reading's self-check: status first, then score."""
+    return STATUS_RANK.get(check.status, 0), float(check.score)
+
+
 def _with_residual_tilt_removed(result: DigitizationResult, kwargs: dict[str, Any]) -> DigitizationResult:
     """``result``, or the page read again from its rectified image turned by the rows' common residual tilt when
     that reading's self-check scores higher (see :data:`RESIDUAL_TILT_DEG`)."""
@@ -288,7 +297,9 @@ def _with_residual_tilt_removed(result: DigitizationResult, kwargs: dict[str, An
     turned = cv2.warpAffine(result.rectified, M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                             borderValue=paper)
     again = _digitize_page(turned, None, **kwargs)
-    if again.check is None or again.check.score <= result.check.score:
+    # rows sloping alike by a degree or more are evidence of a geometry error in themselves: the new reading is
+    # kept unless its self-check status is worse
+    if again.check is None or _check_rank(again.check)[0] < _check_rank(result.check)[0]:
         return result
     again.warnings.append(f"rows tilted {tilt:.2f} degrees after rectification: read again turned by it")
     again.work_scale = result.work_scale * again.work_scale
