@@ -61,7 +61,9 @@ def test_digitize_cli_images_csv_wfdb_and_bad_file(tmp_path, tiny_data, trained)
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["files"] == 4 and summary["unreadable_files"] == 1 and summary["pages"] == 4
-    assert summary["pages_ok"] == 4
+    # every page gives a signal; whether the self-check finds it ok is tested in tests/ecgdigitize (this 100-DPI
+    # synthetic page's aV leads are small and sit at the Goldberger limit)
+    assert summary["pages_ok"] + summary["pages_suspect"] == 4 and summary["pages_failed"] == 0
     assert any("broken.png" in r["file"] and "unreadable" in r["error"] for r in summary["results"])
     for base in (out / "page", out / "sub" / "photo", out / "two-p1", out / "two-p2"):
         header = hc.load_header(str(base))
@@ -78,7 +80,8 @@ def test_digitize_cli_images_csv_wfdb_and_bad_file(tmp_path, tiny_data, trained)
         np.testing.assert_allclose(from_csv[np.isfinite(from_csv)], signal[np.isfinite(signal)], atol=1.5e-3)
         assert np.isfinite(signal).mean() > 0.2
         report = json.loads(Path(f"{base}.json").read_text())
-        assert report["status"] == "ok" and report["layout"]["name"] and "px_per_mm_x" in report["scale"]
+        assert report["status"] in ("ok", "suspect") and report["layout"]["name"] and "px_per_mm_x" in report["scale"]
+        assert report["self_check"]["checks"] and (report["status"] == "ok") == (not report["status_reasons"])
         assert report["labels"] is None and "calibration" in report
         assert Path(f"{base}_overlay.png").is_file()
     # The same page through a model folder: labels from its Dx head; CSV only.
