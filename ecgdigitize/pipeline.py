@@ -1,9 +1,12 @@
 """One call from a page image (and optional trace probability map) to per-lead signals.
 
 Steps (each its own module, each result kept in :class:`DigitizationResult`): image normalisation
-(:mod:`image_io`), trace/grid maps (:mod:`trace_map`), orientation (:mod:`orientation`), scale
-(:mod:`scale`), rows and template (:mod:`layout`), vectorisation (:mod:`vectorise`), calibration pulses
-(:mod:`calibration`) and assembly (:mod:`assemble`).
+(:mod:`image_io`, hairline pages upsampled), trace/grid maps (:mod:`trace_map`), orientation (:mod:`orientation`),
+scale (:mod:`scale`), rows (:mod:`layout`), printed lead labels (:mod:`lead_labels`, erased from the trace map),
+vectorisation (:mod:`vectorise`), calibration pulses (:mod:`calibration`), per-row time axes, layout and lead
+identity from templates and labels (:mod:`lead_identity`), assembly (:mod:`assemble`) with column timing checked
+against the rhythm strip (:mod:`column_timing`), and the page's self-check (:mod:`selfcheck`), which sets its
+status; rows still tilted after all this make the page be read once more.
 """
 from __future__ import annotations
 
