@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from .trace_map import otsu_threshold
+
 log = logging.getLogger(__name__)
 
 #: canonical lead names the reader knows (the classifier's classes, plus the reject class)
@@ -786,18 +788,6 @@ def classify_crops(masks: list[np.ndarray]) -> np.ndarray:
 # Page analysis
 
 
-def _otsu(vals: np.ndarray, lo: float, hi: float) -> float:
-    hist, edges = np.histogram(vals, bins=64, range=(lo, hi))
-    hist = hist.astype(np.float64)
-    centres = 0.5 * (edges[1:] + edges[:-1])
-    w0 = np.cumsum(hist)
-    w1 = w0[-1] - w0
-    m0 = np.cumsum(hist * centres)
-    mu0 = m0 / np.maximum(w0, 1e-9)
-    mu1 = (m0[-1] - m0) / np.maximum(w1, 1e-9)
-    return float(centres[int(np.argmax(w0 * w1 * (mu0 - mu1) ** 2))])
-
-
 def _ink_thresholds(ink: np.ndarray) -> list[float]:
     """Darkness thresholds (0..1) to binarise the page at: just above the paper/grid level (keeps thin,
     anti-aliased text) and the Otsu split of the inked pixels (separates text from a leftover grey grid)."""
@@ -806,7 +796,7 @@ def _ink_thresholds(ink: np.ndarray) -> list[float]:
     sub = flat[::step]
     paper = float(np.percentile(sub, PAPER_PERCENTILE))
     vals = sub[sub > max(INK_FLOOR, paper)]
-    otsu = _otsu(vals, max(INK_FLOOR, paper), 1.0) if vals.size >= 50 else 0.5
+    otsu = otsu_threshold(vals, max(INK_FLOOR, paper), 1.0, bins=64) if vals.size >= 50 else 0.5
     hi = float(np.clip(otsu, INK_THRESHOLD_MIN, INK_THRESHOLD_MAX))
     lo = float(np.clip(paper + PAPER_MARGIN, LOW_THRESHOLD_MIN, hi))
     return [lo, hi] if hi - lo >= THRESHOLD_MIN_STEP else [hi]

@@ -50,7 +50,7 @@ def _local_background(channel: np.ndarray, ksize: int) -> np.ndarray:
     return np.maximum(bg, 1.0)
 
 
-def _otsu(values: np.ndarray, lo: float = 0.0, hi: float = 1.0, bins: int = 128) -> float:
+def otsu_threshold(values: np.ndarray, lo: float = 0.0, hi: float = 1.0, bins: int = 128) -> float:
     """Otsu threshold of 1-D ``values`` in [lo, hi]."""
     if values.size < 10:
         return 0.5 * (lo + hi)
@@ -182,7 +182,7 @@ def classical_trace_map(rgb: np.ndarray) -> TraceMap:
     cand = sub_dark[sub_dark > 0.12]
     thr = 0.45
     if cand.size > 50:
-        thr = float(np.clip(_otsu(cand, 0.12, 1.0), 0.3, 0.6))
+        thr = float(np.clip(otsu_threshold(cand, 0.12, 1.0), 0.3, 0.6))
     soft = 0.08
     prob = np.clip((dark - (thr - soft)) / (2 * soft), 0.0, 1.0)
 
