@@ -221,17 +221,19 @@ def _looks_upside_down(prob: np.ndarray, rows: list[Row], sc: Scale, paper_speed
     return ink < UPSIDE_DOWN_INK, abs(ink - UPSIDE_DOWN_INK) > UPSIDE_DOWN_MARGIN
 
 
-def _labels_say_upside_down(ink: np.ndarray, sc: Scale) -> bool | None:
-    """True / False when the page turned by 180 degrees shows more / fewer confident lead labels than as it is;
-    None when they tie."""
+def _labels_both_ways(ink: np.ndarray, sc: Scale) -> tuple[list[LabelRead], list[LabelRead]] | None:
+    """The lead labels read on the page as it is and turned by 180 degrees (to compare how many are read with
+    confidence, :data:`ORIENTATION_LABEL_SCORE`); None when reading fails."""
     ppm = 0.5 * (sc.px_per_mm_x + sc.px_per_mm_y)
     try:
-        upright = sum(lab.score >= ORIENTATION_LABEL_SCORE for lab in read_lead_labels(ink, ppm))
-        turned = sum(lab.score >= ORIENTATION_LABEL_SCORE for lab in read_lead_labels(rot90_image(ink, 2), ppm))
+        return read_lead_labels(ink, ppm), read_lead_labels(rot90_image(ink, 2), ppm)
     except Exception:  # noqa: BLE001 - labels are evidence only
         log.exception("lead label reading failed")
         return None
-    return None if upright == turned else turned > upright
+
+
+def _confident(labels: list[LabelRead]) -> int:
+    return sum(lab.score >= ORIENTATION_LABEL_SCORE for lab in labels)
 
 
 def digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, **kwargs: Any) -> DigitizationResult:
@@ -426,9 +428,9 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     rows, rmap = analyse(tm_r, sc)
     # 180 degrees: ink (labels, pulses, R waves) should sit above the baselines
     flip, sure = _looks_upside_down(tm_r.prob, rows, sc, paper_speed) if rows else (False, True)
-    if not sure:
-        by_labels = _labels_say_upside_down(tm_r.ink, sc)
-        flip = flip if by_labels is None else by_labels
+    both_ways = None if sure else _labels_both_ways(tm_r.ink, sc)
+    if both_ways is not None and _confident(both_ways[0]) != _confident(both_ways[1]):
+        flip = _confident(both_ways[1]) > _confident(both_ways[0])  # the printed labels decide
     if rows and flip:
         rgb_r = rot90_image(rgb_r, 2)
         tm_r = _rot_tm(tm_r, 2)
@@ -445,7 +447,8 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     curves: list[TraceCurve] = []
     pulses: list[Pulse] = []
     pulse_of_row: dict[int, Pulse] = {}
-    labels = _read_labels(tm_r, sc, warnings)
+    # (labels already read both ways for the turn are not read again)
+    labels = both_ways[int(flip)] if both_ways is not None else _read_labels(tm_r, sc, warnings)
     if labels:
         tm_r = replace(tm_r, prob=erase_label_glyphs(tm_r.prob, labels))
     tick("labels")
