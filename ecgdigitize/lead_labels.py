@@ -13,8 +13,9 @@ Method (no OCR engine, no downloaded weights):
 4. Each candidate crop (only the ink of the components inside its box) is normalised to ``NORM_H`` x
    ``NORM_W`` pixels preserving the aspect ratio, described by HOG-like gradient histograms (8 signed
    orientations per 4 x 4 cell), pooled pixels and its aspect ratio, and classified by a small numpy MLP
-   ensemble into the lead names or a reject class.  The MLPs are trained at first use (cached, fixed seed,
-   a few seconds on one core) on synthetic crops: the names (and case variants 'AVR', 'avr', 'V4r'...)
+   ensemble into the lead names or a reject class.  The MLPs are trained (fixed seed, a few seconds on one
+   core; once per training, stored in the model folder by :func:`save_classifier`, else at first use) on
+   synthetic crops: the names (and case variants 'AVR', 'avr', 'V4r'...)
    printed with the fonts bundled with matplotlib and OpenCV's Hershey fonts on canvases that are degraded
    like a page (size, stroke width, rotation, shear, blur, noise, resolution loss, JPEG blockiness, a trace
    or grid crossing or touching the text, strokes erased through it, binarisation threshold), and reject
@@ -761,9 +762,28 @@ def _train_mlp(X: np.ndarray, y: np.ndarray, seed: int = TRAIN_SEED) -> _MLP:
     return _MLP(mean.astype(np.float32), std.astype(np.float32), *params)
 
 
-@functools.lru_cache(maxsize=1)
-def _classifier() -> _Ensemble:
-    """The lead-name classifier, trained on first use from synthetic crops (deterministic)."""
+#: file a trained classifier is stored in, inside a model folder (safetensors; no pickle)
+CLASSIFIER_FILE = "lead_labels.safetensors"
+#: bump when the classifier's features or training change in a way the settings digest cannot see
+CLASSIFIER_VERSION = 1
+_MLP_FIELDS = ("mean", "std", "w1", "b1", "w2", "b2")
+
+_active: _Ensemble | None = None
+
+
+def _settings_digest() -> str:
+    """Digest of everything a stored classifier must agree with: the version, the classes and every
+    upper-case numeric/text setting of this module (crop size, features, training set, MLP)."""
+    import hashlib
+
+    settings = {k: v for k, v in globals().items()
+                if k.isupper() and isinstance(v, (int, float, str, tuple)) and not k.startswith("_")}
+    text = repr((CLASSIFIER_VERSION, tuple(CLASSES), sorted(settings.items())))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _train_classifier() -> _Ensemble:
+    """The lead-name classifier trained from synthetic crops (deterministic, a few seconds per core)."""
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)  # thousands of tiny images: threading overhead dominates
     try:
@@ -773,6 +793,52 @@ def _classifier() -> _Ensemble:
     model = _Ensemble([_train_mlp(X, y, seed=TRAIN_SEED + k) for k in range(ENSEMBLE_SIZE)])
     log.debug("lead-label classifier trained on %d synthetic crops", len(y))
     return model
+
+
+def _classifier() -> _Ensemble:
+    """The classifier in use: the one loaded by :func:`load_classifier`, else trained on first use."""
+    global _active
+    if _active is None:
+        _active = _train_classifier()
+    return _active
+
+
+def save_classifier(folder: str | os.PathLike) -> str:
+    """Write the classifier (trained now if needed) to ``folder/CLASSIFIER_FILE``; returns the path."""
+    from safetensors.numpy import save_file
+
+    model = _classifier()
+    tensors = {f"member{k}.{name}": np.ascontiguousarray(getattr(m, name), np.float32)
+               for k, m in enumerate(model.members) for name in _MLP_FIELDS}
+    path = os.path.join(os.fspath(folder), CLASSIFIER_FILE)
+    os.makedirs(os.fspath(folder), exist_ok=True)
+    save_file(tensors, path, metadata={"digest": _settings_digest(), "members": str(len(model.members)),
+                                       "classes": ",".join(CLASSES)})
+    return path
+
+
+def load_classifier(folder: str | os.PathLike) -> bool:
+    """Use the classifier stored in ``folder`` (by :func:`save_classifier`). Returns False, keeping the current
+    one (or training on first use), when the file is missing, unreadable or made with other settings."""
+    global _active
+    path = os.path.join(os.fspath(folder), CLASSIFIER_FILE)
+    if not os.path.isfile(path):
+        return False
+    try:
+        from safetensors import safe_open
+
+        with safe_open(path, framework="numpy") as f:
+            meta = f.metadata() or {}
+            if meta.get("digest") != _settings_digest():
+                log.info("%s was made with other lead-label settings; the classifier is trained instead", path)
+                return False
+            members = [_MLP(*(f.get_tensor(f"member{k}.{name}") for name in _MLP_FIELDS))
+                       for k in range(int(meta["members"]))]
+    except Exception as exc:  # noqa: BLE001 - any unreadable file: fall back to training, say why
+        log.warning("cannot read the lead-label classifier %s (%s); it is trained instead", path, exc)
+        return False
+    _active = _Ensemble(members)
+    return True
 
 
 def classify_crops(masks: list[np.ndarray]) -> np.ndarray:

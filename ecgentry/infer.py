@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 import helper_code as hc
+from ecgdigitize import lead_labels
 from ecgdigitize.image_io import load_image
 from ecgdigitize.pipeline import digitize_page
 from ecgentry.records import header_facts, record_image_files, resample_signal, standard_leads
@@ -56,6 +57,7 @@ def load_entry(model_folder: str, device: str = "auto") -> EntryModels:
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
     model = ECGMultiHeadModel.load(folder / MODEL_SUBFOLDER, device=dev)
     model.eval()
+    lead_labels.load_classifier(folder)  # else trained at its first use (older model folders)
     return EntryModels(model=model, device=dev, summary=summary)
 
 

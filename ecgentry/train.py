@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ecgdigitize import lead_labels
 from ecgdigitize.image_io import load_image
 from ecgfeatures.features import FEATURE_NAMES, extract_features, features_to_model_input
 from ecgentry import checkpoint as ckpt
@@ -786,7 +787,8 @@ def _write_trace(trace_dir: str, ctx: ddp_utils.DistContext, model: torch.nn.Mod
 
 
 def save_entry(model_folder: str, model: ECGMultiHeadModel, cfg: TrainConfig, summary: dict[str, Any]) -> None:
-    """Write the model folder: ``model/`` (config.json + safetensors), ``train_config.json`` and, last,
+    """Write the model folder: ``model/`` (config.json + safetensors), the lead-label classifier
+    (``ecgdigitize.lead_labels.CLASSIFIER_FILE``), ``train_config.json`` and, last,
     ``entry.json``; ``load_models`` only accepts a folder whose ``entry.json`` exists, so an interrupted save is
     never loaded."""
     folder = Path(model_folder)
@@ -798,6 +800,7 @@ def save_entry(model_folder: str, model: ECGMultiHeadModel, cfg: TrainConfig, su
     if target.exists():
         shutil.rmtree(target)
     model.save(target)
+    lead_labels.save_classifier(folder)
     cfg.to_json(folder / "train_config.json")
     tmp = folder / (ENTRY_FILE + ".tmp")
     tmp.write_text(json.dumps(summary, indent=2, default=float) + "\n", encoding="utf-8")

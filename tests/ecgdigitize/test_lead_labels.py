@@ -306,3 +306,27 @@ def test_real_scan_labels(real_pages, scan: str) -> None:
     correct, found, wrong = _score_page(labels, baselines, REAL_EXPECTED[scan])
     assert correct >= MIN_STANDARD_READ[scan], (scan, correct, [(q.name, round(q.score, 2)) for q in labels])
     assert not [w for w in wrong if w[0] in STANDARD and w[1] >= HIGH_SCORE], (scan, wrong)
+
+
+def test_classifier_saved_and_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model folder carries the classifier: the loaded one gives the same probabilities; a file made with
+    other settings or a corrupt file is refused (the current classifier stays in use)."""
+    crop = np.zeros((40, 90), np.uint8)
+    cv2.putText(crop, "aVL", (2, 32), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 1, 2)
+    trained = ll._classifier()
+    before = ll.classify_crops([crop])
+    path = ll.save_classifier(tmp_path)
+    assert os.path.basename(path) == ll.CLASSIFIER_FILE
+    monkeypatch.setattr(ll, "_active", None)
+    assert ll.load_classifier(tmp_path)
+    assert ll._classifier() is not trained
+    np.testing.assert_allclose(ll.classify_crops([crop]), before, atol=1e-6)
+
+    monkeypatch.setattr(ll, "_active", trained)
+    monkeypatch.setattr(ll, "CLASSIFIER_VERSION", ll.CLASSIFIER_VERSION + 1)  # other settings: refused
+    assert not ll.load_classifier(tmp_path) and ll._classifier() is trained
+    monkeypatch.undo()
+    monkeypatch.setattr(ll, "_active", trained)
+    Path(path).write_bytes(b"not a safetensors file")
+    assert not ll.load_classifier(tmp_path) and ll._classifier() is trained
+    assert not ll.load_classifier(tmp_path / "missing")

@@ -188,3 +188,15 @@ def test_kill_and_resume(tmp_path, tiny_data, tiny_config_env, monkeypatch, capl
     full = train(str(tiny_data), str(straight), cfg)
     for a, b in zip(full["history"], summary["history"]):
         assert a["train_total"] == pytest.approx(b["train_total"], rel=1e-5)
+
+
+def test_model_folder_carries_the_lead_label_classifier(trained, monkeypatch):
+    """Training stores the lead-label classifier; loading the model uses it instead of training one."""
+    from ecgdigitize import lead_labels as ll
+    from ecgentry.infer import load_entry
+
+    assert (trained / ll.CLASSIFIER_FILE).is_file()
+    monkeypatch.setattr(ll, "_active", None)
+    monkeypatch.setattr(ll, "_train_classifier", lambda: pytest.fail("trained although the model folder has one"))
+    load_entry(str(trained), device="cpu")
+    assert ll._classifier().members
