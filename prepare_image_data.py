@@ -11,7 +11,8 @@ case-insensitive), sorted by ``k``. Other files such as ``<name>-0_leads.png`` m
 ``<name>-0.json`` sidecars are never listed. Existing ``# Image:`` lines are replaced by one line
 ``# Image: <name>-0.png, <name>-1.jpg, ...``; a record without images gets no ``# Image:`` line.
 The header is written to ``-o`` under the same relative path; when ``-o`` differs from ``-i`` the
-signal files and the listed images are copied as well.
+signal files and the listed images are copied as well. Every file read, copied or written must resolve
+(symlinks included) inside its record's folder (``ecgentry.safe_paths``); others are skipped with a warning.
 """
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ import argparse
 import logging
 import os
 import re
-import shutil
 import sys
 
-from helper_code import find_records, get_signal_files, load_text, save_text, substring_images
+from ecgentry.safe_paths import copy_inside, inside, output_file, same_folder, subfolder_inside
+from helper_code import find_records, get_signal_files_from_header, load_text, save_text, substring_images
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ def find_record_images(folder: str, record_name: str) -> list[str]:
         return []
     for entry in entries:
         match = pattern.fullmatch(entry)
-        if match and match.group(2).lower() in IMAGE_EXTENSIONS and os.path.isfile(os.path.join(folder, entry)):
+        if (match and match.group(2).lower() in IMAGE_EXTENSIONS
+                and os.path.isfile(os.path.join(folder, entry)) and inside(folder, entry, record_name, "image")):
             found.append((int(match.group(1)), entry))
     return [name for _, name in sorted(found)]
 
@@ -66,14 +68,19 @@ def run(args: argparse.Namespace) -> int:
     records = find_records(args.input_folder)
     if not records:
         raise FileNotFoundError(f"no WFDB records (*.hea) found in input folder {args.input_folder!r}")
-    same_folder = os.path.normpath(args.input_folder) == os.path.normpath(args.output_folder)
+    in_place = same_folder(args.input_folder, args.output_folder)
 
     with_images = 0
     for record in records:
         relative_path, record_name = os.path.split(record)
-        input_dir = os.path.join(args.input_folder, relative_path)
-        output_dir = os.path.join(args.output_folder, relative_path)
-        input_header_file = os.path.join(args.input_folder, record + ".hea")
+        input_dir = subfolder_inside(args.input_folder, relative_path, record)
+        output_dir = subfolder_inside(args.output_folder, relative_path, record)
+        if input_dir is None or output_dir is None:
+            continue
+        input_header_file = inside(input_dir, record_name + ".hea", record, "header")
+        output_header_file = output_file(output_dir, record_name + ".hea", record, "header (output)")
+        if input_header_file is None or output_header_file is None:
+            continue
 
         image_files = find_record_images(input_dir, record_name)
         if image_files:
@@ -81,17 +88,13 @@ def run(args: argparse.Namespace) -> int:
         else:
             logger.info("%s: no images named %s-<k>.png/.jpg/.jpeg", record, record_name)
 
-        os.makedirs(output_dir, exist_ok=True)
-        save_text(os.path.join(args.output_folder, record + ".hea"),
-                  add_image_lines(load_text(input_header_file), image_files))
+        header = load_text(input_header_file)
+        save_text(output_header_file, add_image_lines(header, image_files))
 
-        if not same_folder:
-            for name in [*get_signal_files(input_header_file), *image_files]:
-                source = os.path.join(input_dir, name)
-                if os.path.isfile(source):
-                    shutil.copy2(source, os.path.join(output_dir, name))
-                else:
-                    logger.debug("%s: file %s is missing", record, source)
+        if not in_place:
+            for name in [*get_signal_files_from_header(header), *image_files]:
+                if copy_inside(input_dir, output_dir, name, record) == "missing":
+                    logger.debug("%s: file %s is missing", record, os.path.join(input_dir, name))
         if args.verbose:
             print(f"{record}: {', '.join(image_files) or '(no images)'}")
     if with_images < len(records):

@@ -11,7 +11,9 @@ same relative path: the record line keeps its first four fields (name, number of
 frequency in Hz, number of samples) plus the recording time and date from ``ptbxl_database.csv``;
 the signal lines are kept; old demographics/label comments are replaced by ``# Age:``, ``# Sex:``,
 ``# Height:`` (cm), ``# Weight:`` (kg) (``Unknown`` when missing) and ``# Labels:``.
-The signal files are copied unchanged (PTB-XL is already format 16 at 1000 adu/mV).
+The signal files are copied unchanged (PTB-XL is already format 16 at 1000 adu/mV). Every file read, copied or
+written must resolve (symlinks included) inside its record's folder (``ecgentry.safe_paths``); others are skipped
+with a warning.
 
 Labels (the 11 Challenge classes, in this order): NORM, Acute MI, Old MI, STTC, CD, HYP from the
 ``diagnostic_class`` of the diagnostic SCP statements; PAC, PVC, AFIB/AFL (AFIB or AFLT), TACHY
@@ -25,14 +27,14 @@ import ast
 import logging
 import math
 import os
-import shutil
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
-from helper_code import find_records, get_signal_files, load_text, save_text, substring_labels
+from ecgentry.safe_paths import copy_inside, inside, output_file, same_folder, subfolder_inside
+from helper_code import find_records, get_signal_files_from_header, load_text, save_text, substring_labels
 
 logger = logging.getLogger(__name__)
 
@@ -245,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
     records = find_records(args.input_folder)
     if not records:
         raise FileNotFoundError(f"no WFDB records (*.hea) found in input folder {args.input_folder!r}")
-    same_folder = os.path.normpath(args.input_folder) == os.path.normpath(args.output_folder)
+    in_place = same_folder(args.input_folder, args.output_folder)
 
     written = 0
     for record in records:
@@ -258,20 +260,22 @@ def run(args: argparse.Namespace) -> int:
         superclasses = assign_superclasses(scp_codes, superclass_map)
         labels = compute_labels(scp_codes, superclasses, sl_statements.get(ecg_id, ()), acute_mi)
 
-        input_header_file = os.path.join(args.input_folder, record + ".hea")
-        output_header_file = os.path.join(args.output_folder, record + ".hea")
-        relative_path = os.path.dirname(record)
-        os.makedirs(os.path.join(args.output_folder, relative_path), exist_ok=True)
-        header = build_header(load_text(input_header_file), row, labels)
-        save_text(output_header_file, header)
+        relative_path, record_name = os.path.split(record)
+        input_dir = subfolder_inside(args.input_folder, relative_path, record)
+        output_dir = subfolder_inside(args.output_folder, relative_path, record)
+        if input_dir is None or output_dir is None:
+            continue
+        input_header_file = inside(input_dir, record_name + ".hea", record, "header")
+        output_header_file = output_file(output_dir, record_name + ".hea", record, "header (output)")
+        if input_header_file is None or output_header_file is None:
+            continue
+        input_header = load_text(input_header_file)
+        save_text(output_header_file, build_header(input_header, row, labels))
 
-        if not same_folder:
-            for signal_file in get_signal_files(input_header_file):
-                source = os.path.join(args.input_folder, relative_path, signal_file)
-                if os.path.isfile(source):
-                    shutil.copy2(source, os.path.join(args.output_folder, relative_path, signal_file))
-                else:
-                    logger.warning("%s: signal file %s is missing", record, source)
+        if not in_place:
+            for signal_file in get_signal_files_from_header(input_header):
+                if copy_inside(input_dir, output_dir, signal_file, record, "signal file") == "missing":
+                    logger.warning("%s: signal file %s is missing", record, os.path.join(input_dir, signal_file))
         written += 1
         if args.verbose:
             print(f"{record}: {', '.join(labels) or '(no labels)'}")

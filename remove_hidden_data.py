@@ -15,20 +15,22 @@ For every record under ``-i`` a reduced header is written to ``-o`` (same relati
   (``--include_labels``) and ``# Image:`` with ``-m`` (``--include_images``).
 
 Signal files are copied only with ``-w`` (``--include_waveforms``); when ``-o`` is ``-i`` and ``-w``
-is not given they are deleted. Images listed in ``# Image:`` are copied only with ``-m``.
+is not given they are deleted. Images listed in ``# Image:`` are copied only with ``-m``. Every file read,
+copied, written or deleted must resolve (symlinks included) inside its record's folder
+(``ecgentry.safe_paths``); others are skipped with a warning, so nothing outside the folders changes.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-import shutil
 import sys
 
+from ecgentry.safe_paths import copy_inside, inside, output_file, remove_inside, same_folder, subfolder_inside
 from helper_code import (
     find_records,
-    get_image_files,
-    get_signal_files,
+    get_image_files_from_header,
+    get_signal_files_from_header,
     load_text,
     save_text,
     substring_images,
@@ -86,45 +88,41 @@ def run(args: argparse.Namespace) -> int:
     records = find_records(args.input_folder)
     if not records:
         raise FileNotFoundError(f"no WFDB records (*.hea) found in input folder {args.input_folder!r}")
-    same_folder = os.path.normpath(args.input_folder) == os.path.normpath(args.output_folder)
+    in_place = same_folder(args.input_folder, args.output_folder)
 
     for record in records:
-        relative_path = os.path.dirname(record)
-        input_dir = os.path.join(args.input_folder, relative_path)
-        output_dir = os.path.join(args.output_folder, relative_path)
-        input_header_file = os.path.join(args.input_folder, record + ".hea")
+        relative_path, record_name = os.path.split(record)
+        input_dir = subfolder_inside(args.input_folder, relative_path, record)
+        output_dir = subfolder_inside(args.output_folder, relative_path, record)
+        if input_dir is None or output_dir is None:
+            continue
+        input_header_file = inside(input_dir, record_name + ".hea", record, "header")
+        output_header_file = output_file(output_dir, record_name + ".hea", record, "header (output)")
+        if input_header_file is None or output_header_file is None:
+            continue
 
         input_header = load_text(input_header_file)
-        signal_files = get_signal_files(input_header_file)
+        signal_files = get_signal_files_from_header(input_header)
         image_files: list[str] = []
         if args.include_images:
             try:
-                image_files = [f for f in get_image_files(input_header_file) if f]
+                image_files = [f for f in get_image_files_from_header(input_header) if f]
             except Exception:  # helper_code raises when a header has no `# Image:` line
                 image_files = []
 
-        os.makedirs(output_dir, exist_ok=True)
-        save_text(os.path.join(args.output_folder, record + ".hea"),
-                  strip_header(input_header, args.include_labels, args.include_images))
+        save_text(output_header_file, strip_header(input_header, args.include_labels, args.include_images))
 
-        if args.include_waveforms and not same_folder:
+        if args.include_waveforms and not in_place:
             for name in signal_files:
-                source = os.path.join(input_dir, name)
-                if os.path.isfile(source):
-                    shutil.copy2(source, os.path.join(output_dir, name))
-        elif not args.include_waveforms and same_folder:
+                copy_inside(input_dir, output_dir, name, record, "signal file")
+        elif not args.include_waveforms and in_place:
             for name in signal_files:
-                path = os.path.join(output_dir, name)
-                if os.path.isfile(path):
-                    os.remove(path)
+                remove_inside(output_dir, name, record, "signal file")
 
-        if not same_folder:
+        if not in_place:
             for name in image_files:
-                source = os.path.join(input_dir, name)
-                if os.path.isfile(source):
-                    shutil.copy2(source, os.path.join(output_dir, name))
-                else:
-                    logger.warning("%s: image %s is missing", record, source)
+                if copy_inside(input_dir, output_dir, name, record, "image") == "missing":
+                    logger.warning("%s: image %s is missing", record, os.path.join(input_dir, name))
     return len(records)
 
 

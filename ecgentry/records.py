@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import helper_code as hc
+from ecgentry.safe_paths import inside, require_inside
 from ecgrender.page import STANDARD_LEADS, canonical_lead_name
 
 logger = logging.getLogger(__name__)
@@ -41,15 +42,36 @@ def header_facts(header: str) -> tuple[float, int, list[str]]:
     return fs, num_samples, names
 
 
+def read_header(record: str) -> str:
+    """The header text of ``record`` (a path without ``.hea``); :class:`~ecgentry.safe_paths.OutsideFolder` when
+    the header file is a symlink pointing out of the record's folder."""
+    header_file = record if record.endswith(".hea") else record + ".hea"
+    require_inside(os.path.dirname(header_file) or ".", os.path.basename(header_file), record, "header")
+    return hc.load_header(record)
+
+
 def record_image_files(record: str, header: str) -> list[str]:
-    """Absolute paths of the images named on the header's ``# Image:`` lines that exist on disk."""
-    folder = os.path.dirname(record)
+    """Paths of the images named on the header's ``# Image:`` lines that exist on disk inside the record's folder
+    (names leaving the folder are skipped with a warning)."""
+    folder = os.path.dirname(record) or "."
     try:
         names = hc.get_image_files_from_header(header)
     except Exception:  # an organiser helper without the function, or no Image line
         names = []
-    paths = [os.path.join(folder, n) for n in names]
+    paths = [os.path.join(folder, n) for n in names if inside(folder, n, record, "image")]
     return [p for p in paths if os.path.isfile(p)]
+
+
+def record_signal_files(record: str, header: str) -> list[str] | None:
+    """Paths of the header's signal files, all inside the record's folder; None when one is not (warned)."""
+    folder = os.path.dirname(record) or "."
+    names = hc.get_signal_files_from_header(header) if hasattr(hc, "get_signal_files_from_header") else []
+    paths = []
+    for name in names:
+        if inside(folder, name, record, "signal file") is None:
+            return None
+        paths.append(os.path.join(folder, name))
+    return paths
 
 
 def scan_records(data_folder: str, max_records: int | None = None) -> tuple[list[RecordInfo], list[tuple[str, str]]]:
@@ -68,7 +90,7 @@ def scan_records(data_folder: str, max_records: int | None = None) -> tuple[list
     for rel in records:
         record = os.path.join(data_folder, rel)
         try:
-            header = hc.load_header(record)
+            header = read_header(record)
             fs, num_samples, names = header_facts(header)
             try:
                 labels = [str(x).strip() for x in hc.load_labels(record) if str(x).strip()]
@@ -92,9 +114,8 @@ def scan_records(data_folder: str, max_records: int | None = None) -> tuple[list
 
 
 def _signal_files_exist(record: str, header: str) -> bool:
-    folder = os.path.dirname(record)
-    files = hc.get_signal_files_from_header(header) if hasattr(hc, "get_signal_files_from_header") else []
-    return bool(files) and all(os.path.isfile(os.path.join(folder, f)) for f in files)
+    files = record_signal_files(record, header)
+    return bool(files) and all(os.path.isfile(f) for f in files)
 
 
 def standard_leads(signal: np.ndarray, lead_names: list[str]) -> np.ndarray:
@@ -109,8 +130,11 @@ def standard_leads(signal: np.ndarray, lead_names: list[str]) -> np.ndarray:
 
 
 def load_standard_signal(info: RecordInfo) -> np.ndarray | None:
-    """The record's signal as (num_samples, 12) mV in STANDARD_LEADS order, or None when unreadable."""
+    """The record's signal as (num_samples, 12) mV in STANDARD_LEADS order, or None when unreadable or when a
+    signal file named in the header lies outside the record's folder."""
     try:
+        if not record_signal_files(info.record, read_header(info.record)):
+            return None
         signal, _ = hc.load_signals(info.record)
     except Exception as exc:
         logger.warning("could not read the signal of %s: %s", info.record, exc)

@@ -336,3 +336,117 @@ def test_remove_hidden_data_cli_empty_folder(tmp_path: Path) -> None:
         [sys.executable, str(ROOT / "remove_hidden_data.py"), "-i", str(tmp_path / "empty"), "-o",
          str(tmp_path / "out")], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert result.returncode != 0 and str(tmp_path / "empty") in result.stderr
+
+
+# ----------------------------------------------------------------------------------------------------
+# Files named in headers never leave the data folders (ecgentry.safe_paths)
+# ----------------------------------------------------------------------------------------------------
+
+def checksums_outside(parent: Path, data: Path) -> dict[str, str]:
+    """``relative path -> sha256`` (``link -> target`` for symlinks) of everything under ``parent`` outside ``data``."""
+    import hashlib
+
+    listing: dict[str, str] = {}
+    for root, dirs, files in __import__("os").walk(parent):
+        if Path(root) == data or data in Path(root).parents:
+            dirs[:] = []
+            continue
+        for name in dirs + files:
+            path = Path(root) / name
+            rel = str(path.relative_to(parent))
+            if path.is_symlink():
+                listing[rel] = "-> " + str(path.readlink())
+            elif path.is_file():
+                listing[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return listing
+
+
+@pytest.fixture()
+def hostile_tree(tmp_path: Path) -> dict[str, Path]:
+    """``data/`` whose header names files outside it (``../victim/keep.dat``, an absolute path, ``..`` inside a
+    name, a symlinked image pointing out) next to ``victim/`` that must never change."""
+    import os
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.dat").write_bytes(b"precious")
+    (victim / "keep.png").write_bytes(b"\x89PNG precious")
+    (victim / "00002_lr.hea").write_text("00002_lr 12 100 250\n")
+    data = tmp_path / "data"
+    write_record(data, "00001_lr", comments=["Labels: NORM", "Image: 00001_lr-0.png, ../victim/keep.png, "
+                                             f"{victim / 'keep.png'}, sub/../../victim/keep.png, 00001_lr-1.png"])
+    header = (data / "00001_lr.hea").read_text()
+    (data / "00001_lr.hea").write_text(header.replace("00001_lr.dat", "../victim/keep.dat", 6)
+                                       .replace("00001_lr.dat", str(victim / "keep.dat"), 3))
+    touch_images(data, ["00001_lr-0.png"])
+    os.symlink(victim / "keep.png", data / "00001_lr-1.png")
+    os.symlink(victim / "00002_lr.hea", data / "00002_lr.hea")  # a header pointing out
+    return {"data": data, "victim": victim, "parent": tmp_path}
+
+
+SCRIPT_FLAGS = {
+    "remove_hidden_data.py": [[], ["-w", "-l", "-m"], ["-m"]],
+    "prepare_image_data.py": [[]],
+}
+
+
+@pytest.mark.parametrize("script,flags", [(s, f) for s, fl in SCRIPT_FLAGS.items() for f in fl])
+@pytest.mark.parametrize("in_place", [True, False])
+def test_scripts_never_touch_files_outside(hostile_tree, script, flags, in_place, caplog):
+    data, parent = hostile_tree["data"], hostile_tree["parent"]
+    out = data if in_place else parent / "out"
+    before = checksums_outside(parent, out if not in_place else data)
+    module = {"remove_hidden_data.py": remove_hidden_data, "prepare_image_data.py": prepare_image_data}[script]
+    args = module.get_parser().parse_args(["-i", str(data), "-o", str(out), *flags])
+    with caplog.at_level("WARNING"):
+        module.run(args)
+    after = checksums_outside(parent, out if not in_place else data)
+    if not in_place:  # the input folder is outside the output folder: it must not change either
+        assert after == before
+    assert {k: v for k, v in after.items() if not k.startswith("data")} == \
+        {k: v for k, v in before.items() if not k.startswith("data")}
+    assert (hostile_tree["victim"] / "keep.dat").read_bytes() == b"precious"
+    assert any("outside the record's folder" in m for m in caplog.messages)
+    assert (out / "00001_lr.hea").is_file()
+    assert not (out / "00002_lr.hea").exists() or (out / "00002_lr.hea").is_symlink()
+    if not in_place:
+        assert {p.name for p in out.iterdir()} <= {"00001_lr-0.png", "00001_lr.hea", "00001_lr.dat"}
+
+
+def test_remove_hidden_data_cli_in_place_keeps_outside_file(hostile_tree):
+    data, parent = hostile_tree["data"], hostile_tree["parent"]
+    before = checksums_outside(parent, data)
+    result = subprocess.run([sys.executable, str(ROOT / "remove_hidden_data.py"), "-i", str(data), "-o", str(data)],
+                            capture_output=True, text=True, cwd=parent, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert checksums_outside(parent, data) == before
+    assert "00001_lr" in result.stderr and "outside the record's folder" in result.stderr
+
+
+@pytest.mark.parametrize("in_place", [True, False])
+def test_ptbxl_never_touches_files_outside(ptbxl_tree, in_place, caplog):
+    import os
+
+    records = ptbxl_tree["input"] / "00000"
+    parent = ptbxl_tree["input"].parent.parent
+    victim = parent / "victim"
+    victim.mkdir()
+    (victim / "keep.dat").write_bytes(b"precious")
+    header = (records / "00001_lr.hea").read_text()
+    (records / "00001_lr.hea").write_text(header.replace("00001_lr.dat", "../../../victim/keep.dat"))
+    (records / "00002_lr.hea").unlink()
+    os.symlink(victim / "keep.dat", records / "00002_lr.hea")
+    if in_place:
+        ptbxl_tree = {**ptbxl_tree, "output": ptbxl_tree["input"]}
+    data = ptbxl_tree["input"]
+    before = checksums_outside(parent, data)
+    with caplog.at_level("WARNING"):
+        run_ptbxl(ptbxl_tree)
+    after = checksums_outside(parent, data)
+    assert {k: v for k, v in after.items() if not k.startswith("out")} == before
+    assert (victim / "keep.dat").read_bytes() == b"precious"
+    assert any("outside the record's folder" in m for m in caplog.messages)
+    if not in_place:
+        out = ptbxl_tree["output"] / "00000"
+        assert (out / "00001_lr.hea").is_file() and not (out / "keep.dat").exists()
+        assert not (out / "00002_lr.hea").exists() and (out / "00003_lr.dat").is_file()
