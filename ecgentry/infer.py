@@ -16,7 +16,7 @@ import helper_code as hc
 from ecgdigitize import lead_labels
 from ecgdigitize.image_io import load_image
 from ecgdigitize.pipeline import digitize_page
-from ecgentry.records import header_facts, record_image_files, resample_signal, standard_leads
+from ecgentry.records import header_facts, read_header, record_image_files, resample_signal, standard_leads
 from ecgfeatures.features import FEATURE_NAMES, extract_features, features_to_model_input, nothing_measured
 from models.model import ECGMultiHeadModel
 from models.rhythm_rules import apply_rhythm_rules
@@ -64,11 +64,19 @@ def load_entry(model_folder: str, device: str = "auto") -> EntryModels:
 def trace_map(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor, transform: Any, image: np.ndarray,
               source: str) -> np.ndarray | None:
     """The trace probability handed to the vectoriser: None (classical map), the segmentation head's map, or
-    the two combined (the classical map gated by the dilated segmentation map)."""
+    the two combined (the classical map gated by the dilated segmentation map). Made at the digitizer's working
+    size (``image`` downscaled to its long side ``MAX_WORK_SIDE`` px, as ``digitize_page`` does), never at the
+    page's full size: a 13200 x 10200 page's float maps would take several GB."""
     if source == "classical" or seg_logits is None:
         return None
+    from dataclasses import replace
+
+    from ecgdigitize.image_io import MAX_WORK_SIDE, downscale
     from models.segmentation import trace_probability
 
+    work, factor = downscale(image, MAX_WORK_SIDE)
+    if factor < 1.0:
+        transform = replace(transform, page_height=int(work.shape[0]), page_width=int(work.shape[1]))
     prob = trace_probability(seg_logits, transform)
     if source == "segmentation":
         return prob
@@ -77,7 +85,7 @@ def trace_map(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor, transfor
     from ecgdigitize.trace_map import classical_trace_map
 
     gate = cv2.dilate((prob > 0.3).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(np.float32)
-    return classical_trace_map(image).prob * np.maximum(gate, 0.1)
+    return classical_trace_map(work).prob * np.maximum(gate, 0.1)
 
 
 def analyse_page(entry: EntryModels, image: np.ndarray, *, fs: float, num_samples: int, lead_names: list[str],
@@ -104,16 +112,20 @@ def analyse_page_result(entry: EntryModels, image: np.ndarray, *, fs: float, num
             sig12 = model.digitization_head(feats)[0].cpu().numpy().T.astype(np.float64)  # (max_len, 12) at head.fs
             signal = _to_header_leads(resample_signal(sig12, head.fs, fs, num_samples), model.lead_names, lead_names)
         else:
-            seg = model.segmentation_head(feats)[0].float().cpu() if model.segmentation_head is not None else None
-            tp = trace_map(model, seg, transforms[0], image, source or entry.trace_source)
-            kwargs: dict[str, Any] = {}
+            source = source or entry.trace_source
+            page_head = model.segmentation_head is not None and model.segmentation_head.config.input_mode == "page"
+            seg = model.segmentation_head(feats)[0].float().cpu() if page_head and source != "classical" else None
+            kwargs: dict[str, Any] = {"fs": fs, "num_samples": num_samples, "lead_names": lead_names}
             if layout != "auto":
                 kwargs["layout"] = layout
             if paper_speed is not None:
                 kwargs["paper_speed"] = paper_speed
             if gain != 10.0:
                 kwargs["gain"] = gain
-            result = digitize_page(image, tp, fs=fs, num_samples=num_samples, lead_names=lead_names, **kwargs)
+            if source == "per-page":
+                result = digitize_per_page(model, seg, transforms[0], image, **kwargs)
+            else:
+                result = digitize_page(image, trace_map(model, seg, transforms[0], image, source), **kwargs)
             for message in result.warnings:
                 logger.info("digitizer: %s", message)
             signal = result.signal
@@ -158,25 +170,66 @@ def _to_header_leads(signal12: np.ndarray, model_leads: list[str], header_leads:
     return out
 
 
-def run_record(entry: EntryModels, record: str, verbose: bool = False) -> tuple[np.ndarray, list[str]]:
+def run_record(entry: EntryModels, record: str, verbose: bool = False) -> tuple[np.ndarray | None, list[str]]:
     """Digitize and classify one record: ``(signal (num_samples, num_channels) mV in the header's lead order and
-    sampling rate, labels)``. Missing or corrupt images give NaN and the training set's most frequent class, as do
-    pages on which no signal feature could be measured when the Dx head sees signal features only."""
-    header = hc.load_header(record)
-    fs, num_samples, lead_names = header_facts(header)
-    images = []
-    for path in record_image_files(record, header):
-        try:
-            images.append(load_image(path))
-        except Exception as exc:
-            logger.warning("record %s: unreadable image %s (%s)", record, os.path.basename(path), exc)
+    sampling rate, labels)``. Never raises for a bad record: a header that cannot be parsed, an image that cannot
+    be read (or is refused: outside the record's folder, too large), a page that fails in any step give NaN for
+    what is unknown and the training set's most frequent class, with the reason logged; so do pages on which no
+    signal feature could be measured when the Dx head sees signal features only. The signal is None only when the
+    header does not even give its shape."""
+    try:
+        return _run_record(entry, record, verbose)
+    except Exception as exc:  # noqa: BLE001 - a record is never lost
+        logger.warning("record %s failed (%s: %s); signal NaN, fallback labels", record, type(exc).__name__, exc)
+        return nan_signal(record), fallback_labels(entry.summary)
+
+
+def fallback_labels(summary: dict[str, Any]) -> list[str]:
+    """The labels of a record the entry could not read: the training set's most frequent class (``entry.json``)."""
+    return list(summary.get("fallback_labels", []))
+
+
+def nan_signal(record: str) -> np.ndarray | None:
+    """An all-NaN signal of the header's shape ``(num_samples, num_channels)``, each read on its own from the
+    header; None when the header (inside the record's folder) does not give both."""
+    try:
+        header = read_header(record)
+    except Exception:  # noqa: BLE001 - unreadable or outside: no shape to give
+        return None
+    try:
+        num_samples, num_channels = hc.get_num_samples(header), hc.get_num_signals(header)
+    except Exception:  # noqa: BLE001
+        return None
+    if num_samples is None or num_channels is None or int(num_samples) < 0 or int(num_channels) < 0:
+        return None
+    return np.full((int(num_samples), int(num_channels)), np.nan)
+
+
+def _run_record(entry: EntryModels, record: str, verbose: bool) -> tuple[np.ndarray | None, list[str]]:
+    try:
+        header = read_header(record)
+        fs, num_samples, lead_names = header_facts(header)
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("record %s: unreadable header (%s); signal NaN, fallback labels", record, exc)
+        return nan_signal(record), fallback_labels(entry.summary)
     signals, probs = [], []
-    for image in images:
+    paths = record_image_files(record, header)
+    read = 0
+    for path in paths:  # one page in memory at a time
+        try:
+            image = load_image(path)
+        except Exception as exc:  # noqa: BLE001 - unreadable, truncated, refused: NaN for this page
+            logger.warning("record %s: unreadable image %s (%s)", record, os.path.basename(path), exc)
+            continue
+        read += 1
         try:
             s, p = analyse_page(entry, image, fs=fs, num_samples=num_samples, lead_names=lead_names)
-        except Exception as exc:  # never lose a record: NaN signal for this page
-            logger.warning("record %s: a page failed (%s)", record, exc)
+        except Exception as exc:  # noqa: BLE001 - never lose a record: NaN signal for this page
+            logger.warning("record %s: page %s failed (%s: %s)", record, os.path.basename(path),
+                           type(exc).__name__, exc)
             continue
+        finally:
+            del image
         signals.append(s)
         if p.size:
             probs.append(p)
@@ -186,12 +239,12 @@ def run_record(entry: EntryModels, record: str, verbose: bool = False) -> tuple[
             warnings.simplefilter("ignore", RuntimeWarning)
             signal = np.nanmean(np.stack(signals), axis=0)
     signal = np.clip(signal, -SIGNAL_LIMIT_MV, SIGNAL_LIMIT_MV)
-    if not images:
+    if not read:
         logger.warning("record %s: no readable image; signal is NaN", record)
     if entry.classes:
         labels = labels_from_probs(entry, np.mean(np.stack(probs), axis=0) if probs else np.zeros(0))
     else:
-        labels = list(entry.summary.get("fallback_labels", []))
+        labels = fallback_labels(entry.summary)
     if verbose:
         logger.info("record %s: labels %s", record, labels)
     return signal, labels
@@ -199,8 +252,8 @@ def run_record(entry: EntryModels, record: str, verbose: bool = False) -> tuple[
 
 def choose_trace_source(model: ECGMultiHeadModel, infos: list, preset: str, num_pages: int, seed: int,
                         device: torch.device) -> tuple[str, dict[str, float]]:
-    """Pick the trace map (classical, segmentation, combined) that digitizes full-resolution pages rendered from
-    the records ``infos`` (validation records) best: median SNR in dB (no shift search: the renderer's time
+    """Pick the trace source (classical, segmentation, combined, per-page) that digitizes full-resolution pages
+    rendered from the records ``infos`` (validation records) best: median SNR in dB (no shift search: the renderer's time
     axis is exact)."""
     from ecgentry.records import load_standard_signal
     from ecgrender.distort import apply_preset
@@ -210,7 +263,7 @@ def choose_trace_source(model: ECGMultiHeadModel, infos: list, preset: str, num_
         return "classical", {}
     entry = EntryModels(model=model, device=device, summary={"digitizer": "pipeline"})
     model.eval()
-    scores: dict[str, list[float]] = {"classical": [], "segmentation": [], "combined": []}
+    scores: dict[str, list[float]] = {"classical": [], "segmentation": [], "combined": [], "per-page": []}
     rng = np.random.default_rng(seed)
     pages = 0
     for info in infos:
@@ -236,7 +289,7 @@ def choose_trace_source(model: ECGMultiHeadModel, infos: list, preset: str, num_
         return "classical", {}
     # The network's maps must earn their place: they replace the classical map only when clearly better.
     best = "classical"
-    for source in ("combined", "segmentation"):
+    for source in ("combined", "segmentation", "per-page"):
         if medians.get(source, -np.inf) > medians.get(best, -np.inf) + MIN_GAIN_DB:
             best = source
     logger.info("trace source on %d validation pages (median SNR dB): %s -> %s", pages, medians, best)

@@ -1,4 +1,5 @@
-"""Image files as pages: finding them in folders and reading every page (multi-page TIFF as several)."""
+"""Image files as pages: finding them in folders and reading every page (multi-page TIFF as several, one frame
+at a time, through the one opener ``ecgdigitize.image_io.iter_pages``)."""
 from __future__ import annotations
 
 import fnmatch
@@ -9,7 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgdigitize.image_io import load_image, to_rgb_uint8
+from ecgdigitize.image_io import ImageHeader, ImageRefused, iter_pages, read_image_header
+
+__all__ = ["IMAGE_EXTENSIONS", "DEFAULT_EXCLUDES", "ImageJob", "ImageHeader", "ImageRefused", "find_images",
+           "plan_jobs", "iter_pages", "load_pages", "read_image_header"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 # Renderer masks and this tool's own overlays are images too, but never ECG pages.
@@ -73,26 +77,6 @@ def plan_jobs(files: list[tuple[str, str]], out_folder: str) -> list[ImageJob]:
 
 
 def load_pages(path: str | Path) -> list[np.ndarray]:
-    """Every page of an image file as (H, W, 3) uint8 RGB: one for PNG/JPEG/BMP, one per frame of a multi-page
-    TIFF. Raises (OSError / PIL errors) for unreadable files."""
-    from PIL import Image, ImageSequence
-
-    with Image.open(path) as im:
-        n = int(getattr(im, "n_frames", 1) or 1)
-        if n <= 1:
-            return [load_image(path)]
-        pages = []
-        for frame in ImageSequence.Iterator(im):
-            pages.append(_frame_to_rgb(frame.copy()))
-        return pages
-
-
-def _frame_to_rgb(im) -> np.ndarray:
-    """A PIL frame -> RGB uint8, converting modes like ``load_image`` does (alpha over white, 16-bit scaled)."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        return to_rgb_uint8(np.asarray(im))
-    if im.mode == "P":
-        im = im.convert("RGBA")
-    if im.mode in ("RGBA", "LA", "PA"):
-        return to_rgb_uint8(np.asarray(im.convert("RGBA")))
-    return to_rgb_uint8(np.asarray(im.convert("RGB")))
+    """Every page of an image file as (H, W, 3) uint8 RGB (all in memory: prefer :func:`iter_pages`, which
+    decodes one frame at a time). Raises ``ImageRefused`` for unreadable or oversized files."""
+    return list(iter_pages(path))
