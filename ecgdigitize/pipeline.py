@@ -287,6 +287,12 @@ def _check_rank(check: SelfCheck) -> tuple[int, float]:
     return STATUS_RANK.get(check.status, 0), float(check.score)
 
 
+def reading_rank(result: DigitizationResult) -> tuple[int, float]:
+    """Sort key of competing readings of one page (higher is better): self-check status, then its score; a
+    reading without a self-check (nothing read) ranks lowest."""
+    return (-1, 0.0) if result.check is None else _check_rank(result.check)
+
+
 def _with_residual_tilt_removed(result: DigitizationResult, kwargs: dict[str, Any]) -> DigitizationResult:
     """``result``, or the page read again from its rectified image turned by the rows' common residual tilt when
     that reading's self-check scores higher (see :data:`RESIDUAL_TILT_DEG`)."""

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from models.config import BackboneConfig, ConfigError, _ConfigBase
 
 ENV_TRAIN_CONFIG = "ECG_TRAIN_CONFIG"
-TRACE_SOURCES = ("auto", "classical", "segmentation", "combined")
+TRACE_SOURCES = ("auto", "classical", "segmentation", "combined", "per-page")
 DIGITIZERS = ("pipeline", "regression")
 
 
@@ -31,6 +31,8 @@ class TrainConfig(_ConfigBase):
     digitization-like corruptions, into the Dx head), ``dx_use_image`` (False: the Dx head sees the signal
     features only; "auto": image features too only when pre-trained backbone weights were found), ``balance_classes`` (BCE positive weights from the training class frequencies),
     ``segmentation`` (train the segmentation digitization head on pages rendered from training signals),
+    ``segmentation_input`` ("page": whole pages letterboxed to the network input; "tiles": native resolution,
+    ``crops_per_page`` crops of the network input size per rendered page, tiled inference),
     ``regression`` (also train the seed's regression digitization head on the records' own images),
     ``digitization_losses`` (weights by name, regression head only), ``balancing`` of the task losses.
     Data: ``val_fraction`` of records held out (by record), ``pages_per_record`` rendered per record with a
@@ -38,7 +40,9 @@ class TrainConfig(_ConfigBase):
     Optimisation: AdamW ``lr``/``weight_decay``, ``epochs``, ``batch_size``, linear warm-up over
     ``warmup_fraction`` of the steps then cosine decay, early stopping after ``patience`` epochs without a
     better validation loss, ``seed``. Run time: ``digitizer`` ("pipeline": segmentation + vectoriser,
-    "regression": the regression head), ``trace_source`` ("auto" picks on validation pages).
+    "regression": the regression head), ``trace_source`` ("per-page": the classical map, and the learned maps
+    too on pages whose self-check is not ok, the best self-checked result kept; "auto" picks one of the sources
+    on validation pages).
     """
 
     _nested: ClassVar[dict[str, type]] = {"backbone": BackboneConfig}
@@ -61,6 +65,8 @@ class TrainConfig(_ConfigBase):
     balance_classes: bool = True
     segmentation: bool = True
     segmentation_decoder_channels: int = 32
+    segmentation_input: str = "page"
+    crops_per_page: int = 6
     regression: bool = False
     digitization_losses: dict[str, float] = field(default_factory=lambda: {"mae": 1.0, "snr": 0.05})
     balancing: str = "uncertainty"
@@ -90,6 +96,9 @@ class TrainConfig(_ConfigBase):
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.digitizer not in DIGITIZERS:
             raise ConfigError(f"digitizer must be one of {DIGITIZERS}, got {self.digitizer!r}")
+        if self.segmentation_input not in ("page", "tiles") or int(self.crops_per_page) < 1:
+            raise ConfigError(f"segmentation_input must be \"page\" or \"tiles\" and crops_per_page >= 1, got "
+                              f"{self.segmentation_input!r}, {self.crops_per_page!r}")
         if self.trace_source not in TRACE_SOURCES:
             raise ConfigError(f"trace_source must be one of {TRACE_SOURCES}, got {self.trace_source!r}")
         if self.dx_fit not in ("full_batch", "sgd"):

@@ -61,23 +61,30 @@ def load_entry(model_folder: str, device: str = "auto") -> EntryModels:
     return EntryModels(model=model, device=dev, summary=summary)
 
 
-def trace_map(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor, transform: Any, image: np.ndarray,
+def trace_map(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor | None, transform: Any, image: np.ndarray,
               source: str) -> np.ndarray | None:
     """The trace probability handed to the vectoriser: None (classical map), the segmentation head's map, or
     the two combined (the classical map gated by the dilated segmentation map). Made at the digitizer's working
     size (``image`` downscaled to its long side ``MAX_WORK_SIDE`` px, as ``digitize_page`` does), never at the
-    page's full size: a 13200 x 10200 page's float maps would take several GB."""
-    if source == "classical" or seg_logits is None:
+    page's full size: a 13200 x 10200 page's float maps would take several GB. A head trained on native-resolution
+    crops (``input_mode="tiles"``) runs on tiles of that working image; a page-mode head's map comes from
+    ``seg_logits`` (the letterboxed page's logits)."""
+    head = entry_model.segmentation_head
+    tiles = head is not None and head.config.input_mode == "tiles"
+    if source == "classical" or head is None or (seg_logits is None and not tiles):
         return None
     from dataclasses import replace
 
     from ecgdigitize.image_io import MAX_WORK_SIDE, downscale
-    from models.segmentation import trace_probability
+    from models.segmentation import predict_trace_tiles, trace_probability
 
     work, factor = downscale(image, MAX_WORK_SIDE)
-    if factor < 1.0:
-        transform = replace(transform, page_height=int(work.shape[0]), page_width=int(work.shape[1]))
-    prob = trace_probability(seg_logits, transform)
+    if tiles:
+        prob = predict_trace_tiles(entry_model.backbone, head, work)
+    else:
+        if factor < 1.0:
+            transform = replace(transform, page_height=int(work.shape[0]), page_width=int(work.shape[1]))
+        prob = trace_probability(seg_logits, transform)
     if source == "segmentation":
         return prob
     import cv2
@@ -86,6 +93,31 @@ def trace_map(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor, transfor
 
     gate = cv2.dilate((prob > 0.3).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(np.float32)
     return classical_trace_map(work).prob * np.maximum(gate, 0.1)
+
+
+#: the learned trace maps tried, in order, on a page whose classical reading's self-check is not ok
+PER_PAGE_ALTERNATIVES = ("combined", "segmentation")
+
+
+def digitize_per_page(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor | None, transform: Any,
+                      image: np.ndarray, **kwargs: Any) -> Any:
+    """The ``"per-page"`` trace source: the page read with the classical trace map, and, when its self-check is
+    not ok and the model has a segmentation head, read again with each learned map; the reading whose
+    self-check ranks highest (``ecgdigitize.pipeline.reading_rank``) is returned, its choice in its warnings."""
+    from ecgdigitize.pipeline import reading_rank
+
+    best, best_source = digitize_page(image, None, **kwargs), "classical"
+    if best.status == "ok" or entry_model.segmentation_head is None:
+        return best
+    for source in PER_PAGE_ALTERNATIVES:
+        prob = trace_map(entry_model, seg_logits, transform, image, source)
+        if prob is None:
+            continue
+        candidate = digitize_page(image, prob, **kwargs)
+        if reading_rank(candidate) > reading_rank(best):
+            best, best_source = candidate, source
+    best.warnings.append(f"trace map chosen by the self-check: {best_source}")
+    return best
 
 
 def analyse_page(entry: EntryModels, image: np.ndarray, *, fs: float, num_samples: int, lead_names: list[str],

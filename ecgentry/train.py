@@ -59,6 +59,7 @@ class Example:
     image_file: str | None = None
     pixels: np.ndarray | None = None  # (H, W, 3) uint8, already letterboxed to the model input
     seg_target: np.ndarray | None = None  # (H, W) uint8 classes, 255 = ignore
+    dx_known: bool = True  # False: a crop of a page, no Dx target (NaN)
 
 
 def order_classes(labels: list[list[str]]) -> list[str]:
@@ -101,7 +102,8 @@ def build_model_config(cfg: TrainConfig, classes: list[str], pos_weight: list[fl
     if cfg.segmentation:
         from models.segmentation import SegmentationHeadConfig
 
-        seg = SegmentationHeadConfig(decoder_channels=cfg.segmentation_decoder_channels)
+        seg = SegmentationHeadConfig(decoder_channels=cfg.segmentation_decoder_channels,
+                                     input_mode=cfg.segmentation_input)
     return ModelConfig(
         backbone=cfg.backbone,
         dx_head=DxHeadConfig(classes=classes, hidden_sizes=list(cfg.dx_hidden_sizes), dropout=cfg.dx_dropout,
@@ -120,13 +122,16 @@ def render_training_pages(
     model: ECGMultiHeadModel, infos: list[RecordInfo], cfg: TrainConfig, rng: np.random.Generator, limit: int
 ) -> list[Example]:
     """Pages rendered from the records' signals (random page specs and ``cfg.render_preset`` distortions),
-    letterboxed to the model input, with segmentation targets from the renderer's class masks."""
+    letterboxed to the model input, with segmentation targets from the renderer's class masks. For a head with
+    ``input_mode="tiles"``: ``cfg.crops_per_page`` native-resolution crops of each page instead (segmentation
+    targets only: a crop shows no whole record, so its Dx targets are unknown)."""
     from ecgrender.distort import apply_preset
     from ecgrender.page import PageSpec, render_page
     from models.backbone import letterbox
-    from models.segmentation import target_from_class_mask
+    from models.segmentation import random_training_crops, target_from_class_mask
 
     h, w = model.backbone.image_height, model.backbone.image_width
+    tiles = model.config.segmentation_head is not None and model.config.segmentation_head.input_mode == "tiles"
     out: list[Example] = []
     for info in infos:
         if len(out) >= limit:
@@ -145,6 +150,10 @@ def render_training_pages(
             except Exception as exc:  # a record the renderer cannot draw: skip, keep training
                 logger.warning("rendering %s failed: %s", info.record, exc)
                 break
+            if tiles:
+                crops = random_training_crops(page.image, page.class_mask, h, w, cfg.crops_per_page, rng)
+                out.extend(Example(info=info, pixels=p, seg_target=t, dx_known=False) for p, t in crops)
+                continue
             pixels, transform = letterbox(page.image, h, w)
             target = target_from_class_mask(page.class_mask, transform, h, w).astype(np.uint8)
             out.append(Example(info=info, pixels=pixels, seg_target=target))
@@ -261,6 +270,9 @@ class _Batcher:
         pixel_values = self.model.preprocess(pages).to(self.device)
         dx = np.zeros((len(kept), len(self.classes)), np.float32)
         for i, ex in enumerate(kept):
+            if not ex.dx_known:
+                dx[i] = np.nan
+                continue
             for label in ex.info.labels:
                 if label in self.classes:
                     dx[i, self.classes.index(label)] = 1.0
@@ -307,7 +319,7 @@ def dx_design(model: ECGMultiHeadModel, batcher: _Batcher, infos: list[RecordInf
         pages, kept = [], []
         for ex in group:
             page = batcher._page(ex)
-            if page is not None and ex.info.record in index:
+            if page is not None and ex.dx_known and ex.info.record in index:
                 pages.append(page)
                 kept.append(ex)
         if not kept:
@@ -494,6 +506,12 @@ def macro_f(probs: np.ndarray, targets: np.ndarray, thresholds: np.ndarray) -> f
     return float(np.mean(scores)) if scores else float("nan")
 
 
+def _known_dx(probs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of a page epoch's Dx outputs whose targets are known (crops of pages have NaN targets)."""
+    keep = np.isfinite(targets).all(axis=1) if targets.size else np.zeros(0, bool)
+    return probs[keep], targets[keep]
+
+
 def _tune_on_pages(loss_module: torch.nn.Module, batcher: _Batcher, train_examples: list[Example],
                    val_examples: list[Example], classes: list[str], cfg: TrainConfig,
                    ctx: ddp_utils.DistContext) -> tuple[np.ndarray, float]:
@@ -504,6 +522,7 @@ def _tune_on_pages(loss_module: torch.nn.Module, batcher: _Batcher, train_exampl
     tune_on = val_examples if val_examples else train_examples
     _, probs, targets = _run_epoch(loss_module, batcher, tune_on,
                                    ddp_utils.eval_shard(len(tune_on), ctx.rank, ctx.world_size), cfg, ctx)
+    probs, targets = _known_dx(probs, targets)
     thresholds = np.asarray(tune_thresholds(probs, targets), dtype=np.float64)
     # A threshold tuned on one or two positives is noise (benchmarks/classify.py): such classes are tuned on the
     # training and validation pages together, and keep 0.5 when even those have too few positives.
@@ -513,6 +532,7 @@ def _tune_on_pages(loss_module: torch.nn.Module, batcher: _Batcher, train_exampl
         _, train_probs, train_targets = _run_epoch(
             loss_module, batcher, train_examples, ddp_utils.eval_shard(len(train_examples), ctx.rank, ctx.world_size),
             cfg, ctx)
+        train_probs, train_targets = _known_dx(train_probs, train_targets)
         if train_targets.size:
             pooled_probs = np.concatenate([probs, train_probs])
             pooled_targets = np.concatenate([targets, train_targets])

@@ -12,6 +12,8 @@ calibration pulse, 3 trace). The trace-class probability, mapped back to page pi
   thin traces preserved when downscaling, padding = :data:`IGNORE_INDEX`.
 - :func:`trace_probability`: logits -> ``(page_height, page_width)`` float32 trace probability.
 - :func:`predict_trace_probabilities`: pages -> trace probabilities with a backbone + head (inference).
+- :func:`random_training_crops` / :func:`predict_trace_tiles`: the native-resolution mode
+  (``input_mode="tiles"``): training crops of the network input size, inference on overlapping tiles.
 
 Units: all sizes and coordinates are pixels; "network input" pixels are those of the letterboxed
 ``(image_height, image_width)`` tensor fed to the backbone (see ``models.backbone.letterbox``).
@@ -40,6 +42,16 @@ CLASS_NAMES: tuple[str, ...] = ("background", "grid", "text", "trace")
 IGNORE_INDEX = 255
 """Target value of pixels that carry no label (letterbox padding); skipped by the loss."""
 UPSAMPLE_MODES = ("bilinear", "pixelshuffle")
+INPUT_MODES = ("page", "tiles")
+"""How pages reach the head: ``"page"`` letterboxed whole (one network input per page, traces thinned by
+the downscale), ``"tiles"`` at native resolution (trained on crops of the network input size, run on
+overlapping tiles of the page: a 1-px trace stays 1 px)."""
+TILE_MARGIN_PX = 32
+"""Pixels discarded at each inner edge of a tile when stitching (the receptive field sees the page there)."""
+TILE_BATCH = 8
+"""Tiles per forward pass at inference (memory: ``TILE_BATCH`` network inputs at a time)."""
+CROP_ON_TRACE_FRACTION = 0.75
+"""Share of training crops centred on a random trace pixel (the rest anywhere: margins, text, grid only)."""
 
 # Rough class frequencies on rendered pages; the classifier bias starts at their logs so that training
 # starts from a sensible prior instead of a uniform guess (helps the rare trace class early on).
@@ -59,6 +71,8 @@ class SegmentationHeadConfig(_ConfigBase):
     - ``num_classes``: output classes (4: background, grid, text, trace).
     - ``trace_weight``: cross-entropy weight of trace pixels (other classes weigh 1).
     - ``dice_weight``: weight of the soft Dice loss on the trace class (0: off).
+    - ``input_mode``: one of :data:`INPUT_MODES` (``"tiles"``: native resolution, see
+      :func:`random_training_crops` and :func:`predict_trace_tiles`).
     - ``upsample``: ``"bilinear"`` (logits at the finest stride, bilinearly upsampled) or
       ``"pixelshuffle"`` (the classifier predicts ``stride**2`` sub-pixel logits per class, rearranged to
       the input resolution: sharper thin lines for ``num_classes * stride**2`` output channels).
@@ -70,8 +84,11 @@ class SegmentationHeadConfig(_ConfigBase):
     trace_weight: float = 5.0
     dice_weight: float = 1.0
     upsample: str = "bilinear"
+    input_mode: str = "page"
 
     def validate(self) -> None:
+        if self.input_mode not in INPUT_MODES:
+            raise ConfigError(f"SegmentationHeadConfig.input_mode must be one of {INPUT_MODES}, got {self.input_mode!r}")
         if not isinstance(self.decoder_channels, int) or self.decoder_channels <= 0:
             raise ConfigError(
                 f"SegmentationHeadConfig.decoder_channels must be a positive integer, got {self.decoder_channels!r}"
@@ -465,7 +482,93 @@ def predict_trace_probabilities(
         backbone.train(was_training[1])
 
 
+def random_training_crops(
+    image: np.ndarray, class_mask: np.ndarray, height: int, width: int, count: int, rng: np.random.Generator
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``count`` native-resolution crops ``(pixels (height, width, 3) uint8, target (height, width) uint8)`` of
+    a rendered page and its class mask, for heads with ``input_mode="tiles"``.
+
+    :data:`CROP_ON_TRACE_FRACTION` of the crops are centred on a random trace pixel, the others anywhere on
+    the page. Parts of a crop beyond the page are white paper with target :data:`IGNORE_INDEX`.
+    """
+    mask = np.asarray(class_mask)
+    if mask.ndim == 3:
+        mask = mask[..., 0]
+    if mask.shape != image.shape[:2]:
+        raise ValueError(f"class_mask {mask.shape} does not match the image {image.shape[:2]}")
+    ph, pw = mask.shape
+    trace_y, trace_x = np.nonzero(mask == TRACE_CLASS)
+    out = []
+    for _ in range(int(count)):
+        if trace_y.size and rng.random() < CROP_ON_TRACE_FRACTION:
+            k = int(rng.integers(trace_y.size))
+            cy = int(trace_y[k]) + int(rng.integers(-height // 4, height // 4 + 1))
+            cx = int(trace_x[k]) + int(rng.integers(-width // 4, width // 4 + 1))
+        else:
+            cy, cx = int(rng.integers(ph)), int(rng.integers(pw))
+        top = int(np.clip(cy - height // 2, min(0, ph - height), max(0, ph - height)))
+        left = int(np.clip(cx - width // 2, min(0, pw - width), max(0, pw - width)))
+        pixels = np.full((height, width, 3), 255, np.uint8)
+        target = np.full((height, width), IGNORE_INDEX, np.uint8)
+        y0, x0 = max(top, 0), max(left, 0)
+        y1, x1 = min(top + height, ph), min(left + width, pw)
+        pixels[y0 - top:y1 - top, x0 - left:x1 - left] = image[y0:y1, x0:x1, :3]
+        target[y0 - top:y1 - top, x0 - left:x1 - left] = mask[y0:y1, x0:x1]
+        out.append((pixels, target))
+    return out
+
+
+def _tile_starts(length: int, tile: int, margin: int) -> list[int]:
+    """Tile origins (pixels) along one axis: tiles of ``tile`` px whose inner ``margin`` px overlap."""
+    if length <= tile:
+        return [0]
+    step = max(1, tile - 2 * margin)
+    starts = list(range(0, length - tile, step))
+    return starts + [length - tile]
+
+
+@torch.no_grad()
+def predict_trace_tiles(
+    backbone: Any, head: SegmentationHead, image: np.ndarray, margin: int = TILE_MARGIN_PX, batch: int = TILE_BATCH
+) -> np.ndarray:
+    """Inference at native resolution: the page ``(H, W, 3)`` uint8 RGB cut into overlapping tiles of the
+    network input size, each tile's trace probability kept away from its inner edges (``margin`` px), stitched
+    into one ``(H, W)`` float32 map in [0, 1]. Memory: one page-sized float32 map plus ``batch`` tiles."""
+    th, tw = int(backbone.image_height), int(backbone.image_width)
+    ph, pw = image.shape[:2]
+    margin = int(min(margin, th // 4, tw // 4))
+    prob = np.zeros((ph, pw), np.float32)
+    origins = [(y, x) for y in _tile_starts(ph, th, margin) for x in _tile_starts(pw, tw, margin)]
+    was_training = head.training, backbone.training
+    backbone.eval()
+    head.eval()
+    try:
+        for b in range(0, len(origins), batch):
+            chunk = origins[b:b + batch]
+            tiles = []
+            for y, x in chunk:
+                tile = np.full((th, tw, 3), 255, np.uint8)
+                part = image[y:y + th, x:x + tw, :3]
+                tile[:part.shape[0], :part.shape[1]] = part
+                tiles.append(tile)
+            pixels, _ = backbone.preprocess_with_transforms(tiles)
+            logits = head(backbone(pixels), output_size=(th, tw))
+            tile_prob = torch.softmax(logits.float(), dim=1)[:, TRACE_CLASS].cpu().numpy()
+            for (y, x), p in zip(chunk, tile_prob):
+                # keep each tile's centre; a page edge keeps its own pixels (no neighbour covers them)
+                ty0 = 0 if y == 0 else margin
+                tx0 = 0 if x == 0 else margin
+                ty1 = min(th, ph - y) if y + th >= ph else th - margin
+                tx1 = min(tw, pw - x) if x + tw >= pw else tw - margin
+                prob[y + ty0:y + ty1, x + tx0:x + tx1] = p[ty0:ty1, tx0:tx1]
+    finally:
+        head.train(was_training[0])
+        backbone.train(was_training[1])
+    return np.clip(np.nan_to_num(prob, nan=0.0), 0.0, 1.0)
+
+
 __all__ = [
+    "INPUT_MODES",
     "CLASS_NAMES",
     "IGNORE_INDEX",
     "NUM_CLASSES",
@@ -473,6 +576,8 @@ __all__ = [
     "SegmentationHead",
     "SegmentationHeadConfig",
     "predict_trace_probabilities",
+    "predict_trace_tiles",
+    "random_training_crops",
     "resize_target",
     "segmentation_loss",
     "target_from_class_mask",
