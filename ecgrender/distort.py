@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ecgrender.page import CLASS_BACKGROUND, RenderedPage
+from ecgrender.page import CLASS_BACKGROUND, CLASS_TEXT, RenderedPage
 
 logger = logging.getLogger(__name__)
 
@@ -276,13 +276,86 @@ def wrinkles(st: _State, p: Params, rng: np.random.Generator) -> None:
                                   borderValue=0)
 
 
+#: pen colours of handwritten marks (RGB): blue and black ballpoint, red and green felt pen
+PEN_COLOURS: tuple[tuple[int, int, int], ...] = ((20, 40, 150), (30, 30, 40), (170, 30, 40), (30, 110, 60))
+
+
+def _pen_stroke(rng: np.random.Generator, w: int, h: int, kind: str) -> np.ndarray:
+    """Points (N, 2) px of one handwritten mark: a cursive-like line of loops ("writing"), a loose circle
+    around something ("circle"), or a tick/arrow-like pair of strokes ("tick")."""
+    scale = min(w, h)
+    cx, cy = rng.uniform(0.05, 0.95) * w, rng.uniform(0.05, 0.95) * h
+    if kind == "writing":  # a trochoid: loops of letter height marching along a slanted baseline
+        n_loops = int(rng.integers(3, 14))
+        letter = rng.uniform(0.008, 0.02) * scale
+        t = np.linspace(0, 2 * math.pi * n_loops, 40 * n_loops)
+        x = letter * (0.55 * t / math.pi + 0.5 * np.cos(t + rng.uniform(0, 6.3)))
+        y = letter * (0.8 * np.sin(t) + 0.15 * np.sin(0.37 * t))
+        slant = rng.uniform(-0.15, 0.15)
+        pts = np.stack([cx + x + slant * y, cy + y + slant * x], axis=1)
+    elif kind == "circle":
+        r = rng.uniform(0.02, 0.08) * scale
+        t = np.linspace(0, 2 * math.pi * rng.uniform(1.0, 1.3), 200)
+        wobble = 1.0 + 0.08 * np.sin(3 * t + rng.uniform(0, 6.3))
+        pts = np.stack([cx + r * rng.uniform(0.8, 1.6) * wobble * np.cos(t), cy + r * wobble * np.sin(t)], axis=1)
+    else:
+        a = rng.uniform(0.01, 0.04) * scale
+        pts = np.array([[cx - a * 0.4, cy - a * 0.3], [cx, cy + a * 0.2], [cx + a, cy - a]])
+    return pts
+
+
+def pen_marks(st: _State, p: Params, rng: np.random.Generator) -> None:
+    """Handwritten marks on the page: words written in the margins or over the grid, circles round a lead,
+    ticks; ``num_marks`` marks in ``colour`` (RGB), ``width_px`` wide. Class mask: text where the pen went (a
+    trace under the pen is hidden there, its lead-mask pixels cleared)."""
+    n = int(_get(p, "num_marks", lambda: int(rng.integers(1, 6))))
+    colour = _get(p, "colour", lambda: list(PEN_COLOURS[int(rng.integers(len(PEN_COLOURS)))]))
+    width = int(_get(p, "width_px", lambda: int(rng.integers(1, 4))))
+    seed = int(_get(p, "seed", lambda: int(rng.integers(2**31))))
+    r = np.random.default_rng(seed)
+    ink = np.zeros((st.h, st.w), np.uint8)
+    for _ in range(n):
+        kind = str(r.choice(["writing", "writing", "circle", "tick"]))
+        pts = _pen_stroke(r, st.w, st.h, kind)
+        cv2.polylines(ink, [np.round(pts).astype(np.int32)], False, 255, width, cv2.LINE_AA)
+    alpha = (ink.astype(np.float32) / 255.0) * 0.9
+    st.image = st.image * (1.0 - alpha[..., None]) + alpha[..., None] * np.asarray(colour, np.float32)
+    covered = ink > 127
+    st.class_mask[covered] = CLASS_TEXT
+    st.lead_mask[covered] = 0
+
+
+def print_texture(st: _State, p: Params, rng: np.random.Generator) -> None:
+    """The printer's texture on the ink: banding (periodic stripes across the page, ``band_period_px``,
+    ``band_strength``), a halftone screen that breaks light tones (thin grid lines) into dots
+    (``halftone_period_px``, ``halftone_strength``) and toner speckle in the paper (``speckle``: fraction)."""
+    period = float(_get(p, "band_period_px", lambda: float(rng.uniform(6, 40))))
+    band = float(_get(p, "band_strength", lambda: float(rng.uniform(0.0, 0.25))))
+    ht_period = float(_get(p, "halftone_period_px", lambda: float(rng.uniform(2.5, 5.0))))
+    ht = float(_get(p, "halftone_strength", lambda: float(rng.uniform(0.0, 0.6))))
+    speckle = float(_get(p, "speckle", lambda: float(rng.uniform(0.0, 0.0015))))
+    seed = int(_get(p, "seed", lambda: int(rng.integers(2**31))))
+    yy = np.arange(st.h, dtype=np.float32)[:, None]
+    xx = np.arange(st.w, dtype=np.float32)[None, :]
+    keep = 1.0 - band * 0.5 * (1.0 + np.sin(2 * math.pi * yy / period))  # (H, 1): share of the ink printed
+    darkness = 255.0 - st.image
+    light = np.clip(1.0 - darkness.max(axis=2) / 160.0, 0.0, 1.0)  # 1 for faint ink, 0 for solid ink
+    screen = 0.5 * (1.0 + np.sin(2 * math.pi * xx / ht_period) * np.sin(2 * math.pi * yy / ht_period))
+    keep = keep * (1.0 - ht * light * (1.0 - screen))
+    st.image = 255.0 - darkness * keep[..., None]
+    if speckle > 0:
+        r = np.random.default_rng(seed)
+        dots = r.random((st.h, st.w)) < speckle
+        st.image[dots] *= 0.4
+
+
 GEOMETRIC: dict[str, Callable[[_State, Params, np.random.Generator], None]] = {
     "rotation": rotation, "perspective": perspective, "scanner_skew": scanner_skew, "crop_pad": crop_pad,
 }
 PHOTOMETRIC: dict[str, Callable[[_State, Params, np.random.Generator], None]] = {
     "blur": blur, "gaussian_noise": gaussian_noise, "salt_pepper": salt_pepper, "jpeg": jpeg,
     "brightness_contrast": brightness_contrast, "lighting": lighting, "paper_texture": paper_texture,
-    "bw": bw, "wrinkles": wrinkles,
+    "bw": bw, "wrinkles": wrinkles, "pen_marks": pen_marks, "print_texture": print_texture,
 }
 DISTORTIONS = {**GEOMETRIC, **PHOTOMETRIC}
 
@@ -348,6 +421,19 @@ def _preset_list(preset: str, rng: np.random.Generator) -> list[Params]:
                  {"name": "rotation", "angle_deg": float(rng.uniform(-4, 4))}, {"name": "lighting", "shadow": False}]
                 + maybe(0.5, {"name": "blur", "sigma_px": float(rng.uniform(0.3, 1.0))})
                 + maybe(0.5, {"name": "jpeg", "quality": int(rng.integers(50, 95))}))
+    if preset == "real":
+        # a printed page that lived a while: printer texture, handwriting, then scanned or photographed
+        fill = _dark_fill(rng)
+        base = ([{"name": "paper_texture"}, {"name": "print_texture"}] + maybe(0.7, {"name": "pen_marks"})
+                + maybe(0.4, {"name": "wrinkles"}))
+        if rng.random() < 0.5:
+            return base + ([{"name": "scanner_skew"}]
+                           + maybe(0.6, {"name": "blur", "sigma_px": float(rng.uniform(0.3, 1.2))})
+                           + [{"name": "gaussian_noise", "sigma": float(rng.uniform(1, 6))},
+                              {"name": "jpeg", "quality": int(rng.integers(40, 90))}])
+        return base + ([{"name": "perspective", "fill": fill}, {"name": "lighting"}, {"name": "brightness_contrast"}]
+                       + maybe(0.7, {"name": "blur"}) + [{"name": "gaussian_noise"},
+                                                         {"name": "jpeg", "quality": int(rng.integers(35, 85))}])
     if preset == "ecg-image-kit-like":
         # ecg-image-kit's --augment: rotate, crop, additive noise, colour temperature; optional wrinkles
         return (maybe(0.3, {"name": "wrinkles"})
@@ -358,9 +444,9 @@ def _preset_list(preset: str, rng: np.random.Generator) -> list[Params]:
     raise ValueError(f"unknown preset {preset!r}; known: {PRESETS}")
 
 
-PRESETS: tuple[str, ...] = ("clean", "scan", "photo", "bw", "wrinkled", "mixed", "ecg-image-kit-like")
-_MIXED_CHOICES = ("clean", "scan", "photo", "bw", "wrinkled", "ecg-image-kit-like")
-_MIXED_P = (0.15, 0.25, 0.2, 0.1, 0.15, 0.15)
+PRESETS: tuple[str, ...] = ("clean", "scan", "photo", "bw", "wrinkled", "real", "mixed", "ecg-image-kit-like")
+_MIXED_CHOICES = ("clean", "scan", "photo", "bw", "wrinkled", "real", "ecg-image-kit-like")
+_MIXED_P = (0.15, 0.2, 0.15, 0.1, 0.1, 0.15, 0.15)
 
 
 def apply_preset(page: RenderedPage, preset: str, rng: np.random.Generator | int | None = None) -> RenderedPage:

@@ -134,3 +134,39 @@ def test_errors(page: RenderedPage) -> None:
         apply_preset(page, "sepia", rng=0)
     with pytest.raises(ValueError):
         apply_distortions(page, ["melt"], rng=0)
+
+
+def test_pen_marks_are_text_in_the_class_mask(page: RenderedPage) -> None:
+    from ecgrender.page import CLASS_TEXT
+
+    out = apply_distortions(page, [{"name": "pen_marks", "num_marks": 6, "colour": [20, 40, 150], "width_px": 3}],
+                            rng=2)
+    changed = np.abs(out.image.astype(int) - page.image.astype(int)).max(axis=2) > 60
+    assert changed.sum() > 200  # the pen left visible ink
+    pen = (out.class_mask == CLASS_TEXT) & (page.class_mask != CLASS_TEXT)
+    assert pen.sum() > 100 and (out.lead_mask[pen] == 0).all()
+    blue = out.image[pen].astype(int)
+    assert np.median(blue[:, 2] - blue[:, 0]) > 40  # drawn in the pen's colour, not the trace's
+
+
+def test_print_texture_keeps_solid_ink_and_breaks_faint_lines(page: RenderedPage) -> None:
+    from ecgrender.page import CLASS_GRID, CLASS_TRACE
+
+    out = apply_distortions(page, [{"name": "print_texture", "band_strength": 0.0, "halftone_strength": 0.8,
+                                    "halftone_period_px": 4.0, "speckle": 0.0}], rng=0)
+    dark_before = 255.0 - page.image.astype(float).mean(axis=2)
+    dark_after = 255.0 - out.image.astype(float).mean(axis=2)
+    trace = (page.class_mask == CLASS_TRACE) & (dark_before > 200)
+    grid = (page.class_mask == CLASS_GRID) & (dark_before > 20) & (dark_before < 80)
+    assert trace.any() and grid.any()
+    assert np.median(dark_after[trace] / dark_before[trace]) > 0.95  # solid ink prints whole
+    assert np.std(dark_after[grid] / dark_before[grid]) > 0.15  # faint ink is screened into dots
+    np.testing.assert_array_equal(out.class_mask, page.class_mask)
+
+
+def test_real_preset_is_replayable(page: RenderedPage) -> None:
+    out = apply_preset(page, "real", rng=11)
+    names = [d["name"] for d in out.sidecar["distortions"]]
+    assert names[:2] == ["paper_texture", "print_texture"] and "jpeg" in names
+    again = apply_distortions(page, out.sidecar["distortions"], rng=999)
+    np.testing.assert_array_equal(again.image, out.image)
