@@ -3,7 +3,9 @@
 Every worker loads the model once (``team_code.load_models``, one torch thread) and runs
 ``team_code.run_models`` on whole records; this process writes the outputs with ``run_model.py``'s own
 functions, so headers, signals and labels are byte-identical to the serial official run. ``-f`` has the
-official meaning (a failing record gets empty outputs; without it the first failure stops the run).
+official meaning (a failing record gets empty outputs; without it the first failure stops the run). A worker
+that dies on a record (killed, out of memory) is replaced; the record runs once more in the fresh worker and, if
+that one dies too, is written with a NaN signal of the header's shape and the fallback labels (the run goes on).
 """
 from __future__ import annotations
 
@@ -61,6 +63,21 @@ def write_record_outputs(data_folder: str, output_folder: str, record: str, sign
                          allow_failures)
 
 
+def crashed_record_outputs(data_folder: str, model_folder: str, record: str) -> tuple[Any, list[str]]:
+    """``(signal, labels)`` of a record whose worker died on every try: NaN of the header's shape (None when the
+    header gives none) and the entry's fallback labels."""
+    import json
+
+    from ecgentry.infer import ENTRY_FILE, fallback_labels, nan_signal
+
+    try:
+        with open(os.path.join(model_folder, ENTRY_FILE), encoding="utf-8") as f:
+            labels = fallback_labels(json.load(f))
+    except (OSError, ValueError):
+        labels = []
+    return nan_signal(os.path.join(data_folder, record)), labels
+
+
 class RecordFailed(RuntimeError):
     """``run_models`` raised on a record and ``-f`` was not given."""
 
@@ -69,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the entry on every record of the data folder; returns the exit code."""
     from helper_code import find_records
 
-    from ecgentry.parallel import WorkerCrashed, run_tasks
+    from ecgentry.parallel import WorkerCrashed, WorkerInitFailed, run_tasks
 
     records = find_records(args.data_folder)
     if not records:
@@ -83,18 +100,24 @@ def run(args: argparse.Namespace) -> int:
     threads = 1 if workers > 1 else None
     failures = 0
     tasks = [(args.data_folder, r) for r in records]
-    for i, res in run_tasks(_run_one, tasks, workers, _init_worker, (args.model_folder, threads),
-                            progress="records" if args.verbose else None):
-        if isinstance(res, WorkerCrashed):
-            res = (records[i], None, None, str(res))
-        record, signal, labels, error = res
-        if error is not None:
-            if not args.allow_failures:
-                raise RecordFailed(f"run_models failed on {record}: {error}")
-            failures += 1
-            logger.warning("run_models failed on %s: %s", record, error)
-            signal, labels = None, []
-        failures += write_record_outputs(args.data_folder, args.output_folder, record, signal, labels,
-                                         args.allow_failures)
+    try:
+        for i, res in run_tasks(_run_one, tasks, workers, _init_worker, (args.model_folder, threads),
+                                progress="records" if args.verbose else None):
+            if isinstance(res, WorkerCrashed):
+                logger.warning("record %s: %s; written as NaN with the fallback labels", records[i], res)
+                signal, labels = crashed_record_outputs(args.data_folder, args.model_folder, records[i])
+                res = (records[i], signal, labels, None)
+            record, signal, labels, error = res
+            if error is not None:
+                if not args.allow_failures:
+                    raise RecordFailed(f"run_models failed on {record}: {error}")
+                failures += 1
+                logger.warning("run_models failed on %s: %s", record, error)
+                signal, labels = None, []
+            failures += write_record_outputs(args.data_folder, args.output_folder, record, signal, labels,
+                                             args.allow_failures)
+    except WorkerInitFailed as exc:
+        logger.error("%s", exc)
+        return 2
     logger.info("%d record(s), %d failure(s)", len(records), failures)
     return 0
