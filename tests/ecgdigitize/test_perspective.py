@@ -80,3 +80,28 @@ def test_rectification_sends_both_points_to_infinity():
     assert abs(img_h[2]) < 1e-9 * np.abs(img_h).max() and abs(img_h[1]) < 1e-9 * np.abs(img_h).max()
     assert abs(img_v[2]) < 1e-9 * np.abs(img_v).max() and abs(img_v[0]) < 1e-9 * np.abs(img_v).max()
     assert projective_rectification(vh, vh, (0.0, 0.0), 1.0) is None  # one family only
+
+
+def test_tiles_overrule_a_whole_page_search_that_locked_on_noise(monkeypatch):
+    """A noisy page where the whole-page projection peaks at the wrong angle: the tiles, which agree with each
+    other, give the rotation (the ecg-image-kit rotation + noise case: whole page -5.2 deg, true -9.0)."""
+    from ecgdigitize import orientation as ori
+
+    g = _grid_map()
+    h, w = g.shape
+    rotated = cv2.warpAffine(g, cv2.getRotationMatrix2D((w / 2, h / 2), 9.0, 1.0), (w, h))
+    real = ori.family_angle
+    whole_page = len(ori._points(rotated, thresh=0.08)[0])
+
+    def noisy_whole_page_search(u, v, wt, max_deg=10.0, around=None):
+        if around is None and u.size == whole_page:  # the free searches over the whole page (not the tiles')
+            return -5.2, 1.02
+        return real(u, v, wt, max_deg, around)
+
+    monkeypatch.setattr(ori, "family_angle", noisy_whole_page_search)
+    o = ori.estimate_orientation(rotated, np.zeros_like(g))
+    assert not o.keystone and abs(o.angle_deg + 9.0) < 0.15
+    assert any("tiles" in m for m in o.warnings)
+    monkeypatch.setattr(ori, "family_angle", real)
+    plain = ori.estimate_orientation(rotated, np.zeros_like(g))  # an honest search is left alone
+    assert abs(plain.angle_deg + 9.0) < 0.15 and not any("tiles" in m for m in plain.warnings)
