@@ -278,7 +278,10 @@ class _Batcher:
                     dx[i, self.classes.index(label)] = 1.0
         batch: dict[str, Any] = {"pixel_values": pixel_values, "dx_targets": torch.from_numpy(dx).to(self.device)}
         if self.model.dx_head is not None and self.model.dx_head.extra_features:
-            extra = np.stack([self._record_features(ex.info) for ex in kept]).astype(np.float32)
+            unknown = features_to_model_input(np.full((1, len(FEATURE_NAMES)), np.nan, np.float32))[0]
+            # a crop's Dx target is unknown (its loss is masked): its features are not computed
+            extra = np.stack([self._record_features(ex.info) if ex.dx_known else unknown for ex in kept])
+            extra = extra.astype(np.float32)
             batch["extra_features"] = torch.from_numpy(extra).to(self.device)
         if self.model.segmentation_head is not None and any(ex.seg_target is not None for ex in kept):
             h, w = pixel_values.shape[-2:]
