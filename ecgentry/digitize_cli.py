@@ -22,13 +22,18 @@ from typing import Any
 
 import numpy as np
 
-from ecgentry.pages import ImageJob, find_images, load_pages, plan_jobs
+from ecgentry.pages import ImageJob, find_images, iter_pages, plan_jobs, read_image_header
 
 logger = logging.getLogger(__name__)
 
 STANDARD_LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 LAYOUTS = ("auto", "3x4+1", "3x4+3", "3x4", "6x2", "12x1")
 FORMATS = ("wfdb", "csv", "both")
+#: Accepted ranges of the output's sampling rate (Hz) and length (s): an output is at most 10 minutes at 10 kHz.
+MAX_FS_HZ = 10_000.0
+MAX_SECONDS = 600.0
+#: Files written per page, by suffix after the page's name (checked to lie inside the output folder first).
+OUTPUT_SUFFIXES = (".hea", ".dat", ".csv", "_overlay.png", ".json")
 
 _ENTRY: Any = None  # per process: the loaded model (None: classical digitizer)
 
@@ -123,22 +128,38 @@ def write_csv(path: str, signal: np.ndarray, fs: float, lead_names: list[str]) -
 
 
 def _digitize_one(args: tuple[ImageJob, dict[str, Any]]) -> dict[str, Any]:
-    """All pages of one file -> outputs; never raises (errors go into the returned record)."""
+    """All pages of one file -> outputs, one page in memory at a time; never raises (errors go into the returned
+    record)."""
     job, opts = args
     out: dict[str, Any] = {"file": job.path, "pages": []}
     try:
-        images = load_pages(job.path)
+        n_pages = read_image_header(job.path).frames
+        pages = iter_pages(job.path)
     except Exception as exc:  # noqa: BLE001 - a bad file is reported, never fatal
         out["error"] = f"unreadable image: {type(exc).__name__}: {exc}"
         return out
-    for k, image in enumerate(images):
-        name = job.name if len(images) == 1 else f"{job.name}-p{k + 1}"
+    k = 0
+    while True:
+        name = job.name if n_pages == 1 else f"{job.name}-p{k + 1}"
         try:
-            out["pages"].append(_digitize_page(image, job, name, k, len(images), opts))
+            image = next(pages)
+        except StopIteration:
+            break
+        except Exception as exc:  # noqa: BLE001 - this page (and the frames after it) cannot be read
+            if k == 0:
+                out["error"] = f"unreadable image: {type(exc).__name__}: {exc}"
+            else:
+                out["pages"].append({"name": name, "page": k + 1, "status": "error",
+                                     "error": f"unreadable page: {type(exc).__name__}: {exc}"})
+            break
+        try:
+            out["pages"].append(_digitize_page(image, job, name, k, n_pages, opts))
         except Exception as exc:  # noqa: BLE001
             out["pages"].append({"name": name, "page": k + 1, "status": "error",
                                  "error": f"{type(exc).__name__}: {exc}",
                                  "traceback": traceback.format_exc(limit=-2)})
+        del image
+        k += 1
     return out
 
 
@@ -166,8 +187,9 @@ def _digitize_page(image: np.ndarray, job: ImageJob, name: str, k: int, n_pages:
             probs = {c: float(v) for c, v in zip(_ENTRY.classes, p)}
     signal = np.clip(np.asarray(signal, dtype=np.float64), -30.0, 30.0)
     finite = np.isfinite(signal)
-    os.makedirs(job.out_dir, exist_ok=True)
     base = os.path.join(job.out_dir, name)
+    _check_outputs_inside(opts["output"], base)
+    os.makedirs(job.out_dir, exist_ok=True)
     files: list[str] = []
     if opts["format"] in ("wfdb", "both"):
         from ecgrender.records import write_challenge_record
@@ -200,6 +222,45 @@ def _digitize_page(image: np.ndarray, job: ImageJob, name: str, k: int, n_pages:
             "confidence": report.get("confidence"), "labels": labels, "warnings": report.get("warnings", [])}
 
 
+def _check_outputs_inside(output: str, base: str) -> None:
+    """OutsideFolder when one of the page's output files (``base`` + :data:`OUTPUT_SUFFIXES`) would be written
+    outside the output folder (a symlink there pointing out)."""
+    from ecgentry.safe_paths import require_inside
+
+    for suffix in OUTPUT_SUFFIXES:
+        require_inside(output, os.path.relpath(base + suffix, output), os.path.basename(base), "output file")
+
+
+def validate_arguments(args: argparse.Namespace) -> str | None:
+    """The first problem with the arguments, in one line, or None; checked before any model is loaded."""
+    if args.model != "classical" and not os.path.isfile(os.path.join(args.model, "entry.json")):
+        return f"{args.model!r} is neither 'classical' nor a complete model folder (no entry.json)"
+    if not (math.isfinite(args.fs) and 0 < args.fs <= MAX_FS_HZ):
+        return f"--fs must be in (0, {MAX_FS_HZ:g}] Hz, got {args.fs:g}"
+    if not (math.isfinite(args.seconds) and 0 < args.seconds <= MAX_SECONDS):
+        return f"--seconds must be in (0, {MAX_SECONDS:g}] s, got {args.seconds:g}"
+    if round(args.fs * args.seconds) < 1:
+        return f"--fs {args.fs:g} Hz for --seconds {args.seconds:g} s gives no sample"
+    if not (math.isfinite(args.gain) and args.gain > 0):
+        return f"--gain must be a positive number of mm/mV, got {args.gain:g}"
+    if args.paper_speed is not None and not (math.isfinite(args.paper_speed) and args.paper_speed > 0):
+        return f"--paper-speed must be a positive number of mm/s, got {args.paper_speed:g}"
+    if args.workers < 1:
+        return f"--workers must be at least 1, got {args.workers}"
+    missing = [item for item in args.inputs if not os.path.exists(item)]
+    if missing:
+        return "no such file or folder: " + ", ".join(missing)
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        return f"-o {args.output!r} exists and is not a folder"
+    try:
+        os.makedirs(args.output, exist_ok=True)
+    except OSError as exc:
+        return f"-o {args.output!r}: cannot create the output folder ({exc.strerror or exc})"
+    if not os.access(args.output, os.W_OK):
+        return f"-o {args.output!r}: the output folder is not writable"
+    return None
+
+
 def page_status(result: Any, has_signal: bool) -> str:
     """'ok' (the self-check passed), 'suspect' (a signal, but a check failed or could not be made: look at the
     overlay) or 'failed' (no signal, or the page is clearly wrong: do not use it)."""
@@ -218,43 +279,54 @@ def page_reasons(result: Any, has_signal: bool) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Digitize every input; returns the exit code (0 when at least one page gave a signal, else 1)."""
-    if args.model != "classical" and not os.path.isfile(os.path.join(args.model, "entry.json")):
-        logger.error("%r is neither 'classical' nor a complete model folder (no entry.json)", args.model)
-        return 2
-    if args.fs <= 0 or args.seconds <= 0:
-        logger.error("--fs and --seconds must be positive")
+    problem = validate_arguments(args)
+    if problem:
+        logger.error("%s", problem)
         return 2
     files, missing = find_images(list(args.inputs), skip_under=args.output)
-    for item in missing:
-        logger.error("no such file or folder: %s", item)
     jobs = plan_jobs(files, args.output)
     if not jobs:
         logger.error("no image files found in %s", ", ".join(args.inputs))
         return 1
-    os.makedirs(args.output, exist_ok=True)
     opts = {"fs": float(args.fs), "num_samples": int(round(args.fs * args.seconds)), "layout": args.layout,
             "format": args.format, "overlay": bool(args.overlay), "paper_speed": None if args.paper_speed is None else float(args.paper_speed),
-            "gain": float(args.gain), "model": args.model}
-    from ecgentry.parallel import WorkerCrashed, run_tasks
+            "gain": float(args.gain), "model": args.model, "output": args.output}
+    from ecgentry.parallel import WorkerCrashed, WorkerInitFailed, run_tasks
 
-    threads = 1 if args.workers > 1 else None
+    # every file's header is read before the model loads: unreadable, corrupt and oversized files are reported now
     results: list[dict[str, Any] | None] = [None] * len(jobs)
-    for i, res in run_tasks(_digitize_one, [(job, opts) for job in jobs], args.workers, _init_worker,
-                            (args.model, args.device, threads), progress="digitizing" if args.verbose else None):
-        if isinstance(res, WorkerCrashed):
-            res = {"file": jobs[i].path, "pages": [], "error": str(res)}
-        results[i] = res
-        if res.get("error"):
-            logger.error("%s: %s", res["file"], res["error"])
-        for page in res.get("pages", []):
-            if page["status"] == "error":
-                logger.error("%s page %d: %s", res["file"], page["page"], page["error"])
-            elif page["status"] != "ok":
-                logger.warning("%s page %d: %s (%s)", res["file"], page["page"], page["status"],
-                               "; ".join(page.get("status_reasons", [])[:3]))
-            else:
-                logger.info("%s page %d -> %s (confidence %.2f)%s", res["file"], page["page"], page["name"],
-                            page.get("confidence") or 0.0, f" labels {page['labels']}" if page.get("labels") else "")
+    readable: list[int] = []
+    for i, job in enumerate(jobs):
+        try:
+            read_image_header(job.path)
+            readable.append(i)
+        except Exception as exc:  # noqa: BLE001 - reported, never fatal
+            results[i] = {"file": job.path, "pages": [], "error": f"unreadable image: {type(exc).__name__}: {exc}"}
+            logger.error("%s: %s", job.path, results[i]["error"])
+    threads = 1 if args.workers > 1 else None
+    try:
+        done = run_tasks(_digitize_one, [(jobs[i], opts) for i in readable], args.workers, _init_worker,
+                         (args.model, args.device, threads), progress="digitizing" if args.verbose else None) \
+            if readable else []
+        for j, res in done:
+            i = readable[j]
+            if isinstance(res, WorkerCrashed):
+                res = {"file": jobs[i].path, "pages": [], "error": str(res)}
+            results[i] = res
+            if res.get("error"):
+                logger.error("%s: %s", res["file"], res["error"])
+            for page in res.get("pages", []):
+                if page["status"] == "error":
+                    logger.error("%s page %d: %s", res["file"], page["page"], page["error"])
+                elif page["status"] != "ok":
+                    logger.warning("%s page %d: %s (%s)", res["file"], page["page"], page["status"],
+                                   "; ".join(page.get("status_reasons", [])[:3]))
+                else:
+                    logger.info("%s page %d -> %s (confidence %.2f)%s", res["file"], page["page"], page["name"],
+                                page.get("confidence") or 0.0, f" labels {page['labels']}" if page.get("labels") else "")
+    except WorkerInitFailed as exc:
+        logger.error("the model %r could not be loaded: %s", args.model, str(exc).strip().splitlines()[-1])
+        return 2
     pages = [p for r in results if r for p in r.get("pages", [])]
     ok = sum(p["status"] == "ok" for p in pages)
     suspect = sum(p["status"] == "suspect" for p in pages)

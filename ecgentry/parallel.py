@@ -85,7 +85,10 @@ def run_tasks(func: Callable[[Any], Any], tasks: Sequence[Any], workers: int, in
         bar = tqdm(total=len(tasks), desc=progress, unit="task")
     try:
         if workers <= 1 or len(tasks) <= 1:
-            initializer(*initargs)
+            try:
+                initializer(*initargs)
+            except Exception as exc:  # noqa: BLE001 - the same error as a worker's
+                raise WorkerInitFailed(f"{type(exc).__name__}: {exc}") from exc
             for i, task in enumerate(tasks):
                 yield i, func(task)
                 if bar is not None:

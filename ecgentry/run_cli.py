@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
             failures += write_record_outputs(args.data_folder, args.output_folder, record, signal, labels,
                                              args.allow_failures)
     except WorkerInitFailed as exc:
-        logger.error("%s", exc)
+        logger.error("the model %r could not be loaded: %s", args.model_folder, str(exc).strip().splitlines()[-1])
         return 2
     logger.info("%d record(s), %d failure(s)", len(records), failures)
     return 0
