@@ -73,7 +73,7 @@ def test_page_between_the_limit_and_pillows_error_is_refused_by_the_limit(tmp_pa
 def test_1200_dpi_letter_page_passes_the_header_check(tmp_path):
     for colour_type in (2, 6):  # RGB and its RGBA twin
         path = write_blank_png(tmp_path / f"letter{colour_type}.png", *LETTER_1200_DPI, colour_type=colour_type)
-        assert path.stat().st_size < 2_000_000
+        assert path.stat().st_size < 5_000_000  # a few MB on disk, 538 MB decoded
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # Pillow's bomb warning (above 89 Mpx) is not raised for it
             head = read_image_header(path)
