@@ -88,23 +88,28 @@ def render_set(folder: Path, records, dpi: float, distortion, seed: int, mask_un
         write_challenge_record(folder, name, ref, fs, list(STANDARD_LEADS), comments, [f"{name}-0.png"])
 
 
-def digitize_folder(data: Path, out: Path, model_folder: str | None) -> tuple[list[float], list[float]]:
-    """Digitize every record of ``data`` into ``out``; returns seconds per page and peak traced MiB (first pages)."""
+def digitize_folder(data: Path, out: Path, model_folder: str | None,
+                    trace_source: str | None = None) -> tuple[list[float], list[float]]:
+    """Digitize every record of ``data`` into ``out``; returns seconds per page and peak traced MiB (first pages).
+    ``trace_source`` overrides the model's (see ``ecgentry.config.TRACE_SOURCES``)."""
     import helper_code as hc
     from ecgdigitize.image_io import load_image
     from ecgdigitize.pipeline import digitize_page
+    from ecgentry.records import record_image_files
 
     entry = None
     if model_folder:
         import team_code
 
         entry = team_code.load_models(model_folder, False)
+        if trace_source:
+            entry[0].summary["trace_source"] = trace_source
     seconds, peaks = [], []
 
     def digitize(record: str, header: str):
         if entry is not None:
             return team_code.run_models(record, entry[0], entry[1], False)
-        image = load_image(data / hc.get_image_files(record)[0])
+        image = load_image(record_image_files(record, header)[0])
         return digitize_page(image, None, fs=hc.get_sampling_frequency(header),
                              num_samples=hc.get_num_samples(header),
                              lead_names=hc.get_signal_names(header)).signal, []
@@ -129,9 +134,10 @@ def digitize_folder(data: Path, out: Path, model_folder: str | None) -> tuple[li
     return seconds, peaks
 
 
-def ecg_image_kit(folder: Path, out: Path) -> dict[str, float]:
+def ecg_image_kit(folder: Path, out: Path, model_folder: str | None = None,
+                  trace_source: str | None = None) -> dict[str, float]:
     """Digitize the Challenge generator's pages in ``folder`` (``presets.csv`` names each record's style) with the
-    classical digitizer and score them with the official scorer against their masked references; prints one row
+    classical digitizer (or the model's, ``trace_source`` overriding its trace source) and score them with the official scorer against their masked references; prints one row
     per preset and returns {preset: mean SNR dB} (plus ``all``)."""
     import csv
 
@@ -141,7 +147,7 @@ def ecg_image_kit(folder: Path, out: Path) -> dict[str, float]:
     with open(folder / "presets.csv", newline="") as f:
         for row in csv.DictReader(f):
             presets[row["record"]] = row["preset"]
-    seconds, peaks = digitize_folder(folder, out, None)
+    seconds, peaks = digitize_folder(folder, out, model_folder, trace_source)
     scores = evaluate_model(str(folder), str(out))
     per_record: dict[str, list[float]] = {}
     for (record, _lead), snr in scores["snr_per_lead"].items():
@@ -189,9 +195,13 @@ def real_scans(folder: Path, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ecgentry.config import TRACE_SOURCES
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=None, help="path of ../shared/data (optional)")
     parser.add_argument("--model", default=None, help="trained model folder (default: classical digitizer)")
+    parser.add_argument("--trace-source", default=None, choices=TRACE_SOURCES[1:],
+                        help="with --model: the trace map to use (default: the model's own choice)")
     parser.add_argument("-n", type=int, default=6, help="synthetic held-out records")
     parser.add_argument("--out", type=Path, default=None, help="work folder (default: a temporary one)")
     parser.add_argument("--kit-only", action="store_true",
@@ -203,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
 
     work = args.out or Path(tempfile.mkdtemp(prefix="digitize-bench-"))
     records = [] if args.kit_only else held_out_signals(args.n, args.shared)
-    print(f"{len(records)} held-out records; digitizer: {args.model or 'classical'}; work folder {work}\n")
+    print(f"{len(records)} held-out records; digitizer: {args.model or 'classical'}"
+          f"{' (trace source ' + args.trace_source + ')' if args.trace_source else ''}; work folder {work}\n")
     if records:
         print(f"| preset | pages | SNR (dB) | s/page (median) | peak MiB (median) |\n| --- | --- | --- | --- | --- |")
     for i, (name, dpi, distortion) in enumerate(PRESETS if records else []):
@@ -211,12 +222,12 @@ def main(argv: list[str] | None = None) -> int:
         out = work / f"set{i}" / "out"
         shutil.rmtree(work / f"set{i}", ignore_errors=True)
         render_set(data, records, dpi, distortion, seed=1000 * (i + 1), mask_unplotted=not args.unmasked)
-        seconds, peaks = digitize_folder(data, out, args.model)
+        seconds, peaks = digitize_folder(data, out, args.model, args.trace_source)
         scores = evaluate_model(str(data), str(out))
         print(f"| {name} | {len(seconds)} | {scores['snr']:.2f} | {np.median(seconds):.2f} | {np.median(peaks):.0f} |",
               flush=True)
     if args.shared is not None and (args.shared / "ecg-image-kit" / "presets.csv").is_file():
-        ecg_image_kit(args.shared / "ecg-image-kit", work / "ecg-image-kit")
+        ecg_image_kit(args.shared / "ecg-image-kit", work / "ecg-image-kit", args.model, args.trace_source)
     if args.shared is not None and (args.shared / "real-scans").is_dir():
         real_scans(args.shared / "real-scans", work / "real-scans")
     return 0
