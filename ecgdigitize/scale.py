@@ -202,6 +202,12 @@ def profile_period(profile: np.ndarray) -> tuple[float | None, float, bool]:
     return None, strength, False
 
 
+#: ECG paper's grid is square (1 mm both ways); a rectified page whose x and y periods differ by more than this
+#: ratio has one axis locked on a wrong harmonic (a noisy photographed page: x read at 5/6 of its period).
+#: Printers and scanners stretch one axis by a few percent at most.
+MAX_GRID_ANISOTROPY = 1.1
+
+
 def estimate_scale(grid_map: np.ndarray, *, region: tuple[int, int, int, int] | None = None) -> Scale:
     """Pixels per mm from the grid map (H, W) of a rectified page; source "grid" or a failure scale
     with NaN values (the caller applies fallbacks)."""
@@ -227,7 +233,7 @@ def estimate_scale(grid_map: np.ndarray, *, region: tuple[int, int, int, int] | 
         px_y = px_x
         warnings.append("y grid period not found; using the x period")
     assert px_x is not None and px_y is not None
-    if max(px_x, px_y) / min(px_x, px_y) > 1.25:
+    if max(px_x, px_y) / min(px_x, px_y) > MAX_GRID_ANISOTROPY:
         # very different axes usually mean one axis locked onto a wrong harmonic: trust the stronger
         # prefer the value whose implied sheet width is closest to a letter/A4 page
         long_side = max(g.shape)
