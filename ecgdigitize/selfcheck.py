@@ -307,7 +307,7 @@ def _mode(x: np.ndarray, bin_mv: float = 0.02) -> float:
     if hi - lo < 2 * bin_mv:
         return float(np.median(x))
     cnt, edges = np.histogram(x, bins=int(math.ceil((hi - lo) / bin_mv)))
-    i = int(np.argmax(np.convolve(cnt, [1, 2, 3, 2, 1], mode="same")))
+    i = int(np.argmax(np.convolve(np.pad(cnt, 2), [1, 2, 3, 2, 1], mode="valid")))  # one value per bin
     return 0.5 * float(edges[i] + edges[i + 1])
 
 

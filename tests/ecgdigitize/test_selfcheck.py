@@ -286,3 +286,12 @@ def test_true_ptbxl_records_pass():
             sig[sl, j] = true[sl, j] + rng.normal(0, 0.03, true[sl, j].size) + rng.normal(0, 0.5)
         res = check_signal(sig, rec.sig_name, rec.fs)
         assert res.status == "ok", (head.name, res.reasons)
+
+
+def test_mode_of_a_signal_spanning_few_bins():
+    """Levels spread over fewer histogram bins than the smoothing kernel is long (a flat, stepped trace)."""
+    from ecgdigitize.selfcheck import _mode
+
+    x = np.r_[np.zeros(50), np.full(10, 0.05)]
+    assert _mode(x) == pytest.approx(0.0, abs=0.02)
+    assert _mode(np.r_[np.full(5, 0.1), np.full(40, 0.14)]) == pytest.approx(0.14, abs=0.02)
