@@ -97,16 +97,22 @@ def trace_map(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor | None, t
 
 #: the learned trace maps tried, in order, on a page whose classical reading's self-check is not ok
 PER_PAGE_ALTERNATIVES = ("combined", "segmentation")
+#: a learned reading must keep this share of the classical reading's samples: a reading that lost leads or a
+#: rhythm strip has fewer checks to fail, so its status alone would flatter it (ecg-image-kit 100-DPI pages:
+#: 3x4+1 read as 3x4, failed -> suspect, 8.2 -> 0.0 dB)
+PER_PAGE_MIN_COVERAGE = 0.95
 
 
 def digitize_per_page(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor | None, transform: Any,
                       image: np.ndarray, **kwargs: Any) -> Any:
     """The ``"per-page"`` trace source: the page read with the classical trace map, and, when its self-check is
     not ok and the model has a segmentation head, read again with each learned map; the reading whose
-    self-check ranks highest (``ecgdigitize.pipeline.reading_rank``) is returned, its choice in its warnings."""
+    self-check ranks highest (``ecgdigitize.pipeline.reading_rank``) among those keeping the classical reading's
+    samples (:data:`PER_PAGE_MIN_COVERAGE`) is returned, its choice in its warnings."""
     from ecgdigitize.pipeline import reading_rank
 
-    best, best_source = digitize_page(image, None, **kwargs), "classical"
+    first = digitize_page(image, None, **kwargs)
+    best, best_source = first, "classical"
     if best.status == "ok" or entry_model.segmentation_head is None:
         return best
     for source in PER_PAGE_ALTERNATIVES:
@@ -114,7 +120,8 @@ def digitize_per_page(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor |
         if prob is None:
             continue
         candidate = digitize_page(image, prob, **kwargs)
-        if reading_rank(candidate) > reading_rank(best):
+        kept = np.isfinite(candidate.signal).sum() >= PER_PAGE_MIN_COVERAGE * np.isfinite(first.signal).sum()
+        if kept and reading_rank(candidate) > reading_rank(best):
             best, best_source = candidate, source
     best.warnings.append(f"trace map chosen by the self-check: {best_source}")
     return best

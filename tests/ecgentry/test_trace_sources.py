@@ -42,8 +42,11 @@ def test_tiles_mode_trains_on_crops_and_runs_on_tiles(tmp_path, tiny_data, tiny_
     assert signal.shape == (5000, 12) and result is not None
 
 
-def _reading(status: str, score: float, tag: str):
-    return SimpleNamespace(status=status, check=SimpleNamespace(status=status, score=score), warnings=[], tag=tag)
+def _reading(status: str, score: float, samples: int = 100, *, tag: str):
+    signal = np.full((10, 12), np.nan)
+    signal.flat[:samples] = 0.0
+    return SimpleNamespace(status=status, check=SimpleNamespace(status=status, score=score), warnings=[], tag=tag,
+                           signal=signal)
 
 
 @pytest.mark.parametrize("classical,learned,expect", [
@@ -51,6 +54,8 @@ def _reading(status: str, score: float, tag: str):
     (("suspect", 0.5), {"combined": ("ok", 0.6), "segmentation": ("suspect", 0.9)}, "combined"),
     (("suspect", 0.5), {"combined": ("suspect", 0.4), "segmentation": ("failed", 0.9)}, "classical"),
     (("failed", 0.1), {"combined": ("failed", 0.2), "segmentation": ("suspect", 0.1)}, "segmentation"),
+    # a learned reading that lost samples (a lead, the rhythm strip) is not taken, whatever its status
+    (("failed", 0.1), {"combined": ("suspect", 0.9, 80), "segmentation": ("ok", 0.9, 50)}, "classical"),
 ])
 def test_per_page_keeps_the_best_self_checked_reading(monkeypatch, classical, learned, expect):
     calls = []
