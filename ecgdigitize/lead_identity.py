@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from .layout import LeadBox, Row, template_rows
 from .lead_labels import LabelRead
 
@@ -63,13 +65,59 @@ class LabelEvidence:
         return asdict(self)
 
 
-def template_boxes(name: str, rows: list[Row], spans: list[RowSpan]) -> tuple[list[LeadBox], list[str]]:
+#: a column spacing read from the labels is used when the time span it implies is within this share of a whole
+#: number of ``SPAN_STEP_S`` and longer than the traced rows (a page cut at its right edge)
+LABEL_SPAN_TOLERANCE = 0.03
+SPAN_STEP_S = 0.5
+#: ... and at most this many times the traced span (beyond it the labels are not columns of these rows)
+LABEL_SPAN_MAX_RATIO = 1.4
+#: label pairs whose spacing is a whole number of columns within this share of the template's column
+PAIR_TOLERANCE = 0.25
+
+
+def span_from_labels(ncol: int, spans: list[RowSpan], labels_per_row: list[list[LabelRead]]) -> float | None:
+    """The rows' full time span (s) implied by the spacing of the printed labels, for a template of ``ncol``
+    columns: labels of one row that are a whole number of columns apart give the column width in pixels, and
+    with the row's px per second the column duration. Returns the span when at least two label pairs agree and
+    it extends the traced span (a page cut on the right: ecg00017 is traced for 9.2 s, its labels 2.5 s apart),
+    else None."""
+    if ncol < 2 or not spans:
+        return None
+    traced = max(s.duration_s for s in spans)
+    if traced <= 0:
+        return None
+    periods_s = []
+    for span, labels in zip(spans, labels_per_row):
+        xs = sorted(lab.cx for lab in labels)
+        guess_px = traced / ncol * span.px_per_s
+        for a, b in zip(xs, xs[1:]):
+            k = round((b - a) / guess_px)
+            if k >= 1 and abs((b - a) / k / guess_px - 1.0) <= PAIR_TOLERANCE:
+                periods_s.append((b - a) / k / span.px_per_s)
+    if len(periods_s) < 2:
+        return None
+    full = float(np.median(periods_s)) * ncol
+    snapped = round(full / SPAN_STEP_S) * SPAN_STEP_S
+    if snapped <= traced or abs(full / snapped - 1.0) > LABEL_SPAN_TOLERANCE or snapped > LABEL_SPAN_MAX_RATIO * traced:
+        return None
+    return snapped
+
+
+def template_boxes(name: str, rows: list[Row], spans: list[RowSpan],
+                   labels_per_row: list[list[LabelRead]] | None = None) -> tuple[list[LeadBox], list[str]]:
     """Lead boxes of template ``name`` on the found ``rows`` (their ``spans``), and warnings for rows the template
-    has no lead for. The layout's time span is the longest row (shorter rows are columns of it); a one-lead row
-    keeps its own end (past it the tracing is lost)."""
+    has no lead for. The layout's time span is the longest row (shorter rows are columns of it), or the span the
+    labels' column spacing implies when that is longer (:func:`span_from_labels`); a one-lead row keeps its own
+    end (past it the tracing is lost)."""
     trows = template_rows(name)
     warnings: list[str] = []
     full_d = max((s.duration_s for s in spans), default=10.0)
+    ncols = max((len(r) for r in trows), default=1)
+    from_labels = span_from_labels(ncols, spans, labels_per_row or [])
+    if from_labels is not None:
+        warnings.append(f"rows traced for {full_d:.2f} s; the labels' column spacing gives {from_labels:g} s "
+                        "(the page is cut on the right)")
+        full_d = from_labels
     n_grid_rows = 3 if name.startswith("3x4") else len(trows)
     boxes: list[LeadBox] = []
     for i, span in enumerate(spans[:len(rows)]):
@@ -79,7 +127,7 @@ def template_boxes(name: str, rows: list[Row], spans: list[RowSpan]) -> tuple[li
         leads = trows[i]
         ncol = len(leads)
         short = span.duration_s < SHORT_ROW_FRACTION * full_d
-        d = full_d if span.duration_s <= 0 or (short and ncol > 1) else span.duration_s
+        d = full_d if span.duration_s <= 0 or ((short or from_labels is not None) and ncol > 1) else span.duration_s
         for cidx, lead in enumerate(leads):
             t0, t1 = cidx * d / ncol, (cidx + 1) * d / ncol
             boxes.append(LeadBox(lead, i, cidx, span.x_t0 + t0 * span.px_per_s, span.x_t0 + t1 * span.px_per_s,
@@ -142,7 +190,7 @@ def choose_layout(costs: dict[str, float], rows: list[Row], spans: list[RowSpan]
     combined: dict[str, float] = {}
     per: dict[str, tuple[list[LeadBox], list[str], list[LabelEvidence]]] = {}
     for name, cost in costs.items():
-        boxes, warns = template_boxes(name, rows, spans)
+        boxes, warns = template_boxes(name, rows, spans, labels_per_row)
         ev = compare(boxes, labels_per_row, px_per_mm_x)
         per[name] = (boxes, warns, ev)
         combined[name] = round(cost + label_cost(ev), 4)

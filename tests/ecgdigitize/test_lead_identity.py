@@ -95,3 +95,28 @@ def test_a_name_repeated_along_a_row_is_no_label():
     costs = {"3x4+1": 0.1, "3x4+3": 2.1, "6x2": 2.2, "3x4": 1.1, "12x1": 8.1}
     name, _, _, boxes, _, _ = choose_layout(costs, rows, spans, per_row, PPM)
     assert name == "3x4+1" and [b.name for b in boxes if b.rhythm] == ["II"]
+
+
+def test_labels_spacing_restores_the_columns_of_a_page_cut_on_the_right():
+    """Rows traced for 9 s (the page is cut), labels 2.5 s apart: columns of 2.5 s, not 9/4 s; with one label per
+    row (no spacing to read) the traced span stays."""
+    from ecgdigitize.lead_identity import span_from_labels
+
+    rows, spans = _rows(3)
+    for s in spans:
+        s.duration_s = 9.0
+    labels = _labels_3x4_3()[:3]
+    assert span_from_labels(4, spans, labels) == 10.0
+    name, _, _, boxes, warnings, _ = choose_layout({"3x4": 0.3, "6x2": 2.0}, rows, spans, labels, PPM)
+    assert name == "3x4"
+    assert [(b.t0, b.t1) for b in boxes if b.row == 0] == [(0.0, 2.5), (2.5, 5.0), (5.0, 7.5), (7.5, 10.0)]
+    assert boxes[1].x0 == pytest.approx(100.0 + 2.5 * PPS)
+    assert any("cut on the right" in w for w in warnings)
+    lone = [[row[0]] for row in labels]
+    assert span_from_labels(4, spans, lone) is None
+    _, _, _, boxes, _, _ = choose_layout({"3x4": 0.3}, rows, spans, lone, PPM)
+    assert boxes[3].t1 == pytest.approx(9.0)
+    # labels spaced like 2.3 s columns (9.2 s: no whole span near it) are not trusted
+    odd = [[LabelRead(lab.name, 100.0 + c * 2.3 * PPS, lab.y0, 100.0 + c * 2.3 * PPS + 30, lab.y1, 0.95)
+            for c, lab in enumerate(row)] for row in labels]
+    assert span_from_labels(4, spans, odd) is None
