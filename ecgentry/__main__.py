@@ -1,7 +1,9 @@
 """``python -m ecgentry digitize|run``: everyday use of the entry outside the Challenge scripts.
 
-    python -m ecgentry digitize IMAGE_OR_FOLDER... -m MODEL|classical -o OUT [--format wfdb|csv|both] [--overlay]
+    python -m ecgentry digitize IMAGE_OR_FOLDER... -o OUT [-m MODEL] [--format wfdb|csv|both] [--plot] [-q|-v]
     python -m ecgentry run -d DATA -m MODEL -o OUT [--workers N] [-f]
+
+``python -m ecgentry digitize`` is the ``ecg-digitize`` command (``ecgentry/digitize_cli.py``).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import sys
 def get_parser() -> argparse.ArgumentParser:
     from ecgentry import digitize_cli, run_cli
 
-    parser = argparse.ArgumentParser(prog="python -m ecgentry", description=__doc__.splitlines()[0])
+    parser = digitize_cli.OneLineParser(prog="python -m ecgentry", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     digitize_cli.add_arguments(sub.add_parser("digitize", help="image files/folders -> WFDB/CSV + reports"))
     run_cli.add_arguments(sub.add_parser("run", help="run_model.py with worker processes"))
@@ -22,13 +24,14 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(logging.INFO if args.verbose else logging.WARNING)
     if args.command == "digitize":
         from ecgentry import digitize_cli
 
+        digitize_cli.configure_logging(args)
         return digitize_cli.run(args)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(logging.INFO if args.verbose else logging.WARNING)
     from ecgentry import run_cli
 
     try:

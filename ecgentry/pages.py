@@ -17,7 +17,7 @@ __all__ = ["IMAGE_EXTENSIONS", "DEFAULT_EXCLUDES", "ImageJob", "ImageHeader", "I
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 # Renderer masks and this tool's own overlays are images too, but never ECG pages.
-DEFAULT_EXCLUDES = ("*_leads.png", "*_classes.png", "*_overlay.png")
+DEFAULT_EXCLUDES = ("*_leads.png", "*_classes.png", "*_overlay.png", "*_plot.png")
 
 
 @dataclass

@@ -261,8 +261,12 @@ def test_overlay_shape(result_200):
     from ecgdigitize.overlay import draw_overlay
 
     out = draw_overlay(result_200.rectified, result_200)
-    assert out.shape == result_200.rectified.shape and out.dtype == np.uint8
-    assert (out != result_200.rectified).any()
+    rect = result_200.rectified
+    band = out.shape[0] - rect.shape[0]  # the legend and status sit in a white margin above the page
+    assert band > 0 and out.shape[1:] == rect.shape[1:] and out.dtype == np.uint8
+    assert (out[band:] != rect).any() and (out[: band // 2] < 200).any()  # drawn on the page; text in the band
+    page_only = draw_overlay(rect, result_200, margin=False)
+    assert page_only.shape == rect.shape and np.array_equal(page_only, out[band:])
 
 
 def test_trace_rows_follows_own_trace_through_crossing():
