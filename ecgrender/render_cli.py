@@ -131,8 +131,8 @@ def render_record(in_root: str, record: str, out_root: str, preset: str, images_
     return RecordResult(record, True, len(image_files))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ecgrender render", description=__doc__.split("\n")[0])
+def build_parser(prog: str = "python -m ecgrender render") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     p.add_argument("-i", "--input", required=True, help="folder of WFDB records (searched recursively)")
     p.add_argument("-o", "--output", required=True, help="output folder (subfolders mirrored)")
     p.add_argument("--preset", default="mixed", choices=PRESETS, help="distortion preset (default: mixed)")
@@ -147,8 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+def main(argv: Sequence[str] | None = None, prog: str = "python -m ecgrender render") -> int:
+    args = build_parser(prog).parse_args(list(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     in_root = Path(args.input)
@@ -178,3 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"rendered {len(ok)} records ({images} images) to {out_root} in {time.perf_counter() - t0:.1f} s; "
           f"skipped {len(skipped)} unreadable records")
     return 0
+
+
+def console_main() -> int:
+    """The ``ecg-render`` console command (``python -m ecgrender render``)."""
+    return main(prog="ecg-render")
