@@ -81,3 +81,76 @@ def test_outputs_never_written_through_a_symlink_pointing_out(inputs):
     code = main(["digitize", str(inputs["page"]), "-m", "classical", "-o", str(out), "--format", "csv"])
     assert code == 1 and victim.read_text() == "keep"
     assert not (out / "page.csv").exists()
+
+
+@pytest.mark.parametrize("argv", [["--no-such-option"], ["-o"], [], ["--layout", "5x5"], ["-q", "-v"]])
+def test_argparse_errors_are_one_line(inputs, argv):
+    extra = [] if argv == [] or argv == ["-o"] else ["-o", str(inputs["tmp"] / "out")]
+    proc = _cli(str(inputs["page"]), *extra, *argv) if argv != [] else _cli()
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "error" in lines[0] and "Traceback" not in proc.stderr, proc.stderr
+
+
+def _render_page(path: Path) -> None:
+    from ecgrender.page import PageSpec, render_page
+    from ecgrender.synth import synthesize_ecg
+
+    leads = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    signal, _ = synthesize_ecg(["NORM"], fs=500.0, duration_s=10.0, rng=0)
+    Image.fromarray(render_page(signal, 500.0, leads, PageSpec(layout="3x4+1", dpi=200), rng=0).image).save(path)
+
+
+def test_without_a_model_writes_every_output_and_one_line_per_page(tmp_path):
+    """No -m: the classical trace map; not a terminal: one status line per page, then the summary."""
+    import json
+
+    _render_page(tmp_path / "scan.png")
+    out = tmp_path / "out"
+    proc = _cli(str(tmp_path / "scan.png"), "-o", str(out), "--plot")
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 2, proc.stderr
+    assert lines[0].startswith("[1/1] ") and "-> scan: ok, layout 3x4+1" in lines[0]
+    assert lines[1].startswith("digitized 1 of 1 page(s)")
+    for suffix in (".hea", ".dat", ".csv", "_overlay.png", "_plot.png", ".json"):
+        assert (out / f"scan{suffix}").is_file(), suffix
+    report = json.loads((out / "scan.json").read_text())
+    assert report["status"] == "ok" and report["model"] == "classical" and report["labels"] is None
+    assert json.loads((out / "summary.json").read_text())["pages_ok"] == 1
+
+
+def test_quiet_prints_nothing_but_errors(inputs, capsys):
+    """-q: no progress, no summary; a page without signal is no error (exit code 1, status failed in its report)."""
+    import json
+
+    out = inputs["tmp"] / "quiet"
+    assert main(["digitize", str(inputs["page"]), "-o", str(out), "-q", "--format", "csv"]) == 1
+    assert capsys.readouterr().err.strip() == ""
+    assert json.loads((out / "page.json").read_text())["status"] == "failed"
+    assert (out / "page.csv").is_file() and not (out / "page.hea").exists()
+
+
+def test_progress_bar_on_a_terminal_keeps_log_lines_whole(monkeypatch, capsys):
+    """On a terminal a bar; a log line emitted while it runs is written above it, on a line of its own."""
+    import logging
+
+    import ecgentry.digitize_cli as cli
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    args = cli.get_parser().parse_args(["x.png", "-o", "out"])
+    cli.configure_logging(args)
+    progress = cli._Progress(3, quiet=False, verbose=False, output="out")
+    assert progress.bar is not None
+    page = {"name": "a", "page": 1, "status": "ok", "status_reasons": [], "confidence": 0.9, "layout": "3x4+1"}
+    progress.file_done({"file": "a.png", "pages": [page]})
+    logging.getLogger("ecgdigitize.pipeline").warning("a log line while the bar runs")
+    progress.file_done({"file": "b.png", "pages": [dict(page, name="b", status="suspect",
+                                                        status_reasons=["Einthoven's law fails"])]})
+    progress.close()
+    err = capsys.readouterr().err
+    whole = [seg.split("\r")[-1].strip() for seg in err.split("\n")]
+    assert "WARNING ecgdigitize.pipeline: a log line while the bar runs" in whole
+    assert any(seg.startswith("[2/3] b.png -> b: suspect") and "Einthoven" in seg for seg in whole)
+    assert "digitizing" in err and "[1/3] a.png" not in err  # ok pages only move the bar
+    logging.getLogger().handlers = [h for h in logging.getLogger().handlers if not isinstance(h, cli._TqdmHandler)]
