@@ -71,7 +71,9 @@ def page_report(result: Any) -> dict[str, Any]:
         rep["layout"] = {"name": lay.name, "fits": lay.fits, "cost": lay.cost, "costs": dict(lay.costs),
                          "rows": len(lay.rows), "columns": lay.columns,
                          "leads": [{"name": b.name, "row": b.row, "column": b.column, "t0_s": b.t0, "t1_s": b.t1,
-                                    "rhythm": b.rhythm} for b in lay.boxes]}
+                                    "rhythm": b.rhythm} for b in lay.boxes],
+                         "labels_read": list(getattr(lay, "labels", []) or []),
+                         "label_evidence": list(getattr(lay, "label_evidence", []) or [])}
     sc = getattr(result, "scale", None)
     if sc is not None:
         rep["scale"] = {"px_per_mm_x": sc.px_per_mm_x, "px_per_mm_y": sc.px_per_mm_y, "source": sc.source,

@@ -178,9 +178,14 @@ def _init_worker(model: str, device: str, threads: int | None, level: int = logg
     """Load the model once per process (nothing for the classical digitizer)."""
     global _ENTRY
     if threads:  # a worker process: its log records travel back with each page's result
-        from ecgentry.parallel import limit_threads
+        if model == CLASSICAL:  # no torch needed (the digitizer alone may be installed without it)
+            import cv2
 
-        limit_threads(threads)
+            cv2.setNumThreads(threads)
+        else:
+            from ecgentry.parallel import limit_threads
+
+            limit_threads(threads)
         logging.getLogger().handlers = [logging.NullHandler()]
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(max(logging.WARNING, level))

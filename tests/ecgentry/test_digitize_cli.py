@@ -154,3 +154,11 @@ def test_progress_bar_on_a_terminal_keeps_log_lines_whole(monkeypatch, capsys):
     assert any(seg.startswith("[2/3] b.png -> b: suspect") and "Einthoven" in seg for seg in whole)
     assert "digitizing" in err and "[1/3] a.png" not in err  # ok pages only move the bar
     logging.getLogger().handlers = [h for h in logging.getLogger().handlers if not isinstance(h, cli._TqdmHandler)]
+
+
+def test_without_a_model_torch_is_not_needed(inputs, monkeypatch):
+    """The digitizer alone (``pip install .`` without the model extra) runs the command."""
+    for name in ("torch", "transformers", "neurokit2"):
+        monkeypatch.setitem(sys.modules, name, None)  # any import of them now fails
+    assert main(["digitize", str(inputs["page"]), "-o", str(inputs["tmp"] / "out"), "-q", "--plot"]) == 1
+    assert (inputs["tmp"] / "out" / "page.json").is_file() and (inputs["tmp"] / "out" / "page_plot.png").is_file()
