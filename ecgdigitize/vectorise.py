@@ -173,10 +173,11 @@ class _BandChoice:
 def _band_choice(prob: np.ndarray, y0: int, y1: int, x0: int, x1: int, baseline: float, threshold: float = 0.5,
                  claimed_csum: np.ndarray | None = None, claim_penalty: float = 0.0,
                  max_runs: int = 6, thick: float | None = None, boundary_x: tuple[float, ...] = (),
-                 anchors: tuple[tuple[float, float], ...] = ()) -> _BandChoice:
-    """Column runs of the band and the DP choice. ``claimed_csum``: optional (H + 1, W) cumulative sum
-    along y of a map of pixels claimed by other rows; runs with claimed pixels cost ``claim_penalty``
-    times their claimed fraction per column. ``boundary_x``: page x of lead boundaries (see
+                 anchors: tuple[tuple[float, float], ...] = (), csum_origin: tuple[int, int] = (0, 0)) -> _BandChoice:
+    """Column runs of the band and the DP choice. ``claimed_csum``: optional cumulative sum along y (one leading
+    zero row) of a map of pixels claimed by other rows, whose element [0, 0] is page pixel ``csum_origin`` (y, x)
+    and which covers the band; runs with claimed pixels cost ``claim_penalty`` times their claimed fraction per
+    column. ``boundary_x``: page x of lead boundaries (see
     :func:`_drop_foreign_runs`); ``anchors``: page (x, y) points the chosen runs should pass through."""
     H, W = prob.shape
     y0, y1 = max(0, int(y0)), min(H, int(y1))
@@ -194,8 +195,9 @@ def _band_choice(prob: np.ndarray, y0: int, y1: int, x0: int, x1: int, baseline:
         valid = np.isfinite(runs.top)
         t = np.where(valid, runs.top, 0).astype(np.int64) + y0
         bt = np.where(valid, runs.bottom, 0).astype(np.int64) + y0
-        cols = (np.arange(band.shape[1]) + x0)[:, None]
-        n_claim = claimed_csum[bt + 1, cols] - claimed_csum[t, cols]
+        oy, ox = csum_origin
+        cols = (np.arange(band.shape[1]) + x0 - ox)[:, None]
+        n_claim = claimed_csum[bt + 1 - oy, cols] - claimed_csum[t - oy, cols]
         frac = np.where(valid, n_claim / np.maximum(bt - t + 1, 1), 0.0)
         node = claim_penalty * frac
     if anchors:
@@ -306,11 +308,13 @@ def _claim_map(shape: tuple[int, int], sels: list[_BandChoice]) -> tuple[np.ndar
         per_row.append(np.stack([cols, t, b], axis=1) if idx.size else np.zeros((0, 3), np.int64))
         if idx.size == 0:
             continue
-        # +1 at the top, -1 below the bottom of each run: a cumulative sum along y fills the runs
-        delta = np.zeros((shape[0] + 1, shape[1]), np.int16)
-        np.add.at(delta, (t, cols), 1)
-        np.add.at(delta, (b + 1, cols), -1)
-        count += np.cumsum(delta, axis=0)[:-1].astype(np.int16)
+        # +1 at the top, -1 below the bottom of each run: a cumulative sum along y fills the runs (over the
+        # runs' bounding box only: a whole-page sum per row was most of the tracing time)
+        ya, yb, xa, xb = int(t.min()), int(b.max()) + 1, int(cols.min()), int(cols.max()) + 1
+        delta = np.zeros((yb - ya + 1, xb - xa), np.int16)
+        np.add.at(delta, (t - ya, cols - xa), 1)
+        np.add.at(delta, (b + 1 - ya, cols - xa), -1)
+        count[ya:yb, xa:xb] += np.cumsum(delta, axis=0)[:-1].astype(np.int16)
     return count, per_row
 
 
@@ -324,9 +328,11 @@ def _drop_pass_through(sels: list[_BandChoice], per_row: list[np.ndarray], count
         if ch.shape[0] < 3:
             continue
         cols, t, b = ch[:, 0], ch[:, 1], ch[:, 2]
-        # shared: some pixel of the chosen run is claimed by another row too
-        csum = np.cumsum(count[:, cols] >= 2, axis=0)
-        shared = (csum[b, np.arange(cols.size)] - np.where(t > 0, csum[np.maximum(t - 1, 0), np.arange(cols.size)], 0)) > 0
+        # shared: some pixel of the chosen run is claimed by another row too (sums over the runs' rows only)
+        lo = int(t.min())
+        csum = np.cumsum(count[lo:int(b.max()) + 1, cols] >= 2, axis=0)
+        ar = np.arange(cols.size)
+        shared = (csum[b - lo, ar] - np.where(t > lo, csum[np.maximum(t - 1 - lo, 0), ar], 0)) > 0
         if not shared.any():
             continue
         d = np.diff(np.r_[0, shared.astype(np.int8), 0])
@@ -398,18 +404,22 @@ def trace_rows(prob: np.ndarray, rows: list[tuple[int, int, int, int, float]], *
         count, per_row = _claim_map((H, W), sels)
         new = []
         for i, r in enumerate(rows):
-            # claims by the other rows: the total minus this row's own runs
-            other = count.copy()
+            # claims by the other rows: the total minus this row's own runs, in this row's band only (its
+            # runs lie inside it)
+            ya, yb = max(0, ext[i][0]), min(H, max(ext[i][0], ext[i][1]))
+            xa, xb = max(0, r[2]), min(W, max(r[2], r[3]))
+            other = count[ya:yb, xa:xb].copy()
             ch = per_row[i]
             if ch.size:
-                delta = np.zeros((H + 1, W), np.int16)
-                np.add.at(delta, (ch[:, 1], ch[:, 0]), 1)
-                np.add.at(delta, (ch[:, 2] + 1, ch[:, 0]), -1)
+                delta = np.zeros((yb - ya + 1, xb - xa), np.int16)
+                np.add.at(delta, (ch[:, 1] - ya, ch[:, 0] - xa), 1)
+                np.add.at(delta, (ch[:, 2] + 1 - ya, ch[:, 0] - xa), -1)
                 other -= np.cumsum(delta, axis=0)[:-1].astype(np.int16)
-            csum = np.zeros((H + 1, W), np.int32)
+            csum = np.zeros((yb - ya + 1, xb - xa), np.int32)
             np.cumsum(other > 0, axis=0, out=csum[1:])
             new.append(_band_choice(prob, ext[i][0], ext[i][1], r[2], r[3], r[4], threshold, csum, pen,
-                                    max_runs=max_runs, thick=thicks[i], boundary_x=fx[i], anchors=an[i]))
+                                    max_runs=max_runs, thick=thicks[i], boundary_x=fx[i], anchors=an[i],
+                                    csum_origin=(ya, xa)))
         sels = new
     if len(rows) >= 2:
         count, per_row = _claim_map((H, W), sels)
