@@ -36,3 +36,21 @@ def test_each_row_gets_its_own_time_axis(signal, keystoned, monkeypatch):
     one_scale = pipeline._digitize_page(keystoned.image)
     assert _qrs_timing_ms(per_row) < 80.0 < _qrs_timing_ms(one_scale)
     assert snr_db(signal, per_row.signal) > snr_db(signal, one_scale.signal) + 3.0
+
+
+def test_bridged_rows_are_preferred_when_they_complete_a_cut_row():
+    from ecgdigitize.layout import Row
+    from ecgdigitize.pipeline import prefer_bridged_rows
+
+    def rows(*spans: tuple[int, int]) -> list[Row]:
+        return [Row(100.0 + 200 * i, 200 * i, 200 * i + 200, a, b) for i, (a, b) in enumerate(spans)]
+
+    full = (70, 1897)
+    cut = rows(full, (1023, 1897), (228, 1896), (70, 1459))  # a faint lead cut row 1 in two
+    bridged = rows(full, full, full, full)
+    assert prefer_bridged_rows(cut, bridged)  # 27 % more, the shortest row longer
+    assert not prefer_bridged_rows(bridged, bridged)  # nothing gained
+    assert not prefer_bridged_rows(cut, rows(full, (1023, 1897), (228, 1896), (70, 1459), (70, 300)))  # no gain
+    shorter = rows(full, full, full, (500, 1459))  # longer in total, but one row lost its start
+    assert not prefer_bridged_rows(rows(full, (1023, 1897), full, (70, 1459)), shorter)
+    assert prefer_bridged_rows(rows(full), rows(full, full))  # fewer than two rows: more rows win
