@@ -486,7 +486,8 @@ def _create_hf(cfg: BackboneConfig) -> ImageBackbone:
                 cfg.name, ", ".join(tried), origin, ENV_BACKBONE_DIR, local_folder_name(cfg.name),
             )
         else:
-            logger.info("HF backbone %r randomly initialised (config from %s)", cfg.name, origin)
+            logger.info("HF backbone %r built from its config (%s): random weights until trained or loaded",
+                        cfg.name, origin)
     else:
         logger.info("HF backbone %r: pre-trained weights from %s", cfg.name, location)
     norm = _hf_norm_from(location) if location is not None else None

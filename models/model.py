@@ -326,6 +326,8 @@ class ECGMultiHeadModel(nn.Module):
             )
         model.to(device)
         model.eval()
+        logger.info("model loaded from %s (%s)", folder,
+                    "all weights from the file" if backbone_saved else "heads from the file, pre-trained backbone")
         return model
 
 
