@@ -406,8 +406,10 @@ def trace_rows(prob: np.ndarray, rows: list[tuple[int, int, int, int, float]], *
         for i, r in enumerate(rows):
             # claims by the other rows: the total minus this row's own runs, in this row's band only (its
             # runs lie inside it)
-            ya, yb = max(0, ext[i][0]), min(H, max(ext[i][0], ext[i][1]))
-            xa, xb = max(0, r[2]), min(W, max(r[2], r[3]))
+            ya = min(H, max(0, ext[i][0]))  # the band as _band_choice clips it (possibly empty)
+            yb = max(ya, min(H, ext[i][1]))
+            xa = min(W, max(0, r[2]))
+            xb = max(xa, min(W, r[3]))
             other = count[ya:yb, xa:xb].copy()
             ch = per_row[i]
             if ch.size:

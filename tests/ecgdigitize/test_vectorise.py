@@ -26,3 +26,18 @@ def test_stretch_on_the_neighbouring_rows_line_is_dropped():
     assert np.isnan(curves[1].y[200:260]).all() and np.isfinite(curves[1].y[400:404]).all()
     assert not ((curves[1].pts_x >= 200) & (curves[1].pts_x < 260)).any()
     assert np.isfinite(curves[0].y).all()  # the row whose line it is keeps it
+
+
+def test_rows_reaching_beyond_the_page_are_traced_jointly():
+    """Row windows that leave the page (re-traced windows at its edges) or lie wholly outside it: the joint
+    tracing with claims between rows clips them as each row's band is clipped (an empty band gives no track)."""
+    from ecgdigitize.vectorise import trace_rows
+
+    prob = np.zeros((120, 300), np.float32)
+    prob[40, 10:290] = 1.0
+    prob[90, 10:290] = 1.0
+    rows = [(20, 65, -20, 320, 40.0), (65, 140, 10, 290, 90.0), (130, 160, 350, 400, 145.0)]
+    curves = trace_rows(prob, rows)
+    assert len(curves) == 3
+    assert np.nanmedian(curves[0].y) == 40.0 and np.nanmedian(curves[1].y) == 90.0
+    assert not np.isfinite(curves[2].y).any()
