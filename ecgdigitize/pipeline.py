@@ -241,6 +241,13 @@ def digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, **kwa
     page: unexpected failures give an all-NaN signal and a warning."""
     try:
         result = _digitize_page(image, trace_prob, **kwargs)
+        if result.scale is not None and any(w.startswith(SUB_HARMONIC_NOTE) for w in result.scale.warnings):
+            # a small page or a crop of one: the grid period as read is the other hypothesis
+            as_read = _digitize_page(image, trace_prob, trust_grid_period=True, **kwargs)
+            if reading_rank(as_read) > reading_rank(result):
+                as_read.warnings.append(f"grid period kept as read ({as_read.scale.px_per_mm_x:.2f} px/mm): the "
+                                        "self-check prefers it to a sub-harmonic (the image shows part of a page)")
+                result = as_read
         if trace_prob is None:
             result = _with_residual_tilt_removed(result, kwargs)
         return result
@@ -337,7 +344,8 @@ def _with_residual_tilt_removed(result: DigitizationResult, kwargs: dict[str, An
 
 def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, fs: float = 500.0,
                   num_samples: int = 5000, lead_names: list[str] | None = None, paper_speed: float | None = None,
-                  gain: float = 10.0, layout: str = "auto", debug: bool = False) -> DigitizationResult:
+                  gain: float = 10.0, layout: str = "auto", debug: bool = False,
+                  trust_grid_period: bool = False) -> DigitizationResult:
     """Digitise one ECG page image.
 
     image: (H, W, 3) uint8 RGB (grayscale, RGBA, 16-bit and float accepted).
@@ -346,6 +354,7 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     fs, num_samples, lead_names: the output's sampling rate (Hz), length (samples) and columns.
     paper_speed: mm/s; None reads it from the calibration pulses (10 mm wide: 50 mm/s), else 25.
     gain: nominal mm/mV when no standard calibration pulse is found. layout: "auto" or a template name.
+    trust_grid_period: keep the grid period as read even when it implies a page under 120 mm (a crop).
     Returns a :class:`DigitizationResult` whose ``signal`` is (num_samples, len(lead_names)) in mV.
     Never raises for unreadable pages: the signal is NaN and ``warnings`` says why.
     """
@@ -424,7 +433,8 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
         fallback = scale_from_page_width(rgb_r.shape[1], rgb_r.shape[0])
         fallback.warnings = sc.warnings + fallback.warnings
         sc = fallback
-    sc = _plausible_scale(sc, rgb_r.shape[0], rgb_r.shape[1])
+    if not trust_grid_period:
+        sc = _plausible_scale(sc, rgb_r.shape[0], rgb_r.shape[1])
     warnings += sc.warnings
     tick("scale")
 
@@ -794,6 +804,10 @@ def _rows_without_edge_text(rows: list[Row], durations: list[float], evidence: l
     return best
 
 
+#: start of the scale warning of :func:`_plausible_scale` (the page is then also read with the period as read)
+SUB_HARMONIC_NOTE = "grid period implies a"
+
+
 def _plausible_scale(sc: Scale, h: int, w: int, min_mm: float = 120.0) -> Scale:
     """Guard against a grid period locked onto an alias (e.g. a subsampled minor grid): when the page's
     long side would be shorter than ``min_mm``, the sub-harmonic (period / k, k = 2..5) closest to a
@@ -807,7 +821,7 @@ def _plausible_scale(sc: Scale, h: int, w: int, min_mm: float = 120.0) -> Scale:
     best = min(range(2, 6), key=lambda k: abs(math.log(sc.px_per_mm_x / k / ref)))
     if abs(math.log(sc.px_per_mm_x / best / ref)) > math.log(1.35):
         return sc
-    msg = f"grid period implies a {long_side / sc.px_per_mm_x:.0f} mm page; using 1/{best} of it"
+    msg = f"{SUB_HARMONIC_NOTE} {long_side / sc.px_per_mm_x:.0f} mm page; using 1/{best} of it"
     log.debug(msg)
     return Scale(sc.px_per_mm_x / best, sc.px_per_mm_y / best, "grid", {k: v / best for k, v in sc.period_px.items()},
                  0.3, sc.warnings + [msg])

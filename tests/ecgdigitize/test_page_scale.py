@@ -1,6 +1,7 @@
 """Page scale fallbacks: the sheet size from the image's aspect ratio, and calibration pulses over the page size."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from ecgdigitize.pipeline import digitize_page
@@ -80,3 +81,37 @@ def test_pulses_that_confirm_disagree_or_are_few_leave_the_grid_scale():
     assert _grid_scale_from_pulses(grid, _pulses([110.2, 110.4]), 4) is None  # 14 mm: no standard gain near
     page = Scale(7.874, 7.874, "dpi", confidence=0.35)
     assert _grid_scale_from_pulses(page, _pulses([94.5, 94.4, 94.6]), 4) is None  # page-size scales: elsewhere
+
+
+def test_a_crop_keeps_its_grid_period_when_the_self_check_prefers_it(monkeypatch):
+    """A grid period implying a page under 120 mm is divided down (aliasing guard); the period as read is the
+    other hypothesis, kept when its reading checks better (a photographed crop of a page: a 2.1 px/mm reading
+    made every R-R interval 2.4 s; as read, 6.4 px/mm, the rates are physiological)."""
+    from types import SimpleNamespace
+
+    from ecgdigitize import pipeline as pl
+
+    def reading(status: str, trusted: bool):
+        note = [] if trusted else [f"{pl.SUB_HARMONIC_NOTE} 101 mm page; using 1/3 of it"]
+        sc = SimpleNamespace(warnings=note, px_per_mm_x=6.39 if trusted else 2.13)
+        return SimpleNamespace(scale=sc, check=SimpleNamespace(status=status, score=0.5), warnings=[],
+                               trusted=trusted, row_curves=[])
+
+    for divided, as_read, keep in (("failed", "suspect", True), ("suspect", "failed", False)):
+        calls = []
+
+        def fake(image, prob, trust_grid_period=False, **kw):
+            calls.append(trust_grid_period)
+            return reading(as_read if trust_grid_period else divided, trust_grid_period)
+
+        monkeypatch.setattr(pl, "_digitize_page", fake)
+        monkeypatch.setattr(pl, "_with_residual_tilt_removed", lambda r, kw: r)
+        result = pl.digitize_page(np.zeros((10, 10, 3), np.uint8))
+        assert calls == [False, True] and result.trusted is keep
+        assert any("kept as read" in w for w in result.warnings) is keep
+    # no division, no second reading
+    calls.clear()
+    monkeypatch.setattr(pl, "_digitize_page", lambda image, prob, trust_grid_period=False, **kw:
+                        calls.append(trust_grid_period) or reading("ok", True))
+    pl.digitize_page(np.zeros((10, 10, 3), np.uint8))
+    assert calls == [False]
