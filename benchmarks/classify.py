@@ -29,6 +29,19 @@ features in the head there is nothing else to train, so no page loop runs (``epo
 ``image`` variant, whose backbone is trained from scratch). ``benchmarks/classify_features.py`` compares head
 variants on cached features in seconds.
 
+``--challenge --kit ../shared/tools/ecg-image-kit.sh``: the Challenge-page mode
+(:mod:`benchmarks.classify_challenge`). Every record of ``<shared>/ptbxl/<records>`` is printed once by the
+Challenge's own generator (a seeded mix of its five page styles: clean 200 DPI, clean 100 DPI, black and white,
+wrinkles, rotation + noise; references masked); the pages are digitized once, two worker processes at most,
+and cached by image content in ``OUT/page_cache`` (a rerun digitizes nothing); folds 1-6 train (each record's
+prepared header with its full signal and its page), folds 7-8 are tested (``--cv``: the 5-fold CV above), and
+three Dx heads are compared (``--variants``, default ``true,true+decide,digitized``): fitted on true signals with
+fixed 0.5 thresholds (the head before digitized-page training), the same with calibrated thresholds and the rate
+cap, and fitted on the digitized training pages (the default ``TrainConfig``). Test pages are classified from
+their cached digitizations through ``ecgentry.infer.dx_probabilities`` and ``labels_from_probs`` (what
+``run_record`` does after digitizing); printed: macro F, F per class and the predicted (true) record counts per
+class. ``--limit N`` takes a seeded sample of N records (a quicker, smaller run).
+
 Prints, per variant: macro F-measure (over the classes present in the test labels), F per class with the
 number of test records carrying the class (support), the digitization SNR and the wall time.
 """
@@ -198,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cv", action="store_true", help="5-fold cross-validation over folds 1-8")
     p.add_argument("--config", default="", help="extra JSON overrides of the benchmark training config")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--challenge", action="store_true",
+                   help="pages of the Challenge's own generator (needs --kit); see the module docstring")
+    p.add_argument("--kit", default=str(ROOT.parent / "shared" / "tools" / "ecg-image-kit.sh"),
+                   help="path of ecg-image-kit.sh (the Challenge generator; never copied into the project)")
+    p.add_argument("--limit", type=int, default=0, help="--challenge: a seeded sample of this many records (0: all)")
     p.add_argument("--out", default="", help="work folder (default: a fresh temporary folder, removed at the end)")
     return p
 
@@ -207,10 +225,15 @@ def main(argv: list[str] | None = None) -> int:
     from ecgentry.config import _deep_update
     from evaluate_model import evaluate_model
 
+    from benchmarks.classify_challenge import CHALLENGE_VARIANTS
+
+    known = CHALLENGE_VARIANTS if args.challenge else VARIANTS
+    if args.challenge and args.variants == "fused,image,signal":
+        args.variants = ",".join(CHALLENGE_VARIANTS)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = [v for v in variants if v not in VARIANTS]
+    unknown = [v for v in variants if v not in known]
     if unknown:
-        print(f"error: unknown variants {unknown}; choose from {list(VARIANTS)}", file=sys.stderr)
+        print(f"error: unknown variants {unknown}; choose from {list(known)}", file=sys.stderr)
         return 2
     base_cfg = json.loads(json.dumps(BENCH_CONFIG))
     base_cfg["epochs"] = args.epochs
@@ -224,6 +247,15 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     print(f"work folder {work}; benchmark config {json.dumps(base_cfg)}", flush=True)
+    if args.challenge:
+        from benchmarks.classify_challenge import run_challenge
+
+        code = run_challenge(args, work, base_cfg, variants)
+        print(f"total {time.time() - t0:.0f} s")
+        if not args.out:
+            shutil.rmtree(work, ignore_errors=True)
+        return code
+    base_cfg["dx_page_cache"] = str(work / "page_cache")  # digitized training pages, kept between variants and runs
     rendered, folds = prepare(args, work)
     splits = ([(f"cv{k}", tuple(f for f in range(1, 9) if f not in g), g) for k, g in enumerate(CV_GROUPS)]
               if args.cv else [("holdout", *HOLDOUT)])

@@ -43,6 +43,17 @@ class TrainConfig(_ConfigBase):
     "regression": the regression head), ``trace_source`` ("per-page": the classical map, and the learned maps
     too on pages whose self-check is not ok, the best self-checked result kept; "auto" picks one of the sources
     on validation pages).
+    Dx on digitized pages (``ecgentry.digitized_training``): ``dx_digitized_pages`` (each training record's own
+    images are digitized as test pages will be, in ``dx_digitize_workers`` processes (0: one per CPU, at most 8),
+    cached by image content in ``dx_page_cache`` (empty: ``MODEL/digitized_pages``); the Dx head and the rhythm
+    rules are fitted on those pages' features, leads the self-check blames left out, failed pages left out; the
+    true-signal rows stay as extra rows; records without images train from their signals),
+    ``dx_digitized_weight`` (a record's digitized pages weigh this times its true-signal rows in the fit; the
+    out-of-fold predictions, thresholds and calibration are taken on the digitized pages where a record has
+    any), ``dx_calibrate`` (per-class Platt scaling of the head's probabilities on the out-of-fold predictions,
+    :mod:`ecgentry.calibration`; thresholds then apply to calibrated probabilities), ``dx_max_rate_ratio`` (a
+    class's threshold is raised until it is predicted for at most this times its training prevalence of the
+    out-of-fold records; a rule-fired probability of 1 still passes; 0: no cap).
     """
 
     _nested: ClassVar[dict[str, type]] = {"backbone": BackboneConfig}
@@ -56,7 +67,7 @@ class TrainConfig(_ConfigBase):
     dx_l2: float = 0.1
     dx_pos_weight_limit: float = 1e4
     dx_standardize: bool = True
-    dx_thresholds: str = "fixed"
+    dx_thresholds: str = "oof"
     dx_min_positives: int = 20
     dx_oof_folds: int = 5
     dx_rhythm_rules: bool = True
@@ -87,6 +98,12 @@ class TrainConfig(_ConfigBase):
     digitizer: str = "pipeline"
     trace_source: str = "auto"
     trace_source_pages: int = 4
+    dx_digitized_pages: bool = True
+    dx_digitized_weight: float = 2.0
+    dx_digitize_workers: int = 0
+    dx_page_cache: str = ""
+    dx_calibrate: bool = True
+    dx_max_rate_ratio: float = 1.5
 
     def validate(self) -> None:
         if not 0.0 <= float(self.val_fraction) < 1.0:
@@ -107,6 +124,8 @@ class TrainConfig(_ConfigBase):
             raise ConfigError(f"dx_thresholds must be \"fixed\" or \"oof\", got {self.dx_thresholds!r}")
         if float(self.dx_l2) < 0 or float(self.dx_pos_weight_limit) < 1 or int(self.dx_oof_folds) < 2:
             raise ConfigError("dx_l2 must be >= 0, dx_pos_weight_limit >= 1 and dx_oof_folds >= 2")
+        if float(self.dx_digitized_weight) < 0 or float(self.dx_max_rate_ratio) < 0 or int(self.dx_digitize_workers) < 0:
+            raise ConfigError("dx_digitized_weight, dx_max_rate_ratio and dx_digitize_workers must be >= 0")
         if self.dx_use_image not in (True, False, "auto"):
             raise ConfigError(f"dx_use_image must be true, false or \"auto\", got {self.dx_use_image!r}")
         if self.dx_use_image is False and not self.signal_features:

@@ -17,7 +17,9 @@ from ecgdigitize import lead_labels
 from ecgdigitize.image_io import load_image
 from ecgdigitize.pipeline import digitize_page
 from ecgentry.records import header_facts, read_header, record_image_files, resample_signal, standard_leads
+from ecgentry.calibration import apply_calibration
 from ecgfeatures.features import FEATURE_NAMES, extract_features, features_to_model_input, nothing_measured
+from ecgfeatures.trust import page_usable, trusted_signal
 from models.model import ECGMultiHeadModel
 from models.rhythm_rules import apply_rhythm_rules
 
@@ -139,6 +141,9 @@ def analyse_page_result(entry: EntryModels, image: np.ndarray, *, fs: float, num
                         source: str | None = None, layout: str = "auto", paper_speed: float | None = None,
                         gain: float = 10.0) -> tuple[np.ndarray, np.ndarray, Any]:
     """Like :func:`analyse_page`, plus the digitizer's ``DigitizationResult`` (None with the regression head).
+    Dx: the signal features come from the leads the page's self-check trusts (``ecgfeatures.trust``); a page whose
+    digitization failed gives no probabilities (its record gets the fallback labels when no other page is read);
+    probabilities are calibrated (``dx_calibration`` of ``entry.json``) before the rhythm rules and thresholds.
     ``layout`` ("auto" or a layout name), ``paper_speed`` (mm/s; None: read from the calibration pulses) and
     ``gain`` (mm/mV) go to ``digitize_page``."""
     model = entry.model
@@ -168,23 +173,56 @@ def analyse_page_result(entry: EntryModels, image: np.ndarray, *, fs: float, num
             for message in result.warnings:
                 logger.info("digitizer: %s", message)
             signal = result.signal
-        probs = np.zeros(0)
-        if model.dx_head is not None:
-            extra = None
-            if model.dx_head.extra_features:
-                values = extract_features(standard_leads(signal, lead_names), fs)
-                if not model.dx_head.use_image and nothing_measured(values):
-                    # a head on signal features alone has nothing to go on (the page gave no usable trace): no
-                    # probabilities, so that the record gets the fallback labels rather than an extrapolation
-                    logger.info("no signal feature measured on this page: no Dx probabilities")
-                    return signal, probs, result
-                extra = torch.from_numpy(features_to_model_input(values[None])).to(entry.device)
-            probs = torch.sigmoid(model.dx_head(feats, extra))[0].cpu().numpy()
-            if extra is not None and model.dx_head.rhythm_rules:
-                probs = apply_rhythm_rules(probs, values, FEATURE_NAMES, model.dx_head.classes,
-                                           model.dx_head.rhythm_rules,
-                                           model.dx_head.thresholds.detach().cpu().numpy()).astype(probs.dtype)
+        probs = dx_probabilities(entry, signal, lead_names, fs, result, feats)
     return signal, probs, result
+
+
+def dx_probabilities(entry: EntryModels, signal: np.ndarray, lead_names: list[str], fs: float, result: Any = None,
+                     feats: Any = None, check: Any = "from result") -> np.ndarray:
+    """The Dx probabilities (C,) of one page from its digitized ``signal`` (num_samples, len(lead_names)) and the
+    backbone's feature maps ``feats`` (needed only by a head that uses image features); empty when the page is
+    no evidence. ``result``: the ``DigitizationResult`` (its self-check decides, unless ``check`` is given: a
+    ``SelfCheck`` or its dict, e.g. from a cache; None means no digitizer ran, as with the regression head).
+
+    A page whose digitization failed gives no probabilities (its record gets the fallback labels when no other
+    page is read), not a guess from the noise it traced; leads the page's self-check blames are left out of the
+    signal features (``ecgfeatures.trust``); a signal-features-only head with nothing measured gives none
+    either. Probabilities are calibrated (``entry.json`` ``dx_calibration``; the thresholds were chosen on that
+    scale), then the rhythm rules apply."""
+    model = entry.model
+    probs = np.zeros(0)
+    if model.dx_head is None:
+        return probs
+    if isinstance(check, str):
+        check = None if result is None else result.check
+        judged = result is not None
+    else:
+        judged = True
+    extra = None
+    values = None
+    if model.dx_head.extra_features:
+        features_signal = signal
+        if judged:
+            if not page_usable(check):
+                logger.info("page digitization failed: no Dx probabilities")
+                return probs
+            features_signal = trusted_signal(signal, lead_names, check)
+        values = extract_features(standard_leads(features_signal, lead_names), fs)
+        if not model.dx_head.use_image and nothing_measured(values):
+            # a head on signal features alone has nothing to go on (the page gave no usable trace): no
+            # probabilities, so that the record gets the fallback labels rather than an extrapolation
+            logger.info("no signal feature measured on this page: no Dx probabilities")
+            return probs
+        extra = torch.from_numpy(features_to_model_input(values[None])).to(entry.device)
+    if model.dx_head.use_image and feats is None:
+        raise ValueError("a Dx head with image features needs the backbone's feature maps")
+    with torch.no_grad():
+        probs = torch.sigmoid(model.dx_head(feats, extra))[0].cpu().numpy()
+    probs = apply_calibration(probs, entry.summary.get("dx_calibration")).astype(probs.dtype)
+    if values is not None and model.dx_head.rhythm_rules:
+        probs = apply_rhythm_rules(probs, values, FEATURE_NAMES, model.dx_head.classes, model.dx_head.rhythm_rules,
+                                   model.dx_head.thresholds.detach().cpu().numpy()).astype(probs.dtype)
+    return probs
 
 
 def labels_from_probs(entry: EntryModels, probs: np.ndarray) -> list[str]:

@@ -44,7 +44,9 @@ MIN_POSITIVES_TO_TUNE = 3  # classes with fewer validation positives keep the 0.
 ENV_STOP_AFTER_EPOCHS = "ECG_STOP_AFTER_EPOCHS"  # stop (as if killed) once this many epochs are checkpointed
 ENV_TRAIN_TRACE_DIR = "ECG_TRAIN_TRACE_DIR"  # diagnostics: each rank writes the examples it saw and a weight digest
 # Configuration keys that may differ between a checkpoint and the run resuming it (they do not change training).
-RESUMABLE_CHANGES = ("device", "num_threads", "trace_source", "trace_source_pages", "digitizer")
+RESUMABLE_CHANGES = ("device", "num_threads", "trace_source", "trace_source_pages", "digitizer", "dx_digitize_workers",
+                     "dx_page_cache")
+DIGITIZATION_LIKE_VERSION = 1  # part of the feature cache key of the corrupted true-signal rows
 
 
 class TrainingInterrupted(RuntimeError):
@@ -195,6 +197,9 @@ class _Batcher:
         self._raw_features: dict[str, np.ndarray] = {}
         self.epoch = 0  # set by the training loop: picks the feature corruption variant
         self.without_signal: set[str] = set()  # records whose signal could not be read (features all missing)
+        self.feature_cache = None  # an ecgentry.digitized_training.FeatureCache (raw features on disk), or None
+        self.page_rows: dict[str, np.ndarray] = {}  # record -> raw features (P, E) of its digitized own pages
+        self.page_features: dict[str, np.ndarray] = {}  # image file -> raw features (E,) of that digitized page
 
     def _record_features(self, info: RecordInfo) -> np.ndarray:
         """Model-ready signal features of the record's true signal, corrupted like a digitized one: one of
@@ -216,11 +221,23 @@ class _Batcher:
                 self.without_signal.add(info.record)
                 feats = np.full((1, len(FEATURE_NAMES)), np.nan, np.float32)
             else:
-                # One generator per record (seeded by the record name): the corruption does not depend on the
-                # order records are met in, so sharded (distributed) and resumed runs see the same features.
-                rng = np.random.default_rng([self.cfg.seed + 7, zlib.crc32(os.path.basename(info.record).encode())])
-                feats = np.stack([extract_features(digitization_like(sig, info.fs, rng), info.fs)
-                                  for _ in range(FEATURE_VARIANTS)])
+                key = None
+                if self.feature_cache is not None:
+                    from ecgentry.digitized_training import feature_cache_key
+
+                    key = feature_cache_key("true", hashlib.sha256(np.ascontiguousarray(sig).tobytes()).hexdigest(),
+                                            info.fs, self.cfg.seed, os.path.basename(info.record), FEATURE_VARIANTS,
+                                            DIGITIZATION_LIKE_VERSION)
+                    feats = self.feature_cache.get(key)
+                if key is None or feats is None:
+                    # One generator per record (seeded by the record name): the corruption does not depend on the
+                    # order records are met in, so sharded (distributed) and resumed runs see the same features.
+                    rng = np.random.default_rng([self.cfg.seed + 7,
+                                                 zlib.crc32(os.path.basename(info.record).encode())])
+                    feats = np.stack([extract_features(digitization_like(sig, info.fs, rng), info.fs)
+                                      for _ in range(FEATURE_VARIANTS)])
+                    if key is not None:
+                        self.feature_cache.put(key, feats)
             self._raw_features[info.record] = feats
         return self._raw_features[info.record]
 
@@ -238,6 +255,37 @@ class _Batcher:
         if not rows:
             return np.zeros((0, len(FEATURE_NAMES)), np.float32), np.zeros(0, np.int64)
         return np.concatenate(rows).astype(np.float32), np.asarray(owners, np.int64)
+
+    def design_rows(self, infos: list[RecordInfo], raw: bool = False) -> "DxDesign":
+        """The signal-feature design of the Dx fit: per record its corrupted true-signal rows (weight 1 each) and
+        the rows of its digitized own pages (together ``dx_digitized_weight`` x ``FEATURE_VARIANTS``); the rows
+        that judge the record out of fold are its digitized pages when it has any, else its true-signal rows."""
+        rows: list[np.ndarray] = []
+        owners: list[int] = []
+        weights: list[float] = []
+        evals: list[bool] = []
+        w_dig = float(self.cfg.dx_digitized_weight)
+        for k, info in enumerate(infos):
+            true = self.raw_feature_variants(info)
+            pages = self.page_rows.get(info.record)
+            has_pages = pages is not None and len(pages) > 0
+            if info.record not in self.without_signal:
+                rows.append(true)
+                owners += [k] * len(true)
+                weights += [1.0] * len(true)
+                evals += [not has_pages] * len(true)
+            if has_pages:
+                rows.append(pages)
+                owners += [k] * len(pages)
+                weights += [w_dig * FEATURE_VARIANTS / len(pages)] * len(pages)
+                evals += [True] * len(pages)
+        if not rows:
+            empty = np.zeros((0, len(FEATURE_NAMES)), np.float32)
+            return DxDesign(empty, np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool), empty)
+        raw_rows = np.concatenate(rows).astype(np.float32)
+        x = raw_rows if raw else features_to_model_input(raw_rows).astype(np.float32)
+        return DxDesign(x, np.asarray(owners, np.int64), np.asarray(weights, np.float64), np.asarray(evals, bool),
+                        raw_rows)
 
     def _page(self, ex: Example) -> np.ndarray | None:
         if ex.pixels is not None:
@@ -297,25 +345,83 @@ class _Batcher:
         return batch
 
 
+@dataclass
+class DxDesign:
+    """Rows of the Dx fit: head inputs ``x`` (M, D), the record of each row ``owners`` (M,), fit ``weights`` (M,),
+    ``evals`` (M,) the rows that judge their record out of fold, and the raw signal features ``raw`` (M, E) of each
+    row (for the rhythm rules)."""
+
+    x: np.ndarray
+    owners: np.ndarray
+    weights: np.ndarray
+    evals: np.ndarray
+    raw: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def attach_digitized_pages(batcher: "_Batcher", infos: list[RecordInfo], cfg: TrainConfig, model_folder: str,
+                           ctx: ddp_utils.DistContext | None = None, verbose: bool = False) -> dict[str, Any]:
+    """Digitize (or read from the cache) every own page of ``infos`` and give the batcher their raw features
+    (pages whose digitization failed are left out; leads the self-check blames are NaN). Returns the counts
+    for the training summary. Under several ranks the main rank digitizes, the others read its cache."""
+    from ecgentry.digitized_training import (CACHE_FOLDER, FeatureCache, digitize_training_pages,
+                                             page_raw_features)
+
+    cache_dir = cfg.dx_page_cache or os.path.join(model_folder, CACHE_FOLDER)
+    batcher.feature_cache = FeatureCache(cache_dir)
+    pages = [(i.record, f, i.fs, i.num_samples) for i in infos for f in i.image_files]
+    if not pages:
+        return {"pages": 0}
+    t0 = time.time()
+    if ctx is not None and ctx.enabled and not ctx.is_main:
+        ctx.barrier()
+        digitized, stats = digitize_training_pages(pages, cache_dir, 1)
+    else:
+        digitized, stats = digitize_training_pages(pages, cache_dir, cfg.dx_digitize_workers, progress=verbose)
+        if ctx is not None and ctx.enabled:
+            ctx.barrier()
+    t_features = time.time()
+    per_record: dict[str, list[np.ndarray]] = {}
+    for page in digitized:
+        values = page_raw_features(page, batcher.feature_cache)
+        if values is None:
+            continue
+        batcher.page_features[page.image_file] = values
+        per_record.setdefault(page.record, []).append(values)
+    batcher.page_rows = {r: np.stack(v).astype(np.float32) for r, v in per_record.items()}
+    out = stats.to_dict()
+    out["records_with_pages"] = len(batcher.page_rows)
+    out["feature_seconds"] = round(time.time() - t_features, 1)
+    out["total_seconds"] = round(time.time() - t0, 1)
+    logger.info("training pages digitized: %s", out)
+    return out
+
+
 def _labels_matrix(infos: list[RecordInfo], classes: list[str]) -> np.ndarray:
     """Multi-hot targets (len(infos), C) float32."""
     return np.array([[c in i.labels for c in classes] for i in infos], dtype=np.float32).reshape(len(infos), len(classes))
 
 
 def dx_design(model: ECGMultiHeadModel, batcher: _Batcher, infos: list[RecordInfo], examples: list[Example],
-              cfg: TrainConfig, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """Input vectors of the Dx head for a full-batch fit: ``(x (M, input_size) float32, record index into infos
-    (M,))``.
+              cfg: TrainConfig, device: torch.device) -> DxDesign:
+    """Input rows of the Dx head for a full-batch fit (:class:`DxDesign`).
 
-    Signal-features-only head: one row per digitization-like feature variant of every record with a readable
-    signal. Head with image features: one row per page of ``examples`` (the records' own and rendered pages) and
-    feature variant, the pooled features coming from the trained backbone (eval mode)."""
+    Signal-features-only head: :meth:`_Batcher.design_rows` (digitization-like feature variants of every record
+    with a readable signal, plus its digitized own pages). Head with image features: one row per page of
+    ``examples`` (the records' own and rendered pages) and feature variant, the pooled features coming from the
+    trained backbone (eval mode); an own page that was digitized adds one row with its digitized features."""
     head = model.dx_head
     if not head.use_image:
-        return batcher.signal_feature_rows(infos)
+        return batcher.design_rows(infos)
     index = {i.record: k for k, i in enumerate(infos)}
     rows: list[np.ndarray] = []
     owners: list[int] = []
+    weights: list[float] = []
+    evals: list[bool] = []
+    raws: list[np.ndarray] = []
+    nan_row = np.full(len(FEATURE_NAMES), np.nan, np.float32)
     model.eval()
     for start in range(0, len(examples), cfg.batch_size):
         group = examples[start:start + cfg.batch_size]
@@ -329,61 +435,147 @@ def dx_design(model: ECGMultiHeadModel, batcher: _Batcher, infos: list[RecordInf
             continue
         with torch.no_grad():
             feats = model.backbone(model.preprocess(pages).to(device))
+            digitized = [batcher.page_features.get(ex.image_file) if ex.image_file else None for ex in kept]
+            judged = [any(batcher.page_features.get(f) is not None for f in ex.info.image_files) for ex in kept]
             if head.extra_features:
-                variants = [batcher.feature_variants(ex.info) for ex in kept]
-                for v in range(max(len(x) for x in variants)):
-                    extra = np.stack([x[v % len(x)] for x in variants]).astype(np.float32)
+                raw_variants = [batcher.raw_feature_variants(ex.info) for ex in kept]
+                for v in range(max(len(x) for x in raw_variants)):
+                    raw = np.stack([x[v % len(x)] for x in raw_variants]).astype(np.float32)
+                    extra = features_to_model_input(raw).astype(np.float32)
                     rows.append(head.inputs(feats, torch.from_numpy(extra).to(device)).float().cpu().numpy())
                     owners.extend(index[ex.info.record] for ex in kept)
+                    weights.extend([1.0] * len(kept))
+                    evals.extend(not j for j in judged)
+                    raws.append(raw)
+                sel = [i for i, d in enumerate(digitized) if d is not None]
+                if sel and cfg.dx_digitized_weight > 0:
+                    raw = np.stack([digitized[i] for i in sel]).astype(np.float32)
+                    extra = torch.from_numpy(features_to_model_input(raw).astype(np.float32)).to(device)
+                    rows.append(head.inputs(feats[sel] if torch.is_tensor(feats) else [f[sel] for f in feats],
+                                            extra).float().cpu().numpy())
+                    owners.extend(index[kept[i].info.record] for i in sel)
+                    weights.extend([float(cfg.dx_digitized_weight) * FEATURE_VARIANTS] * len(sel))
+                    evals.extend([True] * len(sel))
+                    raws.append(raw)
             else:
                 rows.append(head.inputs(feats).float().cpu().numpy())
                 owners.extend(index[ex.info.record] for ex in kept)
+                weights.extend([1.0] * len(kept))
+                evals.extend([True] * len(kept))
+                raws.append(np.stack([nan_row] * len(kept)))
     if not rows:
-        return np.zeros((0, head.input_size), np.float32), np.zeros(0, np.int64)
-    return np.concatenate(rows).astype(np.float32), np.asarray(owners, np.int64)
+        empty = np.zeros((0, head.input_size), np.float32)
+        return DxDesign(empty, np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool),
+                        np.zeros((0, len(FEATURE_NAMES)), np.float32))
+    return DxDesign(np.concatenate(rows).astype(np.float32), np.asarray(owners, np.int64),
+                    np.asarray(weights, np.float64), np.asarray(evals, bool), np.concatenate(raws).astype(np.float32))
 
 
-def fit_dx_full_batch(model: ECGMultiHeadModel, x: np.ndarray, owners: np.ndarray, y_records: np.ndarray,
-                      cfg: TrainConfig) -> dict[str, Any]:
-    """Fit ``model.dx_head`` on the design ``x`` (M, D) whose rows belong to records ``owners`` (M,) with targets
-    ``y_records`` (R, C): thresholds from ``cfg.dx_thresholds``, and the out-of-fold macro F (records scored by
-    the mean probability of their rows, ``cfg.dx_oof_folds`` folds by record). Returns a summary dict."""
+def fit_dx_full_batch(model: ECGMultiHeadModel, x: np.ndarray | DxDesign, owners: np.ndarray | None,
+                      y_records: np.ndarray, cfg: TrainConfig, prevalence: np.ndarray | None = None
+                      ) -> dict[str, Any]:
+    """Fit ``model.dx_head`` on a design (:class:`DxDesign`, or rows ``x`` (M, D) of records ``owners`` (M,), all
+    weight 1 and judging their record) with record targets ``y_records`` (R, C), and choose its decisions.
+
+    Out of fold (``cfg.dx_oof_folds`` folds by record): each held-out record's judging rows (its digitized pages
+    when it has any) are predicted; their probabilities fit the per-class calibration (``cfg.dx_calibrate``,
+    :mod:`ecgentry.calibration`), go through the head's rhythm rules and are averaged per record (as
+    ``run_record`` averages pages); the thresholds are chosen on those record probabilities (``cfg.dx_thresholds``
+    "oof": F-maximising for classes with at least ``cfg.dx_min_positives`` positive records, 0.5 otherwise;
+    "fixed": 0.5) and capped at ``cfg.dx_max_rate_ratio`` times the class's ``prevalence`` (C,) (default: its share
+    of these records). Then the head is fitted on all rows. Returns a summary dict (thresholds, calibration and
+    its report, out-of-fold macro F and predicted-vs-true counts)."""
     import copy
 
-    from models.heads import balanced_pos_weight, fit_dx_head, out_of_fold_probabilities, tune_thresholds
+    from ecgentry.calibration import apply_calibration, calibration_report, choose_thresholds, fit_calibration
+    from models.heads import balanced_pos_weight, fit_dx_head, out_of_fold_probabilities
+    from models.rhythm_rules import apply_rhythm_rules
 
+    design = x if isinstance(x, DxDesign) else DxDesign(
+        np.asarray(x, np.float32), np.asarray(owners, np.int64), np.ones(len(x)), np.ones(len(x), bool),
+        np.full((len(x), len(FEATURE_NAMES)), np.nan, np.float32))
     head = model.dx_head
-    y = y_records[owners]
-    pos_weight = balanced_pos_weight(y, cfg.dx_pos_weight_limit)
-    records = np.unique(owners)
+    classes = list(head.classes)
+    fit_rows = np.flatnonzero(design.weights > 0)
+    y = y_records[design.owners]
+    pos_weight = balanced_pos_weight(y[fit_rows], cfg.dx_pos_weight_limit)
+    records = np.unique(design.owners[fit_rows])
+    rules = head.rhythm_rules if head.extra_features and design.raw.shape[1] == len(FEATURE_NAMES) else []
 
     def fit(rows: np.ndarray, target: Any) -> None:
-        fit_dx_head(target, x[rows], y[rows], l2=cfg.dx_l2, pos_weight=pos_weight, seed=cfg.seed)
+        fit_dx_head(target, design.x[rows], y[rows], l2=cfg.dx_l2, pos_weight=pos_weight, seed=cfg.seed,
+                    sample_weight=design.weights[rows])
+
+    row_probs: dict[int, np.ndarray] = {}  # out-of-fold probabilities of each judging row
 
     def fit_predict(train_groups: np.ndarray, test_groups: np.ndarray) -> np.ndarray:
         fold_head = copy.deepcopy(head).cpu()
-        fit(np.flatnonzero(np.isin(owners, records[train_groups])), fold_head)
+        fit(fit_rows[np.isin(design.owners[fit_rows], records[train_groups])], fold_head)
         fold_head.eval()
         out = []
         with torch.no_grad():
             for g in records[test_groups]:
-                logits = fold_head.logits_from_inputs(torch.from_numpy(x[owners == g]))
-                out.append(torch.sigmoid(logits).mean(dim=0).numpy())
+                rows = np.flatnonzero((design.owners == g) & design.evals)
+                if not len(rows):
+                    rows = np.flatnonzero(design.owners == g)
+                p = torch.sigmoid(fold_head.logits_from_inputs(torch.from_numpy(design.x[rows]))).numpy()
+                for r, pr in zip(rows, p):
+                    row_probs[int(r)] = pr.astype(np.float64)
+                out.append(p.mean(axis=0))
         return np.stack(out)
 
     oof, groups = out_of_fold_probabilities(fit_predict, len(records), cfg.dx_oof_folds, cfg.seed)
-    oof_targets = y_records[records[groups]] if len(groups) else np.zeros((0, len(head.classes)))
     thresholds = np.full(head.num_classes, 0.5)
-    if cfg.dx_thresholds == "oof" and len(groups):
-        tuned = tune_thresholds(oof, oof_targets)
-        enough = oof_targets.sum(axis=0) >= cfg.dx_min_positives
-        thresholds[enough] = tuned[enough]
-    fit(np.arange(len(x)), head)
+    calibration: dict[str, Any] | None = None
+    report: dict[str, Any] = {}
+    decisions: dict[str, Any] = {}
+    oof_f = float("nan")
+    counts: dict[str, list[int]] = {}
+    if len(groups):
+        rows = np.array(sorted(row_probs), np.int64)
+        p_rows = np.stack([row_probs[int(r)] for r in rows])
+        owner_rows = design.owners[rows]
+        # each record counts once in the calibration fit, whatever its number of pages
+        per_record = np.bincount(owner_rows, minlength=len(y_records)).astype(np.float64)
+        if cfg.dx_calibrate:
+            calibration = fit_calibration(p_rows, y_records[owner_rows], 1.0 / per_record[owner_rows])
+        cal_rows = apply_calibration(p_rows, calibration)
+        oof_targets = y_records[records[groups]]
+
+        def per_record_probs(p: np.ndarray, th: np.ndarray) -> np.ndarray:
+            if rules:
+                p = apply_rhythm_rules(p, design.raw[rows], FEATURE_NAMES, classes, rules, th)
+            return np.stack([p[owner_rows == g].mean(axis=0) for g in records[groups]])
+
+        raw_records = np.stack([p_rows[owner_rows == g].mean(axis=0) for g in records[groups]])
+        rec = per_record_probs(cal_rows, thresholds)
+        prev = (oof_targets.mean(axis=0) if prevalence is None else np.asarray(prevalence, np.float64))
+        thresholds, decisions = choose_thresholds(rec, oof_targets, prev, cfg.dx_min_positives, cfg.dx_max_rate_ratio,
+                                                  tune=cfg.dx_thresholds == "oof")
+        if rules:  # the rules' "unless AFIB/AFL is predicted" with the chosen thresholds, then once more
+            rec = per_record_probs(cal_rows, thresholds)
+            thresholds, decisions = choose_thresholds(rec, oof_targets, prev, cfg.dx_min_positives,
+                                                      cfg.dx_max_rate_ratio, tune=cfg.dx_thresholds == "oof")
+        oof_f = macro_f(rec, oof_targets, thresholds)
+        pred = _decide(rec, thresholds)
+        counts = {c: [int(pred[:, j].sum()), int(oof_targets[:, j].sum())] for j, c in enumerate(classes)}
+        report = {"uncalibrated": calibration_report(raw_records, oof_targets, classes),
+                  "calibrated": calibration_report(rec, oof_targets, classes) if calibration else {}}
+    fit(fit_rows, head)
     head.set_thresholds(thresholds)
-    oof_f = macro_f(oof, oof_targets, thresholds) if len(groups) else float("nan")
-    logger.info("Dx head fitted on %d rows of %d records (full batch, l2 %.3g); out-of-fold macro F %.3f",
-                len(x), len(records), cfg.dx_l2, oof_f)
-    return {"thresholds": thresholds, "oof_macro_f": oof_f, "rows": int(len(x)), "records": int(len(records))}
+    logger.info("Dx head fitted on %d rows of %d records (full batch, l2 %.3g); out-of-fold macro F %.3f; "
+                "out-of-fold predicted/true per class %s", len(fit_rows), len(records), cfg.dx_l2, oof_f, counts)
+    return {"thresholds": thresholds, "oof_macro_f": oof_f, "rows": int(len(fit_rows)), "records": int(len(records)),
+            "calibration": calibration, "calibration_report": report, "decisions": decisions,
+            "oof_predicted_vs_true": counts}
+
+
+def _decide(probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """(N, C) bool decisions: classes at or above their threshold, else the most probable class."""
+    pred = probs >= thresholds[None, :]
+    none = ~pred.any(axis=1)
+    pred[none, probs[none].argmax(axis=1)] = True
+    return pred
 
 
 def _loop_needed(model: ECGMultiHeadModel, cfg: TrainConfig) -> bool:
@@ -474,14 +666,16 @@ def _run_epoch(runner: torch.nn.Module, batcher: _Batcher, examples: list[Exampl
 
 def fit_dx_rhythm_rules(model: ECGMultiHeadModel, batcher: _Batcher, infos: list[RecordInfo], classes: list[str],
                         cfg: TrainConfig) -> list[dict[str, Any]]:
-    """Fit :mod:`models.rhythm_rules` on the raw signal features of every training record with a signal (all its
-    corruption variants) and store them in the Dx head; returns them (empty when off or not applicable)."""
+    """Fit :mod:`models.rhythm_rules` on the raw signal features of the training records and store them in the Dx
+    head; returns them (empty when off or not applicable). A record counts by its digitized own pages when it has
+    any (:func:`attach_digitized_pages`), else by all corruption variants of its true signal."""
     from models.rhythm_rules import fit_rhythm_rules
 
     head = model.dx_head
     if head is None or not cfg.dx_rhythm_rules or not head.extra_features:
         return []
-    rows, owners = batcher.signal_feature_rows(infos, raw=True)
+    design = batcher.design_rows(infos, raw=True)
+    rows, owners = design.raw[design.evals], design.owners[design.evals]
     if not len(rows):
         return []
     rules = fit_rhythm_rules(rows, FEATURE_NAMES, _labels_matrix(infos, classes)[owners] > 0.5, classes)
@@ -738,19 +932,28 @@ def _train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool,
         model.load_state_dict(state.best_state)
 
     dx_fit: dict[str, Any] = {}
-    if cfg.dx_fit == "full_batch" and model.dx_head is not None:
-        x, owners = dx_design(model, batcher, infos, train_examples + val_examples, cfg, device)
-        if len(x):
-            dx_fit = fit_dx_full_batch(model, x, owners, _labels_matrix(infos, classes), cfg)
+    digitized_pages: dict[str, Any] = {}
+    prevalence = {c: int(sum(c in i.labels for i in infos)) for c in classes}
+    full_batch = cfg.dx_fit == "full_batch" and model.dx_head is not None
+    if cfg.dx_page_cache or (full_batch and cfg.dx_digitized_pages):
+        from ecgentry.digitized_training import CACHE_FOLDER, FeatureCache
+
+        batcher.feature_cache = FeatureCache(cfg.dx_page_cache or os.path.join(model_folder, CACHE_FOLDER))
+    if full_batch and cfg.dx_digitized_pages and model.dx_head.extra_features:
+        digitized_pages = attach_digitized_pages(batcher, infos, cfg, model_folder, ctx, verbose)
+    rules = fit_dx_rhythm_rules(model, batcher, infos, classes, cfg)
+    if full_batch:
+        design = dx_design(model, batcher, infos, train_examples + val_examples, cfg, device)
+        if len(design):
+            dx_fit = fit_dx_full_batch(model, design, None, _labels_matrix(infos, classes), cfg,
+                                       np.array([prevalence[c] / len(infos) for c in classes]))
             thresholds, val_f = dx_fit["thresholds"], dx_fit["oof_macro_f"]
         else:
             logger.warning("no record gives Dx head inputs for the full-batch fit; keeping the page-loop head")
     if not dx_fit:
         thresholds, val_f = _tune_on_pages(loss_module, batcher, train_examples, val_examples, classes, cfg, ctx)
         model.dx_head.set_thresholds(thresholds)
-    rules = fit_dx_rhythm_rules(model, batcher, infos, classes, cfg)
 
-    prevalence = {c: int(sum(c in i.labels for i in infos)) for c in classes}
     trace_source = cfg.trace_source
     trace_scores: dict[str, float] = {}
     if cfg.digitizer == "pipeline" and trace_source == "auto":
@@ -774,6 +977,11 @@ def _train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool,
         "thresholds": [float(t) for t in thresholds],
         "rhythm_rules": rules,
         "val_macro_f_tuned": val_f,
+        "dx_calibration": dx_fit.get("calibration"),
+        "dx_calibration_report": dx_fit.get("calibration_report", {}),
+        "dx_decisions": dx_fit.get("decisions", {}),
+        "dx_oof_predicted_vs_true": dx_fit.get("oof_predicted_vs_true", {}),
+        "dx_digitized_pages": digitized_pages,
         "dx_fit": cfg.dx_fit if dx_fit else "sgd",
         "dx_fit_rows": dx_fit.get("rows", 0),
         "digitizer": cfg.digitizer,

@@ -174,6 +174,7 @@ def fit_dx_head(
     pos_weight: Sequence[float] | np.ndarray | None = None,
     max_iter: int = 500,
     seed: int = 0,
+    sample_weight: Sequence[float] | np.ndarray | None = None,
 ) -> float:
     """Fit ``head`` (in place) to input vectors ``inputs`` (N, head.input_size) (see :meth:`DxHead.inputs`) and
     multi-hot ``targets`` (N, C) in one full-batch problem: mean BCE with ``pos_weight`` (C,) + ``l2`` times the
@@ -181,7 +182,8 @@ def fit_dx_head(
     (``max_iter`` iterations; deterministic for a given ``seed``). With ``hidden_sizes=[]`` this is an L2-penalised
     class-weighted logistic regression per class. A ``standardize`` head first takes its mean and scale from
     ``inputs``; dropout is off during the fit (the L2 term regularises). Hidden layers are re-initialised from
-    ``seed``. Returns the final objective value.
+    ``seed``. ``sample_weight`` (N,): the rows' weights in the BCE mean (and in the standardisation's mean and
+    scale); None: all 1. Returns the final objective value.
     """
     x = torch.as_tensor(np.asarray(inputs, dtype=np.float32) if not torch.is_tensor(inputs) else inputs).float()
     y = torch.as_tensor(np.asarray(targets, dtype=np.float32) if not torch.is_tensor(targets) else targets).float()
@@ -193,9 +195,20 @@ def fit_dx_head(
         raise ValueError("fit_dx_head needs at least one example")
     device = head.thresholds.device
     x, y = torch.nan_to_num(x).to(device), y.to(device)
+    sw = None
+    if sample_weight is not None:
+        sw = torch.as_tensor(np.asarray(sample_weight, dtype=np.float32)).to(device).reshape(-1)
+        if sw.shape[0] != x.shape[0] or bool((sw < 0).any()) or float(sw.sum()) <= 0:
+            raise ValueError("sample_weight must be (N,) non-negative with a positive sum")
+        sw = sw / sw.mean()
     if head.standardize:
-        scale = x.std(dim=0, unbiased=False)
-        head.input_mean.copy_(x.mean(dim=0))
+        if sw is None:
+            mean = x.mean(dim=0)
+            scale = x.std(dim=0, unbiased=False)
+        else:
+            mean = (sw[:, None] * x).sum(dim=0) / sw.sum()
+            scale = ((sw[:, None] * (x - mean) ** 2).sum(dim=0) / sw.sum()).sqrt()
+        head.input_mean.copy_(mean)
         head.input_scale.copy_(torch.where(scale > 1e-6, scale, torch.ones_like(scale)))
     generator = torch.Generator().manual_seed(int(seed))
     with torch.no_grad():
@@ -205,7 +218,12 @@ def fit_dx_head(
                 layer.weight.copy_(torch.empty(layer.weight.shape).uniform_(-bound, bound, generator=generator))
                 layer.bias.zero_()
     pw = torch.ones(head.num_classes) if pos_weight is None else torch.as_tensor(np.asarray(pos_weight), dtype=torch.float32)
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=pw.to(device))
+    bce = nn.BCEWithLogitsLoss(pos_weight=pw.to(device), reduction="none")
+
+    def loss_fn(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        per_row = bce(logits, targets).mean(dim=1)
+        return per_row.mean() if sw is None else (per_row * sw).mean()
+
     weights = [m.weight for m in head.mlp if isinstance(m, nn.Linear)]
     params = [p for p in head.mlp.parameters()]
     was_training = head.training

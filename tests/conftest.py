@@ -41,6 +41,7 @@ TINY_TRAIN_CONFIG = {
     "trace_source_pages": 1,
     "render_preset": "clean",
     "num_threads": 1,
+    "dx_digitized_pages": False,  # digitizing the training pages costs seconds per page (tests of it opt in)
 }
 
 

@@ -1,0 +1,100 @@
+"""Which leads of a digitized page the diagnosis may read: the leads the page's self-check does not blame.
+
+The self-check (``ecgdigitize.selfcheck``, ``DigitizationResult.check``) judges a page by laws and ranges; this
+module turns its failed checks into a set of leads left out of the signal features (set to NaN; the feature
+extractor and the Dx head handle missing values), so that a lead read from the wrong row, with a calibration
+pulse left in or as a flat line does not become a diagnosis. A page whose status is ``failed`` (or that has no
+check, i.e. no signal was read) is not used at all: :func:`page_usable`.
+
+Blame, per failed check (checks that passed or were not applicable blame nothing):
+
+* ``coverage``, ``flat``, ``amplitude``, ``pulse``, ``duplicate``, ``qrs_timing``, ``rr_agreement``: the leads
+  the check's detail names (the worst lead, the flat leads, the leads with a pulse left in, the duplicated pair,
+  the pair whose beats disagree);
+* ``rhythm_vs_segment:X`` and ``rhythm_amplitude:X``: lead X;
+* limb-lead laws (``einthoven``, ``goldberger``, ``goldberger:I/II/III``): a limb lead is blamed when at least one
+  law with it failed and none with it passed (a failed Einthoven II = I + III with a passing II = 2/3 (aVF - aVR)
+  clears II and blames I and III);
+* page-level checks (``rate``, ``rr_windows``, ``precordial``: a statistical check, not a law; the layout and the
+  scale's source) blame no lead.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+import numpy as np
+
+#: failed checks whose detail names the leads they blame
+NAMING_CHECKS = ("coverage", "flat", "amplitude", "pulse", "duplicate", "qrs_timing", "rr_agreement")
+#: leads of each limb-lead law (upper case), as ``ecgdigitize.selfcheck.LIMB_IDENTITIES``
+LIMB_LAWS: dict[str, tuple[str, ...]] = {
+    "einthoven": ("I", "II", "III"),
+    "goldberger": ("AVR", "AVL", "AVF"),
+    "goldberger:II": ("II", "AVF", "AVR"),
+    "goldberger:I": ("I", "AVL", "AVR"),
+    "goldberger:III": ("III", "AVF", "AVL"),
+}
+_LEAD_TOKEN = re.compile(r"(?<![A-Za-z0-9])(III|II|I|aVR|aVL|aVF|AVR|AVL|AVF|V[1-6])(?![A-Za-z0-9])")
+
+
+def _checks(check: Any) -> list[dict[str, Any]]:
+    """The check list of a ``SelfCheck`` or of its ``to_dict()`` form, as dicts (name, passed, detail)."""
+    if check is None:
+        return []
+    items = check.get("checks", []) if isinstance(check, dict) else getattr(check, "checks", [])
+    out = []
+    for c in items:
+        if isinstance(c, dict):
+            out.append({"name": str(c.get("name", "")), "passed": c.get("passed"), "detail": str(c.get("detail", ""))})
+        else:
+            out.append({"name": str(c.name), "passed": c.passed, "detail": str(c.detail)})
+    return out
+
+
+def check_status(check: Any) -> str:
+    """'ok', 'suspect' or 'failed' of a ``SelfCheck`` (or its dict); 'failed' when there is none."""
+    if check is None:
+        return "failed"
+    return str(check.get("status", "failed") if isinstance(check, dict) else check.status)
+
+
+def page_usable(check: Any) -> bool:
+    """May the diagnosis read this page at all? Not when its digitization failed (no check, or status failed)."""
+    return check_status(check) != "failed"
+
+
+def untrusted_leads(check: Any) -> set[str]:
+    """Upper-case names of the leads the page's self-check blames (see the module docstring)."""
+    blamed: set[str] = set()
+    passed_law: set[str] = set()
+    failed_law: set[str] = set()
+    for c in _checks(check):
+        name, passed = c["name"], c["passed"]
+        if name in LIMB_LAWS:
+            if passed is True:
+                passed_law.update(LIMB_LAWS[name])
+            elif passed is False:
+                failed_law.update(LIMB_LAWS[name])
+            continue
+        if passed is not False:
+            continue
+        if name.startswith(("rhythm_vs_segment:", "rhythm_amplitude:")):
+            blamed.add(name.split(":", 1)[1].upper())
+        elif name in NAMING_CHECKS:
+            blamed.update(m.upper() for m in _LEAD_TOKEN.findall(c["detail"]))
+    return blamed | (failed_law - passed_law)
+
+
+def trusted_signal(signal: np.ndarray, lead_names: Iterable[str], check: Any) -> np.ndarray:
+    """A copy of ``signal`` (num_samples, len(lead_names)) with the leads :func:`untrusted_leads` blames set to
+    NaN (all NaN when the page is not :func:`page_usable`)."""
+    out = np.array(signal, dtype=np.float64, copy=True)
+    if not page_usable(check):
+        out[:] = np.nan
+        return out
+    blamed = untrusted_leads(check)
+    for j, name in enumerate(lead_names):
+        if j < out.shape[1] and str(name).strip().upper() in blamed:
+            out[:, j] = np.nan
+    return out
