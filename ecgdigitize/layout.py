@@ -73,6 +73,8 @@ def template_rows(name: str, rhythm: tuple[str, ...] | None = None) -> list[list
         if rhythm is None:
             rhythm = {"3x4+1": ("II",), "3x4+3": ("II", "V1", "V5")}.get(name, ())
         return rows + [[r] for r in rhythm]
+    if name == "3x5":
+        return [[STANDARD_LEADS[c * 3 + r] for c in range(4)] + [FIFTEEN_LEAD_EXTRAS[r]] for r in range(3)]
     if name == "6x2":
         return [[STANDARD_LEADS[c * 6 + r] for c in range(2)] for r in range(6)]
     if name == "12x1":
@@ -81,6 +83,11 @@ def template_rows(name: str, rhythm: tuple[str, ...] | None = None) -> list[list
 
 
 TEMPLATES = ("3x4+1", "3x4+3", "3x4", "6x2", "12x1")
+#: the 15-lead printout (3 rows of 5 columns of 2 s: the 3x4 grid and V4R, V8, V9 as a fifth column): a candidate
+#: only on pages where one of its extra leads' labels is read (without labels it cannot be told from a 3x4 page
+#: whose column boundaries went unseen)
+FIFTEEN_LEAD_EXTRAS = ("V4R", "V8", "V9")
+LABELLED_TEMPLATES = ("3x5",)
 
 
 def row_map(prob: np.ndarray, px_per_mm: float, threshold: float = 0.5, bridge: bool = False) -> np.ndarray:
@@ -221,8 +228,9 @@ def boundary_evidence(ink: np.ndarray, row: Row, x_start: float, x_end: float, p
 
 
 def fit_layout(rows: list[Row], durations_s: list[float], evidence: list[list[float]],
-               rhythm: dict[str, tuple[str, ...]] | None = None) -> tuple[str, float, dict[str, float]]:
-    """Template with the lowest cost for the found rows; returns (name, cost, all costs).
+               rhythm: dict[str, tuple[str, ...]] | None = None,
+               templates: tuple[str, ...] = TEMPLATES) -> tuple[str, float, dict[str, float]]:
+    """Template (of ``templates``) with the lowest cost for the found rows; returns (name, cost, all costs).
 
     Cost = |rows - template rows| + mean relative deviation of row durations from the longest row
     (short rows are unexpected in every template) + column-boundary mismatch."""
@@ -230,7 +238,7 @@ def fit_layout(rows: list[Row], durations_s: list[float], evidence: list[list[fl
     costs: dict[str, float] = {}
     dmax = max(durations_s) if durations_s else 0.0
     dur_cost = float(np.mean([abs(d - dmax) / max(dmax, 1e-6) for d in durations_s])) if durations_s else 1.0
-    for name in TEMPLATES:
+    for name in templates:
         trows = template_rows(name)
         c = abs(n - len(trows)) * 1.0
         c += dur_cost
@@ -238,7 +246,8 @@ def fit_layout(rows: list[Row], durations_s: list[float], evidence: list[list[fl
         mism = []
         for i, row_leads in enumerate(trows[:n]):
             ncol = len(row_leads)
-            expect = {1: (0, 0, 0), 2: (0, 1, 0), 4: (1, 1, 1)}[ncol]
+            # (5 columns: boundaries at 1/5 ... 4/5, none at the measured fractions)
+            expect = {1: (0, 0, 0), 2: (0, 1, 0), 4: (1, 1, 1), 5: (0, 0, 0)}[ncol]
             if i < len(evidence):
                 e = np.clip(np.asarray(evidence[i]), 0, 1)
                 mism.append(float(np.mean(np.abs(np.asarray(expect) - e))))

@@ -118,7 +118,7 @@ def template_boxes(name: str, rows: list[Row], spans: list[RowSpan],
         warnings.append(f"rows traced for {full_d:.2f} s; the labels' column spacing gives {from_labels:g} s "
                         "(the page is cut on the right)")
         full_d = from_labels
-    n_grid_rows = 3 if name.startswith("3x4") else len(trows)
+    n_grid_rows = 3 if name.startswith(("3x4", "3x5")) else len(trows)
     boxes: list[LeadBox] = []
     for i, span in enumerate(spans[:len(rows)]):
         if i >= len(trows):

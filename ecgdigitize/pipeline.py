@@ -24,7 +24,8 @@ from .boundaries import BoundaryZone, retrace_boundaries
 from .column_timing import retime_columns
 from .calibration import Calibration, Pulse, amplitude_calibration, find_pulse, standard_gain
 from .image_io import PreparedImage, downscale, prepare_image, upsample_hairline
-from .layout import Layout, LeadBox, Row, boundary_evidence, find_rows, fit_layout, row_map, template_rows
+from .layout import (FIFTEEN_LEAD_EXTRAS, LABELLED_TEMPLATES, TEMPLATES, Layout, LeadBox, Row, boundary_evidence,
+                     find_rows, fit_layout, row_map, template_rows)
 from .lead_identity import RowSpan, choose_layout
 from .lead_labels import LabelRead, labels_by_row, read_lead_labels
 from .paper import paper_mask
@@ -579,7 +580,10 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
         durations = [durations[i] for i in keep]
         evidence = [evidence[i] for i in keep]
     asm.align_row_starts(timings_rows, max(1.5, 0.01 * px_per_s))
-    name, cost, costs = fit_layout(rows, durations, evidence)
+    extras = {n.upper() for n in FIFTEEN_LEAD_EXTRAS}
+    templates = TEMPLATES + (LABELLED_TEMPLATES if layout in LABELLED_TEMPLATES
+                             or any(lab.name.upper() in extras for lab in labels) else ())
+    name, cost, costs = fit_layout(rows, durations, evidence, templates=templates)
     lay_warn: list[str] = []
     forced = None
     if layout != "auto":

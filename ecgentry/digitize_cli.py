@@ -40,7 +40,7 @@ from ecgentry.pages import ImageJob, find_images, iter_pages, plan_jobs, read_im
 logger = logging.getLogger(__name__)
 
 STANDARD_LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
-LAYOUTS = ("auto", "3x4+1", "3x4+3", "3x4", "6x2", "12x1")
+LAYOUTS = ("auto", "3x4+1", "3x4+3", "3x4", "3x5", "6x2", "12x1")
 FORMATS = ("wfdb", "csv", "both")
 PLOT_STYLES = ("rows", "3x4+1")
 CLASSICAL = "classical"

@@ -120,3 +120,24 @@ def test_labels_spacing_restores_the_columns_of_a_page_cut_on_the_right():
     odd = [[LabelRead(lab.name, 100.0 + c * 2.3 * PPS, lab.y0, 100.0 + c * 2.3 * PPS + 30, lab.y1, 0.95)
             for c, lab in enumerate(row)] for row in labels]
     assert span_from_labels(4, spans, odd) is None
+
+
+def test_fifteen_lead_page_with_its_extra_labels():
+    """3 rows of 5 columns (the 3x4 grid plus V4R, V8, V9): the template exists, is offered only on pages whose
+    extra leads' labels are read, and the labels then pick it over 3x4."""
+    from ecgdigitize.layout import FIFTEEN_LEAD_EXTRAS, TEMPLATES, fit_layout, template_rows
+
+    assert template_rows("3x5") == [["I", "aVR", "V1", "V4", "V4R"], ["II", "aVL", "V2", "V5", "V8"],
+                                     ["III", "aVF", "V3", "V6", "V9"]]
+    assert "3x5" not in TEMPLATES and set(FIFTEEN_LEAD_EXTRAS) == {"V4R", "V8", "V9"}
+    rows, spans = _rows(3)
+    no_boundaries = [[0.0, 0.0, 0.0]] * 3  # label ink at 1/4, 1/2, 3/4 of the rows: none (5 columns)
+    _, _, plain = fit_layout(rows, [10.0] * 3, no_boundaries)
+    assert "3x5" not in plain
+    _, _, costs = fit_layout(rows, [10.0] * 3, no_boundaries, templates=TEMPLATES + ("3x5",))
+    assert costs["3x5"] < costs["3x4"]
+    grid = template_rows("3x5")
+    labels = [[_label(n, r, c, 5) for c, n in enumerate(row)] for r, row in enumerate(grid)]
+    name, _, _, boxes, _, evidence = choose_layout(costs, rows, spans, labels, PPM)
+    assert name == "3x5" and all(e.agrees for e in evidence)
+    assert [(b.name, b.t0, b.t1) for b in boxes if b.row == 0][-1] == ("V4R", 8.0, 10.0)
