@@ -70,7 +70,6 @@ def main(argv: list[str] | None = None) -> int:
             for preset in args.presets:
                 dt, _ = pool.submit(_run, preset, dpi, args.pages, 0, False).result()
                 dt_io, peak = pool.submit(_run, preset, dpi, args.pages, 1, True).result()
-                t0 = time.perf_counter()
                 futures = [pool.submit(_run, preset, dpi, args.pages, 10 + w, False) for w in range(n)]
                 results = [f.result() for f in futures]
                 # parallel throughput: total pages over the slowest worker's render time

@@ -922,7 +922,6 @@ def _candidate_spans(glyphs: list[_Glyph], word_h: tuple[float, float],
                     best, best_gap = j, gap
         if best >= 0:
             nxt[i] = best
-    has_prev = set(nxt.values())
     # glyphs chained before / after each glyph (longest path), to tell words standing alone from text lines
     before = {i: 0 for i in range(len(glyphs))}
     for i in order:

@@ -24,7 +24,7 @@ from .boundaries import BoundaryZone, retrace_boundaries
 from .column_timing import retime_columns
 from .calibration import Calibration, Pulse, amplitude_calibration, find_pulse, standard_gain
 from .image_io import PreparedImage, downscale, prepare_image, upsample_hairline
-from .layout import (FIFTEEN_LEAD_EXTRAS, LABELLED_TEMPLATES, TEMPLATES, Layout, LeadBox, Row, boundary_evidence,
+from .layout import (FIFTEEN_LEAD_EXTRAS, LABELLED_TEMPLATES, TEMPLATES, Layout, Row, boundary_evidence,
                      find_rows, fit_layout, row_map, template_rows)
 from .lead_identity import RowSpan, choose_layout
 from .lead_labels import LabelRead, labels_by_row, read_lead_labels

@@ -240,7 +240,6 @@ def _line_coverage(n_px: int, origin_px: float, step_px: float, width_px: float,
         return np.zeros(n_px, np.float32)
     centres = origin_px + step_px * np.arange(kmin, kmax + 1)
     a = centres - width_px / 2.0
-    b = centres + width_px / 2.0
     edges = np.arange(n_px + 1, dtype=np.float64) - 0.5
     # F(x) = total line length left of x, evaluated at pixel edges; chunk lines to bound memory
     cum = np.zeros(n_px + 1, np.float64)
