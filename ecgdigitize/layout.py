@@ -111,6 +111,14 @@ def row_map(prob: np.ndarray, px_per_mm: float, threshold: float = 0.5, bridge: 
     return np.where(keep[lab] & (b > 0), prob, 0.0).astype(np.float32)
 
 
+#: gaps (mm) in a row's ink that do not end the row (a faint flat stretch, a broken stroke)
+ROW_GAP_MM = 6.0
+#: a blank gap (mm) between printed columns that a row still spans, to a neighbouring stretch of at least
+#: COLUMN_MIN_MM (a scan whose printer left 7 mm between V1 and V4: the row ended before V4)
+COLUMN_GAP_MM = 10.0
+COLUMN_MIN_MM = 20.0
+
+
 def find_rows(rmap: np.ndarray, px_per_mm_y: float, px_per_mm_x: float) -> list[Row]:
     """Rows of traces from the cleaned trace map: baselines at the peaks of the row profile, bands
     halfway to the neighbours, x extent from the covered columns near the baseline."""
@@ -160,15 +168,23 @@ def find_rows(rmap: np.ndarray, px_per_mm_y: float, px_per_mm_x: float) -> list[
     for pk, a, b, cov in merged:
         if cov.sum() < 20.0 * px_per_mm_x:
             continue
-        # longest stretch of covered columns allowing gaps up to 4 mm
+        # longest stretch of covered columns allowing gaps up to ROW_GAP_MM, extended over blank gaps between
+        # printed columns (up to COLUMN_GAP_MM) to neighbouring stretches of at least COLUMN_MIN_MM
         xs = np.flatnonzero(cov)
         gaps = np.diff(xs)
-        breaks = np.flatnonzero(gaps > 6.0 * px_per_mm_x)
+        breaks = np.flatnonzero(gaps > ROW_GAP_MM * px_per_mm_x)
         seg_starts = np.r_[0, breaks + 1]
         seg_ends = np.r_[breaks, xs.size - 1]
         lens = xs[seg_ends] - xs[seg_starts]
         s = int(np.argmax(lens))
-        x0, x1 = int(xs[seg_starts[s]]), int(xs[seg_ends[s]])
+        first = last = s
+        while first > 0 and lens[first - 1] >= COLUMN_MIN_MM * px_per_mm_x and \
+                xs[seg_starts[first]] - xs[seg_ends[first - 1]] <= COLUMN_GAP_MM * px_per_mm_x:
+            first -= 1
+        while last < len(lens) - 1 and lens[last + 1] >= COLUMN_MIN_MM * px_per_mm_x and \
+                xs[seg_starts[last + 1]] - xs[seg_ends[last]] <= COLUMN_GAP_MM * px_per_mm_x:
+            last += 1
+        x0, x1 = int(xs[seg_starts[first]]), int(xs[seg_ends[last]])
         if x1 - x0 < 20.0 * px_per_mm_x:
             continue
         # baseline: mode of the trace height in the band (sharp raw-profile peak near the smoothed one)

@@ -1,6 +1,7 @@
 """Per-row time axes: a keystone left on the page (rows of different px per mm) still lines the rows up."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import ecgdigitize.pipeline as pipeline
@@ -54,3 +55,20 @@ def test_bridged_rows_are_preferred_when_they_complete_a_cut_row():
     shorter = rows(full, full, full, (500, 1459))  # longer in total, but one row lost its start
     assert not prefer_bridged_rows(rows(full, (1023, 1897), full, (70, 1459)), shorter)
     assert prefer_bridged_rows(rows(full), rows(full, full))  # fewer than two rows: more rows win
+
+
+def test_a_row_spans_blank_gaps_between_printed_columns():
+    """A printer that leaves 7 mm blank between columns: the row still spans them (it ended before V4); a gap
+    wider than a column gap, or a short stretch beyond it (text), does not extend the row."""
+    from ecgdigitize.layout import COLUMN_GAP_MM, find_rows
+
+    ppm = 4.0
+    rmap = np.zeros((200, 1400), np.float32)
+    rmap[60, 20:900] = 1.0  # I, aVR, V1
+    rmap[60, 928:1300] = 1.0  # V4 after a 7 mm blank gap
+    rmap[150, 20:700] = 1.0
+    rmap[150, 760:1300] = 1.0  # 15 mm gap: another thing
+    rmap[150, 1330:1360] = 1.0  # 7.5 mm stretch (text) after a short gap
+    rows = find_rows(rmap, ppm, ppm)
+    assert 7.0 < COLUMN_GAP_MM
+    assert [(r.x0, r.x1) for r in rows] == [(20, 1300), (20, 700)]
