@@ -225,11 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     from ecgentry.config import _deep_update
     from evaluate_model import evaluate_model
 
-    from benchmarks.classify_challenge import CHALLENGE_VARIANTS
+    from benchmarks.classify_challenge import CHALLENGE_VARIANTS, DEFAULT_CHALLENGE_VARIANTS
 
     known = CHALLENGE_VARIANTS if args.challenge else VARIANTS
     if args.challenge and args.variants == "fused,image,signal":
-        args.variants = ",".join(CHALLENGE_VARIANTS)
+        args.variants = ",".join(DEFAULT_CHALLENGE_VARIANTS)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variants if v not in known]
     if unknown:

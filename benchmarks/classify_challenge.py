@@ -98,10 +98,6 @@ def render_challenge_pages(prepared: Path, out: Path, kit: Path, seed: int = 0, 
     return styles
 
 
-if __name__ == "__main__":  # render only: python -m benchmarks.classify_challenge PREPARED OUT KIT
-    render_challenge_pages(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
-
-
 # ------------------------------------------------------------------------------------------------------------
 # the benchmark on those pages
 #: Dx heads compared (TrainConfig overrides on top of the benchmark configuration)
@@ -112,7 +108,15 @@ CHALLENGE_VARIANTS: dict[str, dict] = {
     "true+decide": {"dx_digitized_pages": False},
     # fitted on the digitized training pages (+ the true-signal rows), decisions on their out-of-fold predictions
     "digitized": {},
+    # the same with the pages weighing as much as the true-signal rows, or eight times as much
+    "digitized-w1": {"dx_digitized_weight": 1.0},
+    "digitized-w8": {"dx_digitized_weight": 8.0},
+    # the same without the rate cap
+    "digitized-nocap": {"dx_max_rate_ratio": 0},
+    # thresholds tuned for classes with at least 10 positive records (default 20)
+    "digitized-min10": {"dx_min_positives": 10},
 }
+DEFAULT_CHALLENGE_VARIANTS = ("true", "true+decide", "digitized")
 
 
 @dataclass
@@ -152,22 +156,23 @@ def collect_records(rendered: Path, prepared: Path, folds: dict[int, int], style
 
 def make_train_folder(records: list[PageRecord], folder: Path) -> None:
     """A Challenge training folder: each record's prepared header (full signal) with its ``# Image:`` line, its
-    signal files and page as symbolic links."""
+    signal files and page (hard links, else copies)."""
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     for r in records:
         header = (r.prepared.with_suffix(".hea")).read_text(encoding="utf-8").rstrip("\n")
         (folder / f"{r.name}.hea").write_text(header + f"\n# Image: {r.image.name}\n", encoding="utf-8")
-        for f in r.prepared.parent.glob(r.name + ".*"):
-            if f.suffix != ".hea":
-                os.symlink(f.resolve(), folder / f.name)
-        os.symlink(r.image.resolve(), folder / r.image.name)
+        for f in [*(f for f in r.prepared.parent.glob(r.name + ".*") if f.suffix != ".hea"), r.image]:
+            try:  # hard links: the entry's path guard refuses files that resolve outside the record's folder
+                os.link(f.resolve(), folder / f.name)
+            except OSError:
+                shutil.copy2(f, folder / f.name)
 
 
-def predict(model: Path, pages: list[Any]) -> list[list[str]]:
+def predict(model: Path, pages: list[Any], read_failed: bool = False) -> list[list[str]]:
     """Labels of each digitized test page by the entry in ``model``, as ``run_record`` decides them (a failed page:
-    the fallback labels)."""
+    the fallback labels; ``read_failed``: classified from all its leads anyway, for comparison only)."""
     from ecgentry.digitized_training import STANDARD_LEADS
     from ecgentry.infer import dx_probabilities, labels_from_probs, load_entry
 
@@ -175,7 +180,9 @@ def predict(model: Path, pages: list[Any]) -> list[list[str]]:
     out = []
     for page in pages:
         probs = np.zeros(0)
-        if page.signal is not None:
+        if page.signal is not None and read_failed and page.status == "failed":
+            probs = dx_probabilities(entry, page.signal, STANDARD_LEADS, page.fs)
+        elif page.signal is not None:
             probs = dx_probabilities(entry, page.signal, STANDARD_LEADS, page.fs, check=page.check)
         out.append(labels_from_probs(entry, probs))
     return out
@@ -234,6 +241,7 @@ def run_challenge(args: Any, work: Path, base_cfg: dict, variants: list[str]) ->
     splits = ([(f"cv{k}", tuple(f for f in range(1, 9) if f not in g), g) for k, g in enumerate(CV_GROUPS)]
               if args.cv else [("holdout", (1, 2, 3, 4, 5, 6), (7, 8))])
     pooled: dict[str, tuple[list, list]] = {v: ([], []) for v in variants}
+    pooled_failed_read: dict[str, list] = {v: [] for v in variants}
     summaries: dict[str, list[dict]] = {v: [] for v in variants}
     for name, train_folds, test_folds in splits:
         tr = [r for r in records if r.fold in train_folds]
@@ -252,6 +260,7 @@ def run_challenge(args: Any, work: Path, base_cfg: dict, variants: list[str]) ->
             outputs = predict(model, [page_of[r.name] for r in te])
             pooled[variant][0].extend(r.labels for r in te)
             pooled[variant][1].extend(outputs)
+            pooled_failed_read[variant].extend(predict(model, [page_of[r.name] for r in te], read_failed=True))
             summaries[variant].append(summary)
             sc = score([r.labels for r in te], outputs)
             print(f"  {name} {variant}: {len(tr)} train / {len(te)} test records, macro F {sc['macro_f']:.3f}, "
@@ -263,6 +272,9 @@ def run_challenge(args: Any, work: Path, base_cfg: dict, variants: list[str]) ->
     print(f"\nChallenge-generator pages (ecg-image-kit, mixed styles, references masked), PTB-XL {args.records}, "
           f"{n_test} test records, {mode}; status of all pages {st['status_counts']}")
     print_challenge_table(results, variants)
+    read_anyway = {v: score(pooled[v][0], pooled_failed_read[v]) for v in variants}
+    print("macro F with the failed pages classified from all their leads instead of the fallback labels "
+          "(comparison only): " + ", ".join(f"{v} {read_anyway[v]['macro_f']:.3f}" for v in variants))
     for v in variants:
         rep = summaries[v][-1].get("dx_calibration_report", {})
         if rep.get("calibrated") or rep.get("uncalibrated"):
@@ -270,7 +282,8 @@ def run_challenge(args: Any, work: Path, base_cfg: dict, variants: list[str]) ->
             print(f"{v}: out-of-fold calibration (last split) Brier {u.get('brier')} -> {c.get('brier')}, "
                   f"ECE {u.get('ece')} -> {c.get('ece')}")
     out_json = work / ("challenge_cv.json" if args.cv else "challenge_holdout.json")
-    out_json.write_text(json.dumps({"results": results, "status": st, "by_style": by_style,
+    out_json.write_text(json.dumps({"results": results, "read_failed_anyway": read_anyway, "status": st,
+                                    "by_style": by_style,
                                     "summaries": {v: [{k: s.get(k) for k in ("thresholds", "dx_calibration_report",
                                                                              "dx_decisions", "dx_digitized_pages",
                                                                              "dx_oof_predicted_vs_true", "classes")}
@@ -294,3 +307,45 @@ def print_challenge_table(results: dict[str, dict], variants: list[str]) -> None
 
 CLASS_ORDER = ["NORM", "Acute MI", "Old MI", "STTC", "CD", "HYP", "PAC", "PVC", "AFIB/AFL", "TACHY", "BRADY"]
 CV_GROUPS: list[tuple[int, ...]] = [(1, 2), (3, 4), (5, 6), (7,), (8,)]
+
+
+def time_training_pages(pages_folder: Path, n: int, workers: list[int], seed: int = 0) -> list[dict[str, Any]]:
+    """Seconds per training page of ``ecgentry.digitized_training.digitize_training_pages`` (what ``train_models``
+    adds) on a seeded sample of ``n`` pages of ``pages_folder``, each worker count with a fresh cache (the
+    lead-label classifier trained once per call, included)."""
+    import tempfile
+
+    import helper_code as hc
+    from ecgentry.digitized_training import digitize_training_pages
+
+    heas = sorted(pages_folder.glob("*.hea"))
+    pick = [heas[int(i)] for i in sorted(np.random.default_rng(seed).permutation(len(heas))[:n])]
+    tasks = []
+    for hea in pick:
+        header = hea.read_text(encoding="utf-8")
+        image = [ln.split(":", 1)[1].strip() for ln in header.splitlines() if ln.startswith("# Image:")][0]
+        tasks.append((hea.stem, str(pages_folder / image), float(hc.get_sampling_frequency(header)),
+                      int(hc.get_num_samples(header))))
+    rows = []
+    for w in workers:
+        with tempfile.TemporaryDirectory() as cache:
+            t0 = time.time()
+            _, stats = digitize_training_pages(tasks, cache, w)
+            wall = time.time() - t0
+            again0 = time.time()
+            _, hits = digitize_training_pages(tasks, cache, w)
+            rows.append({"workers": w, "pages": len(tasks), "wall_s": round(wall, 1),
+                         "wall_s_per_page": round(wall / len(tasks), 2),
+                         "worker_s_per_page": stats.to_dict()["seconds_per_page"],
+                         "rerun_s": round(time.time() - again0, 2), "rerun_hits": hits.hits})
+            print(rows[-1], flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    # python -m benchmarks.classify_challenge render PREPARED OUT KIT
+    # python -m benchmarks.classify_challenge time PAGES_FOLDER N [WORKERS...]   (seconds per training page)
+    if sys.argv[1] == "render":
+        render_challenge_pages(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
+    elif sys.argv[1] == "time":
+        time_training_pages(Path(sys.argv[2]), int(sys.argv[3]), [int(w) for w in sys.argv[4:]] or [1, 2])

@@ -200,6 +200,7 @@ class _Batcher:
         self.feature_cache = None  # an ecgentry.digitized_training.FeatureCache (raw features on disk), or None
         self.page_rows: dict[str, np.ndarray] = {}  # record -> raw features (P, E) of its digitized own pages
         self.page_features: dict[str, np.ndarray] = {}  # image file -> raw features (E,) of that digitized page
+        self.pages_failed: set[str] = set()  # records with digitized pages, none usable (fallback labels at run time)
 
     def _record_features(self, info: RecordInfo) -> np.ndarray:
         """Model-ready signal features of the record's true signal, corrupted like a digitized one: one of
@@ -259,7 +260,8 @@ class _Batcher:
     def design_rows(self, infos: list[RecordInfo], raw: bool = False) -> "DxDesign":
         """The signal-feature design of the Dx fit: per record its corrupted true-signal rows (weight 1 each) and
         the rows of its digitized own pages (together ``dx_digitized_weight`` x ``FEATURE_VARIANTS``); the rows
-        that judge the record out of fold are its digitized pages when it has any, else its true-signal rows."""
+        that judge the record out of fold are its digitized pages when it has any, else its true-signal rows (none
+        when all its pages failed: such a record gets the fallback labels at run time)."""
         rows: list[np.ndarray] = []
         owners: list[int] = []
         weights: list[float] = []
@@ -273,7 +275,7 @@ class _Batcher:
                 rows.append(true)
                 owners += [k] * len(true)
                 weights += [1.0] * len(true)
-                evals += [not has_pages] * len(true)
+                evals += [not has_pages and info.record not in self.pages_failed] * len(true)
             if has_pages:
                 rows.append(pages)
                 owners += [k] * len(pages)
@@ -391,6 +393,7 @@ def attach_digitized_pages(batcher: "_Batcher", infos: list[RecordInfo], cfg: Tr
         batcher.page_features[page.image_file] = values
         per_record.setdefault(page.record, []).append(values)
     batcher.page_rows = {r: np.stack(v).astype(np.float32) for r, v in per_record.items()}
+    batcher.pages_failed = {p.record for p in digitized} - set(per_record)
     out = stats.to_dict()
     out["records_with_pages"] = len(batcher.page_rows)
     out["feature_seconds"] = round(time.time() - t_features, 1)
@@ -436,7 +439,8 @@ def dx_design(model: ECGMultiHeadModel, batcher: _Batcher, infos: list[RecordInf
         with torch.no_grad():
             feats = model.backbone(model.preprocess(pages).to(device))
             digitized = [batcher.page_features.get(ex.image_file) if ex.image_file else None for ex in kept]
-            judged = [any(batcher.page_features.get(f) is not None for f in ex.info.image_files) for ex in kept]
+            judged = [ex.info.record in batcher.pages_failed
+                      or any(batcher.page_features.get(f) is not None for f in ex.info.image_files) for ex in kept]
             if head.extra_features:
                 raw_variants = [batcher.raw_feature_variants(ex.info) for ex in kept]
                 for v in range(max(len(x) for x in raw_variants)):
@@ -516,8 +520,9 @@ def fit_dx_full_batch(model: ECGMultiHeadModel, x: np.ndarray | DxDesign, owners
         with torch.no_grad():
             for g in records[test_groups]:
                 rows = np.flatnonzero((design.owners == g) & design.evals)
-                if not len(rows):
-                    rows = np.flatnonzero(design.owners == g)
+                if not len(rows):  # every page of the record failed: not judged (fallback labels at run time)
+                    out.append(np.full(len(classes), np.nan))
+                    continue
                 p = torch.sigmoid(fold_head.logits_from_inputs(torch.from_numpy(design.x[rows]))).numpy()
                 for r, pr in zip(rows, p):
                     row_probs[int(r)] = pr.astype(np.float64)
@@ -525,6 +530,8 @@ def fit_dx_full_batch(model: ECGMultiHeadModel, x: np.ndarray | DxDesign, owners
         return np.stack(out)
 
     oof, groups = out_of_fold_probabilities(fit_predict, len(records), cfg.dx_oof_folds, cfg.seed)
+    if len(groups):
+        groups = groups[np.isfinite(oof).all(axis=1)]
     thresholds = np.full(head.num_classes, 0.5)
     calibration: dict[str, Any] | None = None
     report: dict[str, Any] = {}
