@@ -365,12 +365,6 @@ def estimate_orientation(grid_map: np.ndarray, trace_prob: np.ndarray, max_deg: 
                        confidence=conf, warnings=warnings)
 
 
-def scale_homography(H: np.ndarray, factor: float) -> np.ndarray:
-    """Homography for images scaled by ``factor`` (new px per old px) on both sides."""
-    S = np.diag([factor, factor, 1.0])
-    return S @ H @ np.linalg.inv(S)
-
-
 def warp(image: np.ndarray, H: np.ndarray, shape: tuple[int, int], border: float | tuple = 0,
          interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """Apply homography ``H`` (input -> output pixels) producing an output of ``shape`` (H, W)."""
