@@ -102,8 +102,9 @@ def record_fold(record_name: str, folds: dict[int, int]) -> int | None:
 
 
 def link_subset(src: Path, dst: Path, records: list[Path]) -> None:
-    """Make ``dst`` a Challenge folder holding (symbolic links to) the files of ``records`` (paths without
-    extension, under ``src``)."""
+    """Make ``dst`` a Challenge folder holding the files of ``records`` (paths without extension, under ``src``) as
+    hard links (copies across file systems): the entry's path guard refuses files that resolve outside the
+    record's folder, symbolic links included."""
     for rec in records:
         rel = rec.relative_to(src)
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -111,7 +112,10 @@ def link_subset(src: Path, dst: Path, records: list[Path]) -> None:
             if f.name == rec.name + ".hea" or f.name.startswith(rec.name + ".") or f.name.startswith(rec.name + "-"):
                 target = dst / rel.parent / f.name
                 if not target.exists():
-                    os.symlink(f.resolve(), target)
+                    try:
+                        os.link(f.resolve(), target)
+                    except OSError:
+                        shutil.copy2(f, target)
 
 
 def read_labels(folder: Path) -> dict[str, list[str]]:

@@ -68,7 +68,7 @@ class TrainConfig(_ConfigBase):
     dx_pos_weight_limit: float = 1e4
     dx_standardize: bool = True
     dx_thresholds: str = "oof"
-    dx_min_positives: int = 20
+    dx_min_positives: int = 10
     dx_oof_folds: int = 5
     dx_rhythm_rules: bool = True
     signal_features: bool = True
