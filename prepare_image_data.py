@@ -22,7 +22,7 @@ import os
 import re
 import sys
 
-from ecgentry.safe_paths import copy_inside, inside, output_file, same_folder, subfolder_inside
+from ecgentry.safe_paths import copy_inside, inside, record_paths, same_folder
 from helper_code import find_records, get_signal_files_from_header, load_text, save_text, substring_images
 
 logger = logging.getLogger(__name__)
@@ -72,15 +72,10 @@ def run(args: argparse.Namespace) -> int:
 
     with_images = 0
     for record in records:
-        relative_path, record_name = os.path.split(record)
-        input_dir = subfolder_inside(args.input_folder, relative_path, record)
-        output_dir = subfolder_inside(args.output_folder, relative_path, record)
-        if input_dir is None or output_dir is None:
+        paths = record_paths(args.input_folder, args.output_folder, record)
+        if paths is None:
             continue
-        input_header_file = inside(input_dir, record_name + ".hea", record, "header")
-        output_header_file = output_file(output_dir, record_name + ".hea", record, "header (output)")
-        if input_header_file is None or output_header_file is None:
-            continue
+        record_name, input_dir, output_dir, input_header_file, output_header_file = paths
 
         image_files = find_record_images(input_dir, record_name)
         if image_files:

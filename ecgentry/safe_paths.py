@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import NamedTuple
 
 logger = logging.getLogger(__name__)
 
@@ -113,3 +114,29 @@ def subfolder_inside(root: str | os.PathLike, relative: str, record: str) -> str
     if relative in ("", "."):
         return os.path.realpath(os.fspath(root))
     return inside(root, relative, record, "folder")
+
+
+class RecordPaths(NamedTuple):
+    """Where one record of a data-preparation script is read from and written to (resolved, guarded)."""
+
+    name: str  # the record's name without folder
+    input_dir: str
+    output_dir: str
+    input_header: str
+    output_header: str
+
+
+def record_paths(input_root: str | os.PathLike, output_root: str | os.PathLike, record: str) -> RecordPaths | None:
+    """The record's input and output folders (``record``'s relative folder under each root) and header files, each
+    guarded as :func:`subfolder_inside`, :func:`inside` and :func:`output_file` guard them; None (warned) when any
+    of them would leave its root."""
+    relative_path, name = os.path.split(record)
+    input_dir = subfolder_inside(input_root, relative_path, record)
+    output_dir = subfolder_inside(output_root, relative_path, record)
+    if input_dir is None or output_dir is None:
+        return None
+    input_header = inside(input_dir, name + ".hea", record, "header")
+    output_header = output_file(output_dir, name + ".hea", record, "header (output)")
+    if input_header is None or output_header is None:
+        return None
+    return RecordPaths(name, input_dir, output_dir, input_header, output_header)
