@@ -7,7 +7,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -63,18 +63,20 @@ def load_entry(model_folder: str, device: str = "auto") -> EntryModels:
     return EntryModels(model=model, device=dev, summary=summary)
 
 
-def trace_map(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor | None, transform: Any, image: np.ndarray,
-              source: str) -> np.ndarray | None:
-    """The trace probability handed to the vectoriser: None (classical map), the segmentation head's map, or
-    the two combined (the classical map gated by the dilated segmentation map). Made at the digitizer's working
-    size (``image`` downscaled to its long side ``MAX_WORK_SIDE`` px, as ``digitize_page`` does), never at the
-    page's full size: a 13200 x 10200 page's float maps would take several GB. A head trained on native-resolution
-    crops (``input_mode="tiles"``) runs on tiles of that working image; a page-mode head's map comes from
-    ``seg_logits`` (the letterboxed page's logits)."""
+def trace_maps(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor | None, transform: Any, image: np.ndarray,
+               sources: Sequence[str]) -> dict[str, np.ndarray]:
+    """The learned trace probabilities handed to the vectoriser, by source: "segmentation" (the segmentation head's
+    map) and "combined" (the classical map gated by the dilated segmentation map); the head runs once for all of
+    them. Made at the digitizer's working size (``image`` downscaled to its long side ``MAX_WORK_SIDE`` px, as
+    ``digitize_page`` does), never at the page's full size: a 13200 x 10200 page's float maps would take several
+    GB. A head trained on native-resolution crops (``input_mode="tiles"``) runs on tiles of that working image; a
+    page-mode head's map comes from ``seg_logits`` (the letterboxed page's logits). Empty without a head (or
+    without logits for a page-mode head); "classical" and unknown sources are left out."""
     head = entry_model.segmentation_head
     tiles = head is not None and head.config.input_mode == "tiles"
-    if source == "classical" or head is None or (seg_logits is None and not tiles):
-        return None
+    wanted = [s for s in sources if s in ("segmentation", "combined")]
+    if not wanted or head is None or (seg_logits is None and not tiles):
+        return {}
     from dataclasses import replace
 
     from ecgdigitize.image_io import MAX_WORK_SIDE, downscale
@@ -87,14 +89,24 @@ def trace_map(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor | None, t
         if factor < 1.0:
             transform = replace(transform, page_height=int(work.shape[0]), page_width=int(work.shape[1]))
         prob = trace_probability(seg_logits, transform)
-    if source == "segmentation":
-        return prob
-    import cv2
+    out = {}
+    for source in wanted:
+        if source == "segmentation":
+            out[source] = prob
+        else:
+            import cv2
 
-    from ecgdigitize.trace_map import classical_trace_map
+            from ecgdigitize.trace_map import classical_trace_map
 
-    gate = cv2.dilate((prob > 0.3).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(np.float32)
-    return classical_trace_map(work).prob * np.maximum(gate, 0.1)
+            gate = cv2.dilate((prob > 0.3).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(np.float32)
+            out[source] = classical_trace_map(work).prob * np.maximum(gate, 0.1)
+    return out
+
+
+def trace_map(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor | None, transform: Any, image: np.ndarray,
+              source: str) -> np.ndarray | None:
+    """One source's trace probability (see :func:`trace_maps`); None for the classical map."""
+    return trace_maps(entry_model, seg_logits, transform, image, (source,)).get(source)
 
 
 #: the learned trace maps tried, in order, on a page whose classical reading's self-check is not ok
@@ -117,10 +129,7 @@ def digitize_per_page(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor |
     best, best_source = first, "classical"
     if best.status == "ok" or entry_model.segmentation_head is None:
         return best
-    for source in PER_PAGE_ALTERNATIVES:
-        prob = trace_map(entry_model, seg_logits, transform, image, source)
-        if prob is None:
-            continue
+    for source, prob in trace_maps(entry_model, seg_logits, transform, image, PER_PAGE_ALTERNATIVES).items():
         candidate = digitize_page(image, prob, **kwargs)
         kept = np.isfinite(candidate.signal).sum() >= PER_PAGE_MIN_COVERAGE * np.isfinite(first.signal).sum()
         if kept and reading_rank(candidate) > reading_rank(best):

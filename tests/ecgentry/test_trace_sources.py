@@ -66,7 +66,7 @@ def test_per_page_keeps_the_best_self_checked_reading(monkeypatch, classical, le
         return _reading(*(classical if source == "classical" else learned[source]), tag=source)
 
     monkeypatch.setattr(infer, "digitize_page", fake_digitize)
-    monkeypatch.setattr(infer, "trace_map", lambda model, seg, tr, image, source: source)
+    monkeypatch.setattr(infer, "trace_maps", lambda model, seg, tr, image, sources: {s: s for s in sources})
     model = SimpleNamespace(segmentation_head=object())
     result = infer.digitize_per_page(model, None, None, np.zeros((4, 4, 3), np.uint8), fs=500.0)
     assert result.tag == expect
