@@ -60,7 +60,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-CLASSES = ["NORM", "Acute MI", "Old MI", "STTC", "CD", "HYP", "PAC", "PVC", "AFIB/AFL", "TACHY", "BRADY"]
+from ecgvocab import DX_CLASSES as CLASSES  # noqa: E402 - after the path set-up
+
 VARIANTS: dict[str, dict] = {
     "fused": {},
     "image": {"signal_features": False},

@@ -173,7 +173,7 @@ def make_train_folder(records: list[PageRecord], folder: Path) -> None:
 def predict(model: Path, pages: list[Any], read_failed: bool = False) -> list[list[str]]:
     """Labels of each digitized test page by the entry in ``model``, as ``run_record`` decides them (a failed page:
     the fallback labels; ``read_failed``: classified from all its leads anyway, for comparison only)."""
-    from ecgentry.digitized_training import STANDARD_LEADS
+    from ecgvocab import STANDARD_LEADS
     from ecgentry.infer import dx_probabilities, labels_from_probs, load_entry
 
     entry = load_entry(str(model))
@@ -294,7 +294,9 @@ def run_challenge(args: Any, work: Path, base_cfg: dict, variants: list[str]) ->
 
 def print_challenge_table(results: dict[str, dict], variants: list[str]) -> None:
     classes = sorted({c for v in variants for c in results[v]["f"]})
-    order = [c for c in CLASS_ORDER if c in classes] + [c for c in classes if c not in CLASS_ORDER]
+    from ecgvocab import sort_classes
+
+    order = sort_classes(classes)
     w = 22
     print(f"{'':<10}{'true':>6}" + "".join(f"{v + ' F (pred)':>{w}}" for v in variants))
     print(f"{'macro F':<10}{'':>6}" + "".join(f"{results[v]['macro_f']:>{w}.3f}" for v in variants))
@@ -305,7 +307,6 @@ def print_challenge_table(results: dict[str, dict], variants: list[str]) -> None
     print()
 
 
-CLASS_ORDER = ["NORM", "Acute MI", "Old MI", "STTC", "CD", "HYP", "PAC", "PVC", "AFIB/AFL", "TACHY", "BRADY"]
 CV_GROUPS: list[tuple[int, ...]] = [(1, 2), (3, 4), (5, 6), (7,), (8,)]
 
 

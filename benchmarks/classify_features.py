@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-CLASSES = ["NORM", "Acute MI", "Old MI", "STTC", "CD", "HYP", "PAC", "PVC", "AFIB/AFL", "TACHY", "BRADY"]
+from ecgvocab import DX_CLASSES as CLASSES  # noqa: E402 - after the path set-up
 
 
 def _record_features(header_path: str, variants: int, seed: int) -> tuple[str, list[str], np.ndarray, np.ndarray,

@@ -70,9 +70,10 @@ def render_set(folder: Path, records, dpi: float, distortion, seed: int, mask_un
     from PIL import Image
 
     from ecgrender.distort import apply_distortions, apply_preset
-    from ecgrender.page import STANDARD_LEADS, PageSpec, render_page
+    from ecgrender.page import PageSpec, render_page
     from ecgrender.records import write_challenge_record
     from ecgrender.render_cli import plotted_mask
+    from ecgvocab import STANDARD_LEADS
 
     folder.mkdir(parents=True, exist_ok=True)
     for k, (name, sig, fs, labels) in enumerate(records):

@@ -29,10 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from ecgvocab import STANDARD_LEADS as LEADS  # noqa: E402 - after the path set-up
+
 LETTER_1200_DPI = (13200, 10200)  # width, height in pixels
 BUDGET_MIB = 2 * 1000**3 / 2**20  # 2 GB
 SOURCES = ("classical", "segmentation", "combined")
-LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 FS_HZ = 500.0
 NUM_SAMPLES = 5000
 

@@ -21,7 +21,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ecgrender.distort import PRESETS, apply_preset  # noqa: E402
-from ecgrender.page import STANDARD_LEADS, PageSpec, render_page  # noqa: E402
+from ecgrender.page import PageSpec, render_page  # noqa: E402
+from ecgvocab import STANDARD_LEADS  # noqa: E402
 
 
 def _signal(fs: float = 500.0, seconds: float = 10.0, seed: int = 0) -> np.ndarray:

@@ -36,10 +36,10 @@ from ecgdigitize.export import write_csv  # noqa: F401 - part of this module's i
 from ecgdigitize.report import json_safe as _json_safe
 from ecgdigitize.report import page_reasons, page_report, page_status  # noqa: F401 - re-exported
 from ecgentry.pages import ImageJob, find_images, iter_pages, plan_jobs, read_image_header
+from ecgvocab import STANDARD_LEADS
 
 logger = logging.getLogger(__name__)
 
-STANDARD_LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 LAYOUTS = ("auto", "3x4+1", "3x4+3", "3x4", "3x5", "6x2", "12x1")
 FORMATS = ("wfdb", "csv", "both")
 PLOT_STYLES = ("rows", "3x4+1")

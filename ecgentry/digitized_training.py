@@ -30,10 +30,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ecgvocab import STANDARD_LEADS
+
 logger = logging.getLogger(__name__)
 
 CACHE_FOLDER = "digitized_pages"
-STANDARD_LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+#: The shared vocabulary (lead names and their matching) that the digitizer and the features read.
+VOCABULARY_SOURCES: tuple[str, ...] = ("ecgvocab/leads.py",)
 
 
 def _sources_digest(package: str, extra: Sequence[str] = ()) -> str:
@@ -49,14 +52,15 @@ def _sources_digest(package: str, extra: Sequence[str] = ()) -> str:
 
 @lru_cache(maxsize=None)
 def digitizer_version() -> str:
-    """A digest of the ``ecgdigitize`` package's sources: a changed digitizer invalidates cached pages."""
-    return _sources_digest("ecgdigitize")
+    """A digest of the ``ecgdigitize`` package's sources and the lead vocabulary: a changed digitizer invalidates
+    cached pages."""
+    return _sources_digest("ecgdigitize", VOCABULARY_SOURCES)
 
 
 @lru_cache(maxsize=None)
 def features_version() -> str:
-    """A digest of the ``ecgfeatures`` package's sources (features and trust rules)."""
-    return _sources_digest("ecgfeatures")
+    """A digest of the ``ecgfeatures`` package's sources (features and trust rules) and the lead vocabulary."""
+    return _sources_digest("ecgfeatures", VOCABULARY_SOURCES)
 
 
 def file_sha256(path: str) -> str:

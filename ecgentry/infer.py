@@ -20,6 +20,7 @@ from ecgentry.records import header_facts, read_header, record_image_files, resa
 from ecgentry.calibration import apply_calibration
 from ecgfeatures.features import FEATURE_NAMES, extract_features, features_to_model_input, nothing_measured
 from ecgfeatures.trust import page_usable, trusted_signal
+from ecgvocab import OUTPUT_LIMIT_MV, STANDARD_LEADS, clip_for_wfdb, lead_key, snr_db
 from models.model import ECGMultiHeadModel
 from models.rhythm_rules import apply_rhythm_rules
 
@@ -28,7 +29,6 @@ logger = logging.getLogger(__name__)
 ENTRY_FILE = "entry.json"
 MODEL_SUBFOLDER = "model"
 MIN_GAIN_DB = 0.5  # a learned trace map must beat the classical one by this much on validation pages
-SIGNAL_LIMIT_MV = 30.0  # outputs are clipped to +-30 mV so every WFDB format/gain can store them
 
 
 @dataclass
@@ -247,10 +247,10 @@ def labels_from_probs(entry: EntryModels, probs: np.ndarray) -> list[str]:
 
 
 def _to_header_leads(signal12: np.ndarray, model_leads: list[str], header_leads: list[str]) -> np.ndarray:
-    lookup = {n.casefold(): j for j, n in enumerate(model_leads)}
+    lookup = {lead_key(n): j for j, n in enumerate(model_leads)}
     out = np.full((signal12.shape[0], len(header_leads)), np.nan)
     for j, name in enumerate(header_leads):
-        k = lookup.get(name.casefold())
+        k = lookup.get(lead_key(name))
         if k is not None:
             out[:, j] = signal12[:, k]
     return out
@@ -324,7 +324,7 @@ def _run_record(entry: EntryModels, record: str, verbose: bool) -> tuple[np.ndar
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             signal = np.nanmean(np.stack(signals), axis=0)
-    signal = np.clip(signal, -SIGNAL_LIMIT_MV, SIGNAL_LIMIT_MV)
+    signal = clip_for_wfdb(signal, -OUTPUT_LIMIT_MV, OUTPUT_LIMIT_MV)
     if not read:
         logger.warning("record %s: no readable image; signal is NaN", record)
     if entry.classes:
@@ -343,7 +343,7 @@ def choose_trace_source(model: ECGMultiHeadModel, infos: list, preset: str, num_
     axis is exact)."""
     from ecgentry.records import load_standard_signal
     from ecgrender.distort import apply_preset
-    from ecgrender.page import STANDARD_LEADS, PageSpec, render_page
+    from ecgrender.page import PageSpec, render_page
 
     if model.segmentation_head is None or num_pages <= 0:
         return "classical", {}
@@ -369,7 +369,7 @@ def choose_trace_source(model: ECGMultiHeadModel, infos: list, preset: str, num_
         for source in scores:
             est, _ = analyse_page(entry, page.image, fs=info.fs, num_samples=ref.shape[0],
                                   lead_names=list(STANDARD_LEADS), source=source)
-            scores[source].append(_snr_db(ref, est))
+            scores[source].append(snr_db(ref, est, per_lead=True))
     medians = {k: float(np.median(v)) for k, v in scores.items() if v}
     if not medians:
         return "classical", {}
@@ -381,20 +381,3 @@ def choose_trace_source(model: ECGMultiHeadModel, infos: list, preset: str, num_
     logger.info("trace source on %d validation pages (median SNR dB): %s -> %s", pages, medians, best)
     return best, medians
 
-
-def _snr_db(ref: np.ndarray, est: np.ndarray) -> float:
-    """Mean over leads of 10 log10(sum ref^2 / sum err^2) on samples finite in both, times the fraction of finite
-    reference samples covered (0 dB for an uncovered lead), as the official scorer without the shift search."""
-    values = []
-    for j in range(ref.shape[1]):
-        finite_ref = np.isfinite(ref[:, j])
-        ok = finite_ref & np.isfinite(est[:, j])
-        if not finite_ref.any():
-            continue
-        if not ok.any():
-            values.append(0.0)
-            continue
-        noise = np.sum((ref[ok, j] - est[ok, j]) ** 2)
-        snr = 10 * np.log10(max(np.sum(ref[ok, j] ** 2), 1e-12) / max(noise, 1e-12))
-        values.append(snr * ok.sum() / finite_ref.sum())
-    return float(np.mean(values)) if values else 0.0

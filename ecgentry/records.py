@@ -12,7 +12,7 @@ import numpy as np
 
 import helper_code as hc
 from ecgentry.safe_paths import inside, require_inside
-from ecgrender.page import STANDARD_LEADS, canonical_lead_name
+from ecgvocab import STANDARD_LEADS, lead_index
 
 logger = logging.getLogger(__name__)
 
@@ -123,9 +123,9 @@ def standard_leads(signal: np.ndarray, lead_names: list[str]) -> np.ndarray:
     Names are matched case-insensitively (``AVR`` == ``aVR``); other leads are dropped."""
     out = np.full((signal.shape[0], len(STANDARD_LEADS)), np.nan, dtype=np.float64)
     for j, name in enumerate(lead_names):
-        canon = canonical_lead_name(name)
-        if canon is not None:
-            out[:, STANDARD_LEADS.index(canon)] = signal[:, j]
+        k = lead_index(name)
+        if k is not None:
+            out[:, k] = signal[:, j]
     return out
 
 

@@ -29,13 +29,12 @@ from ecgentry import checkpoint as ckpt
 from ecgentry import distributed as ddp_utils
 from ecgentry.config import TrainConfig
 from ecgentry.records import RecordInfo, load_standard_signal, resample_signal, scan_records
-from ecgrender.page import STANDARD_LEADS
+from ecgvocab import STANDARD_LEADS, sort_classes
 from models.config import DigitizationHeadConfig, DxHeadConfig, LossConfig, ModelConfig
 from models.model import ECGMultiHeadModel, build_model
 
 logger = logging.getLogger(__name__)
 
-FINAL_CLASSES = ["NORM", "Acute MI", "Old MI", "STTC", "CD", "HYP", "PAC", "PVC", "AFIB/AFL", "TACHY", "BRADY"]
 ENTRY_FILE = "entry.json"
 MODEL_SUBFOLDER = "model"
 IGNORE_INDEX = 255
@@ -67,8 +66,7 @@ class Example:
 def order_classes(labels: list[list[str]]) -> list[str]:
     """Classes seen in the training labels: the 11 final classes in their canonical order first, then others
     (e.g. the early binary ``Normal``/``Abnormal`` set) sorted."""
-    seen = {label for record_labels in labels for label in record_labels}
-    return [c for c in FINAL_CLASSES if c in seen] + sorted(seen - set(FINAL_CLASSES))
+    return sort_classes(label for record_labels in labels for label in record_labels)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -49,9 +49,11 @@ from typing import Any
 import numpy as np
 from scipy import signal as sps
 
+from ecgvocab import STANDARD_LEADS
+
 log = logging.getLogger(__name__)
 
-LEADS: list[str] = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+LEADS: list[str] = STANDARD_LEADS  # the column order of the signals measured here
 _L = {name: i for i, name in enumerate(LEADS)}
 TERRITORIES: dict[str, list[str]] = {
     "inferior": ["II", "III", "aVF"],

@@ -20,14 +20,15 @@ Blame, per failed check (checks that passed or were not applicable blame nothing
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Iterable
 
 import numpy as np
 
+from ecgvocab import LEAD_TOKEN, lead_key
+
 #: failed checks whose detail names the leads they blame
 NAMING_CHECKS = ("coverage", "flat", "amplitude", "pulse", "duplicate", "qrs_timing", "rr_agreement")
-#: leads of each limb-lead law (upper case), as ``ecgdigitize.selfcheck.LIMB_IDENTITIES``
+#: leads of each limb-lead law (their ``lead_key``), as ``ecgdigitize.selfcheck.LIMB_IDENTITIES``
 LIMB_LAWS: dict[str, tuple[str, ...]] = {
     "einthoven": ("I", "II", "III"),
     "goldberger": ("AVR", "AVL", "AVF"),
@@ -35,7 +36,6 @@ LIMB_LAWS: dict[str, tuple[str, ...]] = {
     "goldberger:I": ("I", "AVL", "AVR"),
     "goldberger:III": ("III", "AVF", "AVL"),
 }
-_LEAD_TOKEN = re.compile(r"(?<![A-Za-z0-9])(III|II|I|aVR|aVL|aVF|AVR|AVL|AVF|V[1-6])(?![A-Za-z0-9])")
 
 
 def _checks(check: Any) -> list[dict[str, Any]]:
@@ -80,9 +80,9 @@ def untrusted_leads(check: Any) -> set[str]:
         if passed is not False:
             continue
         if name.startswith(("rhythm_vs_segment:", "rhythm_amplitude:")):
-            blamed.add(name.split(":", 1)[1].upper())
+            blamed.add(lead_key(name.split(":", 1)[1]))
         elif name in NAMING_CHECKS:
-            blamed.update(m.upper() for m in _LEAD_TOKEN.findall(c["detail"]))
+            blamed.update(lead_key(m) for m in LEAD_TOKEN.findall(c["detail"]))
     return blamed | (failed_law - passed_law)
 
 
@@ -95,6 +95,6 @@ def trusted_signal(signal: np.ndarray, lead_names: Iterable[str], check: Any) ->
         return out
     blamed = untrusted_leads(check)
     for j, name in enumerate(lead_names):
-        if j < out.shape[1] and str(name).strip().upper() in blamed:
+        if j < out.shape[1] and lead_key(name) in blamed:
             out[:, j] = np.nan
     return out

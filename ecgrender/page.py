@@ -25,9 +25,10 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
+from ecgvocab import STANDARD_LEADS, canonical_lead_name
+
 logger = logging.getLogger(__name__)
 
-STANDARD_LEADS: list[str] = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 LAYOUTS: tuple[str, ...] = ("3x4+1", "3x4+3", "3x4", "6x2", "12x1")
 PAPER_SIZES_MM: dict[str, tuple[float, float]] = {"letter": (279.4, 215.9), "a4": (297.0, 210.0)}
 GRID_COLORS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]] | None] = {
@@ -41,16 +42,9 @@ GRID_COLORS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]] | None]
     "none": None,
 }
 CLASS_BACKGROUND, CLASS_GRID, CLASS_TEXT, CLASS_TRACE = 0, 1, 2, 3
-_LEAD_INDEX = {name.upper(): i for i, name in enumerate(STANDARD_LEADS)}
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _FONT_PX_PER_SCALE = 22.0  # cap height-ish of FONT_HERSHEY_SIMPLEX at fontScale 1, pixels
 _DEFAULT_RHYTHM = {"3x4+1": ("II",), "3x4+3": ("II", "V1", "V5")}
-
-
-def canonical_lead_name(name: str) -> str | None:
-    """Canonical spelling of a standard lead name (case-insensitive), or None if not one of the 12."""
-    idx = _LEAD_INDEX.get(str(name).strip().upper())
-    return None if idx is None else STANDARD_LEADS[idx]
 
 
 @dataclass

@@ -9,13 +9,9 @@ from typing import Sequence
 import numpy as np
 import wfdb
 
-from ecgrender.page import STANDARD_LEADS, canonical_lead_name
+from ecgvocab import ADC_GAIN_PER_MV, DEFAULT_FORMAT, STANDARD_LEADS, canonical_lead_name, to_format16
 
 logger = logging.getLogger(__name__)
-
-ADC_GAIN = 1000.0  # digital units per mV
-FMT = "16"
-MAX_ABS_MV = 32.767
 
 
 def _record_base(record_path: str | os.PathLike) -> str:
@@ -82,16 +78,12 @@ def write_challenge_record(out_folder: str | os.PathLike, record_name: str, sign
         raise ValueError(f"signal shape {sig.shape} does not match {len(lead_names)} lead names")
     if sig.shape[0] == 0:
         raise ValueError("cannot write an empty signal")
-    sig = np.clip(sig, -MAX_ABS_MV, MAX_ABS_MV)
-    nan = ~np.isfinite(sig)
-    digital = np.round(np.where(nan, 0.0, sig) * ADC_GAIN).astype(np.int32)
-    digital = np.clip(digital, -32767, 32767)
-    digital[nan] = -32768  # WFDB format 16 missing value
+    digital = to_format16(sig)
     kept = [c for c in comments if not c.lstrip("# ").lower().startswith("image:")]
     if image_files:
         kept.append("Image: " + ", ".join(image_files))
     n = sig.shape[1]
     wfdb.wrsamp(record_name, fs=float(fs), units=["mV"] * n, sig_name=list(lead_names),
-                d_signal=digital.astype(np.int16), fmt=[FMT] * n, adc_gain=[ADC_GAIN] * n,
+                d_signal=digital, fmt=[DEFAULT_FORMAT] * n, adc_gain=[ADC_GAIN_PER_MV] * n,
                 baseline=[0] * n, comments=list(kept), write_dir=str(out))
     return out / f"{record_name}.hea"

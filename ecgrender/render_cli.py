@@ -23,8 +23,9 @@ import numpy as np
 from PIL import Image
 
 from ecgrender.distort import PRESETS, apply_preset
-from ecgrender.page import LAYOUTS, STANDARD_LEADS, PageSpec, render_page
+from ecgrender.page import LAYOUTS, PageSpec, render_page
 from ecgrender.records import load_record_12, write_challenge_record
+from ecgvocab import STANDARD_LEADS
 
 logger = logging.getLogger(__name__)
 

@@ -26,11 +26,11 @@ from typing import Sequence
 
 import numpy as np
 
+from ecgvocab import ADC_GAIN_PER_MV, DEFAULT_FORMAT, STANDARD_LEADS, to_format16
+from ecgvocab import DX_CLASSES as CLASSES
+
 log = logging.getLogger(__name__)
 
-CLASSES: list[str] = ["NORM", "Acute MI", "Old MI", "STTC", "CD", "HYP", "PAC", "PVC", "AFIB/AFL", "TACHY",
-                      "BRADY"]
-STANDARD_LEADS: list[str] = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 
 _CLASS_LOOKUP = {c.lower(): c for c in CLASSES}
 _CLASS_LOOKUP.update({"afib": "AFIB/AFL", "afl": "AFIB/AFL", "mi": "Old MI"})
@@ -915,9 +915,8 @@ def write_synthetic_records(folder: str | os.PathLike, n: int, fs: float = 500.0
         sig, _info = synthesize_ecg(labels, fs=fs, duration_s=duration_s, rng=rng, noise=True)
         age, sex = _demographics(rng, labels)
         name = f"synth_{i:05d}"
-        sig = np.clip(sig, -32.0, 32.0)
-        wfdb.wrsamp(name, fs=float(fs), units=["mV"] * 12, sig_name=list(STANDARD_LEADS), p_signal=sig,
-                    fmt=["16"] * 12, adc_gain=[1000.0] * 12, baseline=[0] * 12,
+        wfdb.wrsamp(name, fs=float(fs), units=["mV"] * 12, sig_name=list(STANDARD_LEADS), d_signal=to_format16(sig),
+                    fmt=[DEFAULT_FORMAT] * 12, adc_gain=[ADC_GAIN_PER_MV] * 12, baseline=[0] * 12,
                     comments=[f"Age: {age}", f"Sex: {sex}", f"Labels: {', '.join(labels)}"],
                     write_dir=str(out))
         names.append(name)

@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from ecgvocab import STANDARD_LEADS
+
 CONFIG_VERSION = 1
 """Schema version written into every config dict (bump on incompatible changes)."""
-
-STANDARD_LEADS: list[str] = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
-"""The 12 standard leads in canonical order and spelling."""
 
 BACKBONE_SOURCES = ("hf", "timm", "torchvision")
 BALANCING_MODES = ("uncertainty", "fixed")

@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ["pyproject.toml", "README.md", "LICENSE", "helper_code.py", "team_code.py", "run_model.py",
-           "ecgdigitize", "ecgentry", "ecgrender", "ecgfeatures", "models"]
+           "ecgvocab", "ecgdigitize", "ecgentry", "ecgrender", "ecgfeatures", "models"]
 
 
 def _setuptools_ok() -> bool:
