@@ -69,12 +69,6 @@ def order_classes(labels: list[list[str]]) -> list[str]:
     return sort_classes(label for record_labels in labels for label in record_labels)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def split_by_record(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices of training and validation records (at least one validation record when n >= 5)."""
     rng = np.random.default_rng(seed)

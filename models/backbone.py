@@ -13,7 +13,9 @@ Weights are looked up, for the HF source, in this order (never a long network ha
 3. the Hugging Face cache (``local_files_only=True``);
 4. the hub, only when ``HF_HUB_OFFLINE`` is not set and a 2-second connectivity check passes.
 
-When none is found the same architecture is built with random weights (config from ``cfg.hf_config``,
+A weight file that is found but cannot be loaded (corrupt, truncated, not this architecture) raises
+:class:`BackboneWeightsError`; only weights that are not available (none on disk, hub offline or failing) fall
+back: the same architecture is built with random weights (config from ``cfg.hf_config``,
 a local/cached ``config.json`` or a built-in table of known names), ONE warning is logged and
 ``.pretrained`` is ``False``. A backbone with loaded weights is frozen when ``cfg.freeze_pretrained``:
 no gradients and kept in eval mode even when the parent module calls ``.train()``.
@@ -43,6 +45,22 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 ENV_BACKBONE_DIR = "ECG_BACKBONE_DIR"
 _PROBE_SIZE = 256  # px, square probe image used to measure strides / channels
+#: Weight files looked for in a local folder, in order of preference.
+WEIGHT_FILE_PATTERNS: tuple[str, ...] = ("model.safetensors", "*.safetensors", "pytorch_model.bin", "*.pth", "*.bin")
+#: Weight files of a hub model looked for in the Hugging Face cache.
+HUB_WEIGHT_FILES: tuple[str, ...] = ("model.safetensors", "pytorch_model.bin")
+
+
+class BackboneWeightsError(RuntimeError):
+    """A backbone weight file exists but cannot be loaded (corrupt, truncated, or not this architecture)."""
+
+
+def _unusable_weights(path: Path | str, exc: BaseException) -> BackboneWeightsError:
+    """The error raised for a weight file that is there but cannot be loaded."""
+    return BackboneWeightsError(
+        f"backbone weights {path} exist but cannot be loaded ({type(exc).__name__}: {exc}); the file is corrupt, "
+        "truncated or for another architecture: replace or delete it (without it the backbone starts from random "
+        "weights)")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -382,7 +400,7 @@ def _hf_norm_from(location: str) -> tuple[tuple[float, ...], tuple[float, ...]] 
         cached = try_to_load_from_cache(location, "preprocessor_config.json")
         if isinstance(cached, str):
             return _read_norm_json(Path(cached))
-    except Exception as exc:  # noqa: BLE001 - optional metadata only
+    except (OSError, ValueError) as exc:  # optional metadata only (a name that is not a hub id: ValueError)
         logger.debug("no cached image processor for %s: %s", location, exc)
     return None
 
@@ -391,18 +409,37 @@ def _hf_adapter(body: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     return list(body(pixel_values=x).feature_maps)
 
 
+def _hf_weight_files(location: str) -> list[Path]:
+    """The weight files present for ``location``: in the folder, or for a hub id in the Hugging Face cache."""
+    folder = Path(location)
+    if folder.is_dir():
+        return [f for pattern in WEIGHT_FILE_PATTERNS for f in sorted(folder.glob(pattern))]
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        hits = [try_to_load_from_cache(location, name) for name in HUB_WEIGHT_FILES]
+    except ValueError:  # not a valid hub id: nothing cached
+        return []
+    return [Path(h) for h in hits if isinstance(h, str)]
+
+
 def _hf_try_load(location: str, cfg: BackboneConfig, local_only: bool) -> nn.Module | None:
-    """Load config + weights from ``location`` (folder or hub id); ``None`` when not available."""
+    """Load config + weights from ``location`` (folder or hub id); ``None`` when they are not available (no
+    weight file there, or the hub cannot give them). A weight file that is there but fails to load raises
+    :class:`BackboneWeightsError`."""
     from transformers import AutoBackbone, AutoConfig
 
+    present = _hf_weight_files(location)
     try:
         config = AutoConfig.from_pretrained(location, local_files_only=local_only)
         _hf_apply_out(config, cfg)
         return AutoBackbone.from_pretrained(location, config=config, local_files_only=local_only)
-    except (OSError, ValueError, KeyError, EnvironmentError) as exc:
-        logger.debug("HF weights not available from %s: %s", location, exc)
-    except Exception as exc:  # noqa: BLE001 - never crash on a lookup; we fall back to random init
-        logger.debug("HF weights failed to load from %s: %r", location, exc)
+    except Exception as exc:
+        if present:
+            raise _unusable_weights(present[0], exc) from exc
+        if not isinstance(exc, (OSError, ValueError, KeyError)):
+            raise
+        logger.info("HF weights not available from %s: %s", location, str(exc).strip().splitlines()[0])
     return None
 
 
@@ -421,11 +458,11 @@ def _hf_random_config(cfg: BackboneConfig) -> tuple[Any, str]:
         if (folder / "config.json").is_file():
             try:
                 return AutoConfig.from_pretrained(str(folder), local_files_only=True), f"{label} {folder}"
-            except Exception as exc:  # noqa: BLE001
+            except (OSError, ValueError, KeyError) as exc:
                 logger.debug("unusable config in %s: %s", folder, exc)
     try:
         return AutoConfig.from_pretrained(cfg.name, local_files_only=True), "HF cache"
-    except Exception as exc:  # noqa: BLE001
+    except (OSError, ValueError, KeyError) as exc:
         logger.debug("no cached config for %s: %s", cfg.name, exc)
     builtin = _builtin_hf_config(cfg.name)
     if builtin is not None:
@@ -522,7 +559,7 @@ def _find_weight_file(cfg: BackboneConfig) -> Path | None:
         if folder.is_file():
             return folder
         if folder.is_dir():
-            for pattern in ("model.safetensors", "*.safetensors", "pytorch_model.bin", "*.pth", "*.bin"):
+            for pattern in WEIGHT_FILE_PATTERNS:
                 hits = sorted(folder.glob(pattern))
                 if hits:
                     return hits[0]
@@ -554,26 +591,28 @@ def _create_timm(cfg: BackboneConfig) -> ImageBackbone:
                 hub_id = (getattr(probe, "pretrained_cfg", None) or {}).get("hf_hub_id")
                 if hub_id:
                     tried.append("HF cache")
-                    for fname in ("model.safetensors", "pytorch_model.bin"):
+                    for fname in HUB_WEIGHT_FILES:
                         hit = try_to_load_from_cache(hub_id, fname)
                         if isinstance(hit, str):
                             weight_file = Path(hit)
                             break
-            except Exception as exc:  # noqa: BLE001
+            except (OSError, ValueError, RuntimeError) as exc:  # unknown name or hub id: nothing cached
                 logger.debug("timm cache lookup failed for %s: %s", cfg.name, exc)
-        try:
-            if weight_file is not None:
+        if weight_file is not None:
+            try:
                 body = timm.create_model(
                     cfg.name, pretrained=True, pretrained_cfg_overlay={"file": str(weight_file)}, **kwargs
                 )
-            elif hub_reachable():
-                tried.append("hub")
+            except Exception as exc:
+                raise _unusable_weights(weight_file, exc) from exc
+        elif hub_reachable():
+            tried.append("hub")
+            try:
                 body = timm.create_model(cfg.name, pretrained=True, **kwargs)
-            else:
-                tried.append("hub (skipped: offline)")
-        except Exception as exc:  # noqa: BLE001 - fall back to random init below
-            logger.debug("timm pre-trained load failed for %s: %r", cfg.name, exc)
-            body = None
+            except OSError as exc:  # download failed: not available
+                logger.info("timm weights not available from the hub for %s: %s", cfg.name, exc)
+        else:
+            tried.append("hub (skipped: offline)")
     pretrained = body is not None
     if body is None:
         body = timm.create_model(cfg.name, pretrained=False, **kwargs)
@@ -644,28 +683,43 @@ def _create_torchvision(cfg: BackboneConfig) -> ImageBackbone:
         state: dict[str, torch.Tensor] | None = None
         weight_file = _find_weight_file(cfg)
         tried.append("local_dir/$" + ENV_BACKBONE_DIR)
-        try:
-            if weight_file is not None and weight_file.suffix == ".safetensors":
-                from safetensors.torch import load_file
+        source: Path | None = weight_file
+        if weight_file is not None:
+            try:
+                if weight_file.suffix == ".safetensors":
+                    from safetensors.torch import load_file
 
-                state = load_file(str(weight_file))
-            elif weight_file is not None:
-                state = torch.load(str(weight_file), map_location="cpu", weights_only=True)
-            else:
+                    state = load_file(str(weight_file))
+                else:
+                    state = torch.load(str(weight_file), map_location="cpu", weights_only=True)
+            except Exception as exc:
+                raise _unusable_weights(weight_file, exc) from exc
+        else:
+            try:
                 weights_enum = tv_models.get_model_weights(cfg.name).DEFAULT
+            except (ValueError, KeyError, AttributeError) as exc:  # no published weights for this name
+                logger.info("torchvision has no weights for %s: %s", cfg.name, exc)
+                weights_enum = None
+            if weights_enum is not None:
                 cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights_enum.url).path)
                 tried.append(f"torch hub cache {cached}")
-                if cached.is_file() or hub_reachable():
-                    state = weights_enum.get_state_dict(progress=False)
-        except Exception as exc:  # noqa: BLE001
-            logger.debug("torchvision weights unavailable for %s: %r", cfg.name, exc)
-            state = None
+                if cached.is_file():
+                    source = cached
+                    try:
+                        state = weights_enum.get_state_dict(progress=False)
+                    except Exception as exc:
+                        raise _unusable_weights(cached, exc) from exc
+                elif hub_reachable():
+                    try:
+                        state = weights_enum.get_state_dict(progress=False)
+                    except OSError as exc:  # download failed: not available
+                        logger.info("torchvision weights not available from the hub for %s: %s", cfg.name, exc)
         if state is not None:
             try:
                 model.load_state_dict(state)
                 pretrained = True
             except RuntimeError as exc:
-                logger.debug("torchvision weights do not match %s: %s", cfg.name, exc)
+                raise _unusable_weights(source or cfg.name, exc) from exc
         if not pretrained:
             logger.warning(
                 "No pre-trained weights for torchvision backbone %r (looked in: %s); using RANDOM weights.",
