@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(records)} held-out records; digitizer: {args.model or 'classical'}"
           f"{' (trace source ' + args.trace_source + ')' if args.trace_source else ''}; work folder {work}\n")
     if records:
-        print(f"| preset | pages | SNR (dB) | s/page (median) | peak MiB (median) |\n| --- | --- | --- | --- | --- |")
+        print("| preset | pages | SNR (dB) | s/page (median) | peak MiB (median) |\n| --- | --- | --- | --- | --- |")
     for i, (name, dpi, distortion) in enumerate(PRESETS if records else []):
         data = work / f"set{i}" / "data"
         out = work / f"set{i}" / "out"

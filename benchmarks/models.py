@@ -86,7 +86,7 @@ def bench_one(cfg: BackboneConfig, runs: int, threads: int | None = None) -> dic
         "fwd_bwd_s": f"{t_bwd:.3f}",
         "peak_MiB": f"{max(0.0, _peak_rss_mib() - rss0):.0f}",
     }
-    del bb
+    bb = None  # release the backbone (fwd and fwd_bwd refer to it) before collecting
     gc.collect()
     return row
 

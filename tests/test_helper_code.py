@@ -1,7 +1,6 @@
 """Tests for helper_code: header parsing and writing, WFDB I/O, labels, images and scoring primitives."""
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 

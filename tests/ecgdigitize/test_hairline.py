@@ -7,7 +7,6 @@ import pytest
 from ecgdigitize.image_io import PreparedImage, upsample_hairline
 from ecgdigitize.pipeline import digitize_page
 from ecgdigitize.trace_map import line_width_px
-from reference_scoring import snr_db
 
 page_mod = pytest.importorskip("ecgrender.page")
 
