@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import helper_code as hc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,6 +18,7 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_official_flow_with_bad_images(tmp_path, tiny_data, tiny_config_env, make_folder):
     env = dict(os.environ, PYTHONPATH=str(ROOT), ECG_TRAIN_CONFIG=tiny_config_env, HF_HUB_OFFLINE="1")
     model = tmp_path / "model"

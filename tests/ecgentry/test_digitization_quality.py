@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import helper_code as hc
 from evaluate_model import evaluate_model
 
 
+@pytest.mark.slow
 def test_small_trained_model_digitizes_clean_pages(tmp_path, tiny_data, tiny_config_env, monkeypatch, make_folder):
     import team_code
 

@@ -238,6 +238,7 @@ def _macro_f_on_pages(model: Path, test: Path, cache: Path) -> float:
     return float(np.mean(scores))
 
 
+@pytest.mark.slow
 def test_head_fitted_on_digitized_pages_beats_the_true_signal_head_and_the_cache_is_reused(disagreeing, tmp_path,
                                                                                             tiny_config_env):
     train_folder, test_folder = disagreeing

@@ -17,6 +17,7 @@ import pytest
 import helper_code as hc
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # training and subprocess runs: tens of seconds each
 
 
 def _env(**extra: str) -> dict[str, str]:
