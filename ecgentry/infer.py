@@ -18,17 +18,14 @@ from ecgdigitize.image_io import load_image
 from ecgdigitize.pipeline import digitize_page
 from ecgentry.records import header_facts, read_header, record_image_files, resample_signal, standard_leads
 from ecgentry.calibration import apply_calibration
+from ecgentry.model_folder import ENTRY_FILE, MODEL_SUBFOLDER
 from ecgfeatures.features import FEATURE_NAMES, extract_features, features_to_model_input, nothing_measured
 from ecgfeatures.trust import page_usable, trusted_signal
-from ecgvocab import OUTPUT_LIMIT_MV, STANDARD_LEADS, clip_for_wfdb, lead_key, snr_db
+from ecgvocab import OUTPUT_LIMIT_MV, clip_for_wfdb, lead_key
 from models.model import ECGMultiHeadModel
-from models.rhythm_rules import apply_rhythm_rules
 
 logger = logging.getLogger(__name__)
 
-ENTRY_FILE = "entry.json"
-MODEL_SUBFOLDER = "model"
-MIN_GAIN_DB = 0.5  # a learned trace map must beat the classical one by this much on validation pages
 
 
 @dataclass
@@ -199,9 +196,8 @@ def dx_probabilities(entry: EntryModels, signal: np.ndarray, lead_names: list[st
     either. Probabilities are calibrated (``entry.json`` ``dx_calibration``; the thresholds were chosen on that
     scale), then the rhythm rules apply."""
     model = entry.model
-    probs = np.zeros(0)
     if model.dx_head is None:
-        return probs
+        return np.zeros(0)
     if isinstance(check, str):
         check = None if result is None else result.check
         judged = result is not None
@@ -209,29 +205,23 @@ def dx_probabilities(entry: EntryModels, signal: np.ndarray, lead_names: list[st
         judged = True
     extra = None
     values = None
-    if model.dx_head.extra_features:
+    if model.dx_uses_signal_features:
         features_signal = signal
         if judged:
             if not page_usable(check):
                 logger.info("page digitization failed: no Dx probabilities")
-                return probs
+                return np.zeros(0)
             features_signal = trusted_signal(signal, lead_names, check)
         values = extract_features(standard_leads(features_signal, lead_names), fs)
-        if not model.dx_head.use_image and nothing_measured(values):
+        if not model.dx_uses_image and nothing_measured(values):
             # a head on signal features alone has nothing to go on (the page gave no usable trace): no
             # probabilities, so that the record gets the fallback labels rather than an extrapolation
             logger.info("no signal feature measured on this page: no Dx probabilities")
-            return probs
+            return np.zeros(0)
         extra = torch.from_numpy(features_to_model_input(values[None])).to(entry.device)
-    if model.dx_head.use_image and feats is None:
-        raise ValueError("a Dx head with image features needs the backbone's feature maps")
-    with torch.no_grad():
-        probs = torch.sigmoid(model.dx_head(feats, extra))[0].cpu().numpy()
-    probs = apply_calibration(probs, entry.summary.get("dx_calibration")).astype(probs.dtype)
-    if values is not None and model.dx_head.rhythm_rules:
-        probs = apply_rhythm_rules(probs, values, FEATURE_NAMES, model.dx_head.classes, model.dx_head.rhythm_rules,
-                                   model.dx_head.thresholds.detach().cpu().numpy()).astype(probs.dtype)
-    return probs
+    calibration = entry.summary.get("dx_calibration")
+    return model.predict_dx(feats, extra, calibrate=lambda p: apply_calibration(p, calibration),
+                            raw_features=values, feature_names=FEATURE_NAMES)
 
 
 def labels_from_probs(entry: EntryModels, probs: np.ndarray) -> list[str]:
@@ -241,9 +231,7 @@ def labels_from_probs(entry: EntryModels, probs: np.ndarray) -> list[str]:
         return []
     if probs.size == 0:
         return list(entry.summary.get("fallback_labels", []))
-    thresholds = entry.model.dx_head.thresholds.detach().cpu().numpy()
-    labels = [c for c, p, t in zip(entry.classes, probs, thresholds) if p >= t]
-    return labels or [entry.classes[int(np.argmax(probs))]]
+    return entry.model.dx_labels(probs)
 
 
 def _to_header_leads(signal12: np.ndarray, model_leads: list[str], header_leads: list[str]) -> np.ndarray:
@@ -334,50 +322,3 @@ def _run_record(entry: EntryModels, record: str, verbose: bool) -> tuple[np.ndar
     if verbose:
         logger.info("record %s: labels %s", record, labels)
     return signal, labels
-
-
-def choose_trace_source(model: ECGMultiHeadModel, infos: list, preset: str, num_pages: int, seed: int,
-                        device: torch.device) -> tuple[str, dict[str, float]]:
-    """Pick the trace source (classical, segmentation, combined, per-page) that digitizes full-resolution pages
-    rendered from the records ``infos`` (validation records) best: median SNR in dB (no shift search: the renderer's time
-    axis is exact)."""
-    from ecgentry.records import load_standard_signal
-    from ecgrender.distort import apply_preset
-    from ecgrender.page import PageSpec, render_page
-
-    if model.segmentation_head is None or num_pages <= 0:
-        return "classical", {}
-    entry = EntryModels(model=model, device=device, summary={"digitizer": "pipeline"})
-    model.eval()
-    scores: dict[str, list[float]] = {"classical": [], "segmentation": [], "combined": [], "per-page": []}
-    rng = np.random.default_rng(seed)
-    pages = 0
-    for info in infos:
-        if pages >= num_pages:
-            break
-        ref = load_standard_signal(info) if info.has_signal else None
-        if ref is None:
-            continue
-        page_seed = int(rng.integers(2**31))
-        try:
-            page = apply_preset(render_page(ref, info.fs, list(STANDARD_LEADS), PageSpec.random(page_seed), rng=page_seed),
-                                preset, rng=page_seed + 1)
-        except Exception as exc:
-            logger.warning("rendering %s failed: %s", info.record, exc)
-            continue
-        pages += 1
-        for source in scores:
-            est, _ = analyse_page(entry, page.image, fs=info.fs, num_samples=ref.shape[0],
-                                  lead_names=list(STANDARD_LEADS), source=source)
-            scores[source].append(snr_db(ref, est, per_lead=True))
-    medians = {k: float(np.median(v)) for k, v in scores.items() if v}
-    if not medians:
-        return "classical", {}
-    # The network's maps must earn their place: they replace the classical map only when clearly better.
-    best = "classical"
-    for source in ("combined", "segmentation", "per-page"):
-        if medians.get(source, -np.inf) > medians.get(best, -np.inf) + MIN_GAIN_DB:
-            best = source
-    logger.info("trace source on %d validation pages (median SNR dB): %s -> %s", pages, medians, best)
-    return best, medians
-

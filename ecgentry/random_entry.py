@@ -26,7 +26,7 @@ def write_random_entry(folder: str | Path, trace_source: str = "combined", backb
     import torch
 
     from ecgentry.config import TrainConfig
-    from ecgentry.infer import ENTRY_FILE, MODEL_SUBFOLDER
+    from ecgentry.model_folder import ENTRY_FILE, MODEL_SUBFOLDER
     from ecgentry.train import build_model_config
     from models.model import build_model
 

@@ -18,14 +18,16 @@ import logging
 import os
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from models.backbone import ImageBackbone, create_backbone
 from models.config import ModelConfig
 from models.heads import DxHead, create_digitization_head
+from models.rhythm_rules import apply_rhythm_rules
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +113,51 @@ class ECGMultiHeadModel(nn.Module):
     def preprocess(self, images: Any) -> torch.Tensor:
         """Pages (list of (H, W, 3) uint8 / PIL) -> pixel_values; see ``ImageBackbone.preprocess``."""
         return self.backbone.preprocess(images)
+
+    # ----------------------------------------------------------------------------------------------
+    # Dx prediction of one page
+    # ----------------------------------------------------------------------------------------------
+    @property
+    def dx_uses_signal_features(self) -> bool:
+        """Does the Dx head read signal features (``extra`` of :meth:`predict_dx`)?"""
+        return self.dx_head is not None and bool(self.dx_head.extra_features)
+
+    @property
+    def dx_uses_image(self) -> bool:
+        """Does the Dx head read the backbone's feature maps (``feats`` of :meth:`predict_dx`)?"""
+        return self.dx_head is not None and bool(self.dx_head.use_image)
+
+    def dx_thresholds(self) -> np.ndarray:
+        """The Dx head's decision thresholds (C,) float; empty without a Dx head."""
+        if self.dx_head is None:
+            return np.zeros(0)
+        return self.dx_head.thresholds.detach().cpu().numpy()
+
+    def predict_dx(self, feats: Sequence[torch.Tensor] | None, extra: torch.Tensor | None = None,
+                   calibrate: Callable[[np.ndarray], np.ndarray] | None = None,
+                   raw_features: np.ndarray | None = None, feature_names: Sequence[str] = ()) -> np.ndarray:
+        """Dx probabilities (C,) of one page: the sigmoid of the Dx head on the backbone's feature maps ``feats``
+        (list of (1, C_i, H_i, W_i); None when the head does not use them) and the model-ready signal features
+        ``extra`` (1, E); then ``calibrate`` ((C,) -> (C,)), then the head's rhythm rules on the page's raw signal
+        features ``raw_features`` (E,) named ``feature_names`` (skipped when None or the head has no rules).
+        Empty without a Dx head."""
+        if self.dx_head is None:
+            return np.zeros(0)
+        if self.dx_uses_image and feats is None:
+            raise ValueError("a Dx head with image features needs the backbone's feature maps")
+        with torch.no_grad():
+            probs = torch.sigmoid(self.dx_head(feats, extra))[0].cpu().numpy()
+        if calibrate is not None:
+            probs = calibrate(probs).astype(probs.dtype)
+        if raw_features is not None and self.dx_head.rhythm_rules:
+            probs = apply_rhythm_rules(probs, raw_features, list(feature_names), self.dx_head.classes,
+                                       self.dx_head.rhythm_rules, self.dx_thresholds()).astype(probs.dtype)
+        return probs
+
+    def dx_labels(self, probs: np.ndarray) -> list[str]:
+        """Classes whose probability (C,) reaches its threshold; the most probable class when none does."""
+        labels = [c for c, p, t in zip(self.classes, probs, self.dx_thresholds()) if p >= t]
+        return labels or [self.classes[int(np.argmax(probs))]]
 
     def forward(
         self, pixel_values: torch.Tensor, extra_features: torch.Tensor | None = None
