@@ -9,18 +9,12 @@ overridable with ``$ECG_TRAIN_CONFIG`` (a JSON file or an inline JSON object).
 """
 from __future__ import annotations
 
-import logging
 import os
 
 from ecgentry.config import TrainConfig
 from ecgentry.infer import load_entry, run_record
+from ecgentry.logs import configure_logging as _configure_logging
 from ecgentry.train import train
-
-
-def _configure_logging(verbose: bool) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def train_models(data_folder, model_folder, verbose):

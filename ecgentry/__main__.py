@@ -1,7 +1,8 @@
-"""``python -m ecgentry digitize|run``: everyday use of the entry outside the Challenge scripts.
+"""``python -m ecgentry digitize|run|demo``: everyday use of the entry outside the Challenge scripts.
 
     python -m ecgentry digitize IMAGE_OR_FOLDER... -o OUT [-m MODEL] [--format wfdb|csv|both] [--plot] [-q|-v]
     python -m ecgentry run -d DATA -m MODEL -o OUT [--workers N] [-f]
+    python -m ecgentry demo [-o OUT]   (the embedded default job, ``ecgentry/demo.py``)
 
 ``python -m ecgentry digitize`` is the ``ecg-digitize`` command (``ecgentry/digitize_cli.py``).
 """
@@ -23,16 +24,21 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["demo"]:  # its own flags (ecgentry/demo.py)
+        from ecgentry import demo
+
+        return demo.main(argv[1:])
     args = get_parser().parse_args(argv)
     if args.command == "digitize":
         from ecgentry import digitize_cli
 
         digitize_cli.configure_logging(args)
         return digitize_cli.run(args)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(logging.INFO if args.verbose else logging.WARNING)
     from ecgentry import run_cli
+    from ecgentry.logs import configure_logging
+
+    configure_logging(args.verbose)
 
     try:
         return run_cli.run(args)

@@ -1,8 +1,9 @@
 """``python -m ecgentry run``: the official ``run_model.py`` with N worker processes.
 
-Every worker loads the model once (``team_code.load_models``, one torch thread) and runs
-``team_code.run_models`` on whole records; this process writes the outputs with ``run_model.py``'s own
-functions, so headers, signals and labels are byte-identical to the serial official run. ``-f`` has the
+Every worker loads the model once (``ecgentry.infer.load_entry``, what ``team_code.load_models`` loads; one torch
+thread) and runs ``ecgentry.infer.run_record`` (what ``team_code.run_models`` runs) on whole records; this process
+writes the outputs with ``ecgentry.outputs.write_outputs``, which ``run_model.py`` uses too, so headers, signals and
+labels are byte-identical to the serial official run. ``-f`` has the
 official meaning (a failing record gets empty outputs; without it the first failure stops the run). A worker
 that dies on a record (killed, out of memory) is replaced; the record runs once more in the fresh worker and, if
 that one dies too, is written with a NaN signal of the header's shape and the fallback labels (the run goes on).
@@ -17,7 +18,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-_MODELS: tuple[Any, Any] | None = None
+_ENTRY: Any = None  # this worker's loaded entry (ecgentry.infer.EntryModels)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,23 +32,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _init_worker(model_folder: str, threads: int | None) -> None:
-    global _MODELS
+    global _ENTRY
     if threads:
         from ecgentry.parallel import limit_threads
 
         limit_threads(threads)
-    from team_code import load_models
+    from ecgentry.infer import load_entry
+    from ecgentry.logs import configure_logging
 
-    _MODELS = load_models(model_folder, False)
+    configure_logging(False)
+    _ENTRY = load_entry(model_folder)
 
 
 def _run_one(args: tuple[str, str]) -> tuple[str, Any, Any, str | None]:
-    """``(record, signal, labels, error)``: run_models on one record; the error is a traceback summary."""
+    """``(record, signal, labels, error)``: the entry on one record; the error is a traceback summary."""
     data_folder, record = args
-    from team_code import run_models
+    from ecgentry.infer import run_record
 
     try:
-        signal, labels = run_models(os.path.join(data_folder, record), _MODELS[0], _MODELS[1], False)
+        signal, labels = run_record(_ENTRY, os.path.join(data_folder, record), False)
         return record, signal, labels, None
     except Exception:  # noqa: BLE001 - reported (and re-raised without -f) by the main process
         return record, None, None, traceback.format_exc(limit=-1).strip()
@@ -55,9 +58,9 @@ def _run_one(args: tuple[str, str]) -> tuple[str, Any, Any, str | None]:
 
 def write_record_outputs(data_folder: str, output_folder: str, record: str, signal: Any, labels: Any,
                          allow_failures: bool) -> int:
-    """Write one record's outputs exactly as ``run_model.py`` does (its own ``write_outputs``); returns the
-    number of failures (0 or 1)."""
-    from run_model import write_outputs
+    """Write one record's outputs exactly as ``run_model.py`` does (``ecgentry.outputs.write_outputs``); returns
+    the number of failures (0 or 1)."""
+    from ecgentry.outputs import write_outputs
 
     return write_outputs(os.path.join(data_folder, record), os.path.join(output_folder, record), signal, labels,
                          allow_failures)
@@ -68,7 +71,8 @@ def crashed_record_outputs(data_folder: str, model_folder: str, record: str) -> 
     header gives none) and the entry's fallback labels."""
     import json
 
-    from ecgentry.infer import ENTRY_FILE, fallback_labels, nan_signal
+    from ecgentry.infer import fallback_labels, nan_signal
+    from ecgentry.model_folder import ENTRY_FILE
 
     try:
         with open(os.path.join(model_folder, ENTRY_FILE), encoding="utf-8") as f:

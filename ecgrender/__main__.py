@@ -7,7 +7,8 @@ import sys
 COMMANDS = {
     "render": ("ecgrender.render_cli", "render WFDB records as paper-ECG images with sidecars and masks"),
     "synth": ("ecgrender.synth", "synthesise labelled 12-lead WFDB records"),
-    "demo": ("ecgrender.demo", "synthesise, render, train, run, score and draw an overlay (the embedded default)"),
+    # the demo drives the whole entry and lives with it; this name is kept for scripts/demo.sh
+    "demo": ("ecgentry.demo", "synthesise, render, train, run, score and draw an overlay (the embedded default)"),
 }
 
 

@@ -1,4 +1,4 @@
-"""The embedded default job: ``python -m ecgrender demo -o OUT``.
+"""The embedded default job: ``python -m ecgentry demo -o OUT`` (also ``python -m ecgrender demo``).
 
 Synthesises a small labelled data set, renders it as paper-ECG pages, trains the entry with the official
 ``train_model.py``, hides the test signals and labels with ``remove_hidden_data.py``, runs ``run_model.py``,
@@ -42,7 +42,7 @@ def _run(cmd: list[str], env: dict[str, str], log: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ecgrender demo", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ecgentry demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-o", "--output", default="demo_output", help="output folder (default demo_output)")
     parser.add_argument("--train-records", type=int, default=48)
