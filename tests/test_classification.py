@@ -80,27 +80,41 @@ def test_fused_head_trains_and_loss_falls(tiny_data, tmp_path, config):
     assert summary["dx_fit_rows"] == 4 * (summary["train_pages"] + summary["val_pages"])
 
 
-@pytest.mark.parametrize("rules", [False, True])
-def test_signal_feature_head_separates_tachy_from_brady(tmp_path, config, rules):
-    """Signal features only, trained on true signals (digitization-like corruptions); evaluated on rendered
-    pages whose signal and labels are hidden, so the features come from the entry's own digitization. Without
-    rhythm rules the logistic head alone must do it; with them the fitted rules are saved with the model."""
+TACHY_BRADY_TEST_LABELS = [["TACHY"], ["BRADY"]] * 2
+
+
+@pytest.fixture(scope="module")
+def tachy_brady(tmp_path_factory) -> tuple[Path, Path]:
+    """Rendered TACHY/BRADY pages: 8 training records and 4 test records with their signal and labels hidden."""
     import subprocess
     import sys
 
-    import team_code
-
-    train_labels = [["TACHY"], ["BRADY"]] * 4
-    test_labels = [["TACHY"], ["BRADY"]] * 2
-    _write_records(tmp_path / "train_sig", train_labels, seed=11)
-    train_dir = _render(tmp_path / "train_sig", tmp_path / "train", 1)
-    _write_records(tmp_path / "test_sig", test_labels, seed=99)
-    test_dir = _render(tmp_path / "test_sig", tmp_path / "test", 2)
-    hidden = tmp_path / "hidden"
+    tmp = tmp_path_factory.mktemp("tachy_brady")
+    _write_records(tmp / "train_sig", [["TACHY"], ["BRADY"]] * 4, seed=11)
+    train_dir = _render(tmp / "train_sig", tmp / "train", 1)
+    _write_records(tmp / "test_sig", TACHY_BRADY_TEST_LABELS, seed=99)
+    test_dir = _render(tmp / "test_sig", tmp / "test", 2)
+    hidden = tmp / "hidden"
     root = Path(__file__).resolve().parents[1]
     subprocess.run([sys.executable, str(root / "remove_hidden_data.py"), "-i", str(test_dir), "-o", str(hidden), "-m"],
                    check=True, cwd=root)
     assert not list(hidden.glob("*.dat")) and list(hidden.glob("*.png"))
+    return train_dir, hidden
+
+
+@pytest.mark.parametrize("rules", [False, True])
+def test_signal_feature_head_separates_tachy_from_brady(tmp_path, config, rules, tachy_brady):
+    """Signal features only, trained on true signals (digitization-like corruptions); evaluated on rendered
+    pages whose signal and labels are hidden, so the features come from the entry's own digitization. Without
+    rhythm rules the logistic head alone must do it; with them the fitted rules are saved with the model."""
+    import shutil
+
+    import team_code
+
+    train_dir, shared_hidden = tachy_brady
+    test_labels = TACHY_BRADY_TEST_LABELS
+    hidden = tmp_path / "hidden"  # a copy: a page of it is blanked below
+    shutil.copytree(shared_hidden, hidden)
 
     cfg = config(signal_features=True, dx_use_image=False, segmentation=False, epochs=12, lr=2e-2,
                  dx_rhythm_rules=rules)

@@ -55,6 +55,7 @@ def test_requirements_pins_satisfy_pyproject():
     assert set(project["scripts"]) == {"ecg-digitize", "ecg-render"}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("ECG_SKIP_WHEEL_TEST") == "1", reason="ECG_SKIP_WHEEL_TEST=1")
 @pytest.mark.skipif(not _setuptools_ok(), reason="building the wheel offline needs setuptools >= 77")
 def test_wheel_installs_and_runs(tmp_path):

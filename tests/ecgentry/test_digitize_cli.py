@@ -101,6 +101,7 @@ def _render_page(path: Path) -> None:
     Image.fromarray(render_page(signal, 500.0, leads, PageSpec(layout="3x4+1", dpi=200), rng=0).image).save(path)
 
 
+@pytest.mark.slow  # a fresh process trains the lead-label classifier (about 12 s)
 def test_without_a_model_writes_every_output_and_one_line_per_page(tmp_path):
     """No -m: the classical trace map; not a terminal: one status line per page, then the summary."""
     import json
