@@ -52,7 +52,17 @@ def find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: f
                paper_speed: float, use_foot: bool = True) -> Pulse | None:
     """Look for a calibration pulse at the start of a traced row curve ``y`` (pixels, NaN gaps) whose
     first column is ``x0``; returns the pulse or None. ``use_foot``: take the flat ink before the rise as the
-    baseline (see :data:`FOOT_LEVEL_FRACTION`)."""
+    baseline (see :data:`FOOT_LEVEL_FRACTION`); where that finds none, the row's ``baseline`` is tried too (a
+    pulse cut by the page's edge begins with its flat top, which would otherwise be taken for its foot)."""
+    pulse = _find_pulse(y, x0, baseline, row, px_per_mm_x, px_per_mm_y, paper_speed, use_foot)
+    if pulse is None and use_foot:
+        pulse = _find_pulse(y, x0, baseline, row, px_per_mm_x, px_per_mm_y, paper_speed, use_foot=False)
+    return pulse
+
+
+def _find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: float, px_per_mm_y: float,
+                paper_speed: float, use_foot: bool) -> Pulse | None:
+    """:func:`find_pulse` with the foot rule on or off."""
     row_baseline = baseline
     n = y.size
     if n < 10:
@@ -94,7 +104,7 @@ def find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: f
     top_y = baseline - top_h
     if used_foot and top_h < FOOT_LEVEL_FRACTION * (row_baseline - top_y):
         # the "foot" lies far above the row's baseline relative to the pulse: the rising stroke's column centres
-        return find_pulse(y, x0, row_baseline, row, px_per_mm_x, px_per_mm_y, paper_speed, use_foot=False)
+        return _find_pulse(y, x0, row_baseline, row, px_per_mm_x, px_per_mm_y, paper_speed, use_foot=False)
     feet = np.r_[seg[first:a][np.isfinite(seg[first:a])]]
     base_y = float(np.median(feet)) if use_foot and feet.size >= 2 and np.all(np.abs(feet - baseline) < 3 * px_per_mm_y) \
         else float(baseline)

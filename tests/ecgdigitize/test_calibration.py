@@ -45,3 +45,19 @@ def test_thick_rising_stroke_is_no_foot():
     assert p is not None
     assert p.base_y == pytest.approx(BASE, abs=1.0)
     assert p.height_px == pytest.approx(10 * PPM, abs=2.0)
+
+
+def test_pulse_cut_by_the_page_edge_is_found():
+    """A page cut through its calibration pulses starts each row on the pulse's flat top (no foot, no rising
+    edge): the top is not taken for the baseline, and the signal starts after the falling edge."""
+    y = _row(0.0)[int(round(3 * PPM)):]  # the first 3 mm cut away: 2 mm of the pulse's top remain
+    p = find_pulse(y, 0, BASE, 0, PPM, PPM, 25.0)
+    assert p is not None
+    assert p.height_px == pytest.approx(10 * PPM, abs=1.0)
+    assert p.x1 == pytest.approx(round(6 * PPM) - round(3 * PPM), abs=1.5)
+    assert p.trace_start_x >= p.x1
+
+
+def test_flat_trace_has_no_pulse():
+    y = np.full(400, BASE)
+    assert find_pulse(y, 0, BASE, 0, PPM, PPM, 25.0) is None

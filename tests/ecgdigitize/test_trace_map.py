@@ -1,0 +1,62 @@
+"""The classical trace map: faint anti-aliased ink of thin traces on a coloured grid."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ecgdigitize.trace_map import classical_trace_map
+
+PINK_PAPER = (255, 240, 245)
+PINK_GRID = (250, 170, 200)
+TRACE_ROWS = 280  # the trace's band of the test page (rows above the lead names)
+
+
+def _page(width_px: float, h: int = 400, w: int = 900) -> np.ndarray:
+    """A pink-grid page (5 px minor, 25 px major lines) with one sine-like black trace ``width_px`` pixels wide
+    (drawn at 4x and area-averaged down, as a printer driver or scanner anti-aliases a line thinner than the
+    pixel pitch), and solid black marks (lead names, separator bars) as such pages print them."""
+    up = 4
+    ink = np.zeros((h * up, w * up), np.uint8)
+    xs = np.arange(20, w - 20, 0.25)
+    ys = h / 2 + 60 * np.sin(xs / 23.0) + 25 * np.sin(xs / 7.0)
+    pts = np.round(np.stack([xs, ys], 1) * up).astype(np.int32)
+    cv2.polylines(ink, [pts], False, 255, max(1, int(round(width_px * up))), cv2.LINE_8)
+    cover = cv2.resize(ink, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)[..., None] / 255.0
+    img = np.full((h, w, 3), PINK_PAPER, np.uint8)
+    for x in range(0, w, 5):
+        img[:, x] = PINK_GRID
+    for y in range(0, h, 5):
+        img[y, :] = PINK_GRID
+    img = np.round(img * (1.0 - cover)).astype(np.uint8)
+    for i, name in enumerate(("I", "aVR", "V1", "V4")):
+        cv2.putText(img, name, (30 + 220 * i, h - 40), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 0, 0), 3)
+        img[h - 120:h - 60, 20 + 220 * i:26 + 220 * i] = 0
+    return img
+
+
+def _pieces(mask: np.ndarray) -> int:
+    return cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[0] - 1
+
+
+def test_thin_anti_aliased_trace_is_one_piece():
+    """A half-pixel trace whose ink is spread over pixels of partial darkness: its faint pixels join the solid ones (without
+    them the map is a dotted line of many pieces)."""
+    img = _page(0.5)
+    tm = classical_trace_map(img)
+    trace = (tm.prob > 0.5)[:TRACE_ROWS]
+    assert _pieces(trace) <= 5  # about 500 without the faint pixels
+    # the columns the trace crosses have trace pixels
+    cols = trace[:, 25:-25].any(axis=0)
+    assert cols.mean() > 0.95
+    # grid lines away from the trace stay out
+    assert not trace[:, 0:15].any()
+
+
+def test_faint_rim_of_a_solid_trace_is_not_added():
+    """A thick trace is already whole: its anti-aliased rim stays below the tracing threshold."""
+    img = _page(3.0)
+    tm = classical_trace_map(img)
+    dark = tm.ink
+    rim = (dark > 0.2) & (dark < tm.threshold - 0.1)
+    assert rim.any()
+    assert not (tm.prob[rim] > 0.5).any()
