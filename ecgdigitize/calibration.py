@@ -19,6 +19,14 @@ STANDARD_GAINS = (5.0, 10.0, 20.0)  # mm/mV printed on paper ECGs
 #: has its centres halfway up (rotated, noisy Challenge-generator pages: read as 5 mm/mV with the baseline 5 mm
 #: high; ratio 0.5), while a real foot sits at the bottom (ratio about 1, less where the row baseline is off).
 FOOT_LEVEL_FRACTION = 0.75
+#: A pulse cut by the page's edge (the curve starts on its flat top) is taken only where the curve's first ink lies
+#: within this many mm of the image's left edge, ...
+CUT_EDGE_MM = 1.0
+#: ... its top is level to this standard deviation (mm; a printed pulse is a ruled line) ...
+CUT_TOP_LEVEL_MM = 0.3
+#: ... and within this many mm after its fall the curve comes back to within this many mm of the row's baseline.
+CUT_FALL_WINDOW_MM = 1.0
+CUT_FALL_TO_BASELINE_MM = 1.5
 
 
 @dataclass
@@ -56,13 +64,15 @@ def find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: f
     pulse cut by the page's edge begins with its flat top, which would otherwise be taken for its foot)."""
     pulse = _find_pulse(y, x0, baseline, row, px_per_mm_x, px_per_mm_y, paper_speed, use_foot)
     if pulse is None and use_foot:
-        pulse = _find_pulse(y, x0, baseline, row, px_per_mm_x, px_per_mm_y, paper_speed, use_foot=False)
+        pulse = _find_pulse(y, x0, baseline, row, px_per_mm_x, px_per_mm_y, paper_speed, use_foot=False,
+                            cut=True)
     return pulse
 
 
 def _find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: float, px_per_mm_y: float,
-                paper_speed: float, use_foot: bool) -> Pulse | None:
-    """:func:`find_pulse` with the foot rule on or off."""
+                paper_speed: float, use_foot: bool, cut: bool = False) -> Pulse | None:
+    """:func:`find_pulse` with the foot rule on or off; ``cut``: only a pulse whose top is the curve's first
+    ink (cut by the page's edge)."""
     row_baseline = baseline
     n = y.size
     if n < 10:
@@ -87,7 +97,7 @@ def _find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: 
     if not high.any():
         return None
     a = int(np.argmax(high))
-    if (a - first) > 4.0 * px_per_mm_x:
+    if (a - first) > (1 if cut else 4.0 * px_per_mm_x):
         return None
     b = a
     while b + 1 < search and high[b + 1]:
@@ -99,6 +109,8 @@ def _find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: 
     inner = core[len(core) // 5: len(core) - len(core) // 5] if len(core) >= 5 else core
     top_h = float(np.median(inner))
     if np.nanstd(inner) > 0.15 * top_h + 1.5 or not (2.5 * px_per_mm_y <= top_h <= 25.0 * px_per_mm_y):
+        return None
+    if cut and not _cut_pulse_shape(y, x0 + first, inner, b, baseline, px_per_mm_x, px_per_mm_y):
         return None
     # baseline from the feet (before the rise and right after the fall)
     top_y = baseline - top_h
@@ -125,6 +137,19 @@ def _find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: 
     if not gap_found:
         start = b
     return Pulse(row, float(x0 + a), float(x0 + b), float(top_y), base_y, float(x0 + start))
+
+
+def _cut_pulse_shape(y: np.ndarray, first_x: float, top: np.ndarray, fall: int, baseline: float,
+                     px_per_mm_x: float, px_per_mm_y: float) -> bool:
+    """Whether a plateau at a curve's start is a pulse cut by the page's edge: the curve begins at the image's
+    left edge (first ink at column ``first_x`` within :data:`CUT_EDGE_MM`), its top ``top`` (pixels) is level
+    (:data:`CUT_TOP_LEVEL_MM`), and right after the fall (index ``fall`` of ``y``) the curve is back at the
+    ``baseline`` (within :data:`CUT_FALL_TO_BASELINE_MM`)."""
+    if first_x > CUT_EDGE_MM * px_per_mm_x or float(np.nanstd(top)) > CUT_TOP_LEVEL_MM * px_per_mm_y:
+        return False
+    after = y[fall + 1: fall + 2 + int(round(CUT_FALL_WINDOW_MM * px_per_mm_x))]
+    after = after[np.isfinite(after)]
+    return bool(after.size) and float(np.min(np.abs(after - baseline))) <= CUT_FALL_TO_BASELINE_MM * px_per_mm_y
 
 
 def standard_gain(height_mm: float, tol: float) -> float | None:

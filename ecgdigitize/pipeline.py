@@ -392,7 +392,7 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     else:
         tm = classical_trace_map(rgb)
         # (a binarised page stays as it is: upsampled, it would no longer look binarised and keep its grid)
-        up = prep if tm.binarised else upsample_hairline(prep, line_width_px(tm.prob))
+        up = prep if tm.binarised else upsample_hairline(prep, line_width_px(tm.ink, tm.threshold))
         if up is not prep:
             prep, rgb = up, up.rgb
             warnings.append(prep.warnings[-1])

@@ -31,6 +31,12 @@ FAINT_INK_MAX_PAGE_FRACTION = 0.05
 #: and widening it by its faint rim only shifts the traced centre where the rim is uneven (-0.9 dB on 200-DPI
 #: generator pages).
 FAINT_INK_MAX_COMPONENT_RATIO = 0.5
+#: ... and only for thin lines (median vertical run of solid ink, pixels; 1-2 on those pages): a thicker line broken
+#: into pieces is broken by other things (a resampled turned page's specks and text: -4 dB with its rim added).
+FAINT_INK_MAX_LINE_WIDTH_PX = 2.0
+#: ... only on grids light on their brightest channel (pink, red, light blue: about 0; a dark green grid's lines are
+#: as dark as faint ink and would join the trace).
+FAINT_INK_MAX_GRID_DARKNESS = 0.1
 #: trace probability given to a faint ink pixel kept by hysteresis (just above the 0.5 tracing threshold)
 FAINT_INK_PROB = 0.6
 
@@ -214,7 +220,8 @@ def classical_trace_map(rgb: np.ndarray) -> TraceMap:
         gs = (grid_rgb_arr.max() - grid_rgb_arr.min()) / max(grid_rgb_arr.max(), 1.0)
         grid_is_grey = bool(gs < 0.12)
 
-    if not grid_is_grey:
+    if not grid_is_grey and grid_rgb is not None \
+            and 1.0 - max(grid_rgb) / max(float(np.max(paper)), 1.0) < FAINT_INK_MAX_GRID_DARKNESS:
         prob = _with_faint_ink(prob, dark, thr)
 
     # grey / bw pages: dark grid lines may pass the threshold; remove long straight thin lines
@@ -272,10 +279,11 @@ def _with_faint_ink(prob: np.ndarray, dark: np.ndarray, thr: float) -> np.ndarra
     threshold ``thr``) raised to FAINT_INK_PROB: the anti-aliased halves of a thin trace on a coloured grid
     (hysteresis thresholding; Canny 1986 uses the same two-threshold rule for edges). Unchanged where faint pixels
     are common (shading, noise), since they would then join the trace in blobs, and where the solid ink is
-    already in one piece per line (:data:`FAINT_INK_MAX_COMPONENT_RATIO`)."""
+    already in one piece per line (:data:`FAINT_INK_MAX_COMPONENT_RATIO`), and where lines are thick."""
     low = max(FAINT_INK_MIN_DARKNESS, thr - FAINT_INK_MAX_BELOW_THRESHOLD)
     weak = dark > low
-    if low >= thr - 0.05 or weak.mean() > FAINT_INK_MAX_PAGE_FRACTION:
+    if low >= thr - 0.05 or weak.mean() > FAINT_INK_MAX_PAGE_FRACTION \
+            or line_width_px(prob) > FAINT_INK_MAX_LINE_WIDTH_PX:
         return prob
     strong = prob > 0.5
     n, labels = cv2.connectedComponents(weak.astype(np.uint8), connectivity=8)
