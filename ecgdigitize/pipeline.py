@@ -553,6 +553,8 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     evidence: list[list[float]] = []
     base_pred = _baselines_from_pulses(rows, pulse_of_row, ppy)
     _consistent_trace_starts(pulse_of_row, tol_px=max(1.5, 0.01 * px_per_s))
+    start_pred = trace_starts_from_pulses(rows, curves, pulse_of_row, tol_px=max(1.5, 0.01 * px_per_s),
+                                          max_shift_px=PULSE_WIDTH_MAX_S * px_per_s)
     for i, (r, c) in enumerate(zip(rows, curves)):
         p = pulse_of_row.get(i)
         ok = np.flatnonzero(np.isfinite(c.y))
@@ -560,7 +562,7 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
         if p is not None:
             x_t0, base_y = p.trace_start_x + half, p.base_y
         else:
-            x_t0 = float(c.x0 + ok[0]) + half if ok.size else float(r.x0)
+            x_t0 = start_pred.get(i, float(c.x0 + ok[0]) if ok.size else float(r.x0) - half) + half
             base_y = base_pred.get(i, _curve_mode(c, r.baseline_y, ppy))
         row_pps = paper_speed * row_px_per_mm_x(tm_r.grid, r, rows, ppx) if sc.source == "grid" else px_per_s
         rt = asm.row_timing(c, x_t0, row_pps, base_y, calib.mv_per_px, fs,
@@ -866,6 +868,38 @@ def _consistent_trace_starts(pulse_of_row: dict[int, Pulse], tol_px: float) -> N
     for i, p in pulse_of_row.items():
         if i not in agree and abs(p.x1 - edge) <= 2.0 * tol_px:
             p.trace_start_x = common
+
+
+#: Longest calibration pulse (s): a row's first ink this close to the start its neighbours' pulses give is the same
+#: start with the pulse's ink missed (the signal starts late) or an unrecognised pulse taken for signal (early).
+PULSE_WIDTH_MAX_S = 0.5
+
+
+def trace_starts_from_pulses(rows: list[Row], curves: list[TraceCurve], pulse_of_row: dict[int, Pulse],
+                             tol_px: float, max_shift_px: float) -> dict[int, float]:
+    """Trace starts (x, pixels) of rows without a pulse, from the rows with one: the rows of a printed page start at
+    one time, so where at least two pulses' trace starts lie on a line in the rows' heights (within ``tol_px``; a
+    straight line allows for a keystone), a row whose first ink lies within ``max_shift_px`` of that line starts on
+    it. {} where the pulses disagree or no row lacks one."""
+    idx = sorted(pulse_of_row)
+    if len(idx) < 2 or len(idx) == len(rows):
+        return {}
+    yy = np.array([rows[i].baseline_y for i in idx], np.float64)
+    xx = np.array([pulse_of_row[i].trace_start_x for i in idx], np.float64)
+    if np.ptp(yy) <= 0:
+        return {}
+    b, a = np.polyfit(yy, xx, 1) if len(idx) >= 3 else (0.0, float(np.mean(xx)))
+    if np.max(np.abs(a + b * yy - xx)) > tol_px:
+        return {}
+    out: dict[int, float] = {}
+    for i, (r, c) in enumerate(zip(rows, curves)):
+        if i in pulse_of_row:
+            continue
+        ok = np.flatnonzero(np.isfinite(c.y))
+        pred = float(a + b * r.baseline_y)
+        if ok.size and abs(float(c.x0 + ok[0]) - pred) <= max_shift_px:
+            out[i] = pred
+    return out
 
 
 def _baselines_from_pulses(rows: list[Row], pulse_of_row: dict[int, Pulse], px_per_mm_y: float) -> dict[int, float]:

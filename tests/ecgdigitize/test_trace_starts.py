@@ -1,0 +1,50 @@
+"""Rows without a calibration pulse start where the pulses of the other rows say (the rows of a page start at one
+time)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ecgdigitize.calibration import Pulse
+from ecgdigitize.layout import Row
+from ecgdigitize.pipeline import trace_starts_from_pulses
+from ecgdigitize.vectorise import TraceCurve
+
+PX_PER_S = 170.0
+
+
+def _rows_and_curves(first_ink: list[int]) -> tuple[list[Row], list[TraceCurve]]:
+    rows, curves = [], []
+    for i, f in enumerate(first_ink):
+        y = np.full(1700, 100.0 + 250 * i)
+        y[:f] = np.nan
+        rows.append(Row(baseline_y=100.0 + 250 * i, y0=250 * i, y1=250 * (i + 1), x0=0, x1=1700))
+        curves.append(TraceCurve(x0=0, y=y))
+    return rows, curves
+
+
+def _pulse(row: int, start: float) -> Pulse:
+    return Pulse(row=row, x0=0.0, x1=start, top_y=0.0, base_y=100.0 + 250 * row, trace_start_x=start)
+
+
+def test_row_whose_pulse_ink_was_missed_starts_with_the_others():
+    """Row 1's pulse was not traced: its first ink (the signal, 6 px late) is not its start."""
+    rows, curves = _rows_and_curves([0, 30, 0])
+    got = trace_starts_from_pulses(rows, curves, {0: _pulse(0, 24.0), 2: _pulse(2, 24.0)}, tol_px=1.7,
+                                   max_shift_px=0.5 * PX_PER_S)
+    assert got == {1: 24.0}
+
+
+def test_keystone_start_follows_the_line_of_the_pulses():
+    rows, curves = _rows_and_curves([0, 0, 5, 0])
+    pulses = {0: _pulse(0, 20.0), 1: _pulse(1, 24.0), 3: _pulse(3, 32.0)}
+    got = trace_starts_from_pulses(rows, curves, pulses, tol_px=1.7, max_shift_px=0.5 * PX_PER_S)
+    assert abs(got[2] - 28.0) < 1e-6
+
+
+def test_disagreeing_pulses_or_far_ink_give_nothing():
+    rows, curves = _rows_and_curves([0, 30, 0, 0])
+    disagree = {0: _pulse(0, 24.0), 2: _pulse(2, 60.0), 3: _pulse(3, 24.0)}
+    assert trace_starts_from_pulses(rows, curves, disagree, tol_px=1.7, max_shift_px=0.5 * PX_PER_S) == {}
+    rows, curves = _rows_and_curves([0, 400, 0])  # ink starts 2.2 s later: another start, not a missed pulse
+    agree = {0: _pulse(0, 24.0), 2: _pulse(2, 24.0)}
+    assert trace_starts_from_pulses(rows, curves, agree, tol_px=1.7, max_shift_px=0.5 * PX_PER_S) == {}
