@@ -24,10 +24,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ecgvocab import STANDARD_LEADS
+
 from .export import write_csv, write_wfdb
 from .report import build_report
 
-STANDARD_LEADS: list[str] = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 
 
 @dataclass

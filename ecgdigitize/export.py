@@ -18,10 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-#: ADC units per mV and the WFDB storage format of written records.
-ADC_GAIN = 1000.0
-FMT = "16"
-MAX_ABS_MV = 32.767
+from ecgvocab import ADC_GAIN_PER_MV, DEFAULT_FORMAT, to_format16
+
 
 
 def write_csv(path: str | os.PathLike, signal: np.ndarray, fs: float, lead_names: Sequence[str]) -> Path:
@@ -55,14 +53,10 @@ def write_wfdb(record_path: str | os.PathLike, signal: np.ndarray, fs: float, le
     folder = record_path.parent
     folder.mkdir(parents=True, exist_ok=True)
     sig = _check(signal, lead_names)
-    sig = np.clip(sig, -MAX_ABS_MV, MAX_ABS_MV)
-    nan = ~np.isfinite(sig)
-    digital = np.round(np.where(nan, 0.0, sig) * ADC_GAIN).astype(np.int32)
-    digital = np.clip(digital, -32767, 32767)
-    digital[nan] = -32768  # WFDB format 16 missing value
+    digital = to_format16(sig)  # clipped to format 16's range, NaN as its missing value
     n = sig.shape[1]
-    wfdb.wrsamp(name, fs=float(fs), units=["mV"] * n, sig_name=list(lead_names), d_signal=digital.astype(np.int16),
-                fmt=[FMT] * n, adc_gain=[ADC_GAIN] * n, baseline=[0] * n,
+    wfdb.wrsamp(name, fs=float(fs), units=["mV"] * n, sig_name=list(lead_names), d_signal=digital,
+                fmt=[DEFAULT_FORMAT] * n, adc_gain=[ADC_GAIN_PER_MV] * n, baseline=[0] * n,
                 comments=[c.lstrip("# ").rstrip() for c in comments], write_dir=str(folder))
     return folder / f"{name}.hea"
 

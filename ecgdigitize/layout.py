@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
+from ecgvocab import STANDARD_LEADS
 from scipy.signal import find_peaks
 
 log = logging.getLogger(__name__)
 
-STANDARD_LEADS: list[str] = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 
 
 @dataclass

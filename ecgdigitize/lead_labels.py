@@ -42,13 +42,14 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from ecgvocab import STANDARD_LEADS, lead_key
+
 from .trace_map import otsu_threshold
 
 log = logging.getLogger(__name__)
 
 #: canonical lead names the reader knows (the classifier's classes, plus the reject class)
-LEAD_NAMES: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
-                               "V3R", "V4R", "V7", "V8", "V9")
+LEAD_NAMES: tuple[str, ...] = tuple(STANDARD_LEADS) + ("V3R", "V4R", "V7", "V8", "V9")
 REJECT = "reject"
 CLASSES: tuple[str, ...] = LEAD_NAMES + (REJECT,)
 
@@ -330,8 +331,8 @@ _NOT_V = "0123456789123456789AEFHKLNTUWXYZ1Yy/7"
 
 def _is_lead_like(text: str) -> bool:
     """True if ``text`` reads as a lead name (or is visually a bar string that could be one)."""
-    t = text.strip().upper()
-    return t in {n.upper() for n in LEAD_NAMES} or set(text) <= set("Il|")
+    t = lead_key(text)
+    return t in {lead_key(n) for n in LEAD_NAMES} or set(text) <= set("Il|")
 
 
 @functools.lru_cache(maxsize=512)

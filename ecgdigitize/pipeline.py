@@ -19,6 +19,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ecgvocab import STANDARD_LEADS, lead_index, lead_key
+
 from . import assemble as asm
 from .boundaries import BoundaryZone, retrace_boundaries
 from .column_timing import retime_columns
@@ -38,7 +40,6 @@ from .vectorise import TraceCurve, drop_foreign_stretches, trace_band, trace_row
 
 log = logging.getLogger(__name__)
 
-STANDARD_LEADS: list[str] = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 GEOMETRY_MAX_SIDE = 1600
 #: paper speed (mm/s) assumed unless given or read from the calibration pulses
 NOMINAL_PAPER_SPEED = 25.0
@@ -582,9 +583,9 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
         durations = [durations[i] for i in keep]
         evidence = [evidence[i] for i in keep]
     asm.align_row_starts(timings_rows, max(1.5, 0.01 * px_per_s))
-    extras = {n.upper() for n in FIFTEEN_LEAD_EXTRAS}
+    extras = {lead_key(n) for n in FIFTEEN_LEAD_EXTRAS}
     templates = TEMPLATES + (LABELLED_TEMPLATES if layout in LABELLED_TEMPLATES
-                             or any(lab.name.upper() in extras for lab in labels) else ())
+                             or any(lead_key(lab.name) in extras for lab in labels) else ())
     name, cost, costs = fit_layout(rows, durations, evidence, templates=templates)
     lay_warn: list[str] = []
     forced = None
@@ -633,7 +634,7 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
         warnings.append(retimed)
     traces = _assign_rhythm(traces)
     signal = asm.place(traces, lead_names, num_samples)
-    unknown = [n for n in lead_names if n.strip().upper() not in {s.upper() for s in STANDARD_LEADS}]
+    unknown = [n for n in lead_names if lead_index(n) is None]
     if unknown:
         warnings.append(f"unknown lead names (left NaN): {unknown}")
     tick("assemble")

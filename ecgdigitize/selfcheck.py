@@ -88,6 +88,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from ecgvocab import STANDARD_LEAD_KEYS, lead_key
 from scipy.ndimage import median_filter, uniform_filter1d
 from scipy.signal import butter, find_peaks, sosfiltfilt
 
@@ -210,7 +212,7 @@ FAILED_CHECKS_FATAL = 3
 #: score factor of a page whose limb laws could not be verified (design choice)
 UNVERIFIED_SCORE = 0.8
 
-STANDARD_LEADS: tuple[str, ...] = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
+STANDARD_LEADS: tuple[str, ...] = STANDARD_LEAD_KEYS  # matching keys (upper case)
 LIMB_LEADS: tuple[str, ...] = STANDARD_LEADS[:6]
 PRECORDIAL_LEADS: tuple[str, ...] = STANDARD_LEADS[6:]
 _DISPLAY = {"AVR": "aVR", "AVL": "aVL", "AVF": "aVF"} | {k: k for k in ("I", "II", "III", "V1", "V2", "V3", "V4",
@@ -544,7 +546,7 @@ def _check_identity(out: _Checks, leads: dict[str, _Lead], name: str, target: st
 def _check_rhythm(out: _Checks, leads: dict[str, _Lead], rhythm: dict[str, np.ndarray], fs: float) -> None:
     n = next(iter(leads.values())).x.size
     for rname, strip in rhythm.items():
-        key = str(rname).strip().upper()
+        key = lead_key(rname)
         if key not in leads:
             continue
         L = leads[key]
@@ -779,7 +781,7 @@ def check_signal(signal: np.ndarray, lead_names: list[str], fs: float,
     leads: dict[str, _Lead] = {}
     missing: list[str] = []
     for j, nm in enumerate(list(lead_names)[: sig.shape[1]]):
-        key = str(nm).strip().upper()
+        key = lead_key(nm)
         if key in leads or key in missing:
             continue
         ok = np.isfinite(sig[:, j])
