@@ -1,4 +1,4 @@
-"""The embedded default job: ``python -m ecgentry demo -o OUT`` (also ``python -m ecgrender demo``).
+"""The embedded default job: ``python -m ecgentry demo -o OUT`` (``bash scripts/demo.sh``).
 
 Synthesises a small labelled data set, renders it as paper-ECG pages, trains the entry with the official
 ``train_model.py``, hides the test signals and labels with ``remove_hidden_data.py``, runs ``run_model.py``,

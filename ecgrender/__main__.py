@@ -1,4 +1,5 @@
-"""Command line: ``python -m ecgrender {render,synth,demo} ...``."""
+"""Command line: ``python -m ecgrender {render,synth} ...`` (the demo, which drives the whole entry, is
+``python -m ecgentry demo``)."""
 from __future__ import annotations
 
 import importlib
@@ -7,8 +8,6 @@ import sys
 COMMANDS = {
     "render": ("ecgrender.render_cli", "render WFDB records as paper-ECG images with sidecars and masks"),
     "synth": ("ecgrender.synth", "synthesise labelled 12-lead WFDB records"),
-    # the demo drives the whole entry and lives with it; this name is kept for scripts/demo.sh
-    "demo": ("ecgentry.demo", "synthesise, render, train, run, score and draw an overlay (the embedded default)"),
 }
 
 

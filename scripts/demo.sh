@@ -3,4 +3,4 @@
 # draw an overlay of one digitized page. Installs what it needs. Output folder: demo_output/ (or $1).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-python -m ecgrender demo -o "${1:-demo_output}"
+python -m ecgentry demo -o "${1:-demo_output}"
