@@ -243,13 +243,21 @@ def digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, **kwa
     page: unexpected failures give an all-NaN signal and a warning."""
     try:
         result = _digitize_page(image, trace_prob, **kwargs)
+        flags: dict[str, Any] = {}
         if result.scale is not None and any(w.startswith(SUB_HARMONIC_NOTE) for w in result.scale.warnings):
             # a small page or a crop of one: the grid period as read is the other hypothesis
             as_read = _digitize_page(image, trace_prob, trust_grid_period=True, **kwargs)
             if reading_rank(as_read) > reading_rank(result):
                 as_read.warnings.append(f"grid period kept as read ({as_read.scale.px_per_mm_x:.2f} px/mm): the "
                                         "self-check prefers it to a sub-harmonic (the image shows part of a page)")
-                result = as_read
+                result, flags = as_read, {"trust_grid_period": True}
+        if result.check is not None and result.check.status != "ok" and row_starts_disagree(result.row_timings):
+            # rows print from one time on: their common start is the other hypothesis
+            common = _digitize_page(image, trace_prob, common_row_start=True, **flags, **kwargs)
+            if reading_rank(common) > reading_rank(result):
+                common.warnings.append("rows read from their common start: the self-check prefers it to each "
+                                       "row's first ink")
+                result = common
         if trace_prob is None:
             result = _with_residual_tilt_removed(result, kwargs)
         return result
@@ -347,7 +355,7 @@ def _with_residual_tilt_removed(result: DigitizationResult, kwargs: dict[str, An
 def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, fs: float = 500.0,
                   num_samples: int = 5000, lead_names: list[str] | None = None, paper_speed: float | None = None,
                   gain: float = 10.0, layout: str = "auto", debug: bool = False,
-                  trust_grid_period: bool = False) -> DigitizationResult:
+                  trust_grid_period: bool = False, common_row_start: bool = False) -> DigitizationResult:
     """Digitise one ECG page image.
 
     image: (H, W, 3) uint8 RGB (grayscale, RGBA, 16-bit and float accepted).
@@ -556,6 +564,9 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     _consistent_trace_starts(pulse_of_row, tol_px=max(1.5, 0.01 * px_per_s))
     start_pred = trace_starts_from_pulses(rows, curves, pulse_of_row, tol_px=max(1.5, 0.01 * px_per_s),
                                           max_shift_px=PULSE_WIDTH_MAX_S * px_per_s)
+    if common_row_start:
+        start_pred = common_trace_starts(rows, curves, pulse_of_row, start_pred,
+                                         max_shift_px=ROW_START_MAX_SPREAD_S * px_per_s)
     for i, (r, c) in enumerate(zip(rows, curves)):
         p = pulse_of_row.get(i)
         ok = np.flatnonzero(np.isfinite(c.y))
@@ -900,6 +911,47 @@ def trace_starts_from_pulses(rows: list[Row], curves: list[TraceCurve], pulse_of
         pred = float(a + b * r.baseline_y)
         if ok.size and abs(float(c.x0 + ok[0]) - pred) <= max_shift_px:
             out[i] = pred
+    return out
+
+
+#: Rows whose starts (trace start of the row's time axis) spread more than the tolerance of
+#: :func:`trace_starts_from_pulses` but at most this many seconds are also read from their common start (their
+#: median), and the self-check chooses (a real scan: row II's first ink 36 ms after rows I and III's, Einthoven's
+#: residual 0.82 as read).
+ROW_START_MAX_SPREAD_S = 0.1
+
+
+def row_starts_disagree(timings: list[asm.RowTiming]) -> bool:
+    """Do the rows' time axes start at slightly different x (more than 1 % of a second or 1.5 px, at most
+    :data:`ROW_START_MAX_SPREAD_S`)?"""
+    if len(timings) < 2:
+        return False
+    x0 = np.array([t.x_t0 for t in timings], np.float64)
+    pps = float(np.median([t.px_per_s for t in timings]))
+    spread = float(np.ptp(x0))
+    return max(1.5, 0.01 * pps) < spread <= ROW_START_MAX_SPREAD_S * pps
+
+
+def common_trace_starts(rows: list[Row], curves: list[TraceCurve], pulse_of_row: dict[int, Pulse],
+                        start_pred: dict[int, float], max_shift_px: float) -> dict[int, float]:
+    """``start_pred`` with every other row without a pulse started at the rows' median start (pulse trace starts,
+    predicted starts and first ink) where its first ink lies within ``max_shift_px`` of it."""
+    starts: dict[int, float] = {}
+    for i, c in enumerate(curves):
+        ok = np.flatnonzero(np.isfinite(c.y))
+        if i in pulse_of_row:
+            starts[i] = pulse_of_row[i].trace_start_x
+        elif i in start_pred:
+            starts[i] = start_pred[i]
+        elif ok.size:
+            starts[i] = float(c.x0 + ok[0])
+    if len(starts) < 2:
+        return start_pred
+    common = float(np.median(list(starts.values())))
+    out = dict(start_pred)
+    for i, x in starts.items():
+        if i not in pulse_of_row and i not in start_pred and abs(x - common) <= max_shift_px:
+            out[i] = common
     return out
 
 

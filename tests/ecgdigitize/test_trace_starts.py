@@ -48,3 +48,26 @@ def test_disagreeing_pulses_or_far_ink_give_nothing():
     rows, curves = _rows_and_curves([0, 400, 0])  # ink starts 2.2 s later: another start, not a missed pulse
     agree = {0: _pulse(0, 24.0), 2: _pulse(2, 24.0)}
     assert trace_starts_from_pulses(rows, curves, agree, tol_px=1.7, max_shift_px=0.5 * PX_PER_S) == {}
+
+
+def test_common_start_of_rows_without_pulses():
+    """No pulses: in the common-start reading every row whose first ink lies near the rows' median starts there."""
+    from ecgdigitize.pipeline import common_trace_starts
+
+    rows, curves = _rows_and_curves([16, 21, 16])
+    assert common_trace_starts(rows, curves, {}, {}, max_shift_px=0.1 * PX_PER_S) == {0: 16.0, 1: 16.0, 2: 16.0}
+    rows, curves = _rows_and_curves([16, 60, 16])  # 0.26 s late: a row of its own, left alone
+    assert 1 not in common_trace_starts(rows, curves, {}, {}, max_shift_px=0.1 * PX_PER_S)
+
+
+def test_row_starts_disagree_only_slightly():
+    from ecgdigitize.assemble import RowTiming
+    from ecgdigitize.pipeline import row_starts_disagree
+
+    def timings(*x0: float) -> list[RowTiming]:
+        return [RowTiming(x_t0=x, px_per_s=PX_PER_S, duration_s=10.0, base_y=0.0, mv_per_px=0.01, source="grid")
+                for x in x0]
+
+    assert row_starts_disagree(timings(16.0, 21.0, 16.0))
+    assert not row_starts_disagree(timings(16.0, 16.5, 16.0))  # within 1 % of a second: one start
+    assert not row_starts_disagree(timings(16.0, 60.0, 16.0))  # more than 0.1 s: not one start misread
