@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The test command: installs what it needs (a virtual environment from requirements*.txt), lints with ruff
-# (configured in pyproject.toml), then runs pytest on two worker processes (pytest-xdist), one thread each.
-# Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/test_helper_code.py -x`; `-n 0` runs in one
-# process (pdb, print debugging); `-m "slow or not slow"` adds the slow end-to-end tests (CI does).
+# (configured in pyproject.toml), then runs pytest, one thread per process.
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/test_helper_code.py -x`; `-m "slow or not slow"`
+# adds the slow end-to-end tests (CI does). TEST_WORKERS=2 runs pytest on two worker processes (pytest-xdist): faster
+# on an idle two-core machine, slower when other jobs share the cores (measured), hence not the default.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 ruff check .
-# --dist loadscope: the tests of one module stay on one worker, so a module-scoped fixture is built once
-python -m pytest -n 2 --dist loadscope "$@"
+if [ "${TEST_WORKERS:-0}" != 0 ]; then
+  # --dist loadscope: the tests of one module stay on one worker, so a module-scoped fixture is built once
+  set -- -n "$TEST_WORKERS" --dist loadscope "$@"
+fi
+python -m pytest "$@"
