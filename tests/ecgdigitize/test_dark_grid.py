@@ -42,11 +42,11 @@ def test_binarised_skewed_page_keeps_its_map(signal):
     ("red", [], False),  # upright: nothing to make again
 ])
 def test_when_the_trace_map_is_made_again(signal, monkeypatch, grid_color, distortions, remade):
-    import ecgdigitize.pipeline as pipeline
+    import ecgdigitize.stages as stages
 
     calls = []
-    original = pipeline._classical_map_of_rectified
-    monkeypatch.setattr(pipeline, "_classical_map_of_rectified", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = stages._classical_map_of_rectified
+    monkeypatch.setattr(stages, "_classical_map_of_rectified", lambda *a, **k: calls.append(1) or original(*a, **k))
     page = page_mod.render_page(signal, 500, page_mod.STANDARD_LEADS,
                                 page_mod.PageSpec(dpi=150, layout="3x4+1", grid_color=grid_color), rng=0)
     if distortions == "bw":

@@ -95,7 +95,7 @@ def test_a_crop_keeps_its_grid_period_when_the_self_check_prefers_it(monkeypatch
         note = [] if trusted else [f"{pl.SUB_HARMONIC_NOTE} 101 mm page; using 1/3 of it"]
         sc = SimpleNamespace(warnings=note, px_per_mm_x=6.39 if trusted else 2.13)
         return SimpleNamespace(scale=sc, check=SimpleNamespace(status=status, score=0.5), warnings=[],
-                               trusted=trusted, row_curves=[])
+                               trusted=trusted, row_curves=[], row_timings=[])
 
     for divided, as_read, keep in (("failed", "suspect", True), ("suspect", "failed", False)):
         calls = []

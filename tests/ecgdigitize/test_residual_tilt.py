@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import ecgdigitize.pipeline as pipeline
+import ecgdigitize.stages as stages
 from ecgdigitize.orientation import Orientation
 from ecgdigitize.vectorise import TraceCurve
 from reference_scoring import snr_db
@@ -27,7 +28,7 @@ def test_page_whose_angle_was_missed_is_read_again(signal, monkeypatch):
     page = page_mod.render_page(signal, 500, page_mod.STANDARD_LEADS, page_mod.PageSpec(dpi=150, layout="3x4+1"),
                                 rng=0)
     page = distort.apply_distortions(page, [{"name": "rotation", "angle_deg": 2.5}], rng=0)
-    monkeypatch.setattr(pipeline, "estimate_orientation", lambda g, p: Orientation(source="none"))
+    monkeypatch.setattr(stages, "estimate_orientation", lambda g, p: Orientation(source="none"))
     first = pipeline._digitize_page(page.image)
     r = pipeline.digitize_page(page.image)
     assert any("read again" in w for w in r.warnings)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import ecgdigitize.pipeline as pipeline
+import ecgdigitize.stages as stages
 from ecgdigitize.orientation import Orientation
 from reference_scoring import snr_db
 
@@ -29,11 +30,11 @@ def test_each_row_gets_its_own_time_axis(signal, keystoned, monkeypatch):
     """With the keystone not removed (orientation estimate disabled), each row's px/s comes from the grid in its
     band: simultaneous QRS complexes line up across rows (measured 44 ms, 339 ms on the page's one scale) and the
     signal is read 6 dB better (9.1 vs 3.1 dB)."""
-    monkeypatch.setattr(pipeline, "estimate_orientation", lambda g, p: Orientation(source="none"))
+    monkeypatch.setattr(stages, "estimate_orientation", lambda g, p: Orientation(source="none"))
     per_row = pipeline._digitize_page(keystoned.image)
     pps = [t.px_per_s for t in per_row.row_timings]
     assert pps == sorted(pps) and pps[-1] / pps[0] > 1.03  # rows lower on the page are wider
-    monkeypatch.setattr(pipeline, "row_px_per_mm_x", lambda grid, row, rows, ppx: ppx)
+    monkeypatch.setattr(stages, "row_px_per_mm_x", lambda grid, row, rows, ppx, params: ppx)
     one_scale = pipeline._digitize_page(keystoned.image)
     assert _qrs_timing_ms(per_row) < 80.0 < _qrs_timing_ms(one_scale)
     assert snr_db(signal, per_row.signal) > snr_db(signal, one_scale.signal) + 3.0
