@@ -8,6 +8,7 @@ import pytest
 
 from ecgrender.page import (LAYOUTS, STANDARD_LEADS, PageSpec, RenderedPage, canonical_lead_name,
                             render_page)
+from ecgvocab import snr_db
 
 
 def make_signal(fs: float, seconds: float, num_leads: int = 12, seed: int = 0) -> np.ndarray:
@@ -22,11 +23,6 @@ def make_signal(fs: float, seconds: float, num_leads: int = 12, seed: int = 0) -
             beat += 0.25 * np.exp(-((t - c - 0.25) / 0.05) ** 2)
         out[:, j] = beat * rng.choice([-1, 1]) + 0.1 * np.sin(2 * np.pi * 0.3 * t + j)
     return out
-
-
-def snr_db(ref: np.ndarray, est: np.ndarray) -> float:
-    err = np.sum((ref - est) ** 2)
-    return float("inf") if err == 0 else 10 * np.log10(np.sum(ref ** 2) / err)
 
 
 def reconstruct(page: RenderedPage, num_samples: int) -> np.ndarray:
