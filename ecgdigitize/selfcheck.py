@@ -85,7 +85,7 @@ import itertools
 import math
 from fractions import Fraction
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -233,18 +233,21 @@ class Check:
     """One check of a digitized page.
 
     ``value`` is the measured quantity in the check's unit (relative residual, correlation, ms, mV, bpm ...),
-    ``limit`` the threshold it is compared with, ``passed`` None when not applicable."""
+    ``limit`` the threshold it is compared with, ``passed`` None when not applicable. ``leads``: the leads (their
+    names as given) the value is about: the worst lead or pair, the leads of a law; when the check fails, the leads
+    it blames (empty for page-level checks: rate, R-R windows)."""
 
     name: str
     value: float
     limit: float
     passed: bool | None
     detail: str
+    leads: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN -> None)."""
         return {"name": self.name, "value": _json_float(self.value), "limit": _json_float(self.limit),
-                "passed": self.passed, "detail": self.detail}
+                "passed": self.passed, "detail": self.detail, "leads": list(self.leads)}
 
 
 @dataclass
@@ -467,8 +470,9 @@ class _Checks:
         self.badness: list[float] = []
 
     def add(self, name: str, value: float, limit: float, passed: bool | None, detail: str,
-            badness: float = float("nan")) -> Check:
-        c = Check(name, float(value), float(limit), None if passed is None else bool(passed), detail)
+            badness: float = float("nan"), leads: Sequence[str] = ()) -> Check:
+        c = Check(name, float(value), float(limit), None if passed is None else bool(passed), detail,
+                  tuple(dict.fromkeys(leads)))
         self.checks.append(c)
         self.badness.append(float(badness))
         return c
@@ -486,7 +490,8 @@ def _check_coverage(out: _Checks, leads: dict[str, _Lead], missing: list[str]) -
     value = 0.0 if missing else cov[worst]
     detail = (f"lowest coverage {cov[worst]:.2f} of the printed window ({leads[worst].name}, limit {COVERAGE_MIN})"
               + (f"; no samples in {', '.join(missing)}" if missing else ""))
-    out.add("coverage", value, COVERAGE_MIN, not low and not missing, detail, (1 - value) / (1 - COVERAGE_MIN))
+    out.add("coverage", value, COVERAGE_MIN, not low and not missing, detail, (1 - value) / (1 - COVERAGE_MIN),
+            leads=(low + list(missing)) if (low or missing) else [leads[worst].name])
 
 
 def _check_amplitude(out: _Checks, leads: dict[str, _Lead]) -> dict[str, float]:
@@ -496,10 +501,11 @@ def _check_amplitude(out: _Checks, leads: dict[str, _Lead]) -> dict[str, float]:
     out.add("flat", p2p[lo], AMP_MIN_MV, not flat,
             f"flat leads (peak-to-peak < {AMP_MIN_MV} mV): {', '.join(flat)}" if flat else
             f"smallest peak-to-peak {p2p[lo]:.2f} mV ({leads[lo].name}, limit {AMP_MIN_MV} mV)",
-            AMP_MIN_MV / max(p2p[lo], 1e-6))
+            AMP_MIN_MV / max(p2p[lo], 1e-6), leads=flat or [leads[lo].name])
     hi = max(p2p, key=p2p.get)
     out.add("amplitude", p2p[hi], AMP_MAX_MV, p2p[hi] <= AMP_MAX_MV,
-            f"largest peak-to-peak {p2p[hi]:.2f} mV ({leads[hi].name}, limit {AMP_MAX_MV} mV)", p2p[hi] / AMP_MAX_MV)
+            f"largest peak-to-peak {p2p[hi]:.2f} mV ({leads[hi].name}, limit {AMP_MAX_MV} mV)", p2p[hi] / AMP_MAX_MV,
+            leads=[leads[hi].name])
     return p2p
 
 
@@ -533,14 +539,15 @@ def _check_identity(out: _Checks, leads: dict[str, _Lead], name: str, target: st
     law = _format_law(coefs, leads)
     if sig < IDENTITY_MIN_SIGNAL_MV:
         return out.add(name, rel, IDENTITY_LIMIT, None,
-                       f"{law} = 0 not verifiable: {sig:.3f} mV rms over {n / fs:.1f} s")
+                       f"{law} = 0 not verifiable: {sig:.3f} mV rms over {n / fs:.1f} s",
+                       leads=[leads[k].name for k in coefs])
     extra = ""
     if target is not None:
         pred = -sum(c * xs[k] for k, c in coefs.items() if k != target)
         extra = f", correlation of {leads[target].name} with its prediction {_corr(xs[target], pred):.2f}"
     return out.add(name, rel, IDENTITY_LIMIT, rel <= IDENTITY_LIMIT,
                    f"{law} = 0: relative residual {rel:.2f} (limit {IDENTITY_LIMIT}) over {n / fs:.1f} s{extra}",
-                   rel / IDENTITY_LIMIT)
+                   rel / IDENTITY_LIMIT, leads=[leads[k].name for k in coefs])
 
 
 def _check_rhythm(out: _Checks, leads: dict[str, _Lead], rhythm: dict[str, np.ndarray], fs: float) -> None:
@@ -560,7 +567,7 @@ def _check_rhythm(out: _Checks, leads: dict[str, _Lead], rhythm: dict[str, np.nd
         name = f"rhythm_vs_segment:{_DISPLAY.get(key, L.name)}"
         if cnt < MIN_SIMULTANEOUS_S * fs:
             out.add(name, float("nan"), RHYTHM_CORR_MIN, None,
-                    f"rhythm strip {L.name}: only {cnt / fs:.1f} s in common with its segment")
+                    f"rhythm strip {L.name}: only {cnt / fs:.1f} s in common with its segment", leads=[L.name])
             continue
         a_parts, s_parts = [], []
         for s0, s1 in _runs(m):
@@ -574,11 +581,11 @@ def _check_rhythm(out: _Checks, leads: dict[str, _Lead], rhythm: dict[str, np.nd
         either = max(ratio, 1 / ratio) if ratio > 0 else float("inf")
         out.add(name, r, RHYTHM_CORR_MIN, r >= RHYTHM_CORR_MIN,
                 f"rhythm strip {L.name} vs its segment: correlation {r:.2f} (limit {RHYTHM_CORR_MIN}) over "
-                f"{cnt / fs:.1f} s", (1 - r) / (1 - RHYTHM_CORR_MIN))
+                f"{cnt / fs:.1f} s", (1 - r) / (1 - RHYTHM_CORR_MIN), leads=[L.name])
         out.add(f"rhythm_amplitude:{_DISPLAY.get(key, L.name)}", either, RHYTHM_AMP_RATIO_MAX, either <= RHYTHM_AMP_RATIO_MAX,
                 f"segment / rhythm strip {L.name} amplitude ratio {ratio:.2f} "
                 f"(limit {RHYTHM_AMP_RATIO_MAX} either way)",
-                math.log(either) / math.log(RHYTHM_AMP_RATIO_MAX) if math.isfinite(either) else 10.0)
+                math.log(either) / math.log(RHYTHM_AMP_RATIO_MAX) if math.isfinite(either) else 10.0, leads=[L.name])
 
 
 def _detect_all(leads: dict[str, _Lead], fs: float) -> None:
@@ -605,8 +612,8 @@ def _check_timing(out: _Checks, leads: dict[str, _Lead], fs: float,
     keys = {id(L): k for k, L in leads.items()}
     clear = [L for L in leads.values() if L.clear]
     edge = int(round(EDGE_S * fs))
-    worst_t: tuple[float, str] = (float("nan"), "")
-    worst_rr: tuple[float, str] = (float("nan"), "")
+    worst_t: tuple[float, str, tuple[str, ...]] = (float("nan"), "", ())
+    worst_rr: tuple[float, str, tuple[str, ...]] = (float("nan"), "", ())
     for ia, A in enumerate(clear):
         for B in clear[ia + 1:]:
             for s0, s1 in _runs(A.ok & B.ok):
@@ -624,22 +631,23 @@ def _check_timing(out: _Checks, leads: dict[str, _Lead], fs: float,
                 if len(med) == 2:
                     dt = min(min(med) / fs * 1e3, QRS_TIMING_CAP_MS)
                     if not dt <= worst_t[0]:
-                        worst_t = (dt, where)
+                        worst_t = (dt, where, (A.name, B.name))
                 sc = rr_scale(A.env[s0:s1], B.env[s0:s1], fs)
                 if sc is not None:
                     rel = max(sc[0], 1 / sc[0]) - 1
                     if not rel <= worst_rr[0]:
                         worst_rr = (rel, f"{where}: R-R of {A.name} = {1 / sc[0]:.2f} x {B.name}'s, envelope "
-                                         f"correlation {sc[2]:.2f} vs {sc[1]:.2f} unscaled")
+                                         f"correlation {sc[2]:.2f} vs {sc[1]:.2f} unscaled", (A.name, B.name))
     if math.isfinite(worst_t[0]):
         v = worst_t[0]
         out.add("qrs_timing", v, QRS_TIMING_LIMIT_MS, v <= QRS_TIMING_LIMIT_MS,
                 f"largest QRS time disagreement {v:.0f} ms ({worst_t[1]}, limit {QRS_TIMING_LIMIT_MS:.0f} ms)",
-                v / QRS_TIMING_LIMIT_MS)
+                v / QRS_TIMING_LIMIT_MS, leads=worst_t[2])
     if math.isfinite(worst_rr[0]):
         v = worst_rr[0]
         out.add("rr_agreement", v, RR_LIMIT, v <= RR_LIMIT,
-                f"largest relative R-R disagreement {v:.2f} ({worst_rr[1]}, limit {RR_LIMIT})", v / RR_LIMIT)
+                f"largest relative R-R disagreement {v:.2f} ({worst_rr[1]}, limit {RR_LIMIT})", v / RR_LIMIT,
+                leads=worst_rr[2])
 
     # columns that share no lead: compare their mean R-R
     groups: dict[tuple[int, int], list[float]] = {}
@@ -687,7 +695,7 @@ def _check_pulse(out: _Checks, leads: dict[str, _Lead], fs: float) -> None:
     out.add("pulse", hmax, PULSE_HEIGHT_MV[0], not found,
             ("calibration pulse left at the start of "
              + ", ".join(f"{nm} ({p[0]:+.2f} mV, {p[1] * 1e3:.0f} ms)" for nm, p in found)) if found else
-            "no calibration pulse at the start of a lead", 2.0 if found else 0.0)
+            "no calibration pulse at the start of a lead", 2.0 if found else 0.0, leads=[nm for nm, _ in found])
 
 
 def _check_precordial(out: _Checks, leads: dict[str, _Lead], fs: float) -> None:
@@ -703,7 +711,7 @@ def _check_precordial(out: _Checks, leads: dict[str, _Lead], fs: float) -> None:
         v, nm = min(pairs)
         out.add("precordial", v, PRECORDIAL_CORR_MIN, v >= PRECORDIAL_CORR_MIN,
                 f"lowest correlation of adjacent precordial leads {v:.2f} ({nm}, limit {PRECORDIAL_CORR_MIN})",
-                (1 - v) / (1 - PRECORDIAL_CORR_MIN))
+                (1 - v) / (1 - PRECORDIAL_CORR_MIN), leads=nm.split("/"))
 
 
 def _check_duplicate(out: _Checks, leads: dict[str, _Lead], fs: float) -> None:
@@ -725,7 +733,8 @@ def _check_duplicate(out: _Checks, leads: dict[str, _Lead], fs: float) -> None:
         out.add("duplicate", best[0], DUPLICATE_CORR, not dup,
                 f"same trace in different leads: {', '.join(dup)}" if dup else
                 f"highest correlation of two different leads {best[0]:.3f} ({best[1]}, limit {DUPLICATE_CORR})",
-                (1 - DUPLICATE_CORR) / max(1 - best[0], 1e-9))
+                (1 - DUPLICATE_CORR) / max(1 - best[0], 1e-9),
+                leads=[n for pair in (dup or [best[1]]) for n in pair.split("/")])
 
 
 def _verdict(out: _Checks, leads: dict[str, _Lead], p2p: dict[str, float], missing: list[str],

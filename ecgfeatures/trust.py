@@ -9,8 +9,9 @@ check, i.e. no signal was read) is not used at all: :func:`page_usable`.
 Blame, per failed check (checks that passed or were not applicable blame nothing):
 
 * ``coverage``, ``flat``, ``amplitude``, ``pulse``, ``duplicate``, ``qrs_timing``, ``rr_agreement``: the leads
-  the check's detail names (the worst lead, the flat leads, the leads with a pulse left in, the duplicated pair,
-  the pair whose beats disagree);
+  the check lists (``Check.leads``: the leads under the coverage limit or without samples, the flat leads, the
+  leads with a pulse left in, the duplicated pairs, the pair whose beats disagree; in reports without that list,
+  the leads its detail text names);
 * ``rhythm_vs_segment:X`` and ``rhythm_amplitude:X``: lead X;
 * limb-lead laws (``einthoven``, ``goldberger``, ``goldberger:I/II/III``): a limb lead is blamed when at least one
   law with it failed and none with it passed (a failed Einthoven II = I + III with a passing II = 2/3 (aVF - aVR)
@@ -46,9 +47,11 @@ def _checks(check: Any) -> list[dict[str, Any]]:
     out = []
     for c in items:
         if isinstance(c, dict):
-            out.append({"name": str(c.get("name", "")), "passed": c.get("passed"), "detail": str(c.get("detail", ""))})
+            out.append({"name": str(c.get("name", "")), "passed": c.get("passed"), "detail": str(c.get("detail", "")),
+                        "leads": c.get("leads")})
         else:
-            out.append({"name": str(c.name), "passed": c.passed, "detail": str(c.detail)})
+            out.append({"name": str(c.name), "passed": c.passed, "detail": str(c.detail),
+                        "leads": getattr(c, "leads", None)})
     return out
 
 
@@ -82,7 +85,9 @@ def untrusted_leads(check: Any) -> set[str]:
         if name.startswith(("rhythm_vs_segment:", "rhythm_amplitude:")):
             blamed.add(lead_key(name.split(":", 1)[1]))
         elif name in NAMING_CHECKS:
-            blamed.update(lead_key(m) for m in LEAD_TOKEN.findall(c["detail"]))
+            # the check's own list of leads; reports written before it had one name them in the detail text
+            named = c["leads"] if c["leads"] is not None else LEAD_TOKEN.findall(c["detail"])
+            blamed.update(lead_key(m) for m in named)
     return blamed | (failed_law - passed_law)
 
 

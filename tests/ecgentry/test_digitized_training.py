@@ -278,3 +278,25 @@ def test_page_cache_hit_miss_and_changed_image(disagreeing, tmp_path):
     Image.fromarray(img).save(page)
     _, third = digitize_training_pages(task, str(tmp_path / "cache"), 1)
     assert (third.misses, third.hits) == (1, 0)
+
+
+def test_checks_list_the_leads_they_blame():
+    """Each failing check lists its leads (``Check.leads``, in the report as ``leads``), and trust reads that list;
+    a report written before checks had it still names them in its detail text."""
+    from ecgdigitize.selfcheck import check_signal
+    from ecgfeatures.trust import untrusted_leads
+
+    sig = _true_signal()
+    two_flat = sig.copy()
+    for name in ("V2", "V5"):
+        two_flat[:, LEADS.index(name)] = 0.001
+    check = check_signal(two_flat, LEADS, 500.0)
+    flat = {c.name: c for c in check.checks}["flat"]
+    assert flat.passed is False and set(flat.leads) == {"V2", "V5"}
+    assert untrusted_leads(check) == {"V2", "V5"}
+    old_report = check.to_dict()
+    for c in old_report["checks"]:
+        c.pop("leads")
+    assert untrusted_leads(old_report) == {"V2", "V5"}
+    laws = {c.name: c for c in check_signal(sig, LEADS, 500.0).checks}
+    assert set(laws["einthoven"].leads) == {"I", "II", "III"} and laws["einthoven"].passed
