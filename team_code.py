@@ -7,6 +7,7 @@ The work lives in ``ecgentry`` (training and inference), ``models`` (networks an
 (synthetic pages with exact masks) and ``ecgdigitize``. Hyper-parameters: ``ecgentry.config.TrainConfig``,
 overridable with ``$ECG_TRAIN_CONFIG`` (a JSON file or an inline JSON object).
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,10 @@ def train_models(data_folder, model_folder, verbose):
     _configure_logging(verbose)
     summary = train(data_folder, model_folder, TrainConfig.from_env(), verbose=bool(verbose))
     if verbose and os.environ.get("RANK", "0") == "0":  # under torchrun: one summary line, from rank 0
-        print(f"Trained on {summary['records_used']} records ({summary['records_skipped']} skipped); "
-              f"validation macro F {summary['val_macro_f_tuned']:.3f}; trace source {summary['trace_source']}.")
+        print(
+            f"Trained on {summary['records_used']} records ({summary['records_skipped']} skipped); "
+            f"validation macro F {summary['val_macro_f_tuned']:.3f}; trace source {summary['trace_source']}."
+        )
 
 
 def load_models(model_folder, verbose):

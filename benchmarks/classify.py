@@ -45,6 +45,7 @@ class. ``--limit N`` takes a seeded sample of N records (a quicker, smaller run)
 Prints, per variant: macro F-measure (over the classes present in the test labels), F per class with the
 number of test records carrying the class (support), the digitization SNR and the wall time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -90,8 +91,7 @@ def _run(cmd: list[str], env: dict[str, str] | None = None, log: Path | None = N
         log.write_text(text, encoding="utf-8")
     if res.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({res.returncode}):\n{text[-3000:]}")
-    print(f"  [{time.time() - t0:6.1f} s] {' '.join(Path(c).name if '/' in c else c for c in cmd[1:4])}",
-          flush=True)
+    print(f"  [{time.time() - t0:6.1f} s] {' '.join(Path(c).name if '/' in c else c for c in cmd[1:4])}", flush=True)
 
 
 def record_fold(record_name: str, folds: dict[int, int]) -> int | None:
@@ -146,10 +146,38 @@ def prepare(args: argparse.Namespace, work: Path) -> tuple[Path, dict[int, int]]
         shutil.rmtree(prepared, ignore_errors=True)
         shutil.rmtree(rendered, ignore_errors=True)
         py = sys.executable
-        _run([py, "prepare_ptbxl_data.py", "-i", str(ptbxl / args.records), "-pd", str(db_file),
-              "-pm", str(ptbxl / "scp_statements.csv"), "-o", str(prepared)])
-        cmd = [py, "-m", "ecgrender", "render", "-i", str(prepared), "-o", str(rendered), "--preset", args.preset,
-               "--seed", str(args.seed), "--workers", str(args.workers), "--layout", args.layout]
+        _run(
+            [
+                py,
+                "prepare_ptbxl_data.py",
+                "-i",
+                str(ptbxl / args.records),
+                "-pd",
+                str(db_file),
+                "-pm",
+                str(ptbxl / "scp_statements.csv"),
+                "-o",
+                str(prepared),
+            ]
+        )
+        cmd = [
+            py,
+            "-m",
+            "ecgrender",
+            "render",
+            "-i",
+            str(prepared),
+            "-o",
+            str(rendered),
+            "--preset",
+            args.preset,
+            "--seed",
+            str(args.seed),
+            "--workers",
+            str(args.workers),
+            "--layout",
+            args.layout,
+        ]
         if args.dpi:
             cmd += ["--dpi", str(args.dpi)]
         _run(cmd)
@@ -157,8 +185,14 @@ def prepare(args: argparse.Namespace, work: Path) -> tuple[Path, dict[int, int]]
     return rendered, folds
 
 
-def split(rendered: Path, folds: dict[int, int], work: Path, name: str, train_folds: tuple[int, ...],
-          test_folds: tuple[int, ...]) -> tuple[Path, Path, Path]:
+def split(
+    rendered: Path,
+    folds: dict[int, int],
+    work: Path,
+    name: str,
+    train_folds: tuple[int, ...],
+    test_folds: tuple[int, ...],
+) -> tuple[Path, Path, Path]:
     """(train folder, labelled test folder, hidden test folder: images only) for one split."""
     base = work / name
     train, test, hidden = base / "train", base / "test", base / "test_hidden"
@@ -180,8 +214,11 @@ def train_and_run(variant: str, cfg: dict, train: Path, hidden: Path, outputs: P
     env = {"ECG_TRAIN_CONFIG": json.dumps(cfg)}
     shutil.rmtree(model, ignore_errors=True)
     _run([py, "train_model.py", "-d", str(train), "-m", str(model)], env, model.parent / f"{model.name}_train.log")
-    _run([py, "run_model.py", "-d", str(hidden), "-m", str(model), "-o", str(outputs), "-f"], env,
-         model.parent / f"{model.name}_run.log")
+    _run(
+        [py, "run_model.py", "-d", str(hidden), "-m", str(model), "-o", str(outputs), "-f"],
+        env,
+        model.parent / f"{model.name}_run.log",
+    )
     return json.loads((model / "entry.json").read_text(encoding="utf-8"))
 
 
@@ -205,8 +242,12 @@ def print_table(results: dict[str, dict], support: dict[str, int], seconds: dict
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"), help="shared data folder")
-    p.add_argument("--records", default="records100", choices=["records100", "records500"],
-                   help="records100: all 353 at 100 Hz; records500: 244 at 500 Hz")
+    p.add_argument(
+        "--records",
+        default="records100",
+        choices=["records100", "records500"],
+        help="records100: all 353 at 100 Hz; records500: 244 at 500 Hz",
+    )
     p.add_argument("--preset", default="clean", help="render preset (clean, scan, photo, bw, wrinkled, mixed, ...)")
     p.add_argument("--layout", default="3x4+1", help="page layout of the rendered images")
     p.add_argument("--dpi", type=float, default=100.0, help="render DPI (0: varied 100-300)")
@@ -216,10 +257,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cv", action="store_true", help="5-fold cross-validation over folds 1-8")
     p.add_argument("--config", default="", help="extra JSON overrides of the benchmark training config")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--challenge", action="store_true",
-                   help="pages of the Challenge's own generator (needs --kit); see the module docstring")
-    p.add_argument("--kit", default=str(ROOT.parent / "shared" / "tools" / "ecg-image-kit.sh"),
-                   help="path of ecg-image-kit.sh (the Challenge generator; never copied into the project)")
+    p.add_argument(
+        "--challenge",
+        action="store_true",
+        help="pages of the Challenge's own generator (needs --kit); see the module docstring",
+    )
+    p.add_argument(
+        "--kit",
+        default=str(ROOT.parent / "shared" / "tools" / "ecg-image-kit.sh"),
+        help="path of ecg-image-kit.sh (the Challenge generator; never copied into the project)",
+    )
     p.add_argument("--limit", type=int, default=0, help="--challenge: a seeded sample of this many records (0: all)")
     p.add_argument("--out", default="", help="work folder (default: a fresh temporary folder, removed at the end)")
     return p
@@ -227,10 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from benchmarks.classify_challenge import CHALLENGE_VARIANTS, DEFAULT_CHALLENGE_VARIANTS
     from ecgentry.config import _deep_update
     from evaluate_model import evaluate_model
-
-    from benchmarks.classify_challenge import CHALLENGE_VARIANTS, DEFAULT_CHALLENGE_VARIANTS
 
     known = CHALLENGE_VARIANTS if args.challenge else VARIANTS
     if args.challenge and args.variants == "fused,image,signal":
@@ -262,8 +308,11 @@ def main(argv: list[str] | None = None) -> int:
         return code
     base_cfg["dx_page_cache"] = str(work / "page_cache")  # digitized training pages, kept between variants and runs
     rendered, folds = prepare(args, work)
-    splits = ([(f"cv{k}", tuple(f for f in range(1, 9) if f not in g), g) for k, g in enumerate(CV_GROUPS)]
-              if args.cv else [("holdout", *HOLDOUT)])
+    splits = (
+        [(f"cv{k}", tuple(f for f in range(1, 9) if f not in g), g) for k, g in enumerate(CV_GROUPS)]
+        if args.cv
+        else [("holdout", *HOLDOUT)]
+    )
 
     results: dict[str, dict] = {}
     seconds: dict[str, float] = {}
@@ -280,17 +329,26 @@ def main(argv: list[str] | None = None) -> int:
                 label_folder = test
             print(f"{variant} / {name}: train folds {train_folds}, test folds {test_folds}", flush=True)
             entry = train_and_run(variant, cfg, train, hidden, outputs, work / name / f"model_{variant}")
-            score = ("out-of-fold macro F (training records)" if entry.get("dx_fit") == "full_batch"
-                     else "val macro F (tuned)")
-            print(f"  records_used {entry.get('records_used')}, train pages {entry.get('train_pages')}, "
-                  f"Dx fit {entry.get('dx_fit', 'sgd')}, {score} {entry.get('val_macro_f_tuned', float('nan')):.3f}, "
-                  f"epochs run {len(entry.get('history', []))}", flush=True)
+            score = (
+                "out-of-fold macro F (training records)"
+                if entry.get("dx_fit") == "full_batch"
+                else "val macro F (tuned)"
+            )
+            print(
+                f"  records_used {entry.get('records_used')}, train pages {entry.get('train_pages')}, "
+                f"Dx fit {entry.get('dx_fit', 'sgd')}, {score} {entry.get('val_macro_f_tuned', float('nan')):.3f}, "
+                f"epochs run {len(entry.get('history', []))}",
+                flush=True,
+            )
         seconds[variant] = time.time() - tv
         if args.cv:  # pooled: every record of folds 1-8 has exactly one output
             label_folder = work / "cv_labels"
             if not label_folder.exists():
-                records = [h.with_suffix("") for h in sorted(rendered.rglob("*.hea"))
-                           if record_fold(h.stem, folds) in range(1, 9)]
+                records = [
+                    h.with_suffix("")
+                    for h in sorted(rendered.rglob("*.hea"))
+                    if record_fold(h.stem, folds) in range(1, 9)
+                ]
                 link_subset(rendered, label_folder, records)
         results[variant] = evaluate_model(str(label_folder), str(outputs))
 
@@ -300,8 +358,10 @@ def main(argv: list[str] | None = None) -> int:
         for c in lab:
             support[c] = support.get(c, 0) + 1
     mode = "5-fold CV over folds 1-8 (pooled)" if args.cv else "train folds 1-6, test folds 7-8"
-    print(f"\nPTB-XL {args.records}, {len(labels)} test records, {mode}; preset {args.preset}, layout {args.layout}, "
-          f"dpi {args.dpi or 'varied'}, epochs {args.epochs}")
+    print(
+        f"\nPTB-XL {args.records}, {len(labels)} test records, {mode}; preset {args.preset}, layout {args.layout}, "
+        f"dpi {args.dpi or 'varied'}, epochs {args.epochs}"
+    )
     print_table(results, support, seconds)
     print(f"total {time.time() - t0:.0f} s")
     if not args.out:

@@ -13,6 +13,7 @@ every style with ``--mask_unplotted_samples`` (the reference signal is NaN where
 organisers' test references). ``prepare_image_data.py -i OUT -o OUT`` then adds the ``# Image:`` lines. At most
 two generator calls run at a time.
 """
+
 from __future__ import annotations
 
 import json
@@ -71,8 +72,18 @@ def render_challenge_pages(prepared: Path, out: Path, kit: Path, seed: int = 0, 
         if (staging / "out" / style / ".done").exists():
             return 0.0
         shutil.rmtree(staging / "out" / style, ignore_errors=True)
-        cmd = ["bash", str(kit), "-i", str(staging / "in" / style), "-o", str(staging / "out" / style),
-               "--seed", str(seed + 1), "--mask_unplotted_samples", *STYLES[style]]
+        cmd = [
+            "bash",
+            str(kit),
+            "-i",
+            str(staging / "in" / style),
+            "-o",
+            str(staging / "out" / style),
+            "--seed",
+            str(seed + 1),
+            "--mask_unplotted_samples",
+            *STYLES[style],
+        ]
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed ({res.returncode}):\n{(res.stdout + res.stderr)[-3000:]}")
@@ -89,8 +100,12 @@ def render_challenge_pages(prepared: Path, out: Path, kit: Path, seed: int = 0, 
         for f in (staging / "out" / style).iterdir():
             if f.is_file() and f.name != ".done":
                 shutil.move(str(f), out / f.name)
-    res = subprocess.run([sys.executable, "prepare_image_data.py", "-i", str(out), "-o", str(out)], cwd=ROOT,
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "prepare_image_data.py", "-i", str(out), "-o", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if res.returncode != 0:
         raise RuntimeError(f"prepare_image_data.py failed:\n{(res.stdout + res.stderr)[-3000:]}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -148,9 +163,18 @@ def collect_records(rendered: Path, prepared: Path, folds: dict[int, int], style
             fold = None
         if fold is None:
             continue
-        out.append(PageRecord(hea.stem, fold, list(hc.get_labels_from_header(header)), rendered / images[0],
-                              float(hc.get_sampling_frequency(header)), int(hc.get_num_samples(header)),
-                              by_name[hea.stem], styles.get(hea.stem, "?")))
+        out.append(
+            PageRecord(
+                hea.stem,
+                fold,
+                list(hc.get_labels_from_header(header)),
+                rendered / images[0],
+                float(hc.get_sampling_frequency(header)),
+                int(hc.get_num_samples(header)),
+                by_name[hea.stem],
+                styles.get(hea.stem, "?"),
+            )
+        )
     return out
 
 
@@ -173,8 +197,8 @@ def make_train_folder(records: list[PageRecord], folder: Path) -> None:
 def predict(model: Path, pages: list[Any], read_failed: bool = False) -> list[list[str]]:
     """Labels of each digitized test page by the entry in ``model``, as ``run_record`` decides them (a failed page:
     the fallback labels; ``read_failed``: classified from all its leads anyway, for comparison only)."""
-    from ecgvocab import STANDARD_LEADS
     from ecgentry.infer import dx_probabilities, labels_from_probs, load_entry
+    from ecgvocab import STANDARD_LEADS
 
     entry = load_entry(str(model))
     out = []
@@ -210,9 +234,23 @@ def run_challenge(args: Any, work: Path, base_cfg: dict, variants: list[str]) ->
     prepared, rendered = work / "prepared", work / "kit_pages"
     if not (prepared / ".done").exists():
         shutil.rmtree(prepared, ignore_errors=True)
-        res = subprocess.run([sys.executable, "prepare_ptbxl_data.py", "-i", str(ptbxl / args.records), "-pd",
-                              str(ptbxl / "ptbxl_database.csv"), "-pm", str(ptbxl / "scp_statements.csv"), "-o",
-                              str(prepared)], cwd=ROOT, capture_output=True, text=True)
+        res = subprocess.run(
+            [
+                sys.executable,
+                "prepare_ptbxl_data.py",
+                "-i",
+                str(ptbxl / args.records),
+                "-pd",
+                str(ptbxl / "ptbxl_database.csv"),
+                "-pm",
+                str(ptbxl / "scp_statements.csv"),
+                "-o",
+                str(prepared),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         if res.returncode != 0:
             raise RuntimeError(res.stdout + res.stderr)
         (prepared / ".done").write_text("ok\n")
@@ -221,25 +259,35 @@ def run_challenge(args: Any, work: Path, base_cfg: dict, variants: list[str]) ->
     records = collect_records(rendered, prepared, folds, styles)
     if args.limit:
         rng = np.random.default_rng(args.seed)
-        records = [records[int(i)] for i in sorted(rng.permutation(len(records))[:args.limit])]
+        records = [records[int(i)] for i in sorted(rng.permutation(len(records))[: args.limit])]
     print(f"{len(records)} records with a page ({time.time() - t0:.0f} s to render or find them)", flush=True)
 
     cache = work / "page_cache"
     t0 = time.time()
-    pages, stats = digitize_training_pages([(r.name, str(r.image), r.fs, r.num_samples) for r in records],
-                                           str(cache), min(2, max(1, args.workers)), progress=True)
+    pages, stats = digitize_training_pages(
+        [(r.name, str(r.image), r.fs, r.num_samples) for r in records],
+        str(cache),
+        min(2, max(1, args.workers)),
+        progress=True,
+    )
     page_of = {r.name: p for r, p in zip(records, pages)}
     st = stats.to_dict()
-    print(f"digitized {st['misses']} pages ({st['hits']} cached) in {time.time() - t0:.0f} s, "
-          f"{st['seconds_per_page']} s/page in a worker; status {st['status_counts']}", flush=True)
+    print(
+        f"digitized {st['misses']} pages ({st['hits']} cached) in {time.time() - t0:.0f} s, "
+        f"{st['seconds_per_page']} s/page in a worker; status {st['status_counts']}",
+        flush=True,
+    )
     by_style: dict[str, dict[str, int]] = {}
     for r in records:
         s = by_style.setdefault(r.style, {})
         s[page_of[r.name].status] = s.get(page_of[r.name].status, 0) + 1
     print("status per page style: " + "; ".join(f"{k} {v}" for k, v in sorted(by_style.items())), flush=True)
 
-    splits = ([(f"cv{k}", tuple(f for f in range(1, 9) if f not in g), g) for k, g in enumerate(CV_GROUPS)]
-              if args.cv else [("holdout", (1, 2, 3, 4, 5, 6), (7, 8))])
+    splits = (
+        [(f"cv{k}", tuple(f for f in range(1, 9) if f not in g), g) for k, g in enumerate(CV_GROUPS)]
+        if args.cv
+        else [("holdout", (1, 2, 3, 4, 5, 6), (7, 8))]
+    )
     pooled: dict[str, tuple[list, list]] = {v: ([], []) for v in variants}
     pooled_failed_read: dict[str, list] = {v: [] for v in variants}
     summaries: dict[str, list[dict]] = {v: [] for v in variants}
@@ -250,8 +298,14 @@ def run_challenge(args: Any, work: Path, base_cfg: dict, variants: list[str]) ->
         make_train_folder(tr, folder)
         for variant in variants:
             cfg_dict = json.loads(json.dumps(base_cfg))
-            _deep_update(cfg_dict, {"dx_use_image": False, "dx_page_cache": str(cache),
-                                    "dx_digitize_workers": min(2, max(1, args.workers))})
+            _deep_update(
+                cfg_dict,
+                {
+                    "dx_use_image": False,
+                    "dx_page_cache": str(cache),
+                    "dx_digitize_workers": min(2, max(1, args.workers)),
+                },
+            )
             _deep_update(cfg_dict, CHALLENGE_VARIANTS[variant])
             model = work / "challenge" / name / f"model_{variant}"
             shutil.rmtree(model, ignore_errors=True)
@@ -263,32 +317,63 @@ def run_challenge(args: Any, work: Path, base_cfg: dict, variants: list[str]) ->
             pooled_failed_read[variant].extend(predict(model, [page_of[r.name] for r in te], read_failed=True))
             summaries[variant].append(summary)
             sc = score([r.labels for r in te], outputs)
-            print(f"  {name} {variant}: {len(tr)} train / {len(te)} test records, macro F {sc['macro_f']:.3f}, "
-                  f"out-of-fold macro F {summary.get('val_macro_f_tuned', float('nan')):.3f}, "
-                  f"{time.time() - tv:.0f} s", flush=True)
+            print(
+                f"  {name} {variant}: {len(tr)} train / {len(te)} test records, macro F {sc['macro_f']:.3f}, "
+                f"out-of-fold macro F {summary.get('val_macro_f_tuned', float('nan')):.3f}, "
+                f"{time.time() - tv:.0f} s",
+                flush=True,
+            )
     results = {v: score(*pooled[v]) for v in variants}
     mode = "5-fold CV over folds 1-8 (pooled)" if args.cv else "train folds 1-6, test folds 7-8"
     n_test = len(pooled[variants[0]][0])
-    print(f"\nChallenge-generator pages (ecg-image-kit, mixed styles, references masked), PTB-XL {args.records}, "
-          f"{n_test} test records, {mode}; status of all pages {st['status_counts']}")
+    print(
+        f"\nChallenge-generator pages (ecg-image-kit, mixed styles, references masked), PTB-XL {args.records}, "
+        f"{n_test} test records, {mode}; status of all pages {st['status_counts']}"
+    )
     print_challenge_table(results, variants)
     read_anyway = {v: score(pooled[v][0], pooled_failed_read[v]) for v in variants}
-    print("macro F with the failed pages classified from all their leads instead of the fallback labels "
-          "(comparison only): " + ", ".join(f"{v} {read_anyway[v]['macro_f']:.3f}" for v in variants))
+    print(
+        "macro F with the failed pages classified from all their leads instead of the fallback labels "
+        "(comparison only): " + ", ".join(f"{v} {read_anyway[v]['macro_f']:.3f}" for v in variants)
+    )
     for v in variants:
         rep = summaries[v][-1].get("dx_calibration_report", {})
         if rep.get("calibrated") or rep.get("uncalibrated"):
             u, c = rep.get("uncalibrated", {}), rep.get("calibrated", {})
-            print(f"{v}: out-of-fold calibration (last split) Brier {u.get('brier')} -> {c.get('brier')}, "
-                  f"ECE {u.get('ece')} -> {c.get('ece')}")
+            print(
+                f"{v}: out-of-fold calibration (last split) Brier {u.get('brier')} -> {c.get('brier')}, "
+                f"ECE {u.get('ece')} -> {c.get('ece')}"
+            )
     out_json = work / ("challenge_cv.json" if args.cv else "challenge_holdout.json")
-    out_json.write_text(json.dumps({"results": results, "read_failed_anyway": read_anyway, "status": st,
-                                    "by_style": by_style,
-                                    "summaries": {v: [{k: s.get(k) for k in ("thresholds", "dx_calibration_report",
-                                                                             "dx_decisions", "dx_digitized_pages",
-                                                                             "dx_oof_predicted_vs_true", "classes")}
-                                                      for s in summaries[v]] for v in variants}},
-                                   indent=1, default=float))
+    out_json.write_text(
+        json.dumps(
+            {
+                "results": results,
+                "read_failed_anyway": read_anyway,
+                "status": st,
+                "by_style": by_style,
+                "summaries": {
+                    v: [
+                        {
+                            k: s.get(k)
+                            for k in (
+                                "thresholds",
+                                "dx_calibration_report",
+                                "dx_decisions",
+                                "dx_digitized_pages",
+                                "dx_oof_predicted_vs_true",
+                                "classes",
+                            )
+                        }
+                        for s in summaries[v]
+                    ]
+                    for v in variants
+                },
+            },
+            indent=1,
+            default=float,
+        )
+    )
     return 0
 
 
@@ -325,8 +410,14 @@ def time_training_pages(pages_folder: Path, n: int, workers: list[int], seed: in
     for hea in pick:
         header = hea.read_text(encoding="utf-8")
         image = [ln.split(":", 1)[1].strip() for ln in header.splitlines() if ln.startswith("# Image:")][0]
-        tasks.append((hea.stem, str(pages_folder / image), float(hc.get_sampling_frequency(header)),
-                      int(hc.get_num_samples(header))))
+        tasks.append(
+            (
+                hea.stem,
+                str(pages_folder / image),
+                float(hc.get_sampling_frequency(header)),
+                int(hc.get_num_samples(header)),
+            )
+        )
     rows = []
     for w in workers:
         with tempfile.TemporaryDirectory() as cache:
@@ -335,10 +426,17 @@ def time_training_pages(pages_folder: Path, n: int, workers: list[int], seed: in
             wall = time.time() - t0
             again0 = time.time()
             _, hits = digitize_training_pages(tasks, cache, w)
-            rows.append({"workers": w, "pages": len(tasks), "wall_s": round(wall, 1),
-                         "wall_s_per_page": round(wall / len(tasks), 2),
-                         "worker_s_per_page": stats.to_dict()["seconds_per_page"],
-                         "rerun_s": round(time.time() - again0, 2), "rerun_hits": hits.hits})
+            rows.append(
+                {
+                    "workers": w,
+                    "pages": len(tasks),
+                    "wall_s": round(wall, 1),
+                    "wall_s_per_page": round(wall / len(tasks), 2),
+                    "worker_s_per_page": stats.to_dict()["seconds_per_page"],
+                    "rerun_s": round(time.time() - again0, 2),
+                    "rerun_hits": hits.hits,
+                }
+            )
             print(rows[-1], flush=True)
     return rows
 

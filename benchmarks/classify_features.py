@@ -20,12 +20,13 @@ the holdout numbers move by 0.2-0.5 per record, so choices were made on the CV r
 The digitizer changes while this project is developed: the cache holds the features of the pages as digitized
 when it was built (``--rebuild`` to refresh).
 """
+
 from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import sys
+import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -39,8 +40,9 @@ if str(ROOT) not in sys.path:
 from ecgvocab import DX_CLASSES as CLASSES  # noqa: E402 - after the path set-up
 
 
-def _record_features(header_path: str, variants: int, seed: int) -> tuple[str, list[str], np.ndarray, np.ndarray,
-                                                                             np.ndarray]:
+def _record_features(
+    header_path: str, variants: int, seed: int
+) -> tuple[str, list[str], np.ndarray, np.ndarray, np.ndarray]:
     """(name, labels, true features (E,), corrupted features (K, E), digitized-page features (E,))."""
     import helper_code as hc
     from ecgdigitize.image_io import load_image
@@ -156,8 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         probs, thresholds = run_head(HEADS[name], data, tr, te, y, classes)
         mf, f = macro_f(decide(probs, thresholds), y[te])
-        print(f"{name:<34}{mf:>7.3f}" + "".join(f"{f[j]:>7.2f}" for j in present) + f"  ({time.time() - t0:.1f} s)",
-              flush=True)
+        print(
+            f"{name:<34}{mf:>7.3f}" + "".join(f"{f[j]:>7.2f}" for j in present) + f"  ({time.time() - t0:.1f} s)",
+            flush=True,
+        )
         if args.cv:
             pred = np.zeros_like(y)
             for k in range(1, 9):

@@ -9,6 +9,7 @@ training records, made on the features ``oof_source``, for classes with at least
 "prior": the OOF quantile matching the training prevalence), ``rate_rules`` (TACHY/BRADY from the measured
 rate, > 100 / < 60 bpm), ``eval_source`` (test features: "digitized" unless told).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -40,8 +41,9 @@ def _raw_source(data: dict[str, np.ndarray], name: str, idx: np.ndarray) -> tupl
     return np.concatenate(parts), np.concatenate(owners)
 
 
-def fit_predict(spec: dict[str, Any], x: np.ndarray, y: np.ndarray, x_eval: list[np.ndarray],
-                seed: int = 0) -> list[np.ndarray]:
+def fit_predict(
+    spec: dict[str, Any], x: np.ndarray, y: np.ndarray, x_eval: list[np.ndarray], seed: int = 0
+) -> list[np.ndarray]:
     """Fit one model on ``x`` (M, E), ``y`` (M, C) bool; probabilities for every array of ``x_eval``."""
     if spec.get("subsets") and spec.get("classes"):
         outs = [np.zeros((len(e), y.shape[1])) for e in x_eval]
@@ -66,14 +68,29 @@ def fit_predict(spec: dict[str, Any], x: np.ndarray, y: np.ndarray, x_eval: list
         from models.heads import DxHead, balanced_pos_weight, fit_dx_head
 
         tc = TrainConfig()
-        head = DxHead(DxHeadConfig(classes=[f"c{j}" for j in range(y.shape[1])], hidden_sizes=list(tc.dx_hidden_sizes),
-                                   extra_features=x.shape[1], use_image=False, standardize=tc.dx_standardize), [1])
-        fit_dx_head(head, x, y.astype(np.float32), l2=tc.dx_l2, pos_weight=balanced_pos_weight(y, tc.dx_pos_weight_limit),
-                    seed=seed)
+        head = DxHead(
+            DxHeadConfig(
+                classes=[f"c{j}" for j in range(y.shape[1])],
+                hidden_sizes=list(tc.dx_hidden_sizes),
+                extra_features=x.shape[1],
+                use_image=False,
+                standardize=tc.dx_standardize,
+            ),
+            [1],
+        )
+        fit_dx_head(
+            head,
+            x,
+            y.astype(np.float32),
+            l2=tc.dx_l2,
+            pos_weight=balanced_pos_weight(y, tc.dx_pos_weight_limit),
+            seed=seed,
+        )
         head.eval()
         with torch.no_grad():
-            return [torch.sigmoid(head.logits_from_inputs(torch.from_numpy(e.astype(np.float32)))).numpy()
-                    for e in x_eval]
+            return [
+                torch.sigmoid(head.logits_from_inputs(torch.from_numpy(e.astype(np.float32)))).numpy() for e in x_eval
+            ]
     mu = x.mean(0)
     sd = x.std(0)
     sd[sd < 1e-6] = 1.0
@@ -101,11 +118,18 @@ def fit_predict(spec: dict[str, Any], x: np.ndarray, y: np.ndarray, x_eval: list
     weights = [p for n, p in net.named_parameters() if n.endswith("weight")]
 
     def objective() -> torch.Tensor:
-        return lossf(net(xt), yt) + l2 * sum((w ** 2).sum() for w in weights)
+        return lossf(net(xt), yt) + l2 * sum((w**2).sum() for w in weights)
 
     if spec.get("optim", "lbfgs") == "lbfgs" and not spec.get("dropout"):
-        opt = torch.optim.LBFGS(net.parameters(), lr=1.0, max_iter=spec.get("iters", 500), history_size=20,
-                                line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-9)
+        opt = torch.optim.LBFGS(
+            net.parameters(),
+            lr=1.0,
+            max_iter=spec.get("iters", 500),
+            history_size=20,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=1e-6,
+            tolerance_change=1e-9,
+        )
 
         def closure() -> torch.Tensor:
             opt.zero_grad()
@@ -121,9 +145,9 @@ def fit_predict(spec: dict[str, Any], x: np.ndarray, y: np.ndarray, x_eval: list
             net.train()
             perm = torch.randperm(len(xt), generator=g)
             for k in range(0, len(xt), 64):
-                b = perm[k:k + 64]
+                b = perm[k : k + 64]
                 opt.zero_grad()
-                loss = lossf(net(xt[b]), yt[b]) + l2 * sum((w ** 2).sum() for w in weights)
+                loss = lossf(net(xt[b]), yt[b]) + l2 * sum((w**2).sum() for w in weights)
                 loss.backward()
                 opt.step()
     net.eval()
@@ -136,12 +160,21 @@ def _rate_rules(probs: np.ndarray, features: np.ndarray, classes: list[str]) -> 
     is measured: :mod:`models.rhythm_rules` with fixed cut-offs."""
     from models.rhythm_rules import RhythmRule, apply_rhythm_rules
 
-    rules = [RhythmRule("TACHY", "heart_rate_bpm", "above", 100.0), RhythmRule("BRADY", "heart_rate_bpm", "below", 60.0)]
+    rules = [
+        RhythmRule("TACHY", "heart_rate_bpm", "above", 100.0),
+        RhythmRule("BRADY", "heart_rate_bpm", "below", 60.0),
+    ]
     return apply_rhythm_rules(probs, features, FEATURE_NAMES, classes, rules)
 
 
-def run_head(spec: dict[str, Any], data: dict[str, np.ndarray], tr: np.ndarray, te: np.ndarray, y: np.ndarray,
-             classes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def run_head(
+    spec: dict[str, Any],
+    data: dict[str, np.ndarray],
+    tr: np.ndarray,
+    te: np.ndarray,
+    y: np.ndarray,
+    classes: list[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Train on the records ``tr`` (bool mask), predict on the digitized features of ``te``; thresholds (C,)."""
     tr_idx, te_idx = np.flatnonzero(tr), np.flatnonzero(te)
     x, owner = _source(data, spec.get("source", "corrupted"), tr_idx)
@@ -169,16 +202,18 @@ def run_head(spec: dict[str, Any], data: dict[str, np.ndarray], tr: np.ndarray, 
             thresholds[few] = 0.5
         else:
             prev = y[tr_idx].mean(0)
-            thresholds = np.array([np.quantile(oof_p[:, j], 1 - prev[j]) if prev[j] > 0 else 0.5
-                                   for j in range(y.shape[1])])
+            thresholds = np.array(
+                [np.quantile(oof_p[:, j], 1 - prev[j]) if prev[j] > 0 else 0.5 for j in range(y.shape[1])]
+            )
     if spec.get("rhythm_rules") and classes is not None:  # the entry's rules, fitted on the training rows
         from ecgfeatures.features import FEATURE_NAMES as names
         from models.rhythm_rules import apply_rhythm_rules, fit_rhythm_rules
 
         raw, own = _raw_source(data, spec.get("source", "corrupted"), tr_idx)
         rules = fit_rhythm_rules(raw, names, y[own], classes)
-        probs = apply_rhythm_rules(probs, data[spec.get("eval_source", "digitized")][te_idx], names, classes, rules,
-                                   thresholds)
+        probs = apply_rhythm_rules(
+            probs, data[spec.get("eval_source", "digitized")][te_idx], names, classes, rules, thresholds
+        )
     if spec.get("rate_rules") and classes is not None:
         probs = _rate_rules(probs, data["digitized"][te_idx], classes)
         for c in ("TACHY", "BRADY"):
@@ -187,10 +222,28 @@ def run_head(spec: dict[str, Any], data: dict[str, np.ndarray], tr: np.ndarray, 
     return probs, thresholds
 
 
-RHY = ["heart_rate_bpm", "rr_mean_s", "rr_std_s", "rr_cv", "rmssd_s", "premature_fraction",
-       "compensatory_pause_fraction", "ectopic_wide_fraction", "ectopic_narrow_fraction", "rhythm_measured"]
-ATR = ["rr_diff_median_ratio", "p_wave_corr", "p_wave_amp_mv", "p_wave_snr", "af_score", "tachy_score",
-       "brady_score", "atrial_measured"]
+RHY = [
+    "heart_rate_bpm",
+    "rr_mean_s",
+    "rr_std_s",
+    "rr_cv",
+    "rmssd_s",
+    "premature_fraction",
+    "compensatory_pause_fraction",
+    "ectopic_wide_fraction",
+    "ectopic_narrow_fraction",
+    "rhythm_measured",
+]
+ATR = [
+    "rr_diff_median_ratio",
+    "p_wave_corr",
+    "p_wave_amp_mv",
+    "p_wave_snr",
+    "af_score",
+    "tachy_score",
+    "brady_score",
+    "atrial_measured",
+]
 SUBSETS = {
     "TACHY": ["heart_rate_bpm", "rr_mean_s", "tachy_score", "af_score", "p_present_fraction", "rr_diff_median_ratio"],
     "BRADY": ["heart_rate_bpm", "rr_mean_s", "brady_score"],
@@ -239,14 +292,22 @@ HEADS: dict[str, dict[str, Any]] = {
     "lr corr bal l2=1e-1 rate subsets": _h(source="corrupted", l2=1e-1, pw_limit=1e4, subsets=RATE_ONLY),
     "lr dig+corr bal l2=1e-1 subsets": _h(source="digitized+corrupted", l2=1e-1, pw_limit=1e4, subsets=SUBSETS),
     "lr corr bal l2=1e-2 subsets": _h(source="corrupted", l2=1e-2, pw_limit=1e4, subsets=SUBSETS),
-    "lr corr bal l2=1e-1 oof(corr)": _h(source="corrupted", l2=1e-1, pw_limit=1e4, thresholds="oof", oof_source="corrupted"),
-    "lr corr bal l2=1e-1 oof(corr) min20": _h(source="corrupted", l2=1e-1, pw_limit=1e4, thresholds="oof", oof_source="corrupted", min_pos=20),
+    "lr corr bal l2=1e-1 oof(corr)": _h(
+        source="corrupted", l2=1e-1, pw_limit=1e4, thresholds="oof", oof_source="corrupted"
+    ),
+    "lr corr bal l2=1e-1 oof(corr) min20": _h(
+        source="corrupted", l2=1e-1, pw_limit=1e4, thresholds="oof", oof_source="corrupted", min_pos=20
+    ),
     "lr corr bal l2=1e-1 oof(dig) min20": _h(source="corrupted", l2=1e-1, pw_limit=1e4, thresholds="oof", min_pos=20),
     "lr corr bal l2=1e-1 4var": _h(source="corrupted4", l2=1e-1, pw_limit=1e4),
     "lr corr bal l2=1e-1 1var": _h(source="corrupted1", l2=1e-1, pw_limit=1e4),
     "lr corr bal l2=1e-1 [test: true]": _h(source="corrupted", l2=1e-1, pw_limit=1e4, eval_source="true"),
     "lr true bal l2=1e-1 [test: true]": _h(source="true", l2=1e-1, pw_limit=1e4, eval_source="true"),
     "mlp32 corr l2=3e-2": _h(model="mlp", hidden=[32], source="corrupted", l2=3e-2),
-    "mlp32 dig+corr l2=3e-2 oof(dig)": _h(model="mlp", hidden=[32], source="digitized+corrupted", l2=3e-2, thresholds="oof"),
-    "mlp32 dig+corr l2=1e-1 oof(dig)": _h(model="mlp", hidden=[32], source="digitized+corrupted", l2=1e-1, thresholds="oof"),
+    "mlp32 dig+corr l2=3e-2 oof(dig)": _h(
+        model="mlp", hidden=[32], source="digitized+corrupted", l2=3e-2, thresholds="oof"
+    ),
+    "mlp32 dig+corr l2=1e-1 oof(dig)": _h(
+        model="mlp", hidden=[32], source="digitized+corrupted", l2=1e-1, thresholds="oof"
+    ),
 }

@@ -11,6 +11,7 @@ shift search). Prints SNR per preset, seconds per page (median) and peak traced 
 --shared also the layout and scale found on every real scan. The seed's regression head can be compared
 by training a model with ``{"regression": true, "digitizer": "regression"}`` and passing it as --model.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -89,8 +90,9 @@ def render_set(folder: Path, records, dpi: float, distortion, seed: int, mask_un
         write_challenge_record(folder, name, ref, fs, list(STANDARD_LEADS), comments, [f"{name}-0.png"])
 
 
-def digitize_folder(data: Path, out: Path, model_folder: str | None,
-                    trace_source: str | None = None) -> tuple[list[float], list[float]]:
+def digitize_folder(
+    data: Path, out: Path, model_folder: str | None, trace_source: str | None = None
+) -> tuple[list[float], list[float]]:
     """Digitize every record of ``data`` into ``out``; returns seconds per page and peak traced MiB (first pages).
     ``trace_source`` overrides the model's (see ``ecgentry.config.TRACE_SOURCES``)."""
     import helper_code as hc
@@ -111,9 +113,13 @@ def digitize_folder(data: Path, out: Path, model_folder: str | None,
         if entry is not None:
             return team_code.run_models(record, entry[0], entry[1], False)
         image = load_image(record_image_files(record, header)[0])
-        return digitize_page(image, None, fs=hc.get_sampling_frequency(header),
-                             num_samples=hc.get_num_samples(header),
-                             lead_names=hc.get_signal_names(header)).signal, []
+        return digitize_page(
+            image,
+            None,
+            fs=hc.get_sampling_frequency(header),
+            num_samples=hc.get_num_samples(header),
+            lead_names=hc.get_signal_names(header),
+        ).signal, []
 
     for k, rec in enumerate(hc.find_records(str(data))):
         record = str(data / rec)
@@ -135,8 +141,9 @@ def digitize_folder(data: Path, out: Path, model_folder: str | None,
     return seconds, peaks
 
 
-def ecg_image_kit(folder: Path, out: Path, model_folder: str | None = None,
-                  trace_source: str | None = None) -> dict[str, float]:
+def ecg_image_kit(
+    folder: Path, out: Path, model_folder: str | None = None, trace_source: str | None = None
+) -> dict[str, float]:
     """Digitize the Challenge generator's pages in ``folder`` (``presets.csv`` names each record's style) with the
     classical digitizer (or the model's, ``trace_source`` overriding its trace source) and score them with the official scorer against their masked references; prints one row
     per preset and returns {preset: mean SNR dB} (plus ``all``)."""
@@ -178,8 +185,10 @@ def real_scans(folder: Path, out: Path) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     print(f"\nReal scans (overlays in {out}):\n")
-    print("| scan | size | layout | fits | px/mm x/y (source) | status | s | reasons |\n| --- | --- | --- | --- | --- | --- "
-          "| --- | --- |")
+    print(
+        "| scan | size | layout | fits | px/mm x/y (source) | status | s | reasons |\n| --- | --- | --- | --- | --- | --- "
+        "| --- | --- |"
+    )
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
             continue
@@ -190,9 +199,11 @@ def real_scans(folder: Path, out: Path) -> None:
         lay, sc = res.layout, res.scale
         Image.fromarray(draw_overlay(image, res)).save(out / f"{path.stem}_overlay.png")
         scale = f"{sc.px_per_mm_x:.2f}/{sc.px_per_mm_y:.2f} ({sc.source})" if sc else "-"
-        print(f"| {path.name} | {image.shape[1]}x{image.shape[0]} | {lay.name if lay else '-'} | "
-              f"{lay.fits if lay else False} | {scale} | {res.status} | {seconds:.2f} | "
-              f"{'; '.join(res.status_reasons[:2])[:160]} |")
+        print(
+            f"| {path.name} | {image.shape[1]}x{image.shape[0]} | {lay.name if lay else '-'} | "
+            f"{lay.fits if lay else False} | {scale} | {res.status} | {seconds:.2f} | "
+            f"{'; '.join(res.status_reasons[:2])[:160]} |"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,21 +212,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=None, help="path of ../shared/data (optional)")
     parser.add_argument("--model", default=None, help="trained model folder (default: classical digitizer)")
-    parser.add_argument("--trace-source", default=None, choices=TRACE_SOURCES[1:],
-                        help="with --model: the trace map to use (default: the model's own choice)")
+    parser.add_argument(
+        "--trace-source",
+        default=None,
+        choices=TRACE_SOURCES[1:],
+        help="with --model: the trace map to use (default: the model's own choice)",
+    )
     parser.add_argument("-n", type=int, default=6, help="synthetic held-out records")
     parser.add_argument("--out", type=Path, default=None, help="work folder (default: a temporary one)")
-    parser.add_argument("--kit-only", action="store_true",
-                        help="only the ecg-image-kit pages and the real scans of --shared (no rendered presets)")
-    parser.add_argument("--unmasked", action="store_true",
-                        help="keep the whole reference signal (SNR then scales with the printed fraction)")
+    parser.add_argument(
+        "--kit-only",
+        action="store_true",
+        help="only the ecg-image-kit pages and the real scans of --shared (no rendered presets)",
+    )
+    parser.add_argument(
+        "--unmasked",
+        action="store_true",
+        help="keep the whole reference signal (SNR then scales with the printed fraction)",
+    )
     args = parser.parse_args(argv)
     from evaluate_model import evaluate_model
 
     work = args.out or Path(tempfile.mkdtemp(prefix="digitize-bench-"))
     records = [] if args.kit_only else held_out_signals(args.n, args.shared)
-    print(f"{len(records)} held-out records; digitizer: {args.model or 'classical'}"
-          f"{' (trace source ' + args.trace_source + ')' if args.trace_source else ''}; work folder {work}\n")
+    print(
+        f"{len(records)} held-out records; digitizer: {args.model or 'classical'}"
+        f"{' (trace source ' + args.trace_source + ')' if args.trace_source else ''}; work folder {work}\n"
+    )
     if records:
         print("| preset | pages | SNR (dB) | s/page (median) | peak MiB (median) |\n| --- | --- | --- | --- | --- |")
     for i, (name, dpi, distortion) in enumerate(PRESETS if records else []):
@@ -225,8 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         render_set(data, records, dpi, distortion, seed=1000 * (i + 1), mask_unplotted=not args.unmasked)
         seconds, peaks = digitize_folder(data, out, args.model, args.trace_source)
         scores = evaluate_model(str(data), str(out))
-        print(f"| {name} | {len(seconds)} | {scores['snr']:.2f} | {np.median(seconds):.2f} | {np.median(peaks):.0f} |",
-              flush=True)
+        print(
+            f"| {name} | {len(seconds)} | {scores['snr']:.2f} | {np.median(seconds):.2f} | {np.median(peaks):.0f} |",
+            flush=True,
+        )
     if args.shared is not None and (args.shared / "ecg-image-kit" / "presets.csv").is_file():
         ecg_image_kit(args.shared / "ecg-image-kit", work / "ecg-image-kit", args.model, args.trace_source)
     if args.shared is not None and (args.shared / "real-scans").is_dir():

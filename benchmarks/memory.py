@@ -11,6 +11,7 @@ and runs ``team_code.run_models`` once; the table gives that process's peak resi
 (``VmHWM``, MiB) after loading and after the call, the call's seconds and the share of finite output
 samples. The issue's budget is 2 GB (1907 MiB) for the whole call.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,7 +68,9 @@ def make_pages(folder: Path, seed: int = 0) -> list[tuple[str, str]]:
         lines.append(f"# Image: {image}")
         (folder / f"{record}.hea").write_text("\n".join(lines) + "\n")
         size_mb = (folder / image).stat().st_size / 1e6
-        out.append((str(folder / record), f"{description} {LETTER_1200_DPI[0]}x{LETTER_1200_DPI[1]} ({size_mb:.1f} MB)"))
+        out.append(
+            (str(folder / record), f"{description} {LETTER_1200_DPI[0]}x{LETTER_1200_DPI[1]} ({size_mb:.1f} MB)")
+        )
     return out
 
 
@@ -114,8 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folder", default=None, help="work folder for the pages and models (default: a temporary one)")
     ap.add_argument("--sources", nargs="+", choices=SOURCES, default=["classical", "combined"])
     ap.add_argument("--backbone", choices=("tiny", "default"), default="tiny")
-    ap.add_argument("--open-gate", action="store_true",
-                    help="combined source: segmentation map 1 everywhere, so the page is digitized in full")
+    ap.add_argument(
+        "--open-gate",
+        action="store_true",
+        help="combined source: segmentation map 1 everywhere, so the page is digitized in full",
+    )
     ap.add_argument("--child", nargs=2, metavar=("RECORD", "MODEL"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -135,18 +141,34 @@ def main(argv: list[str] | None = None) -> int:
             model = folder / f"model-{args.backbone}-{source}"
             write_random_entry(model, trace_source=source, backbone=None if args.backbone == "tiny" else {})
             for record, description in records:
-                env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-                       "ECG_MEMORY_OPEN_GATE": "1" if args.open_gate and source == "combined" else "0"}
-                res = subprocess.run([sys.executable, "-m", "benchmarks.memory", "--child", record, str(model)],
-                                     cwd=ROOT, env=env, capture_output=True, text=True)
+                env = {
+                    **os.environ,
+                    "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+                    "ECG_MEMORY_OPEN_GATE": "1" if args.open_gate and source == "combined" else "0",
+                }
+                res = subprocess.run(
+                    [sys.executable, "-m", "benchmarks.memory", "--child", record, str(model)],
+                    cwd=ROOT,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                )
                 if res.returncode != 0:
                     print(res.stderr[-2000:], file=sys.stderr)
                     rows.append((description, source, "failed", "", "", ""))
                     continue
                 r = json.loads(res.stdout.strip().splitlines()[-1])
                 label = source + (" (open gate)" if args.open_gate and source == "combined" else "")
-                rows.append((description, label, f"{r['loaded_mib']:.0f}", f"{r['peak_mib']:.0f}",
-                             f"{r['seconds']:.1f}", f"{100 * r['finite']:.0f} %"))
+                rows.append(
+                    (
+                        description,
+                        label,
+                        f"{r['loaded_mib']:.0f}",
+                        f"{r['peak_mib']:.0f}",
+                        f"{r['seconds']:.1f}",
+                        f"{100 * r['finite']:.0f} %",
+                    )
+                )
                 print(" | ".join(rows[-1]), file=sys.stderr)
         print(f"\nrun_models peak RSS, {args.backbone} random backbone (budget {BUDGET_MIB:.0f} MiB)\n")
         print("| page | trace source | RSS after load_models (MiB) | peak RSS of the call (MiB) | s | finite samples |")

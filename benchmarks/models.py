@@ -8,13 +8,14 @@ timm / torchvision rows print ``n/a`` when the package is not importable. Times 
 memory column is that row's own peak resident set size (``resource.getrusage``, Linux KiB -> MiB) minus
 the child's size after building the model: roughly the activation memory of forward + backward.
 """
+
 from __future__ import annotations
 
 import argparse
 import gc
-import multiprocessing as mp
 import importlib
 import logging
+import multiprocessing as mp
 import os
 import resource
 import statistics
@@ -121,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
                 vals = {c: "n/a" for c in cols[3:]}
             else:
                 hf_config = _builtin_hf_config(name) if source == "hf" else None
-                cfg = BackboneConfig(source=source, name=name, pretrained=False, hf_config=hf_config,
-                                     image_height=h, image_width=w)
+                cfg = BackboneConfig(
+                    source=source, name=name, pretrained=False, hf_config=hf_config, image_height=h, image_width=w
+                )
                 with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
                     vals = pool.submit(bench_one, cfg, args.runs, args.threads).result()
             merged = {**base, **vals}

@@ -10,6 +10,7 @@ F-measure of a one-feature rule on the record's true signal (``ecgfeatures``) ag
 code-or-report labels: TACHY heart rate > 100 bpm, BRADY 40-60 bpm and 40-50 bpm (the entry's fitted cut-off),
 AFIB/AFL ``af_score`` > 0.5, each at the best cut-off too (the in-sample ceiling of a rate rule).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,14 @@ from models.rhythm_rules import f_measure  # noqa: E402  (re-exported for the te
 REPORT_TERMS: dict[str, tuple[str, ...]] = {
     "TACHY": ("sinus tachycardia", "sinustachykardi", "sinustakykardi", "supraventricular tachycardia"),
     "BRADY": ("sinus bradycardia", "sinusbradykardi"),
-    "AFIB/AFL": ("atrial fibrillation", "atrial flutter", "vorhofflimmern", "vorhofflattern", "förmaksflimmer",
-                 "förmaksfladder"),
+    "AFIB/AFL": (
+        "atrial fibrillation",
+        "atrial flutter",
+        "vorhofflimmern",
+        "vorhofflattern",
+        "förmaksflimmer",
+        "förmaksfladder",
+    ),
 }
 
 
@@ -85,24 +92,32 @@ def main(argv: list[str] | None = None) -> int:
     for c in REPORT_TERMS:
         code = np.array([c in s for s in by_code])
         rep = np.array([c in s for s in by_report])
-        print(f"| {c} | {code.sum()} | {rep.sum()} | {(code & rep).sum()} | {(code & ~rep).sum()} | "
-              f"{(rep & ~code).sum()} |")
+        print(
+            f"| {c} | {code.sum()} | {rep.sum()} | {(code & rep).sum()} | {(code & ~rep).sum()} | "
+            f"{(rep & ~code).sum()} |"
+        )
 
     hr = feats[:, FEATURE_NAMES.index("heart_rate_bpm")]
     af = feats[:, FEATURE_NAMES.index("af_score")]
     with np.errstate(invalid="ignore"):
-        rules = [("TACHY", "heart rate > 100 bpm", lambda c: hr > c, 100.0, np.arange(90.0, 121.0, 1.0)),
-                 ("BRADY", "heart rate 40-60 bpm", lambda c: (hr >= 40) & (hr < c), 60.0, np.arange(45.0, 61.0, 0.5)),
-                 ("BRADY", "heart rate 40-50 bpm", lambda c: (hr >= 40) & (hr < c), 50.0, np.arange(45.0, 61.0, 0.5)),
-                 ("AFIB/AFL", "af_score > 0.5", lambda c: af > c, 0.5, np.arange(0.2, 0.91, 0.05))]
-        print("\n| class | rule | F vs codes | F vs codes or report | best cut-off vs codes (F) |\n"
-              "| --- | --- | --- | --- | --- |")
+        rules = [
+            ("TACHY", "heart rate > 100 bpm", lambda c: hr > c, 100.0, np.arange(90.0, 121.0, 1.0)),
+            ("BRADY", "heart rate 40-60 bpm", lambda c: (hr >= 40) & (hr < c), 60.0, np.arange(45.0, 61.0, 0.5)),
+            ("BRADY", "heart rate 40-50 bpm", lambda c: (hr >= 40) & (hr < c), 50.0, np.arange(45.0, 61.0, 0.5)),
+            ("AFIB/AFL", "af_score > 0.5", lambda c: af > c, 0.5, np.arange(0.2, 0.91, 0.05)),
+        ]
+        print(
+            "\n| class | rule | F vs codes | F vs codes or report | best cut-off vs codes (F) |\n"
+            "| --- | --- | --- | --- | --- |"
+        )
         for c, name, fire, cut, grid in rules:
             code = np.array([c in s for s in by_code])
             either = code | np.array([c in s for s in by_report])
             best = max(grid, key=lambda g: (f_measure(fire(g), code), -abs(g - cut)))
-            print(f"| {c} | {name} | {f_measure(fire(cut), code):.2f} | {f_measure(fire(cut), either):.2f} | "
-                  f"{best:g} ({f_measure(fire(best), code):.2f}) |")
+            print(
+                f"| {c} | {name} | {f_measure(fire(cut), code):.2f} | {f_measure(fire(cut), either):.2f} | "
+                f"{best:g} ({f_measure(fire(best), code):.2f}) |"
+            )
     return 0
 
 

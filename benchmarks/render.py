@@ -4,6 +4,7 @@ Usage: ``python benchmarks/render.py [--pages 8] [--workers N] [--dpi 100 200] [
 "render" = render_page + preset; "+io" adds PNG (image and two masks) and JSON encoding in memory.
 Peak memory is the maximum resident set size of one worker process (MiB).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,8 @@ def _signal(fs: float = 500.0, seconds: float = 10.0, seed: int = 0) -> np.ndarr
     out = np.zeros((t.size, 12))
     for j in range(12):
         for c in np.arange(0.3, seconds, 0.8):
-            out[:, j] += rng.uniform(0.5, 1.5) * np.exp(-((t - c) / 0.012) ** 2)
-            out[:, j] += 0.2 * np.exp(-((t - c - 0.25) / 0.05) ** 2)
+            out[:, j] += rng.uniform(0.5, 1.5) * np.exp(-(((t - c) / 0.012) ** 2))
+            out[:, j] += 0.2 * np.exp(-(((t - c - 0.25) / 0.05) ** 2))
         out[:, j] += 0.1 * np.sin(2 * np.pi * 0.3 * t + j)
     return out
 
@@ -76,8 +77,11 @@ def main(argv: list[str] | None = None) -> int:
                 # parallel throughput: total pages over the slowest worker's render time
                 par = n * args.pages / max(r[0] for r in results)
                 peak = max([peak] + [r[1] for r in results])
-                print(f"{preset:20s} {dpi:5.0f} {args.pages / dt:11.1f} {args.pages / dt_io:8.1f} {par:11.1f} "
-                      f"{peak:9.0f}", flush=True)
+                print(
+                    f"{preset:20s} {dpi:5.0f} {args.pages / dt:11.1f} {args.pages / dt_io:8.1f} {par:11.1f} "
+                    f"{peak:9.0f}",
+                    flush=True,
+                )
     return 0
 
 

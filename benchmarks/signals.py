@@ -5,6 +5,7 @@
 Prints the median wall time per call (and the ratio to the 10 s of signal) for synthesize_ecg at 100/500/
 1000 Hz and extract_features on a synthetic and a digitized-like (3x4+1 windows) record.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -6,6 +6,7 @@
 
 See :mod:`ecgdigitize.api`; the steps are in :mod:`ecgdigitize.pipeline`.
 """
+
 from __future__ import annotations
 
 from typing import Any

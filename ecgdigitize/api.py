@@ -15,6 +15,7 @@
 The classical trace map is used (no trained model needed, no labels). Everything runs on the CPU; the first page
 of a process also trains the small lead-label classifier (about 8 s, once per process).
 """
+
 from __future__ import annotations
 
 import os
@@ -28,7 +29,6 @@ from ecgvocab import STANDARD_LEADS
 
 from .export import write_csv, write_wfdb
 from .report import build_report
-
 
 
 @dataclass
@@ -87,10 +87,22 @@ class DigitizedECG:
         return picture
 
 
-def digitize_array(image: np.ndarray, *, fs: float = 500.0, seconds: float = 10.0, layout: str = "auto",
-                   paper_speed: float | None = None, gain: float = 10.0, lead_names: Sequence[str] | None = None,
-                   trace_prob: np.ndarray | None = None, name: str | None = None, source: str | None = None,
-                   page: int = 1, pages_in_file: int = 1, keep_image: bool = True) -> DigitizedECG:
+def digitize_array(
+    image: np.ndarray,
+    *,
+    fs: float = 500.0,
+    seconds: float = 10.0,
+    layout: str = "auto",
+    paper_speed: float | None = None,
+    gain: float = 10.0,
+    lead_names: Sequence[str] | None = None,
+    trace_prob: np.ndarray | None = None,
+    name: str | None = None,
+    source: str | None = None,
+    page: int = 1,
+    pages_in_file: int = 1,
+    keep_image: bool = True,
+) -> DigitizedECG:
     """Digitize a page given as an (H, W, 3) uint8 RGB array (greyscale, RGBA, 16-bit and float accepted).
 
     fs, seconds: the output's sampling rate (Hz) and length (s). layout: ``"auto"`` or a template name
@@ -104,31 +116,79 @@ def digitize_array(image: np.ndarray, *, fs: float = 500.0, seconds: float = 10.
         raise ValueError(f"fs and seconds must be positive, got fs={fs}, seconds={seconds}")
     names = list(STANDARD_LEADS if lead_names is None else lead_names)
     num_samples = max(1, int(round(fs * seconds)))
-    result = digitize_page(image, trace_prob, fs=float(fs), num_samples=num_samples, lead_names=names,
-                           layout=layout, paper_speed=paper_speed, gain=float(gain))
-    return from_result(result, image if keep_image else None, name=name, source=source, page=page,
-                       pages_in_file=pages_in_file)
+    result = digitize_page(
+        image,
+        trace_prob,
+        fs=float(fs),
+        num_samples=num_samples,
+        lead_names=names,
+        layout=layout,
+        paper_speed=paper_speed,
+        gain=float(gain),
+    )
+    return from_result(
+        result, image if keep_image else None, name=name, source=source, page=page, pages_in_file=pages_in_file
+    )
 
 
-def from_result(result: Any, image: np.ndarray | None = None, *, signal: np.ndarray | None = None,
-                name: str | None = None, source: str | None = None, page: int = 1, pages_in_file: int = 1,
-                model: str = "classical", labels: list[str] | None = None,
-                probabilities: dict[str, float] | None = None, outputs: list[str] | None = None) -> DigitizedECG:
+def from_result(
+    result: Any,
+    image: np.ndarray | None = None,
+    *,
+    signal: np.ndarray | None = None,
+    name: str | None = None,
+    source: str | None = None,
+    page: int = 1,
+    pages_in_file: int = 1,
+    model: str = "classical",
+    labels: list[str] | None = None,
+    probabilities: dict[str, float] | None = None,
+    outputs: list[str] | None = None,
+) -> DigitizedECG:
     """A :class:`DigitizedECG` from the pipeline's ``DigitizationResult`` (``signal`` overrides its signal, e.g.
     the signal a model's entry returned). The signal is clipped to +-30 mV."""
     sig = np.clip(np.asarray(result.signal if signal is None else signal, dtype=np.float64), -30.0, 30.0)
     names = list(result.lead_names)
-    report = build_report(result, sig, result.fs, names, source=source, page=page, pages_in_file=pages_in_file,
-                          name=name, model=model, labels=labels, probabilities=probabilities, outputs=outputs)
+    report = build_report(
+        result,
+        sig,
+        result.fs,
+        names,
+        source=source,
+        page=page,
+        pages_in_file=pages_in_file,
+        name=name,
+        model=model,
+        labels=labels,
+        probabilities=probabilities,
+        outputs=outputs,
+    )
     layout = result.layout.name if getattr(result, "layout", None) is not None else None
-    return DigitizedECG(signal=sig, fs=float(result.fs), lead_names=names, layout=layout, status=report["status"],
-                        status_reasons=list(report["status_reasons"]), confidence=float(result.confidence or 0.0),
-                        report=report, result=result, image=image)
+    return DigitizedECG(
+        signal=sig,
+        fs=float(result.fs),
+        lead_names=names,
+        layout=layout,
+        status=report["status"],
+        status_reasons=list(report["status_reasons"]),
+        confidence=float(result.confidence or 0.0),
+        report=report,
+        result=result,
+        image=image,
+    )
 
 
-def digitize_image(source: str | os.PathLike | np.ndarray, *, page: int = 1, fs: float = 500.0,
-                   seconds: float = 10.0, layout: str = "auto", paper_speed: float | None = None,
-                   gain: float = 10.0, lead_names: Sequence[str] | None = None) -> DigitizedECG:
+def digitize_image(
+    source: str | os.PathLike | np.ndarray,
+    *,
+    page: int = 1,
+    fs: float = 500.0,
+    seconds: float = 10.0,
+    layout: str = "auto",
+    paper_speed: float | None = None,
+    gain: float = 10.0,
+    lead_names: Sequence[str] | None = None,
+) -> DigitizedECG:
     """Digitize one ECG page: an image file (PNG, JPEG, TIFF, BMP; ``page`` picks a page of a multi-page TIFF,
     from 1) or an (H, W, 3) uint8 RGB array. See :func:`digitize_array` for the other arguments.
 
@@ -137,8 +197,9 @@ def digitize_image(source: str | os.PathLike | np.ndarray, *, page: int = 1, fs:
     or more are decoded reduced. A page that is read but cannot be digitized is not an error: its ``status`` is
     ``failed``."""
     if isinstance(source, np.ndarray):
-        return digitize_array(source, fs=fs, seconds=seconds, layout=layout, paper_speed=paper_speed, gain=gain,
-                              lead_names=lead_names)
+        return digitize_array(
+            source, fs=fs, seconds=seconds, layout=layout, paper_speed=paper_speed, gain=gain, lead_names=lead_names
+        )
     from .image_io import iter_pages, read_image_header
 
     path = Path(source)
@@ -153,6 +214,16 @@ def digitize_image(source: str | os.PathLike | np.ndarray, *, page: int = 1, fs:
             image = next(pages)
     finally:
         pages.close()
-    return digitize_array(image, fs=fs, seconds=seconds, layout=layout, paper_speed=paper_speed, gain=gain,
-                          lead_names=lead_names, name=path.stem if frames == 1 else f"{path.stem}-p{page}",
-                          source=str(path.resolve()), page=page, pages_in_file=frames)
+    return digitize_array(
+        image,
+        fs=fs,
+        seconds=seconds,
+        layout=layout,
+        paper_speed=paper_speed,
+        gain=gain,
+        lead_names=lead_names,
+        name=path.stem if frames == 1 else f"{path.stem}-p{page}",
+        source=str(path.resolve()),
+        page=page,
+        pages_in_file=frames,
+    )

@@ -1,4 +1,5 @@
 """Assembly: traced row curves + layout + scales -> (num_samples, leads) signal in mV."""
+
 from __future__ import annotations
 
 import logging
@@ -42,9 +43,18 @@ class LeadTrace:
     values_mv: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
-def row_timing(curve: TraceCurve, x_t0: float, px_per_s_grid: float, base_y: float, mv_per_px: float,
-               fs: float, snap_s: float = 0.5, tol: float = 0.03, trust_scale: bool = False,
-               align_tol_px: float | None = None) -> RowTiming:
+def row_timing(
+    curve: TraceCurve,
+    x_t0: float,
+    px_per_s_grid: float,
+    base_y: float,
+    mv_per_px: float,
+    fs: float,
+    snap_s: float = 0.5,
+    tol: float = 0.03,
+    trust_scale: bool = False,
+    align_tol_px: float | None = None,
+) -> RowTiming:
     """Time axis of a row from the trace start ``x_t0`` (pixels) and the scale's px per second.
 
     The traced span (start to last inked column), snapped to a multiple of ``snap_s`` seconds, gives
@@ -67,14 +77,20 @@ def row_timing(curve: TraceCurve, x_t0: float, px_per_s_grid: float, base_y: flo
             x_start = x_t0
             if abs(x_from_end - x_t0) <= lim:
                 x_t0 = 0.5 * (x_t0 + x_from_end)
-            return RowTiming(x_t0, px_per_s_grid, d_snap, base_y, mv_per_px, "grid+span", x_start, x_from_end,
-                             x_last)
+            return RowTiming(x_t0, px_per_s_grid, d_snap, base_y, mv_per_px, "grid+span", x_start, x_from_end, x_last)
         return RowTiming(x_t0, pps, d_snap, base_y, mv_per_px, "span", x_last=x_last)
     return RowTiming(x_t0, px_per_s_grid, d, base_y, mv_per_px, "grid", x_last=x_last)
 
 
-def remove_separators(curve: TraceCurve, boundaries_x: list[float], base_y: float, px_per_mm_x: float,
-                      px_per_mm_y: float, sep_mm: float = 0.35, reach_mm: float = 2.0) -> int:
+def remove_separators(
+    curve: TraceCurve,
+    boundaries_x: list[float],
+    base_y: float,
+    px_per_mm_x: float,
+    px_per_mm_y: float,
+    sep_mm: float = 0.35,
+    reach_mm: float = 2.0,
+) -> int:
     """Blank (in place) column-separator ticks at interior lead boundaries ``boundaries_x`` (pixels):
     where the curve within half a separator plus half a line width of a boundary reaches more than
     ``reach_mm`` both above and below the baseline ``base_y``, those columns become NaN and their
@@ -167,8 +183,15 @@ def _snap_to_start_end_cluster(timings: list[RowTiming], tol_px: float) -> list[
 SMOOTH_S = 0.002
 
 
-def sample_lead(curve: TraceCurve, box: LeadBox, timing: RowTiming, fs: float, num_samples: int,
-                use_points: bool = True, smooth_s: float = SMOOTH_S) -> LeadTrace:
+def sample_lead(
+    curve: TraceCurve,
+    box: LeadBox,
+    timing: RowTiming,
+    fs: float,
+    num_samples: int,
+    use_points: bool = True,
+    smooth_s: float = SMOOTH_S,
+) -> LeadTrace:
     """Read the samples of ``box``'s time window [t0, t1) from the row curve (gaps interpolated), then
     smooth them with a Gaussian of ``smooth_s`` seconds (0: none)."""
     n0 = int(np.ceil(box.t0 * fs - 1e-9))
@@ -219,8 +242,10 @@ def _own_points(curve: TraceCurve, lo: float, hi: float, slack_px: float = 0.5) 
     if not mask.any():
         return mask
     step = 2.0 * (curve.line_width_px or curve.thickness_px) + 2.0
-    for near_edge, outside in ((mask & (px < lo + 1.0), (px >= lo - slack_px) & (px < lo)),
-                               (mask & (px > hi - 1.0), (px > hi) & (px <= hi + slack_px))):
+    for near_edge, outside in (
+        (mask & (px < lo + 1.0), (px >= lo - slack_px) & (px < lo)),
+        (mask & (px > hi - 1.0), (px > hi) & (px <= hi + slack_px)),
+    ):
         cand = np.flatnonzero(outside)
         if cand.size == 0 or not near_edge.any():
             continue

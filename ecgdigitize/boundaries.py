@@ -12,6 +12,7 @@ boundary that are not connected to their own lead's trace (:func:`vectorise._dro
 lead's first or last value is then held), and splices the new curve into the row's curve between
 the nearest columns left and right of the boundary where old and new agree.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,8 +36,9 @@ class BoundaryZone:
     x_hi: float
 
 
-def splice(curve: TraceCurve, new: TraceCurve, x_lo: float, x_hi: float, min_span_px: float = 0.0,
-           tol_px: float = 0.5) -> bool:
+def splice(
+    curve: TraceCurve, new: TraceCurve, x_lo: float, x_hi: float, min_span_px: float = 0.0, tol_px: float = 0.5
+) -> bool:
     """Copy ``new`` (a re-traced window of the same row) into ``curve`` (in place) between the last
     column left of ``x_lo`` and the first right of ``x_hi`` where both agree within ``tol_px``,
     searching no closer than ``min_span_px`` to the window edges. Returns False (nothing copied)
@@ -77,8 +79,14 @@ def _window_anchors(curve: TraceCurve, xa: int, xz: int, n: int = 3) -> tuple[tu
     return tuple((float(curve.x0 + i), float(curve.y[i])) for i in pick)
 
 
-def retrace_boundaries(prob: np.ndarray, curves: list[TraceCurve], rows: list[tuple[int, int, int, int, float]],
-                       zones: list[BoundaryZone], window_px: int, threshold: float = 0.5) -> int:
+def retrace_boundaries(
+    prob: np.ndarray,
+    curves: list[TraceCurve],
+    rows: list[tuple[int, int, int, int, float]],
+    zones: list[BoundaryZone],
+    window_px: int,
+    threshold: float = 0.5,
+) -> int:
     """Re-trace ``window_px`` pixels on both sides of every boundary zone, dropping the other lead's ink
     next to the boundary, and splice the result into ``curves`` (in place; see :func:`splice`).
 
@@ -102,13 +110,17 @@ def retrace_boundaries(prob: np.ndarray, curves: list[TraceCurve], rows: list[tu
         wa, wz = int(np.floor(gx0)) - window_px, int(np.ceil(gx1)) + window_px + 1
         rows_with = {z.row for z in grp}
         near = {j for i in rows_with for j in (i - 1, i, i + 1)}
-        sub_rows = [(y0, y1, max(x0, wa), max(max(x0, wa), min(x1, wz)) if k in near else max(x0, wa), b)
-                    for k, (y0, y1, x0, x1, b) in enumerate(rows)]
+        sub_rows = [
+            (y0, y1, max(x0, wa), max(max(x0, wa), min(x1, wz)) if k in near else max(x0, wa), b)
+            for k, (y0, y1, x0, x1, b) in enumerate(rows)
+        ]
         bx = [tuple(z.x for z in grp if z.row == k) for k in range(len(rows))]
         # every re-traced row starts and ends on its current curve (a neighbour row tracked over a short
         # window has no context and may otherwise start on another row's trace)
-        anchors = [_window_anchors(curves[k], sub_rows[k][2], sub_rows[k][3]) if k < len(curves) else ()
-                   for k in range(len(rows))]
+        anchors = [
+            _window_anchors(curves[k], sub_rows[k][2], sub_rows[k][3]) if k < len(curves) else ()
+            for k in range(len(rows))
+        ]
         new = trace_rows(prob, sub_rows, threshold=threshold, boundary_x=bx, anchors=anchors)
         for z in grp:
             if z.row < len(curves) and splice(curves[z.row], new[z.row], z.x_lo, z.x_hi, window_px / 3.0):

@@ -4,6 +4,7 @@ Found on a row's traced curve: a plateau above the baseline of plausible height 
 width (0.1..0.5 s at the paper speed) beginning within the first few mm of the row; its foot gives
 the exact baseline, its height the pixels per mV, and the first ink after it the trace start.
 """
+
 from __future__ import annotations
 
 import logging
@@ -56,21 +57,37 @@ class Calibration:
     warnings: list[str] = field(default_factory=list)
 
 
-def find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: float, px_per_mm_y: float,
-               paper_speed: float, use_foot: bool = True) -> Pulse | None:
+def find_pulse(
+    y: np.ndarray,
+    x0: int,
+    baseline: float,
+    row: int,
+    px_per_mm_x: float,
+    px_per_mm_y: float,
+    paper_speed: float,
+    use_foot: bool = True,
+) -> Pulse | None:
     """Look for a calibration pulse at the start of a traced row curve ``y`` (pixels, NaN gaps) whose
     first column is ``x0``; returns the pulse or None. ``use_foot``: take the flat ink before the rise as the
     baseline (see :data:`FOOT_LEVEL_FRACTION`); where that finds none, the row's ``baseline`` is tried too (a
     pulse cut by the page's edge begins with its flat top, which would otherwise be taken for its foot)."""
     pulse = _find_pulse(y, x0, baseline, row, px_per_mm_x, px_per_mm_y, paper_speed, use_foot)
     if pulse is None and use_foot:
-        pulse = _find_pulse(y, x0, baseline, row, px_per_mm_x, px_per_mm_y, paper_speed, use_foot=False,
-                            cut=True)
+        pulse = _find_pulse(y, x0, baseline, row, px_per_mm_x, px_per_mm_y, paper_speed, use_foot=False, cut=True)
     return pulse
 
 
-def _find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: float, px_per_mm_y: float,
-                paper_speed: float, use_foot: bool, cut: bool = False) -> Pulse | None:
+def _find_pulse(
+    y: np.ndarray,
+    x0: int,
+    baseline: float,
+    row: int,
+    px_per_mm_x: float,
+    px_per_mm_y: float,
+    paper_speed: float,
+    use_foot: bool,
+    cut: bool = False,
+) -> Pulse | None:
     """:func:`find_pulse` with the foot rule on or off; ``cut``: only a pulse whose top is the curve's first
     ink (cut by the page's edge)."""
     row_baseline = baseline
@@ -85,9 +102,12 @@ def _find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: 
     first = int(np.argmax(ok))
     # the pulse foot (flat ink before the rise) is the exact baseline; the row-profile baseline can be
     # several mm off on high-gain pages (the trace's mode height is not its isoelectric level)
-    lead_in = seg[first:first + max(3, int(round(2.0 * px_per_mm_x)))]
-    n_flat = int(np.argmax(~(np.abs(lead_in - lead_in[0]) <= 0.3 * px_per_mm_y + 1.0))) \
-        if not np.all(np.abs(lead_in - lead_in[0]) <= 0.3 * px_per_mm_y + 1.0) else lead_in.size
+    lead_in = seg[first : first + max(3, int(round(2.0 * px_per_mm_x)))]
+    n_flat = (
+        int(np.argmax(~(np.abs(lead_in - lead_in[0]) <= 0.3 * px_per_mm_y + 1.0)))
+        if not np.all(np.abs(lead_in - lead_in[0]) <= 0.3 * px_per_mm_y + 1.0)
+        else lead_in.size
+    )
     lead_in = lead_in[:n_flat]
     used_foot = use_foot and lead_in.size >= 3 and abs(float(np.median(lead_in)) - baseline) <= 12.0 * px_per_mm_y
     if used_foot:
@@ -105,8 +125,8 @@ def _find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: 
     width_s = (b - a + 1) / px_per_mm_x / paper_speed
     if not (0.1 <= width_s <= 0.5):
         return None
-    core = h[a:b + 1]
-    inner = core[len(core) // 5: len(core) - len(core) // 5] if len(core) >= 5 else core
+    core = h[a : b + 1]
+    inner = core[len(core) // 5 : len(core) - len(core) // 5] if len(core) >= 5 else core
     top_h = float(np.median(inner))
     if np.nanstd(inner) > 0.15 * top_h + 1.5 or not (2.5 * px_per_mm_y <= top_h <= 25.0 * px_per_mm_y):
         return None
@@ -118,10 +138,13 @@ def _find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: 
         # the "foot" lies far above the row's baseline relative to the pulse: the rising stroke's column centres
         return _find_pulse(y, x0, row_baseline, row, px_per_mm_x, px_per_mm_y, paper_speed, use_foot=False)
     feet = np.r_[seg[first:a][np.isfinite(seg[first:a])]]
-    base_y = float(np.median(feet)) if use_foot and feet.size >= 2 and np.all(np.abs(feet - baseline) < 3 * px_per_mm_y) \
+    base_y = (
+        float(np.median(feet))
+        if use_foot and feet.size >= 2 and np.all(np.abs(feet - baseline) < 3 * px_per_mm_y)
         else float(baseline)
+    )
     # trace start: after the fall, the foot, and the gap (first ink after a run of >= 0.4 mm empty columns)
-    rest = np.isfinite(y[b + 1:])
+    rest = np.isfinite(y[b + 1 :])
     start = b + 1 + int(round(1.0 * px_per_mm_x))
     empty_run = 0
     gap_found = False
@@ -139,15 +162,16 @@ def _find_pulse(y: np.ndarray, x0: int, baseline: float, row: int, px_per_mm_x: 
     return Pulse(row, float(x0 + a), float(x0 + b), float(top_y), base_y, float(x0 + start))
 
 
-def _cut_pulse_shape(y: np.ndarray, first_x: float, top: np.ndarray, fall: int, baseline: float,
-                     px_per_mm_x: float, px_per_mm_y: float) -> bool:
+def _cut_pulse_shape(
+    y: np.ndarray, first_x: float, top: np.ndarray, fall: int, baseline: float, px_per_mm_x: float, px_per_mm_y: float
+) -> bool:
     """Whether a plateau at a curve's start is a pulse cut by the page's edge: the curve begins at the image's
     left edge (first ink at column ``first_x`` within :data:`CUT_EDGE_MM`), its top ``top`` (pixels) is level
     (:data:`CUT_TOP_LEVEL_MM`), and right after the fall (index ``fall`` of ``y``) the curve is back at the
     ``baseline`` (within :data:`CUT_FALL_TO_BASELINE_MM`)."""
     if first_x > CUT_EDGE_MM * px_per_mm_x or float(np.nanstd(top)) > CUT_TOP_LEVEL_MM * px_per_mm_y:
         return False
-    after = y[fall + 1: fall + 2 + int(round(CUT_FALL_WINDOW_MM * px_per_mm_x))]
+    after = y[fall + 1 : fall + 2 + int(round(CUT_FALL_WINDOW_MM * px_per_mm_x))]
     after = after[np.isfinite(after)]
     return bool(after.size) and float(np.min(np.abs(after - baseline))) <= CUT_FALL_TO_BASELINE_MM * px_per_mm_y
 
@@ -177,6 +201,7 @@ def amplitude_calibration(pulses: list[Pulse], px_per_mm_y: float, gain: float) 
         return Calibration(pulses, 1.0 / (g * px_per_mm_y), g, "pulse", warnings)
     # A pulse that fits no standard gain is more often a mis-measured one (clipped by a neighbouring row,
     # merged with a trace) than an exotic printer setting: keep the nominal gain.
-    warnings.append(f"calibration pulse height {gain_meas:.2f} mm is not a standard gain; using the nominal "
-                    f"{gain:g} mm/mV")
+    warnings.append(
+        f"calibration pulse height {gain_meas:.2f} mm is not a standard gain; using the nominal {gain:g} mm/mV"
+    )
     return Calibration(pulses, nominal, gain, "gain", warnings)

@@ -9,6 +9,7 @@ two hypotheses (sequential, all from the start) are compared by that correlation
 first; the sequential one is kept unless the other is clearly better (:data:`MARGIN`), so that a regular rhythm,
 whose QRS pattern repeats, never moves a column on weak evidence.
 """
+
 from __future__ import annotations
 
 import logging
@@ -105,5 +106,7 @@ def retime_columns(traces: list[LeadTrace], fs: float) -> str | None:
         shift_s = t.box.t0
         t.start_sample = max(0, t.start_sample - int(round(shift_s * fs)))
         t.box.t0, t.box.t1 = t.box.t0 - shift_s, t.box.t1 - shift_s
-    return (f"every column shows the recording from its start (QRS timing against the rhythm strip: r={r_alt:.2f}, "
-            f"sequential columns r={r_seq:.2f})")
+    return (
+        f"every column shows the recording from its start (QRS timing against the rhythm strip: r={r_alt:.2f}, "
+        f"sequential columns r={r_seq:.2f})"
+    )

@@ -8,6 +8,7 @@ Both take ``signal`` as ``(num_samples, num_leads)`` in mV with NaN where a lead
   stored as WFDB's missing value (-32768) and read back as NaN by ``wfdb.rdsamp``; values are clipped to
   +-32.767 mV. Comment lines go into the header (``# ...``).
 """
+
 from __future__ import annotations
 
 import csv
@@ -19,7 +20,6 @@ from typing import Sequence
 import numpy as np
 
 from ecgvocab import ADC_GAIN_PER_MV, DEFAULT_FORMAT, to_format16
-
 
 
 def write_csv(path: str | os.PathLike, signal: np.ndarray, fs: float, lead_names: Sequence[str]) -> Path:
@@ -36,8 +36,13 @@ def write_csv(path: str | os.PathLike, signal: np.ndarray, fs: float, lead_names
     return path
 
 
-def write_wfdb(record_path: str | os.PathLike, signal: np.ndarray, fs: float, lead_names: Sequence[str],
-               comments: Sequence[str] = ()) -> Path:
+def write_wfdb(
+    record_path: str | os.PathLike,
+    signal: np.ndarray,
+    fs: float,
+    lead_names: Sequence[str],
+    comments: Sequence[str] = (),
+) -> Path:
     """``<record_path>.hea`` and ``.dat`` (format 16, 1000/mV, NaN as the missing value); returns the header path.
 
     ``record_path`` is the record's path without extension (``out/page`` writes ``out/page.hea``); the record
@@ -55,9 +60,18 @@ def write_wfdb(record_path: str | os.PathLike, signal: np.ndarray, fs: float, le
     sig = _check(signal, lead_names)
     digital = to_format16(sig)  # clipped to format 16's range, NaN as its missing value
     n = sig.shape[1]
-    wfdb.wrsamp(name, fs=float(fs), units=["mV"] * n, sig_name=list(lead_names), d_signal=digital,
-                fmt=[DEFAULT_FORMAT] * n, adc_gain=[ADC_GAIN_PER_MV] * n, baseline=[0] * n,
-                comments=[c.lstrip("# ").rstrip() for c in comments], write_dir=str(folder))
+    wfdb.wrsamp(
+        name,
+        fs=float(fs),
+        units=["mV"] * n,
+        sig_name=list(lead_names),
+        d_signal=digital,
+        fmt=[DEFAULT_FORMAT] * n,
+        adc_gain=[ADC_GAIN_PER_MV] * n,
+        baseline=[0] * n,
+        comments=[c.lstrip("# ").rstrip() for c in comments],
+        write_dir=str(folder),
+    )
     return folder / f"{name}.hea"
 
 

@@ -7,6 +7,7 @@ greyscale, 16-bit, CMYK and alpha images are converted strip by strip. Arrays (g
 white, 16-bit, float) are converted by :func:`to_rgb_uint8`; huge images are downscaled to a working cap and tiny
 ones are flagged.
 """
+
 from __future__ import annotations
 
 import logging
@@ -64,8 +65,9 @@ def read_image_header(path: str | Path) -> ImageHeader:
     """The first frame's size, mode, format and the number of frames, from the file header only;
     :class:`ImageRefused` when the file is no image or its first frame exceeds :data:`MAX_PAGE_PIXELS`."""
     with _open(path) as im:
-        head = ImageHeader(int(im.width), int(im.height), str(im.mode), str(im.format or "?"),
-                           int(getattr(im, "n_frames", 1) or 1))
+        head = ImageHeader(
+            int(im.width), int(im.height), str(im.mode), str(im.format or "?"), int(getattr(im, "n_frames", 1) or 1)
+        )
     _check_pixels(path, head.width, head.height)
     return head
 
@@ -79,8 +81,9 @@ def load_image(path: str | Path, reduce_to: int | None = MAX_WORK_SIDE) -> np.nd
         pages.close()
 
 
-def iter_pages(path: str | Path, reduce_to: int | None = MAX_WORK_SIDE,
-               max_pages: int | None = None) -> Iterator[np.ndarray]:
+def iter_pages(
+    path: str | Path, reduce_to: int | None = MAX_WORK_SIDE, max_pages: int | None = None
+) -> Iterator[np.ndarray]:
     """Every page of an image file, one at a time, as (H, W, 3) uint8 RGB: one for PNG/JPEG/BMP, one per frame
     of a multi-page TIFF (only one frame is decoded at a time).
 
@@ -150,8 +153,10 @@ def _check_pixels(path: str | Path, width: int, height: int) -> None:
     if width <= 0 or height <= 0:
         raise ImageRefused(f"{_name(path)}: empty image ({width}x{height} px)")
     if width * height > MAX_PAGE_PIXELS:
-        raise ImageRefused(f"{_name(path)}: image {width}x{height} px has {width * height} pixels, more than the "
-                           f"{MAX_PAGE_PIXELS} pixels of the limit (a letter page at 1200 DPI is 13200x10200)")
+        raise ImageRefused(
+            f"{_name(path)}: image {width}x{height} px has {width * height} pixels, more than the "
+            f"{MAX_PAGE_PIXELS} pixels of the limit (a letter page at 1200 DPI is 13200x10200)"
+        )
 
 
 def available_memory_bytes() -> int | None:
@@ -199,17 +204,25 @@ def _decode_page(im, path: str | Path, reduce_to: int | None) -> np.ndarray:
     need = decoded_bytes(im.mode, im.width, im.height)
     avail = available_memory_bytes()
     if avail is not None and need > DECODE_MEMORY_FRACTION * avail:
-        raise ImageRefused(f"{_name(path)}: decoding {im.width}x{im.height} px ({im.mode}) needs {need / 2**20:.0f} "
-                           f"MiB, more than {DECODE_MEMORY_FRACTION:.0%} of the {avail / 2**20:.0f} MiB available")
+        raise ImageRefused(
+            f"{_name(path)}: decoding {im.width}x{im.height} px ({im.mode}) needs {need / 2**20:.0f} "
+            f"MiB, more than {DECODE_MEMORY_FRACTION:.0%} of the {avail / 2**20:.0f} MiB available"
+        )
     im.load()
     try:
         orientation = int(im.getexif().get(_EXIF_ORIENTATION_TAG, 1) or 1)
     except Exception:  # noqa: BLE001 - a broken EXIF block only loses the orientation
         orientation = 1
     rgb = _to_rgb_reduced(im, k)
-    transpose = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-                 4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
-                 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}.get(orientation)
+    transpose = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }.get(orientation)
     if transpose is not None:
         rgb = np.asarray(Image.fromarray(rgb).transpose(transpose))
     return rgb
@@ -230,7 +243,9 @@ def _to_rgb_reduced(im, k: int) -> np.ndarray:
             top = 1.0 if hi <= 1.0 + 1e-6 else 255.0
         else:
             top = 255.0 if hi <= 255 else (65535.0 if hi <= 65535 else hi)
-    alpha = im.mode in ("RGBA", "RGBa", "LA", "La", "PA") or (im.mode in ("P", "L", "RGB") and "transparency" in im.info)
+    alpha = im.mode in ("RGBA", "RGBa", "LA", "La", "PA") or (
+        im.mode in ("P", "L", "RGB") and "transparency" in im.info
+    )
     rows = max(k, (max(1, STRIP_PIXELS // max(w, 1)) // k) * k)
     out = np.empty((-(-h // k), -(-w // k), 3), np.uint8)
     for y0 in range(0, h, rows):
@@ -249,7 +264,7 @@ def _to_rgb_reduced(im, k: int) -> np.ndarray:
             strip = strip.convert("RGB")
         if k > 1:
             strip = strip.reduce(k)
-        out[y0 // k: y0 // k + strip.height] = np.asarray(strip)
+        out[y0 // k : y0 // k + strip.height] = np.asarray(strip)
     return out
 
 
@@ -300,11 +315,11 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
         out = np.empty(arr.shape[:2] + (3,), np.uint8)
         rows = max(1, STRIP_PIXELS // max(arr.shape[1], 1))
         for y0 in range(0, arr.shape[0], rows):
-            block = arr[y0:y0 + rows]
+            block = arr[y0 : y0 + rows]
             a = block[..., -1:].astype(np.uint32)
             c = block[..., :-1].astype(np.uint32)
             mixed = ((c * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
-            out[y0:y0 + rows] = mixed if mixed.shape[2] == 3 else np.repeat(mixed, 3, axis=2)
+            out[y0 : y0 + rows] = mixed if mixed.shape[2] == 3 else np.repeat(mixed, 3, axis=2)
         return out
     if arr.shape[2] in (2, 4):
         colour = arr[..., :-1]
@@ -351,8 +366,12 @@ def upsample_hairline(prep: PreparedImage, line_px: float, min_side: int = MIN_T
     if f <= 1.05 or not (0.0 < line_px <= HAIRLINE_PX):
         return prep
     rgb = cv2.resize(prep.rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_CUBIC)
-    return PreparedImage(rgb=rgb, scale=prep.scale * f, original_shape=prep.original_shape,
-                         warnings=prep.warnings + [f"image {w}x{h} px with a hairline trace upsampled by {f:.2f}"])
+    return PreparedImage(
+        rgb=rgb,
+        scale=prep.scale * f,
+        original_shape=prep.original_shape,
+        warnings=prep.warnings + [f"image {w}x{h} px with a hairline trace upsampled by {f:.2f}"],
+    )
 
 
 def downscale(arr: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:

@@ -5,6 +5,7 @@ components (text, labels); each row's baseline is the profile's peak (the mode o
 template is chosen by a cost over the number of rows, the row durations and the column-boundary
 evidence (separator ticks, lead labels, trace discontinuities at 1/4, 1/2, 3/4 of the row).
 """
+
 from __future__ import annotations
 
 import logging
@@ -12,12 +13,11 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-
-from ecgvocab import STANDARD_LEADS
 from scipy.signal import find_peaks
 
-log = logging.getLogger(__name__)
+from ecgvocab import STANDARD_LEADS
 
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -144,8 +144,11 @@ def find_rows(rmap: np.ndarray, px_per_mm_y: float, px_per_mm_x: float) -> list[
         # stretches, which would cut the row's x extent into pieces
         if len(peaks) > 1:
             a = int(round(pk - 0.9 * (pk - lo))) if i > 0 else int(round(pk - 0.9 * min(hi - pk, pk - lo)))
-            b = int(round(pk + 0.9 * (hi - pk))) + 1 if i < len(peaks) - 1 else \
-                int(round(pk + 0.9 * min(pk - lo, hi - pk))) + 1
+            b = (
+                int(round(pk + 0.9 * (hi - pk))) + 1
+                if i < len(peaks) - 1
+                else int(round(pk + 0.9 * min(pk - lo, hi - pk))) + 1
+            )
             a, b = max(0, min(a, pk - 2)), min(H, max(b, pk + 3))
         else:
             a, b = max(0, pk - int(12 * px_per_mm_y)), min(H, pk + int(12 * px_per_mm_y) + 1)
@@ -179,17 +182,23 @@ def find_rows(rmap: np.ndarray, px_per_mm_y: float, px_per_mm_x: float) -> list[
         lens = xs[seg_ends] - xs[seg_starts]
         s = int(np.argmax(lens))
         first = last = s
-        while first > 0 and lens[first - 1] >= COLUMN_MIN_MM * px_per_mm_x and \
-                xs[seg_starts[first]] - xs[seg_ends[first - 1]] <= COLUMN_GAP_MM * px_per_mm_x:
+        while (
+            first > 0
+            and lens[first - 1] >= COLUMN_MIN_MM * px_per_mm_x
+            and xs[seg_starts[first]] - xs[seg_ends[first - 1]] <= COLUMN_GAP_MM * px_per_mm_x
+        ):
             first -= 1
-        while last < len(lens) - 1 and lens[last + 1] >= COLUMN_MIN_MM * px_per_mm_x and \
-                xs[seg_starts[last + 1]] - xs[seg_ends[last]] <= COLUMN_GAP_MM * px_per_mm_x:
+        while (
+            last < len(lens) - 1
+            and lens[last + 1] >= COLUMN_MIN_MM * px_per_mm_x
+            and xs[seg_starts[last + 1]] - xs[seg_ends[last]] <= COLUMN_GAP_MM * px_per_mm_x
+        ):
             last += 1
         x0, x1 = int(xs[seg_starts[first]]), int(xs[seg_ends[last]])
         if x1 - x0 < 20.0 * px_per_mm_x:
             continue
         # baseline: mode of the trace height in the band (sharp raw-profile peak near the smoothed one)
-        sub = rmap[a:b, x0:x1 + 1].sum(axis=1)
+        sub = rmap[a:b, x0 : x1 + 1].sum(axis=1)
         j = int(np.argmax(np.convolve(sub, np.ones(3) / 3, mode="same")))
         j0, j1 = max(0, j - 2), min(sub.size, j + 3)
         wts = sub[j0:j1]
@@ -211,8 +220,15 @@ def find_rows(rmap: np.ndarray, px_per_mm_y: float, px_per_mm_x: float) -> list[
     return rows
 
 
-def boundary_evidence(ink: np.ndarray, row: Row, x_start: float, x_end: float, px_per_mm_x: float,
-                      px_per_mm_y: float, fractions: tuple[float, ...] = (0.25, 0.5, 0.75)) -> list[float]:
+def boundary_evidence(
+    ink: np.ndarray,
+    row: Row,
+    x_start: float,
+    x_end: float,
+    px_per_mm_x: float,
+    px_per_mm_y: float,
+    fractions: tuple[float, ...] = (0.25, 0.5, 0.75),
+) -> list[float]:
     """Evidence (0..1+) of a lead boundary at each fraction of the row's trace span: ink of separator
     ticks / labels just around and above the baseline at the boundary, compared with other places."""
     H, W = ink.shape
@@ -244,9 +260,13 @@ def boundary_evidence(ink: np.ndarray, row: Row, x_start: float, x_end: float, p
     return out
 
 
-def fit_layout(rows: list[Row], durations_s: list[float], evidence: list[list[float]],
-               rhythm: dict[str, tuple[str, ...]] | None = None,
-               templates: tuple[str, ...] = TEMPLATES) -> tuple[str, float, dict[str, float]]:
+def fit_layout(
+    rows: list[Row],
+    durations_s: list[float],
+    evidence: list[list[float]],
+    rhythm: dict[str, tuple[str, ...]] | None = None,
+    templates: tuple[str, ...] = TEMPLATES,
+) -> tuple[str, float, dict[str, float]]:
     """Template (of ``templates``) with the lowest cost for the found rows; returns (name, cost, all costs).
 
     Cost = |rows - template rows| + mean relative deviation of row durations from the longest row

@@ -9,6 +9,7 @@ confidence (:data:`RENAME_SCORE`) takes the label's lead where the labels are se
 boxes (:data:`AGREEING_SHARE`): labels win (a rhythm strip labelled V1 is V1, a column labelled V4R is not reported
 as V4). Every comparison is kept as evidence for the report.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -103,8 +104,9 @@ def span_from_labels(ncol: int, spans: list[RowSpan], labels_per_row: list[list[
     return snapped
 
 
-def template_boxes(name: str, rows: list[Row], spans: list[RowSpan],
-                   labels_per_row: list[list[LabelRead]] | None = None) -> tuple[list[LeadBox], list[str]]:
+def template_boxes(
+    name: str, rows: list[Row], spans: list[RowSpan], labels_per_row: list[list[LabelRead]] | None = None
+) -> tuple[list[LeadBox], list[str]]:
     """Lead boxes of template ``name`` on the found ``rows`` (their ``spans``), and warnings for rows the template
     has no lead for. The layout's time span is the longest row (shorter rows are columns of it), or the span the
     labels' column spacing implies when that is longer (:func:`span_from_labels`); a one-lead row keeps its own
@@ -115,12 +117,14 @@ def template_boxes(name: str, rows: list[Row], spans: list[RowSpan],
     ncols = max((len(r) for r in trows), default=1)
     from_labels = span_from_labels(ncols, spans, labels_per_row or [])
     if from_labels is not None:
-        warnings.append(f"rows traced for {full_d:.2f} s; the labels' column spacing gives {from_labels:g} s "
-                        "(the page is cut on the right)")
+        warnings.append(
+            f"rows traced for {full_d:.2f} s; the labels' column spacing gives {from_labels:g} s "
+            "(the page is cut on the right)"
+        )
         full_d = from_labels
     n_grid_rows = 3 if name.startswith(("3x4", "3x5")) else len(trows)
     boxes: list[LeadBox] = []
-    for i, span in enumerate(spans[:len(rows)]):
+    for i, span in enumerate(spans[: len(rows)]):
         if i >= len(trows):
             warnings.append(f"row {i} has no lead in layout {name}; ignored")
             continue
@@ -130,8 +134,19 @@ def template_boxes(name: str, rows: list[Row], spans: list[RowSpan],
         d = full_d if span.duration_s <= 0 or ((short or from_labels is not None) and ncol > 1) else span.duration_s
         for cidx, lead in enumerate(leads):
             t0, t1 = cidx * d / ncol, (cidx + 1) * d / ncol
-            boxes.append(LeadBox(lead, i, cidx, span.x_t0 + t0 * span.px_per_s, span.x_t0 + t1 * span.px_per_s,
-                                 t0, t1, span.base_y, rhythm=i >= n_grid_rows))
+            boxes.append(
+                LeadBox(
+                    lead,
+                    i,
+                    cidx,
+                    span.x_t0 + t0 * span.px_per_s,
+                    span.x_t0 + t1 * span.px_per_s,
+                    t0,
+                    t1,
+                    span.base_y,
+                    rhythm=i >= n_grid_rows,
+                )
+            )
     return boxes, warnings
 
 
@@ -165,8 +180,11 @@ def compare(boxes: list[LeadBox], labels_per_row: list[list[LabelRead]], px_per_
         if lab is None:
             out.append(LabelEvidence(b.row, b.column, b.name, None, 0.0, None))
         else:
-            out.append(LabelEvidence(b.row, b.column, b.name, lab.name, round(float(lab.score), 3),
-                                     lab.name.upper() == b.name.upper()))
+            out.append(
+                LabelEvidence(
+                    b.row, b.column, b.name, lab.name, round(float(lab.score), 3), lab.name.upper() == b.name.upper()
+                )
+            )
     return out
 
 
@@ -179,10 +197,14 @@ def label_cost(evidence: list[LabelEvidence]) -> float:
     return LABEL_WEIGHT * (sum(not e.agrees for e in votes) - sum(bool(e.agrees) for e in votes)) / len(votes)
 
 
-def choose_layout(costs: dict[str, float], rows: list[Row], spans: list[RowSpan],
-                  labels_per_row: list[list[LabelRead]], px_per_mm_x: float,
-                  forced: str | None = None) -> tuple[str, float, dict[str, float], list[LeadBox], list[str],
-                                                       list[LabelEvidence]]:
+def choose_layout(
+    costs: dict[str, float],
+    rows: list[Row],
+    spans: list[RowSpan],
+    labels_per_row: list[list[LabelRead]],
+    px_per_mm_x: float,
+    forced: str | None = None,
+) -> tuple[str, float, dict[str, float], list[LeadBox], list[str], list[LabelEvidence]]:
     """The layout from the template ``costs`` (:func:`layout.fit_layout`) and the labels: returns (name, its
     template cost, combined costs, boxes with the labels' names, warnings, evidence). ``forced``: a template name
     the caller chose (its boxes still take confident labels' names)."""
@@ -208,13 +230,19 @@ def choose_layout(costs: dict[str, float], rows: list[Row], spans: list[RowSpan]
     for b, e in zip(boxes, ev):
         if e.agrees:
             b.named_by_label = True
-        elif e.agrees is False and e.score >= RENAME_SCORE and e.label is not None \
-                and (matched or e.label.upper() not in template_leads) and (b.rhythm, e.label.upper()) not in confirmed:
+        elif (
+            e.agrees is False
+            and e.score >= RENAME_SCORE
+            and e.label is not None
+            and (matched or e.label.upper() not in template_leads)
+            and (b.rhythm, e.label.upper()) not in confirmed
+        ):
             renamed.append(f"{b.name}->{e.label}")
             b.name = e.label
             b.named_by_label = True
             confirmed.add((b.rhythm, e.label.upper()))
     if renamed:
-        warnings.append(f"lead names from the printed labels where they differ from layout {name}: "
-                        f"{', '.join(renamed)}")
+        warnings.append(
+            f"lead names from the printed labels where they differ from layout {name}: {', '.join(renamed)}"
+        )
     return name, costs[name], combined, boxes, warnings, ev

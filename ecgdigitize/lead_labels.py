@@ -31,6 +31,7 @@ Method (no OCR engine, no downloaded weights):
 
 All lengths given in millimetres are converted with the page's ``px_per_mm``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -254,8 +255,13 @@ def _features(crops: np.ndarray, aspects: np.ndarray) -> np.ndarray:
     and negative parts of the gradient along 4 directions (8 signed orientation channels), square-rooted and
     L2-normalised; pooled pixels; the log aspect ratio and the ink fraction."""
     if crops.shape[0] > FEATURE_CHUNK:  # in cache-sized chunks
-        return np.concatenate([_features(crops[i:i + FEATURE_CHUNK], aspects[i:i + FEATURE_CHUNK])
-                               for i in range(0, crops.shape[0], FEATURE_CHUNK)], axis=0)
+        return np.concatenate(
+            [
+                _features(crops[i : i + FEATURE_CHUNK], aspects[i : i + FEATURE_CHUNK])
+                for i in range(0, crops.shape[0], FEATURE_CHUNK)
+            ],
+            axis=0,
+        )
     n = crops.shape[0]
     x = crops.astype(np.float32)
     gx = np.zeros_like(x)
@@ -287,42 +293,160 @@ def _font_dir() -> str:
 
 #: TrueType fonts bundled with matplotlib used for training (file name, weight in the sampling)
 _TTF_FONTS: tuple[tuple[str, float], ...] = (
-    ("DejaVuSans.ttf", 1.0), ("DejaVuSans-Bold.ttf", 1.0), ("DejaVuSerif.ttf", 0.8),
-    ("DejaVuSerif-Bold.ttf", 0.5), ("DejaVuSansMono.ttf", 0.5), ("DejaVuSansMono-Bold.ttf", 0.3),
-    ("STIXGeneral.ttf", 1.2), ("STIXGeneralBol.ttf", 0.8), ("STIXGeneralItalic.ttf", 0.2),
-    ("DejaVuSans-Oblique.ttf", 0.2), ("DejaVuSerif-Italic.ttf", 0.2), ("STIXGeneralBolIta.ttf", 0.2),
-    ("cmr10.ttf", 0.5), ("cmss10.ttf", 0.5),
+    ("DejaVuSans.ttf", 1.0),
+    ("DejaVuSans-Bold.ttf", 1.0),
+    ("DejaVuSerif.ttf", 0.8),
+    ("DejaVuSerif-Bold.ttf", 0.5),
+    ("DejaVuSansMono.ttf", 0.5),
+    ("DejaVuSansMono-Bold.ttf", 0.3),
+    ("STIXGeneral.ttf", 1.2),
+    ("STIXGeneralBol.ttf", 0.8),
+    ("STIXGeneralItalic.ttf", 0.2),
+    ("DejaVuSans-Oblique.ttf", 0.2),
+    ("DejaVuSerif-Italic.ttf", 0.2),
+    ("STIXGeneralBolIta.ttf", 0.2),
+    ("cmr10.ttf", 0.5),
+    ("cmss10.ttf", 0.5),
 )
 _HERSHEY_FONTS: tuple[tuple[int, float], ...] = (
-    (cv2.FONT_HERSHEY_SIMPLEX, 1.2), (cv2.FONT_HERSHEY_PLAIN, 0.6), (cv2.FONT_HERSHEY_DUPLEX, 0.8),
-    (cv2.FONT_HERSHEY_COMPLEX, 0.6), (cv2.FONT_HERSHEY_TRIPLEX, 0.6),
+    (cv2.FONT_HERSHEY_SIMPLEX, 1.2),
+    (cv2.FONT_HERSHEY_PLAIN, 0.6),
+    (cv2.FONT_HERSHEY_DUPLEX, 0.8),
+    (cv2.FONT_HERSHEY_COMPLEX, 0.6),
+    (cv2.FONT_HERSHEY_TRIPLEX, 0.6),
 )
 
 #: printed forms of each lead name (case variants) with their sampling weights
 _VARIANTS: dict[str, tuple[tuple[str, float], ...]] = {
-    "I": (("I", 1.0),), "II": (("II", 1.0),), "III": (("III", 1.0),),
+    "I": (("I", 1.0),),
+    "II": (("II", 1.0),),
+    "III": (("III", 1.0),),
     "aVR": (("aVR", 4.0), ("AVR", 1.0), ("avr", 0.7), ("aVr", 0.3)),
     "aVL": (("aVL", 4.0), ("AVL", 1.0), ("avl", 0.7), ("aVl", 0.3)),
     "aVF": (("aVF", 4.0), ("AVF", 1.0), ("avf", 0.7), ("aVf", 0.3)),
-    "V3R": (("V3R", 2.0), ("V3r", 1.0)), "V4R": (("V4R", 2.0), ("V4r", 1.0)),
+    "V3R": (("V3R", 2.0), ("V3r", 1.0)),
+    "V4R": (("V4R", 2.0), ("V4r", 1.0)),
 }
 
 _REJECT_WORDS: tuple[str, ...] = (
-    "25mm/s", "50mm/s", "10mm/mV", "5mm/mV", "20mm/mV", "Hz", "0.5Hz", "150Hz", "40Hz", "0.05-150", "ID", "ID:",
-    "HR", "HR:", "bpm", "BPM", "ms", "mm", "mV", "Sinus", "rhythm", "Normal", "ECG", "Age", "Sex", "Date", "QRS",
-    "QT", "QTc", "PR", "Axis", "Vent", "rate", "Name", "Male", "Female", "Report", "AC60", "Lead", "Off", "MAC",
-    "12:34", "2019", "1/2", "%", "#", "-", "(", ")", "x", "/", "a", "V", "aV", "AV", "av", "VR", "VL", "VF", "R",
-    "L", "F", "4R", "3R", "Vl", "VI", "IV", "VII", "IIV", "aVRx", "V1a", "V12", "V10", "V0", "HR 72", "P", "T",
-    "Q", "S", "mm/s", "mm/mV", "Rate", "Ve", "V-", "aVX", "aW", "W", "v", "N", "M", "A", "H", "E", "Y", "X", "K",
+    "25mm/s",
+    "50mm/s",
+    "10mm/mV",
+    "5mm/mV",
+    "20mm/mV",
+    "Hz",
+    "0.5Hz",
+    "150Hz",
+    "40Hz",
+    "0.05-150",
+    "ID",
+    "ID:",
+    "HR",
+    "HR:",
+    "bpm",
+    "BPM",
+    "ms",
+    "mm",
+    "mV",
+    "Sinus",
+    "rhythm",
+    "Normal",
+    "ECG",
+    "Age",
+    "Sex",
+    "Date",
+    "QRS",
+    "QT",
+    "QTc",
+    "PR",
+    "Axis",
+    "Vent",
+    "rate",
+    "Name",
+    "Male",
+    "Female",
+    "Report",
+    "AC60",
+    "Lead",
+    "Off",
+    "MAC",
+    "12:34",
+    "2019",
+    "1/2",
+    "%",
+    "#",
+    "-",
+    "(",
+    ")",
+    "x",
+    "/",
+    "a",
+    "V",
+    "aV",
+    "AV",
+    "av",
+    "VR",
+    "VL",
+    "VF",
+    "R",
+    "L",
+    "F",
+    "4R",
+    "3R",
+    "Vl",
+    "VI",
+    "IV",
+    "VII",
+    "IIV",
+    "aVRx",
+    "V1a",
+    "V12",
+    "V10",
+    "V0",
+    "HR 72",
+    "P",
+    "T",
+    "Q",
+    "S",
+    "mm/s",
+    "mm/mV",
+    "Rate",
+    "Ve",
+    "V-",
+    "aVX",
+    "aW",
+    "W",
+    "v",
+    "N",
+    "M",
+    "A",
+    "H",
+    "E",
+    "Y",
+    "X",
+    "K",
 )
 _REJECT_CHARS = "ABCDEFGHJKMNOPQRSTUWXYZabcdefghjkmnopqrstuwxyz0123456789:/-.%"
 
 
 #: characters that look like those of lead names (hard negatives replace one character of a name with these)
 _CONFUSABLE: dict[str, str] = {
-    "V": "1IlYWUNvyrX7/", "I": "DLTHEFJP[]", "a": "aeosdgu", "R": "RPBKAH8", "L": "LlEIk",
-    "F": "FEPTf", "r": "rnft", "1": "17IlJ", "2": "27Z", "3": "38B", "4": "4AH9", "5": "56S", "6": "65bG0",
-    "7": "71T", "8": "83B0", "9": "96g",
+    "V": "1IlYWUNvyrX7/",
+    "I": "DLTHEFJP[]",
+    "a": "aeosdgu",
+    "R": "RPBKAH8",
+    "L": "LlEIk",
+    "F": "FEPTf",
+    "r": "rnft",
+    "1": "17IlJ",
+    "2": "27Z",
+    "3": "38B",
+    "4": "4AH9",
+    "5": "56S",
+    "6": "65bG0",
+    "7": "71T",
+    "8": "83B0",
+    "9": "96g",
 }
 
 
@@ -404,8 +528,11 @@ def _render_word(text: str, rng: np.random.Generator, cap_px: float, hershey_pro
     f = cap_px / level
     if abs(f - 1.0) > 0.03:
         h, w = img.shape
-        return cv2.resize(img, (max(4, int(round(w * f))), max(4, int(round(h * f)))), interpolation=cv2.INTER_AREA
-                          if f < 1 else cv2.INTER_LINEAR)
+        return cv2.resize(
+            img,
+            (max(4, int(round(w * f))), max(4, int(round(h * f)))),
+            interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR,
+        )
     return img.copy()
 
 
@@ -425,8 +552,7 @@ def _ecg_like_curve(rng: np.random.Generator, width: int, cap_px: float) -> np.n
 
 def _draw_curve(img: np.ndarray, xs: np.ndarray, ys: np.ndarray, thick: int) -> None:
     pts = np.stack([xs, ys], axis=1)
-    cv2.polylines(img, [np.round(pts * 16).astype(np.int32).reshape(-1, 1, 2)], False, 1.0, thick,
-                  cv2.LINE_AA, 4)
+    cv2.polylines(img, [np.round(pts * 16).astype(np.int32).reshape(-1, 1, 2)], False, 1.0, thick, cv2.LINE_AA, 4)
 
 
 def _jitter_word(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -442,8 +568,9 @@ def _jitter_word(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def _noise_field() -> np.ndarray:
     """Standard normal noise (NOISE_FIELD_SIZE, NOISE_FIELD_SIZE) float32 (fixed seed, cached, read-only)."""
-    field = np.random.default_rng(TRAIN_SEED + 7).standard_normal((NOISE_FIELD_SIZE, NOISE_FIELD_SIZE),
-                                                                  dtype=np.float32)
+    field = np.random.default_rng(TRAIN_SEED + 7).standard_normal(
+        (NOISE_FIELD_SIZE, NOISE_FIELD_SIZE), dtype=np.float32
+    )
     field.setflags(write=False)
     return field
 
@@ -467,7 +594,7 @@ def _degrade_canvas(img: np.ndarray, rng: np.random.Generator, cap_px: float) ->
         # whole canvas costs more than the rest of its degradation)
         field = _noise_field()
         oy, ox = int(rng.integers(0, field.shape[0] - h + 1)), int(rng.integers(0, field.shape[1] - w + 1))
-        img = img + field[oy:oy + h, ox:ox + w] * np.float32(rng.uniform(0.01, 0.06))
+        img = img + field[oy : oy + h, ox : ox + w] * np.float32(rng.uniform(0.01, 0.06))
     if rng.random() < 0.25:
         u8 = np.clip(255 - img * 255, 0, 255).astype(np.uint8)
         ok, enc = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 85))])
@@ -523,11 +650,16 @@ def _word_canvas(words: list[tuple[str, float]], rng: np.random.Generator) -> li
         x0, y0, x1, y1 = x + int(xs_.min()), y + int(ys_.min()), x + int(xs_.max()), y + int(ys_.max())
         boxes.append((x0, y0, x1, y1))
         clean.append(float(np.count_nonzero(img > 0.5)))
-        tile = canvas[y:y + h, x:x + w]
+        tile = canvas[y : y + h, x : x + w]
         np.maximum(tile, img, out=tile)
         if rng.random() < WORD_TRACE_PROB:  # a trace along the word: touching its top or bottom, or through it
-            yc = rng.choice([rng.uniform(y0 - 0.4 * cap, y0 + 0.1 * cap), rng.uniform(y1 - 0.1 * cap, y1 + 0.4 * cap),
-                             rng.uniform(y0, y1)])
+            yc = rng.choice(
+                [
+                    rng.uniform(y0 - 0.4 * cap, y0 + 0.1 * cap),
+                    rng.uniform(y1 - 0.1 * cap, y1 + 0.4 * cap),
+                    rng.uniform(y0, y1),
+                ]
+            )
             xs = np.arange(x, x + w, dtype=np.float64)
             _draw_curve(canvas, xs, yc + _ecg_like_curve(rng, w, cap) * rng.uniform(0.0, 0.15), thick)
         if rng.random() < 0.4 * WORD_TRACE_PROB:  # a spike or separator beside or through the word
@@ -537,10 +669,10 @@ def _word_canvas(words: list[tuple[str, float]], rng: np.random.Generator) -> li
         r = rng.random()
         if r < ERASE_PROB:  # a stroke crossed the word and was stripped with the glyph pixels under it
             xe = int(rng.uniform(x0, x1))
-            canvas[y:y + h, xe:xe + max(1, int(round(rng.uniform(0.08, 0.3) * cap)))] = 0.0
+            canvas[y : y + h, xe : xe + max(1, int(round(rng.uniform(0.08, 0.3) * cap)))] = 0.0
         elif r < 2 * ERASE_PROB:
             ye = int(rng.uniform(y0, y1))
-            canvas[ye:ye + max(1, int(round(rng.uniform(0.05, 0.15) * cap))), x:x + w] = 0.0
+            canvas[ye : ye + max(1, int(round(rng.uniform(0.05, 0.15) * cap))), x : x + w] = 0.0
     grid_level = 0.0
     if rng.random() < GRID_PROB:  # faint grid lines left in the ink map
         period = rng.uniform(0.8, 2.0) * cap
@@ -571,7 +703,7 @@ def _word_canvas(words: list[tuple[str, float]], rng: np.random.Generator) -> li
         x0, y0, x1, y1 = int(cx0[sel].min()), int(cy0[sel].min()), int(cx1[sel].max()), int(cy1[sel].max())
         lut = np.zeros(n, bool)
         lut[sel] = True
-        crop = lut[lab[y0:y1 + 1, x0:x1 + 1]]
+        crop = lut[lab[y0 : y1 + 1, x0 : x1 + 1]]
         lost = crop.sum() < MIN_TEXT_RETAINED * n_clean or crop.shape[1] < MIN_TEXT_RETAINED * (bx1 - bx0)
         if lost or crop.shape[0] < 3:
             out.append(None)  # the word no longer reads as itself: not a useful example
@@ -591,28 +723,33 @@ def _trace_canvas(n_fragments: int, rng: np.random.Generator) -> list[tuple[np.n
     canvas = np.zeros((ch, cw), np.float32)
     for (y, x), (h, w) in zip(corners, sizes):
         xs = np.arange(x, x + w, dtype=np.float64)
-        _draw_curve(canvas, xs, y + h / 2 + _ecg_like_curve(rng, w, cap),
-                    max(1, int(round(cap * rng.uniform(0.04, 0.14)))))
+        _draw_curve(
+            canvas, xs, y + h / 2 + _ecg_like_curve(rng, w, cap), max(1, int(round(cap * rng.uniform(0.04, 0.14))))
+        )
     canvas = _degrade_canvas(canvas, rng, cap)
     binary = _binarise_and_strip(canvas, rng, cap, 0.0)
     n, lab, st, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     out = []
-    piece = ((st[:, 3] >= 0.4 * cap) & (st[:, 3] <= 2.5 * cap) & (st[:, 2] <= 2.5 * cap)
-             & (st[:, 4] >= SPECK_AREA_PX))
+    piece = (st[:, 3] >= 0.4 * cap) & (st[:, 3] <= 2.5 * cap) & (st[:, 2] <= 2.5 * cap) & (st[:, 4] >= SPECK_AREA_PX)
     piece[0] = False
     for (y, x), (h, w) in zip(corners, sizes):
-        ok = np.flatnonzero(piece & (st[:, 0] >= x - gap / 2) & (st[:, 0] < x + w + gap / 2)
-                            & (st[:, 1] >= y - gap / 2) & (st[:, 1] < y + h)).tolist()
+        ok = np.flatnonzero(
+            piece
+            & (st[:, 0] >= x - gap / 2)
+            & (st[:, 0] < x + w + gap / 2)
+            & (st[:, 1] >= y - gap / 2)
+            & (st[:, 1] < y + h)
+        ).tolist()
         ok.sort(key=lambda i: st[i, 0])
         for a in rng.permutation(len(ok))[:3]:
-            ids = ok[a:a + int(rng.integers(1, 4))]
+            ids = ok[a : a + int(rng.integers(1, 4))]
             x0 = int(min(st[i, 0] for i in ids))
             y0 = int(min(st[i, 1] for i in ids))
             x1 = int(max(st[i, 0] + st[i, 2] - 1 for i in ids))
             y1 = int(max(st[i, 1] + st[i, 3] - 1 for i in ids))
             lut = np.zeros(n, bool)
             lut[ids] = True
-            crop = lut[lab[y0:y1 + 1, x0:x1 + 1]]
+            crop = lut[lab[y0 : y1 + 1, x0 : x1 + 1]]
             if crop.shape[0] >= 3 and crop.sum() >= 4:
                 out.append(_normalise_crop(crop.astype(np.uint8)))
     return out
@@ -643,7 +780,7 @@ def _random_reject_text(rng: np.random.Generator) -> str:
         k = int(rng.integers(len(lead)))
         similar = _CONFUSABLE.get(lead[k], "")
         pool = similar if similar and rng.random() < 0.6 else _REJECT_CHARS
-        return lead[:k] + str(rng.choice(list(pool))) + lead[k + 1:]
+        return lead[:k] + str(rng.choice(list(pool))) + lead[k + 1 :]
     extra = "".join(rng.choice(list(_REJECT_CHARS), size=int(rng.integers(1, 3))))
     return lead + extra if rng.random() < 0.5 else extra + lead
 
@@ -670,7 +807,7 @@ def _training_set(seed: int = TRAIN_SEED) -> tuple[np.ndarray, np.ndarray]:
             break
         order = rng.permutation(len(jobs))
         for s0 in range(0, len(order), WORDS_PER_CANVAS):
-            part = [jobs[i] for i in order[s0:s0 + WORDS_PER_CANVAS]]
+            part = [jobs[i] for i in order[s0 : s0 + WORDS_PER_CANVAS]]
             for (text, _, k), sample in zip(part, _word_canvas([(t, hp) for t, hp, _ in part], rng)):
                 if sample is not None:
                     crops.append(sample[0])
@@ -679,7 +816,7 @@ def _training_set(seed: int = TRAIN_SEED) -> tuple[np.ndarray, np.ndarray]:
                     have[k] += 1
     n_trace = 0
     while n_trace < SAMPLES_REJECT_TRACE:
-        for crop, aspect in _trace_canvas(FRAGMENTS_PER_CANVAS, rng)[:SAMPLES_REJECT_TRACE - n_trace]:
+        for crop, aspect in _trace_canvas(FRAGMENTS_PER_CANVAS, rng)[: SAMPLES_REJECT_TRACE - n_trace]:
             crops.append(crop)
             aspects.append(aspect)
             ys.append(reject)
@@ -737,7 +874,7 @@ def _train_mlp(X: np.ndarray, y: np.ndarray, seed: int = TRAIN_SEED) -> _MLP:
     for epoch in range(EPOCHS):
         order = rng.permutation(n)
         for s in range(0, n, BATCH):
-            idx = order[s:s + BATCH]
+            idx = order[s : s + BATCH]
             xb, yb = Z[idx], onehot[idx]
             w1, b1, w2, b2 = params
             pre = xb @ w1 + b1
@@ -757,8 +894,8 @@ def _train_mlp(X: np.ndarray, y: np.ndarray, seed: int = TRAIN_SEED) -> _MLP:
             for i, gr in enumerate((gw1, gb1, gw2, gb2)):
                 m[i] = beta1 * m[i] + (1 - beta1) * gr
                 v[i] = beta2 * v[i] + (1 - beta2) * gr * gr
-                mh = m[i] / (1 - beta1 ** t)
-                vh = v[i] / (1 - beta2 ** t)
+                mh = m[i] / (1 - beta1**t)
+                vh = v[i] / (1 - beta2**t)
                 params[i] = params[i] - lr * mh / (np.sqrt(vh) + eps)
     return _MLP(mean.astype(np.float32), std.astype(np.float32), *params)
 
@@ -777,8 +914,11 @@ def _settings_digest() -> str:
     upper-case numeric/text setting of this module (crop size, features, training set, MLP)."""
     import hashlib
 
-    settings = {k: v for k, v in globals().items()
-                if k.isupper() and isinstance(v, (int, float, str, tuple)) and not k.startswith("_")}
+    settings = {
+        k: v
+        for k, v in globals().items()
+        if k.isupper() and isinstance(v, (int, float, str, tuple)) and not k.startswith("_")
+    }
     text = repr((CLASSIFIER_VERSION, tuple(CLASSES), sorted(settings.items())))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -809,12 +949,18 @@ def save_classifier(folder: str | os.PathLike) -> str:
     from safetensors.numpy import save_file
 
     model = _classifier()
-    tensors = {f"member{k}.{name}": np.ascontiguousarray(getattr(m, name), np.float32)
-               for k, m in enumerate(model.members) for name in _MLP_FIELDS}
+    tensors = {
+        f"member{k}.{name}": np.ascontiguousarray(getattr(m, name), np.float32)
+        for k, m in enumerate(model.members)
+        for name in _MLP_FIELDS
+    }
     path = os.path.join(os.fspath(folder), CLASSIFIER_FILE)
     os.makedirs(os.fspath(folder), exist_ok=True)
-    save_file(tensors, path, metadata={"digest": _settings_digest(), "members": str(len(model.members)),
-                                       "classes": ",".join(CLASSES)})
+    save_file(
+        tensors,
+        path,
+        metadata={"digest": _settings_digest(), "members": str(len(model.members)), "classes": ",".join(CLASSES)},
+    )
     return path
 
 
@@ -833,8 +979,9 @@ def load_classifier(folder: str | os.PathLike) -> bool:
             if meta.get("digest") != _settings_digest():
                 log.info("%s was made with other lead-label settings; the classifier is trained instead", path)
                 return False
-            members = [_MLP(*(f.get_tensor(f"member{k}.{name}") for name in _MLP_FIELDS))
-                       for k in range(int(meta["members"]))]
+            members = [
+                _MLP(*(f.get_tensor(f"member{k}.{name}") for name in _MLP_FIELDS)) for k in range(int(meta["members"]))
+            ]
     except Exception as exc:  # noqa: BLE001 - any unreadable file: fall back to training, say why
         log.warning("cannot read the lead-label classifier %s (%s); it is trained instead", path, exc)
         return False
@@ -902,8 +1049,9 @@ def _linked(a: _Glyph, b: _Glyph) -> bool:
     return abs(a.y1 - b.y1) <= WORD_MAX_BASELINE_SHIFT * hmax
 
 
-def _candidate_spans(glyphs: list[_Glyph], word_h: tuple[float, float],
-                     max_glyph_h: float) -> list[tuple[list[int], int]]:
+def _candidate_spans(
+    glyphs: list[_Glyph], word_h: tuple[float, float], max_glyph_h: float
+) -> list[tuple[list[int], int]]:
     """Runs of 1..MAX_SPAN_GLYPHS consecutive glyphs along nearest-right-neighbour chains (glyph indices)
     whose box height lies in ``word_h`` (pixels), each with the number of glyphs chained before and after it
     (0 for a word standing alone)."""
@@ -969,9 +1117,14 @@ class _Candidate:
         return self.extra == 0
 
 
-def _page_candidates(binary: np.ndarray, run_px: tuple[int, int], glyph_h: tuple[float, float],
-                     word_h: tuple[float, float], max_glyph_w: float,
-                     whole: tuple[np.ndarray, np.ndarray]) -> list[_Candidate]:
+def _page_candidates(
+    binary: np.ndarray,
+    run_px: tuple[int, int],
+    glyph_h: tuple[float, float],
+    word_h: tuple[float, float],
+    max_glyph_w: float,
+    whole: tuple[np.ndarray, np.ndarray],
+) -> list[_Candidate]:
     """Candidate words of a binarised page (uint8): long runs (``run_px`` horizontal, vertical) stripped,
     glyphs of height ``glyph_h`` and width below ``max_glyph_w`` chained, words of height ``word_h``.
     ``whole``: component labels and stats of the page binarised at the lowest threshold, unstripped (to tell
@@ -984,8 +1137,10 @@ def _page_candidates(binary: np.ndarray, run_px: tuple[int, int], glyph_h: tuple
     xs, ys_, ws, hs, areas = st[1:, 0], st[1:, 1], st[1:, 2], st[1:, 3], st[1:, 4]
     small = (areas >= SPECK_AREA_PX) & (hs <= glyph_h[1]) & (ws <= max_glyph_w)
     ok = small & (hs >= glyph_h[0])
-    glyphs = [_Glyph(int(i) + 1, int(xs[i]), int(ys_[i]), int(xs[i] + ws[i] - 1), int(ys_[i] + hs[i] - 1))
-              for i in np.flatnonzero(ok)]
+    glyphs = [
+        _Glyph(int(i) + 1, int(xs[i]), int(ys_[i]), int(xs[i] + ws[i] - 1), int(ys_[i] + hs[i] - 1))
+        for i in np.flatnonzero(ok)
+    ]
     if not glyphs:
         return []
     out = []
@@ -993,23 +1148,32 @@ def _page_candidates(binary: np.ndarray, run_px: tuple[int, int], glyph_h: tuple
         g = [glyphs[k] for k in span]
         x0, x1 = min(q.x0 for q in g), max(q.x1 for q in g)
         y0, y1 = min(q.y0 for q in g), max(q.y1 for q in g)
-        sub = lab[y0:y1 + 1, x0:x1 + 1]
+        sub = lab[y0 : y1 + 1, x0 : x1 + 1]
         ids = np.unique(sub)
         # whole components inside the box (glyphs of the span and small pieces), not strokes crossing it
         piece = PIECE_MIN_FRACTION * (y1 - y0 + 1)
-        keep = [int(i) for i in ids if i > 0 and small[i - 1] and st[i, 0] >= x0 and st[i, 1] >= y0
-                and st[i, 0] + st[i, 2] - 1 <= x1 and st[i, 1] + st[i, 3] - 1 <= y1
-                and max(st[i, 2], st[i, 3]) >= piece]
+        keep = [
+            int(i)
+            for i in ids
+            if i > 0
+            and small[i - 1]
+            and st[i, 0] >= x0
+            and st[i, 1] >= y0
+            and st[i, 0] + st[i, 2] - 1 <= x1
+            and st[i, 1] + st[i, 3] - 1 <= y1
+            and max(st[i, 2], st[i, 3]) >= piece
+        ]
         keep = sorted(set(keep) | {q.idx for q in g})
         mask = np.isin(sub, keep)
         # the components these glyphs belonged to before stripping: trace-sized ones mean a stroke touches
-        parents = np.unique(lab0[y0:y1 + 1, x0:x1 + 1][mask])
+        parents = np.unique(lab0[y0 : y1 + 1, x0 : x1 + 1][mask])
         parents = parents[parents > 0]
         hh, ww = y1 - y0 + 1, x1 - x0 + 1
-        attached = bool(np.any((st0[parents, 3] > ATTACH_SIZE_FACTOR * hh)
-                               | (st0[parents, 2] > ww + ATTACH_SIZE_FACTOR * hh)))
+        attached = bool(
+            np.any((st0[parents, 3] > ATTACH_SIZE_FACTOR * hh) | (st0[parents, 2] > ww + ATTACH_SIZE_FACTOR * hh))
+        )
         reach = int(round(LEFT_CLEAR_FACTOR * hh))
-        left = stripped[y0:y1 + 1, max(0, x0 - reach):x0]
+        left = stripped[y0 : y1 + 1, max(0, x0 - reach) : x0]
         left_clear = int(left.sum()) <= LEFT_CLEAR_INK * hh * hh
         out.append(_Candidate((x0, y0, x1, y1), len(span), attached, extra, mask.astype(np.uint8), left_clear))
     return out
@@ -1057,8 +1221,7 @@ def _classify(cands: list[_Candidate]) -> list[_Candidate]:
 
 def _anchors(cands: list[_Candidate]) -> list[_Candidate]:
     """Confidently read multi-glyph labels (not bar-like names) standing alone."""
-    return [c for c in cands if c.score >= ANCHOR_SCORE and c.n_glyphs >= 2 and c.name not in BAR_NAMES
-            and c.isolated]
+    return [c for c in cands if c.score >= ANCHOR_SCORE and c.n_glyphs >= 2 and c.name not in BAR_NAMES and c.isolated]
 
 
 def _share_text_lines(cands: list[_Candidate]) -> None:
@@ -1067,13 +1230,22 @@ def _share_text_lines(cands: list[_Candidate]) -> None:
     long = [c for c in cands if c.extra >= TEXT_LINE_EXTRA]
     for c in cands:
         for o in long:
-            if o.extra > c.extra and _overlap(c.box, o.box) >= SAME_WORD_OVERLAP and \
-                    abs(c.h - o.h) <= max(ALIGN_MIN_PX, ALIGN_TOLERANCE * c.h):
+            if (
+                o.extra > c.extra
+                and _overlap(c.box, o.box) >= SAME_WORD_OVERLAP
+                and abs(c.h - o.h) <= max(ALIGN_MIN_PX, ALIGN_TOLERANCE * c.h)
+            ):
                 c.extra = o.extra
 
 
-def _pass(ink: np.ndarray, thresholds: list[float], run_px: tuple[int, int], glyph_h: tuple[float, float],
-          word_h: tuple[float, float], max_glyph_w: float) -> list[_Candidate]:
+def _pass(
+    ink: np.ndarray,
+    thresholds: list[float],
+    run_px: tuple[int, int],
+    glyph_h: tuple[float, float],
+    word_h: tuple[float, float],
+    max_glyph_w: float,
+) -> list[_Candidate]:
     cands: list[_Candidate] = []
     _, lab0, st0, _ = cv2.connectedComponentsWithStats((ink > min(thresholds)).astype(np.uint8), connectivity=8)
     for thr in thresholds:
@@ -1081,8 +1253,9 @@ def _pass(ink: np.ndarray, thresholds: list[float], run_px: tuple[int, int], gly
     return _classify(cands)
 
 
-def read_lead_labels(ink: np.ndarray, px_per_mm: float, rgb: np.ndarray | None = None,
-                     min_score: float = DEFAULT_MIN_SCORE) -> list[LabelRead]:
+def read_lead_labels(
+    ink: np.ndarray, px_per_mm: float, rgb: np.ndarray | None = None, min_score: float = DEFAULT_MIN_SCORE
+) -> list[LabelRead]:
     """Find and read the printed lead names on a page.
 
     ink: (H, W) float32 in [0, 1], darkness of non-grid ink (text, traces, pulses; the grid already removed);
@@ -1105,9 +1278,14 @@ def read_lead_labels(ink: np.ndarray, px_per_mm: float, rgb: np.ndarray | None =
         raise ValueError(f"px_per_mm must be positive, got {px_per_mm}")
     thresholds = _ink_thresholds(ink)
     min_glyph = max(float(GLYPH_MIN_H_PX), GLYPH_MIN_H_MM * ppm)
-    cands = _pass(ink, thresholds, (int(round(TRACE_RUN_H_MM * ppm)), int(round(TRACE_RUN_V_MM * ppm))),
-                  (min_glyph, GLYPH_MAX_H_MM * ppm), (max(float(GLYPH_MIN_H_PX), LABEL_MIN_H_MM * ppm),
-                                                      LABEL_MAX_H_MM * ppm), GLYPH_MAX_W_MM * ppm)
+    cands = _pass(
+        ink,
+        thresholds,
+        (int(round(TRACE_RUN_H_MM * ppm)), int(round(TRACE_RUN_V_MM * ppm))),
+        (min_glyph, GLYPH_MAX_H_MM * ppm),
+        (max(float(GLYPH_MIN_H_PX), LABEL_MIN_H_MM * ppm), LABEL_MAX_H_MM * ppm),
+        GLYPH_MAX_W_MM * ppm,
+    )
     anchors = _anchors(cands)
     ref_h = float(np.median([c.h for c in anchors])) if len(anchors) >= MIN_ANCHORS else None
     if ref_h is not None:
@@ -1148,8 +1326,17 @@ def read_lead_labels(ink: np.ndarray, px_per_mm: float, rgb: np.ndarray | None =
         assert c.probs is not None
         alt = [int(i) for i in np.argsort(-c.probs) if CLASSES[int(i)] != c.name][:N_ALTERNATIVES]
         x0, y0, x1, y1 = c.box
-        out.append(LabelRead(c.name, float(x0), float(y0), float(x1), float(y1), float(min(c.score, 1.0)),
-                             {CLASSES[i]: float(c.probs[i]) for i in alt}))
+        out.append(
+            LabelRead(
+                c.name,
+                float(x0),
+                float(y0),
+                float(x1),
+                float(y1),
+                float(min(c.score, 1.0)),
+                {CLASSES[i]: float(c.probs[i]) for i in alt},
+            )
+        )
     return _sorted_by_lines(out)
 
 
@@ -1162,7 +1349,7 @@ def _sorted_by_lines(labels: list[LabelRead]) -> list[LabelRead]:
         first = rest[0]
         line = [r for r in rest if r.cy - first.cy <= 0.5 * max(first.height, 1.0)]
         out += sorted(line, key=lambda r: r.cx)
-        rest = rest[len(line):]
+        rest = rest[len(line) :]
     return out
 
 

@@ -12,6 +12,7 @@ Conventions: image x to the right, y down; a horizontal-family angle
 ``alpha`` (degrees) means lines ``y = y0 + tan(alpha) * x``; a vertical-family angle ``beta`` means
 lines ``x = x0 + tan(beta) * y``. For a pure rotation of the page, ``beta == -alpha``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,8 +49,9 @@ class Orientation:
     warnings: list[str] = field(default_factory=list)
 
 
-def _points(weight_map: np.ndarray, region: tuple[slice, slice] | None = None, max_points: int = 250_000,
-            thresh: float = 0.15) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _points(
+    weight_map: np.ndarray, region: tuple[slice, slice] | None = None, max_points: int = 250_000, thresh: float = 0.15
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Coordinates (x, y) and weights of the map's significant pixels, optionally in a region."""
     m = weight_map if region is None else weight_map[region]
     ys, xs = np.nonzero(m > thresh)
@@ -63,8 +65,9 @@ def _points(weight_map: np.ndarray, region: tuple[slice, slice] | None = None, m
     return xs.astype(np.float64), ys.astype(np.float64), w
 
 
-def _projection_score(u: np.ndarray, v: np.ndarray, w: np.ndarray, angles_deg: np.ndarray,
-                      smooth: int = 0) -> np.ndarray:
+def _projection_score(
+    u: np.ndarray, v: np.ndarray, w: np.ndarray, angles_deg: np.ndarray, smooth: int = 0
+) -> np.ndarray:
     """Sharpness of the projection of points along lines ``v = v0 + tan(a) * u`` for each angle."""
     scores = np.zeros(len(angles_deg))
     if u.size == 0:
@@ -80,8 +83,9 @@ def _projection_score(u: np.ndarray, v: np.ndarray, w: np.ndarray, angles_deg: n
     return scores
 
 
-def family_angle(u: np.ndarray, v: np.ndarray, w: np.ndarray, max_deg: float = 10.0,
-                 around: float | None = None) -> tuple[float, float]:
+def family_angle(
+    u: np.ndarray, v: np.ndarray, w: np.ndarray, max_deg: float = 10.0, around: float | None = None
+) -> tuple[float, float]:
     """Angle (degrees) of the dominant line family ``v = v0 + tan(a) u`` and a peak contrast score."""
     if u.size < 50:
         return 0.0, 0.0
@@ -123,8 +127,7 @@ def _ridges(grid_map: np.ndarray, sigma_px: float = 3.0) -> np.ndarray:
     return np.clip(g - cv2.GaussianBlur(g, (0, 0), sigma_px), 0.0, None)
 
 
-def tile_angles(grid_map: np.ndarray, tiles: int = 4, max_deg: float = 13.0,
-                min_points: int = 300) -> list[TileAngle]:
+def tile_angles(grid_map: np.ndarray, tiles: int = 4, max_deg: float = 13.0, min_points: int = 300) -> list[TileAngle]:
     """Both families' angles in each of ``tiles`` x ``tiles`` tiles of the grid map (H, W), from the strongest
     fifth of its ridge pixels; tiles with fewer than ``min_points`` of them are skipped."""
     h, w = grid_map.shape
@@ -166,8 +169,13 @@ def _angle_to(v: np.ndarray, p: np.ndarray, d: np.ndarray) -> float:
     return math.degrees(math.acos(min(1.0, c)))
 
 
-def vanishing_point(measures: list[TileAngle], centre: tuple[float, float], unit: float,
-                    min_tiles: int = 4, max_median_off_deg: float = 0.25) -> np.ndarray | None:
+def vanishing_point(
+    measures: list[TileAngle],
+    centre: tuple[float, float],
+    unit: float,
+    min_tiles: int = 4,
+    max_median_off_deg: float = 0.25,
+) -> np.ndarray | None:
     """Homogeneous point (3,) where one family's lines meet, in coordinates ``(p - centre) / unit`` (a point
     at infinity for parallel lines): the weighted least-squares meeting point of the tiles' lines, refit
     without tiles more than max(0.3 deg, 3 x the median) off it. None with fewer than ``min_tiles`` tiles or
@@ -196,8 +204,9 @@ def vanishing_point(measures: list[TileAngle], centre: tuple[float, float], unit
     return v
 
 
-def projective_rectification(horizontal_vp: np.ndarray, vertical_vp: np.ndarray, centre: tuple[float, float],
-                             unit: float) -> np.ndarray | None:
+def projective_rectification(
+    horizontal_vp: np.ndarray, vertical_vp: np.ndarray, centre: tuple[float, float], unit: float
+) -> np.ndarray | None:
     """Homography (3x3, pixels to pixels) that sends both vanishing points (normalised coordinates, see
     :func:`vanishing_point`) to infinity along x and y; area scale 1 at ``centre``. None if degenerate."""
     horizon = np.cross(horizontal_vp, vertical_vp)
@@ -221,8 +230,9 @@ def projective_rectification(horizontal_vp: np.ndarray, vertical_vp: np.ndarray,
     return np.linalg.inv(norm) @ np.diag([k, k, 1.0]) @ hn @ norm
 
 
-def _family_angle_at(vp: np.ndarray, family: str, x: float, y: float, centre: tuple[float, float],
-                     unit: float) -> float:
+def _family_angle_at(
+    vp: np.ndarray, family: str, x: float, y: float, centre: tuple[float, float], unit: float
+) -> float:
     """The family's line angle (degrees, :func:`family_angle` convention) through pixel (x, y)."""
     d = _towards(vp, np.array([(x - centre[0]) / unit, (y - centre[1]) / unit]))
     if family == "horizontal":
@@ -242,8 +252,9 @@ def _line_intersection(h: tuple[float, float, float], vline: tuple[float, float,
     return x, y
 
 
-def _keystone_from_vanishing_points(grid_map: np.ndarray, max_deg: float,
-                                    tol_deg: float) -> tuple[dict[str, float], np.ndarray | None]:
+def _keystone_from_vanishing_points(
+    grid_map: np.ndarray, max_deg: float, tol_deg: float
+) -> tuple[dict[str, float], np.ndarray | None]:
     """Local family angles (degrees: top, bottom, left, right, centre_h, centre_v) from the vanishing points
     of tile-wise grid angles, and the rectifying homography where they differ by more than ``tol_deg`` (a
     keystone, or a shear where the centre's families are not perpendicular); ({}, None) without both points."""
@@ -252,27 +263,36 @@ def _keystone_from_vanishing_points(grid_map: np.ndarray, max_deg: float,
     vp: dict[str, np.ndarray | None] = {}
     for tiles in (4, 6):  # smaller tiles where a strong keystone bends the lines within a tile
         measures = tile_angles(grid_map, tiles=tiles, max_deg=max_deg + 3.0)
-        vp = {f: vanishing_point([m for m in measures if m.family == f], centre, unit)
-              for f in ("horizontal", "vertical")}
+        vp = {
+            f: vanishing_point([m for m in measures if m.family == f], centre, unit) for f in ("horizontal", "vertical")
+        }
         if vp["horizontal"] is not None and vp["vertical"] is not None:
             break
     if vp["horizontal"] is None or vp["vertical"] is None:
         return {}, None
-    sub = {name: _family_angle_at(vp[family], family, x, y, centre, unit)
-           for name, family, x, y in (("top", "horizontal", w / 2.0, h / 6.0),
-                                      ("bottom", "horizontal", w / 2.0, h - h / 6.0),
-                                      ("left", "vertical", w / 6.0, h / 2.0),
-                                      ("right", "vertical", w - w / 6.0, h / 2.0),
-                                      ("centre_h", "horizontal", w / 2.0, h / 2.0),
-                                      ("centre_v", "vertical", w / 2.0, h / 2.0))}
-    if (abs(sub["top"] - sub["bottom"]) <= tol_deg and abs(sub["left"] - sub["right"]) <= tol_deg
-            and abs(sub["centre_h"] + sub["centre_v"]) <= tol_deg):
+    sub = {
+        name: _family_angle_at(vp[family], family, x, y, centre, unit)
+        for name, family, x, y in (
+            ("top", "horizontal", w / 2.0, h / 6.0),
+            ("bottom", "horizontal", w / 2.0, h - h / 6.0),
+            ("left", "vertical", w / 6.0, h / 2.0),
+            ("right", "vertical", w - w / 6.0, h / 2.0),
+            ("centre_h", "horizontal", w / 2.0, h / 2.0),
+            ("centre_v", "vertical", w / 2.0, h / 2.0),
+        )
+    }
+    if (
+        abs(sub["top"] - sub["bottom"]) <= tol_deg
+        and abs(sub["left"] - sub["right"]) <= tol_deg
+        and abs(sub["centre_h"] + sub["centre_v"]) <= tol_deg
+    ):
         return sub, None
     return sub, projective_rectification(vp["horizontal"], vp["vertical"], centre, unit)
 
 
-def _keystone_from_thirds(grid_map: np.ndarray, alpha: float, beta: float, max_deg: float,
-                          tol_deg: float) -> tuple[dict[str, float], np.ndarray | None]:
+def _keystone_from_thirds(
+    grid_map: np.ndarray, alpha: float, beta: float, max_deg: float, tol_deg: float
+) -> tuple[dict[str, float], np.ndarray | None]:
     """Family angles in the top/bottom and left/right thirds, searched within 0.3 degrees of the global
     ``alpha`` / ``beta``, and the homography mapping the quadrilateral of those four lines to a rectangle
     where they differ by more than ``tol_deg`` (or alpha + beta does); ({}, None) on too sparse a grid."""
@@ -281,28 +301,49 @@ def _keystone_from_thirds(grid_map: np.ndarray, alpha: float, beta: float, max_d
     l3, r3 = slice(0, w // 3), slice(w - w // 3, w)
     full = slice(0, None)
     sub: dict[str, float] = {}
-    for name, region, swap, ref in (("top", (t3, full), False, alpha), ("bottom", (b3, full), False, alpha),
-                                    ("left", (full, l3), True, beta), ("right", (full, r3), True, beta)):
+    for name, region, swap, ref in (
+        ("top", (t3, full), False, alpha),
+        ("bottom", (b3, full), False, alpha),
+        ("left", (full, l3), True, beta),
+        ("right", (full, r3), True, beta),
+    ):
         x, y, ww = _points(grid_map, region, thresh=0.08)
         if x.size < 200:
             return {}, None
-        a, _ = (family_angle(y, x, ww, max_deg, around=ref) if swap else family_angle(x, y, ww, max_deg, around=ref))
+        a, _ = family_angle(y, x, ww, max_deg, around=ref) if swap else family_angle(x, y, ww, max_deg, around=ref)
         sub[name] = a
-    if (abs(sub["top"] - sub["bottom"]) <= tol_deg and abs(sub["left"] - sub["right"]) <= tol_deg
-            and abs(alpha + beta) <= tol_deg):
+    if (
+        abs(sub["top"] - sub["bottom"]) <= tol_deg
+        and abs(sub["left"] - sub["right"]) <= tol_deg
+        and abs(alpha + beta) <= tol_deg
+    ):
         return sub, None
     xc, yc = w / 2.0, h / 2.0
     ht = (xc, h / 6.0, math.tan(math.radians(sub["top"])))
     hb = (xc, h - h / 6.0, math.tan(math.radians(sub["bottom"])))
     vl = (w / 6.0, yc, math.tan(math.radians(sub["left"])))
     vr = (w - w / 6.0, yc, math.tan(math.radians(sub["right"])))
-    quad = np.array([_line_intersection(ht, vl), _line_intersection(ht, vr),
-                     _line_intersection(hb, vr), _line_intersection(hb, vl)], np.float32)
+    quad = np.array(
+        [
+            _line_intersection(ht, vl),
+            _line_intersection(ht, vr),
+            _line_intersection(hb, vr),
+            _line_intersection(hb, vl),
+        ],
+        np.float32,
+    )
     rw = 0.5 * (np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3]))
     rh = 0.5 * (np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1]))
     cx, cy = quad[:, 0].mean(), quad[:, 1].mean()
-    rect = np.array([[cx - rw / 2, cy - rh / 2], [cx + rw / 2, cy - rh / 2], [cx + rw / 2, cy + rh / 2],
-                     [cx - rw / 2, cy + rh / 2]], np.float32)
+    rect = np.array(
+        [
+            [cx - rw / 2, cy - rh / 2],
+            [cx + rw / 2, cy - rh / 2],
+            [cx + rw / 2, cy + rh / 2],
+            [cx - rw / 2, cy + rh / 2],
+        ],
+        np.float32,
+    )
     return sub, cv2.getPerspectiveTransform(quad, rect).astype(np.float64)
 
 
@@ -312,8 +353,9 @@ def _keystone_from_thirds(grid_map: np.ndarray, alpha: float, beta: float, max_d
 TILE_OVERRIDE_DEG = 1.0
 
 
-def estimate_orientation(grid_map: np.ndarray, trace_prob: np.ndarray, max_deg: float = 10.0,
-                         keystone_tol_deg: float = 0.35) -> Orientation:
+def estimate_orientation(
+    grid_map: np.ndarray, trace_prob: np.ndarray, max_deg: float = 10.0, keystone_tol_deg: float = 0.35
+) -> Orientation:
     """Find rotation (and keystone) of a page from its grid map (H, W) (falls back to the trace map).
 
     Maps are at the geometry working resolution; the homography in the result is in those pixels.
@@ -360,22 +402,37 @@ def estimate_orientation(grid_map: np.ndarray, trace_prob: np.ndarray, max_deg: 
     if abs(alpha) >= max_deg - 0.3:
         warnings.append(f"rotation search hit its limit ({alpha:.1f} deg)")
     conf = float(np.clip((c_h - 1.0) / 2.0, 0.0, 1.0))
-    return Orientation(angle_deg=float(ang), vertical_angle_deg=float(beta), keystone=keystone,
-                       homography=H, output_shape=(h, w), family_angles=fam, source=source,
-                       confidence=conf, warnings=warnings)
+    return Orientation(
+        angle_deg=float(ang),
+        vertical_angle_deg=float(beta),
+        keystone=keystone,
+        homography=H,
+        output_shape=(h, w),
+        family_angles=fam,
+        source=source,
+        confidence=conf,
+        warnings=warnings,
+    )
 
 
-def warp(image: np.ndarray, H: np.ndarray, shape: tuple[int, int], border: float | tuple = 0,
-         interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+def warp(
+    image: np.ndarray,
+    H: np.ndarray,
+    shape: tuple[int, int],
+    border: float | tuple = 0,
+    interpolation: int = cv2.INTER_LINEAR,
+) -> np.ndarray:
     """Apply homography ``H`` (input -> output pixels) producing an output of ``shape`` (H, W)."""
     if np.allclose(H, np.eye(3)):
         return image
     hh, ww = shape
     if np.allclose(H[2], [0, 0, 1]):
-        return cv2.warpAffine(image, H[:2], (ww, hh), flags=interpolation, borderMode=cv2.BORDER_CONSTANT,
-                              borderValue=border)
-    return cv2.warpPerspective(image, H, (ww, hh), flags=interpolation, borderMode=cv2.BORDER_CONSTANT,
-                               borderValue=border)
+        return cv2.warpAffine(
+            image, H[:2], (ww, hh), flags=interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=border
+        )
+    return cv2.warpPerspective(
+        image, H, (ww, hh), flags=interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=border
+    )
 
 
 def rot90_image(arr: np.ndarray, k: int) -> np.ndarray:
@@ -390,9 +447,11 @@ def rows_are_horizontal(trace_prob: np.ndarray) -> float:
     p = trace_prob.astype(np.float32)
     if p.sum() <= 0:
         return 0.0
+
     def peakiness(profile: np.ndarray) -> float:
         k = max(3, profile.size // 100)
         sm = np.convolve(profile, np.ones(k) / k, mode="same")
         m = sm.mean()
         return float(sm.std() / max(m, 1e-9))
+
     return math.log(max(peakiness(p.sum(axis=1)), 1e-6) / max(peakiness(p.sum(axis=0)), 1e-6))

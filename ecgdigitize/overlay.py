@@ -4,6 +4,7 @@ The page (rectified, faded) carries the row baselines, lead boxes with their nam
 calibration pulses, each in its own colour; a white band above the page holds a colour legend and the facts
 (status with its reasons, scale, layout, rotation, confidence), so no text covers the page's own header.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -19,8 +20,12 @@ TRACE = (230, 0, 200)
 PULSE = (255, 140, 0)
 TEXT = (30, 30, 30)
 STATUS_COLOUR = {"ok": (0, 140, 0), "suspect": (220, 120, 0), "failed": (210, 0, 0)}
-LEGEND = (("traced signal", TRACE), ("lead box and name", BOX), ("row baseline", BASELINE),
-          ("calibration pulse", PULSE))
+LEGEND = (
+    ("traced signal", TRACE),
+    ("lead box and name", BOX),
+    ("row baseline", BASELINE),
+    ("calibration pulse", PULSE),
+)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -56,8 +61,9 @@ def draw_page(image: np.ndarray, result: "DigitizationResult") -> np.ndarray:  #
         ok = np.isfinite(t.x) & np.isfinite(t.y)
         if ok.sum() >= 2:
             pts = np.stack([t.x[ok], t.y[ok]], axis=1)
-            cv2.polylines(out, [np.round(pts * 16).astype(np.int32).reshape(-1, 1, 2)], False, TRACE, th,
-                          cv2.LINE_AA, 4)
+            cv2.polylines(
+                out, [np.round(pts * 16).astype(np.int32).reshape(-1, 1, 2)], False, TRACE, th, cv2.LINE_AA, 4
+            )
     if result.calibration is not None:
         for p in result.calibration.pulses:
             cv2.rectangle(out, (int(p.x0), int(p.top_y)), (int(p.x1), int(p.base_y)), PULSE, th)
@@ -73,14 +79,16 @@ def overlay_lines(result: "DigitizationResult") -> list[tuple[str, tuple[int, in
     if result.layout is not None:
         facts.append(f"layout {result.layout.name}" + ("" if result.layout.fits else " (fits no template)"))
     if result.scale is not None:
-        facts.append(f"scale {result.scale.px_per_mm_x:.2f} x {result.scale.px_per_mm_y:.2f} px/mm "
-                     f"(from {result.scale.source})")
+        facts.append(
+            f"scale {result.scale.px_per_mm_x:.2f} x {result.scale.px_per_mm_y:.2f} px/mm (from {result.scale.source})"
+        )
     if result.calibration is not None and result.calibration.gain_mm_per_mv:
         facts.append(f"gain {result.calibration.gain_mm_per_mv:g} mm/mV ({result.calibration.source})")
     if result.orientation is not None:
-        facts.append(f"rotation {result.orientation.angle_deg:.2f} deg"
-                     + (f", {result.orientation.quarter_turns} quarter turn(s)" if result.orientation.quarter_turns
-                        else ""))
+        facts.append(
+            f"rotation {result.orientation.angle_deg:.2f} deg"
+            + (f", {result.orientation.quarter_turns} quarter turn(s)" if result.orientation.quarter_turns else "")
+        )
     facts.append(f"confidence {result.confidence:.2f}")
     lines.append(("; ".join(facts), TEXT))
     return lines

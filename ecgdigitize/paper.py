@@ -6,6 +6,7 @@ sheet as the largest bright region (closed over the trace and grid ink, holes fi
 hull of its bright pixels) and returns it, slightly eroded, when a clearly darker border surrounds it;
 None when the sheet fills the image.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,8 +19,9 @@ log = logging.getLogger(__name__)
 WORK_MAX_SIDE = 800
 
 
-def paper_mask(rgb: np.ndarray, min_border_frac: float = 0.02, bright_frac: float = 0.6,
-               dark_ratio: float = 0.6) -> np.ndarray | None:
+def paper_mask(
+    rgb: np.ndarray, min_border_frac: float = 0.02, bright_frac: float = 0.6, dark_ratio: float = 0.6
+) -> np.ndarray | None:
     """(H, W) bool mask of the paper sheet in ``rgb`` ((H, W, 3) uint8), or None without a border.
 
     Bright: luminance above ``bright_frac`` times the page's bright level (90th percentile). The sheet is
@@ -33,8 +35,11 @@ def paper_mask(rgb: np.ndarray, min_border_frac: float = 0.02, bright_frac: floa
     h, w = img.shape[:2]
     lum = cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_RGB2GRAY)
     f = min(1.0, WORK_MAX_SIDE / max(h, w))
-    small = cv2.resize(lum, (max(1, int(round(w * f))), max(1, int(round(h * f)))), interpolation=cv2.INTER_AREA) \
-        if f < 1.0 else lum
+    small = (
+        cv2.resize(lum, (max(1, int(round(w * f))), max(1, int(round(h * f)))), interpolation=cv2.INTER_AREA)
+        if f < 1.0
+        else lum
+    )
     level = float(np.percentile(small, 90))
     if level <= 0:
         return None

@@ -5,6 +5,7 @@ scale), s (of signal, through the paper speed), or a fraction / ratio (no unit).
 digitizer was tuned with; thresholds that carry a longer history (named constants with the measurements behind
 them) stay beside the code that uses them, in :mod:`ecgdigitize.stages` and :mod:`ecgdigitize.pipeline`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ order, each result kept in :class:`DigitizationResult`) and, where that reading 
 other hypothesis, keeping the reading its self-check ranks higher (:func:`reading_rank`). Thresholds come from
 one :class:`~ecgdigitize.params.DigitizerParams` (``params=``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,20 +26,55 @@ from .orientation import Orientation
 from .params import DEFAULT_PARAMS, DigitizerParams
 from .scale import Scale
 from .selfcheck import SelfCheck
-from .stages import (NOMINAL_PAPER_SPEED, SUB_HARMONIC_NOTE, NoReading, ReadingOptions, _consistent_trace_starts,
-                     _grid_scale_from_pulses, _rows_without_edge_text, assemble_signal, calibrate_page,
-                     common_trace_starts, erase_label_glyphs, find_upright_rows, fit_rows_layout, make_trace_map,
-                     measure_scale, orient_page, page_check, prefer_bridged_rows, prepare_page, read_labels,
-                     reading_confidence, row_px_per_mm_x, row_starts_disagree, time_rows, trace_starts_from_pulses,
-                     vectorise_rows)
+from .stages import (
+    NOMINAL_PAPER_SPEED,
+    SUB_HARMONIC_NOTE,
+    NoReading,
+    ReadingOptions,
+    _consistent_trace_starts,
+    _grid_scale_from_pulses,
+    _rows_without_edge_text,
+    assemble_signal,
+    calibrate_page,
+    common_trace_starts,
+    erase_label_glyphs,
+    find_upright_rows,
+    fit_rows_layout,
+    make_trace_map,
+    measure_scale,
+    orient_page,
+    page_check,
+    prefer_bridged_rows,
+    prepare_page,
+    read_labels,
+    reading_confidence,
+    row_px_per_mm_x,
+    row_starts_disagree,
+    time_rows,
+    trace_starts_from_pulses,
+    vectorise_rows,
+)
 from .vectorise import TraceCurve
 
 __all__ = [
-    "DigitizationResult", "digitize_page", "reading_rank", "row_tilts_deg", "STATUS_RANK", "DigitizerParams",
+    "DigitizationResult",
+    "digitize_page",
+    "reading_rank",
+    "row_tilts_deg",
+    "STATUS_RANK",
+    "DigitizerParams",
     # the stages' helpers, importable from here as before
-    "SUB_HARMONIC_NOTE", "_consistent_trace_starts", "_grid_scale_from_pulses", "_rows_without_edge_text",
-    "common_trace_starts", "erase_label_glyphs", "page_check", "prefer_bridged_rows", "row_px_per_mm_x",
-    "row_starts_disagree", "trace_starts_from_pulses",
+    "SUB_HARMONIC_NOTE",
+    "_consistent_trace_starts",
+    "_grid_scale_from_pulses",
+    "_rows_without_edge_text",
+    "common_trace_starts",
+    "erase_label_glyphs",
+    "page_check",
+    "prefer_bridged_rows",
+    "row_px_per_mm_x",
+    "row_starts_disagree",
+    "trace_starts_from_pulses",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,8 +123,9 @@ class DigitizationResult:
 
 
 def _empty(num_samples: int, lead_names: list[str], fs: float, warnings: list[str], **kw: Any) -> DigitizationResult:
-    return DigitizationResult(np.full((num_samples, len(lead_names)), np.nan), list(lead_names), fs,
-                              warnings=warnings, confidence=0.0, **kw)
+    return DigitizationResult(
+        np.full((num_samples, len(lead_names)), np.nan), list(lead_names), fs, warnings=warnings, confidence=0.0, **kw
+    )
 
 
 def digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, **kwargs: Any) -> DigitizationResult:
@@ -106,16 +143,18 @@ def digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, **kwa
         if _grid_period_divided(result):
             as_read = _digitize_page(image, trace_prob, trust_grid_period=True, **kwargs)
             if reading_rank(as_read) > reading_rank(result):
-                as_read.warnings.append(f"grid period kept as read ({as_read.scale.px_per_mm_x:.2f} px/mm): the "
-                                        "self-check prefers it to a sub-harmonic (the image shows part of a page)")
+                as_read.warnings.append(
+                    f"grid period kept as read ({as_read.scale.px_per_mm_x:.2f} px/mm): the "
+                    "self-check prefers it to a sub-harmonic (the image shows part of a page)"
+                )
                 result, flags = as_read, {"trust_grid_period": True}
-        if result.check is not None and result.check.status != "ok" and row_starts_disagree(result.row_timings,
-                                                                                             params):
+        if result.check is not None and result.check.status != "ok" and row_starts_disagree(result.row_timings, params):
             # rows print from one time on: their common start is the other hypothesis
             common = _digitize_page(image, trace_prob, common_row_start=True, **flags, **kwargs)
             if reading_rank(common) > reading_rank(result):
-                common.warnings.append("rows read from their common start: the self-check prefers it to each "
-                                       "row's first ink")
+                common.warnings.append(
+                    "rows read from their common start: the self-check prefers it to each row's first ink"
+                )
                 result = common
         if trace_prob is None:
             result = _with_residual_tilt_removed(result, kwargs)
@@ -123,8 +162,12 @@ def digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, **kwa
     except Exception as exc:  # noqa: BLE001 - a page must never crash the caller
         log.exception("digitisation failed")
         names = list(kwargs.get("lead_names") or STANDARD_LEADS)
-        return _empty(int(kwargs.get("num_samples", 5000)), names, float(kwargs.get("fs", 500.0)),
-                      [f"digitisation failed: {type(exc).__name__}: {exc}"])
+        return _empty(
+            int(kwargs.get("num_samples", 5000)),
+            names,
+            float(kwargs.get("fs", 500.0)),
+            [f"digitisation failed: {type(exc).__name__}: {exc}"],
+        )
 
 
 class _StageClock:
@@ -144,10 +187,21 @@ class _StageClock:
         return self.timings
 
 
-def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, fs: float = 500.0,
-                   num_samples: int = 5000, lead_names: list[str] | None = None, paper_speed: float | None = None,
-                   gain: float = 10.0, layout: str = "auto", debug: bool = False, trust_grid_period: bool = False,
-                   common_row_start: bool = False, params: DigitizerParams = DEFAULT_PARAMS) -> DigitizationResult:
+def _digitize_page(
+    image: np.ndarray,
+    trace_prob: np.ndarray | None = None,
+    *,
+    fs: float = 500.0,
+    num_samples: int = 5000,
+    lead_names: list[str] | None = None,
+    paper_speed: float | None = None,
+    gain: float = 10.0,
+    layout: str = "auto",
+    debug: bool = False,
+    trust_grid_period: bool = False,
+    common_row_start: bool = False,
+    params: DigitizerParams = DEFAULT_PARAMS,
+) -> DigitizationResult:
     """Digitise one ECG page image: the stages of :mod:`ecgdigitize.stages`, in order.
 
     image: (H, W, 3) uint8 RGB (grayscale, RGBA, 16-bit and float accepted).
@@ -162,9 +216,17 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
     Returns a :class:`DigitizationResult` whose ``signal`` is (num_samples, len(lead_names)) in mV.
     Never raises for unreadable pages: the signal is NaN and ``warnings`` says why.
     """
-    opts = ReadingOptions(float(fs), int(num_samples), list(STANDARD_LEADS if lead_names is None else lead_names),
-                          NOMINAL_PAPER_SPEED if paper_speed is None else float(paper_speed), paper_speed is not None,
-                          gain, layout, trust_grid_period, common_row_start)
+    opts = ReadingOptions(
+        float(fs),
+        int(num_samples),
+        list(STANDARD_LEADS if lead_names is None else lead_names),
+        NOMINAL_PAPER_SPEED if paper_speed is None else float(paper_speed),
+        paper_speed is not None,
+        gain,
+        layout,
+        trust_grid_period,
+        common_row_start,
+    )
     P, notes, clock = params, [], _StageClock()
     try:
         prep = prepare_page(image, P, notes)
@@ -189,14 +251,29 @@ def _digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, *, f
         check = page_check(out.signal, opts.lead_names, opts.fs, out.traces, laid.layout, cal.scale)
         clock.tick("self_check")
     except NoReading as stop:
-        return _empty(opts.num_samples, opts.lead_names, opts.fs, notes + [stop.reason], timings_s=clock.timings,
-                      **stop.partial)
+        return _empty(
+            opts.num_samples, opts.lead_names, opts.fs, notes + [stop.reason], timings_s=clock.timings, **stop.partial
+        )
     geometry = found.geometry
     result = DigitizationResult(
-        out.signal, opts.lead_names, opts.fs, geometry.orientation, cal.scale, laid.layout, out.traces, laid.curves,
-        laid.timings, cal.calibration, notes,
-        reading_confidence(cal.scale, laid.layout, laid.curves, geometry.orientation, P), geometry.rgb,
-        labels.trace_map.prob if debug else None, geometry.work_scale, clock.total(), check=check)
+        out.signal,
+        opts.lead_names,
+        opts.fs,
+        geometry.orientation,
+        cal.scale,
+        laid.layout,
+        out.traces,
+        laid.curves,
+        laid.timings,
+        cal.calibration,
+        notes,
+        reading_confidence(cal.scale, laid.layout, laid.curves, geometry.orientation, P),
+        geometry.rgb,
+        labels.trace_map.prob if debug else None,
+        geometry.work_scale,
+        clock.total(),
+        check=check,
+    )
     if debug:
         result.debug = {"row_map": found.row_map, "grid": labels.trace_map.grid, "ink": labels.trace_map.ink}
     return result
@@ -261,8 +338,9 @@ def _with_residual_tilt_removed(result: DigitizationResult, kwargs: dict[str, An
     h, w = result.rectified.shape[:2]
     M = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), tilt, 1.0)
     paper = tuple(int(v) for v in np.median(result.rectified.reshape(-1, 3), axis=0))
-    turned = cv2.warpAffine(result.rectified, M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                            borderValue=paper)
+    turned = cv2.warpAffine(
+        result.rectified, M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=paper
+    )
     again = _digitize_page(turned, None, **kwargs)
     # rows sloping alike by a degree or more are evidence of a geometry error in themselves: the new reading is
     # kept unless its self-check status is worse

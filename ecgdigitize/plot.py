@@ -5,6 +5,7 @@ Two styles: ``"rows"`` (one lead per row over the whole record: every digitized 
 Time in seconds, amplitude in mV, on ECG paper (minor grid 0.04 s / 0.1 mV, major 0.2 s / 0.5 mV). Samples that
 were not read (NaN) leave a gap, shaded grey, so a missing stretch is never mistaken for a flat line.
 """
+
 from __future__ import annotations
 
 import os
@@ -63,13 +64,27 @@ def _draw(ax, t: np.ndarray, y: np.ndarray, fs: float, label: str | None, gap_la
     ax.plot(t, y, color=TRACE_COLOUR, linewidth=0.7, label=label)
     first = True
     for s, e in nan_runs(y):
-        ax.axvspan(t[s] - 0.5 / fs, t[e - 1] + 0.5 / fs, color=GAP_COLOUR, alpha=0.35, linewidth=0,
-                   label=gap_label if first else None)
+        ax.axvspan(
+            t[s] - 0.5 / fs,
+            t[e - 1] + 0.5 / fs,
+            color=GAP_COLOUR,
+            alpha=0.35,
+            linewidth=0,
+            label=gap_label if first else None,
+        )
         first = False
 
 
-def plot_ecg(signal: np.ndarray, fs: float, lead_names: Sequence[str], path: str | os.PathLike | None = None, *,
-             style: str = "rows", title: str | None = None, dpi: int = 100):
+def plot_ecg(
+    signal: np.ndarray,
+    fs: float,
+    lead_names: Sequence[str],
+    path: str | os.PathLike | None = None,
+    *,
+    style: str = "rows",
+    title: str | None = None,
+    dpi: int = 100,
+):
     """Draw ``signal`` ((num_samples, num_leads) mV, NaN = not read) at ``fs`` Hz; save a PNG to ``path`` when
     given. Returns the matplotlib ``Figure``. ``style``: ``"rows"`` (one lead per row) or ``"3x4+1"``."""
     from matplotlib.figure import Figure
@@ -112,12 +127,20 @@ def plot_ecg(signal: np.ndarray, fs: float, lead_names: Sequence[str], path: str
                     ax.axvline(t[a], color="#404040", linewidth=0.8)
             ax.set_ylabel("mV", fontsize=8)
         axes[-1].set_xlabel("time (s)", fontsize=8)
-    handles = [Patch(color=TRACE_COLOUR, label="digitized signal"),
-               Patch(color=GAP_COLOUR, alpha=0.35, label="not read (NaN)")]
+    handles = [
+        Patch(color=TRACE_COLOUR, label="digitized signal"),
+        Patch(color=GAP_COLOUR, alpha=0.35, label="not read (NaN)"),
+    ]
     fig.legend(handles=handles, loc="upper right", fontsize=8, frameon=False, ncol=2)
     fig.suptitle(title or "digitized 12-lead ECG", x=0.02, ha="left", fontsize=10)
-    fig.text(0.02, 0.965, f"{fs:g} Hz, {t_end:g} s; grid 0.2 s x 0.5 mV (small squares 0.04 s x 0.1 mV)",
-             fontsize=7, ha="left", va="top")
+    fig.text(
+        0.02,
+        0.965,
+        f"{fs:g} Hz, {t_end:g} s; grid 0.2 s x 0.5 mV (small squares 0.04 s x 0.1 mV)",
+        fontsize=7,
+        ha="left",
+        va="top",
+    )
     fig.subplots_adjust(left=0.07, right=0.99, top=0.94 if style == "rows" else 0.92, bottom=0.05, hspace=0.08)
     if path is not None:
         fig.savefig(Path(path), dpi=dpi)

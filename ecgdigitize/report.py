@@ -10,6 +10,7 @@ Every field is described in ``docs/report.schema.json``. What to act on:
   row that was traced and the orientation's certainty. It ranks pages of the same status; under 0.5 the time or mV
   scale was not read from the grid, or rows were only partly traced.
 """
+
 from __future__ import annotations
 
 import math
@@ -61,27 +62,45 @@ def page_reasons(result: Any, has_signal: bool) -> list[str]:
 
 def page_report(result: Any) -> dict[str, Any]:
     """The JSON-ready facts of a ``DigitizationResult`` (pixels of the rectified working image, mm, mV)."""
-    rep: dict[str, Any] = {"confidence": getattr(result, "confidence", None),
-                           "warnings": list(getattr(result, "warnings", []) or [])}
+    rep: dict[str, Any] = {
+        "confidence": getattr(result, "confidence", None),
+        "warnings": list(getattr(result, "warnings", []) or []),
+    }
     check = getattr(result, "check", None)
     if check is not None:
         rep["self_check"] = check.to_dict()
     lay = getattr(result, "layout", None)
     if lay is not None:
-        rep["layout"] = {"name": lay.name, "fits": lay.fits, "cost": lay.cost, "costs": dict(lay.costs),
-                         "rows": len(lay.rows), "columns": lay.columns,
-                         "leads": [{"name": b.name, "row": b.row, "column": b.column, "t0_s": b.t0, "t1_s": b.t1,
-                                    "rhythm": b.rhythm} for b in lay.boxes],
-                         "labels_read": list(getattr(lay, "labels", []) or []),
-                         "label_evidence": list(getattr(lay, "label_evidence", []) or [])}
+        rep["layout"] = {
+            "name": lay.name,
+            "fits": lay.fits,
+            "cost": lay.cost,
+            "costs": dict(lay.costs),
+            "rows": len(lay.rows),
+            "columns": lay.columns,
+            "leads": [
+                {"name": b.name, "row": b.row, "column": b.column, "t0_s": b.t0, "t1_s": b.t1, "rhythm": b.rhythm}
+                for b in lay.boxes
+            ],
+            "labels_read": list(getattr(lay, "labels", []) or []),
+            "label_evidence": list(getattr(lay, "label_evidence", []) or []),
+        }
     sc = getattr(result, "scale", None)
     if sc is not None:
-        rep["scale"] = {"px_per_mm_x": sc.px_per_mm_x, "px_per_mm_y": sc.px_per_mm_y, "source": sc.source,
-                        "confidence": sc.confidence}
+        rep["scale"] = {
+            "px_per_mm_x": sc.px_per_mm_x,
+            "px_per_mm_y": sc.px_per_mm_y,
+            "source": sc.source,
+            "confidence": sc.confidence,
+        }
     cal = getattr(result, "calibration", None)
     if cal is not None:
-        rep["calibration"] = {"source": cal.source, "gain_mm_per_mv": cal.gain_mm_per_mv, "mv_per_px": cal.mv_per_px,
-                              "pulses": len(cal.pulses)}
+        rep["calibration"] = {
+            "source": cal.source,
+            "gain_mm_per_mv": cal.gain_mm_per_mv,
+            "mv_per_px": cal.mv_per_px,
+            "pulses": len(cal.pulses),
+        }
     ori = getattr(result, "orientation", None)
     if ori is not None:
         rep["orientation"] = {"angle_deg": ori.angle_deg, "quarter_turns": ori.quarter_turns, "keystone": ori.keystone}
@@ -89,21 +108,39 @@ def page_report(result: Any) -> dict[str, Any]:
     return json_safe(rep)
 
 
-def build_report(result: Any, signal: np.ndarray, fs: float, lead_names: list[str], *, source: str | None = None,
-                 page: int = 1, pages_in_file: int = 1, name: str | None = None, model: str = "classical",
-                 labels: list[str] | None = None, probabilities: dict[str, float] | None = None,
-                 outputs: list[str] | None = None) -> dict[str, Any]:
+def build_report(
+    result: Any,
+    signal: np.ndarray,
+    fs: float,
+    lead_names: list[str],
+    *,
+    source: str | None = None,
+    page: int = 1,
+    pages_in_file: int = 1,
+    name: str | None = None,
+    model: str = "classical",
+    labels: list[str] | None = None,
+    probabilities: dict[str, float] | None = None,
+    outputs: list[str] | None = None,
+) -> dict[str, Any]:
     """The whole page report (``docs/report.schema.json``): where the page came from, its status, the signal's
     shape and coverage, the model's labels, then :func:`page_report`'s facts and the files written."""
     finite = np.isfinite(np.asarray(signal, dtype=np.float64))
     has_signal = bool(finite.any())
     report = {
-        "source": source, "page": page, "pages_in_file": pages_in_file, "name": name,
-        "status": page_status(result, has_signal), "status_reasons": page_reasons(result, has_signal),
-        "fs": float(fs), "num_samples": int(finite.shape[0]),
+        "source": source,
+        "page": page,
+        "pages_in_file": pages_in_file,
+        "name": name,
+        "status": page_status(result, has_signal),
+        "status_reasons": page_reasons(result, has_signal),
+        "fs": float(fs),
+        "num_samples": int(finite.shape[0]),
         "leads": list(lead_names),
         "digitized_fraction_per_lead": dict(zip(lead_names, finite.mean(axis=0).tolist())),
-        "model": model, "labels": labels, "probabilities": probabilities,
+        "model": model,
+        "labels": labels,
+        "probabilities": probabilities,
         **(page_report(result) if result is not None else {}),
         "outputs": list(outputs or []),
     }

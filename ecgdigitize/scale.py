@@ -6,6 +6,7 @@ refined to sub-pixel precision from the zero-padded spectrum. Fallbacks: calibra
 (1 mV = ``gain`` mm high, 0.2 s = ``0.2 * paper_speed`` mm wide), then the page width assuming a
 landscape letter (279.4 mm) or A4 (297 mm) sheet, whichever matches the image's aspect ratio.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,8 +38,14 @@ class Scale:
 
     def scaled(self, factor: float) -> "Scale":
         """The same scale for an image resized by ``factor`` (new px per old px)."""
-        return Scale(self.px_per_mm_x * factor, self.px_per_mm_y * factor, self.source,
-                     {k: v * factor for k, v in self.period_px.items()}, self.confidence, list(self.warnings))
+        return Scale(
+            self.px_per_mm_x * factor,
+            self.px_per_mm_y * factor,
+            self.source,
+            {k: v * factor for k, v in self.period_px.items()},
+            self.confidence,
+            list(self.warnings),
+        )
 
 
 def _autocorr(x: np.ndarray) -> np.ndarray:
@@ -54,9 +61,9 @@ def _local_peaks(ac: np.ndarray, lo: int, hi: int) -> list[int]:
     hi = min(hi, ac.size - 2)
     if hi <= lo:
         return []
-    seg = ac[lo:hi + 1]
-    left = ac[lo - 1:hi]
-    right = ac[lo + 1:hi + 2]
+    seg = ac[lo : hi + 1]
+    left = ac[lo - 1 : hi]
+    right = ac[lo + 1 : hi + 2]
     idx = np.flatnonzero((seg > left) & (seg >= right)) + lo
     return idx.tolist()
 
@@ -102,7 +109,9 @@ def _aliased_fundamental(ac: np.ndarray, peaks: list[int], best: int, top: float
     return best
 
 
-def grid_period(profile: np.ndarray, min_px_per_mm: float = 1.5, max_px_per_mm: float = 60.0) -> tuple[float | None, float]:
+def grid_period(
+    profile: np.ndarray, min_px_per_mm: float = 1.5, max_px_per_mm: float = 60.0
+) -> tuple[float | None, float]:
     """Pixels per mm from a grid projection profile; returns (px_per_mm or None, strength 0..1).
 
     Looks for the 5 mm major period (strongest autocorrelation peak) and a 1 mm minor period (a peak at
@@ -211,7 +220,7 @@ MAX_GRID_ANISOTROPY = 1.1
 def estimate_scale(grid_map: np.ndarray, *, region: tuple[int, int, int, int] | None = None) -> Scale:
     """Pixels per mm from the grid map (H, W) of a rectified page; source "grid" or a failure scale
     with NaN values (the caller applies fallbacks)."""
-    g = grid_map if region is None else grid_map[region[1]:region[3], region[0]:region[2]]
+    g = grid_map if region is None else grid_map[region[1] : region[3], region[0] : region[2]]
     warnings: list[str] = []
     # a printed grid covers percents of the page (minor lines every 4-8 px); a map that is all but empty (a page
     # without grid: stray anti-aliasing) has no period worth reading, whatever its normalised autocorrelation says

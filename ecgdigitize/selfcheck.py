@@ -79,19 +79,20 @@ II the full 10 s):
   rhythm strip: short II traced from row 2 95.5 % [94.3 %], rhythm strip stretched 100 % [100 %] or flipped
   100 % [100 %].
 """
+
 from __future__ import annotations
 
 import itertools
 import math
-from fractions import Fraction
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Sequence
 
 import numpy as np
-
-from ecgvocab import STANDARD_LEAD_KEYS, lead_key
 from scipy.ndimage import median_filter, uniform_filter1d
 from scipy.signal import butter, find_peaks, sosfiltfilt
+
+from ecgvocab import STANDARD_LEAD_KEYS, lead_key
 
 # ----------------------------------------------------------------------------------------------------------------
 # Thresholds. "Measured" = on the simulated digitizations of the 353 PTB-XL records (100 Hz) and 244 records
@@ -215,8 +216,9 @@ UNVERIFIED_SCORE = 0.8
 STANDARD_LEADS: tuple[str, ...] = STANDARD_LEAD_KEYS  # matching keys (upper case)
 LIMB_LEADS: tuple[str, ...] = STANDARD_LEADS[:6]
 PRECORDIAL_LEADS: tuple[str, ...] = STANDARD_LEADS[6:]
-_DISPLAY = {"AVR": "aVR", "AVL": "aVL", "AVF": "aVF"} | {k: k for k in ("I", "II", "III", "V1", "V2", "V3", "V4",
-                                                                       "V5", "V6")}
+_DISPLAY = {"AVR": "aVR", "AVL": "aVL", "AVF": "aVF"} | {
+    k: k for k in ("I", "II", "III", "V1", "V2", "V3", "V4", "V5", "V6")
+}
 
 #: limb identities sum(c_k * lead_k) = 0: (check name, lead the others predict or None, coefficients)
 LIMB_IDENTITIES: tuple[tuple[str, str | None, dict[str, float]], ...] = (
@@ -246,8 +248,14 @@ class Check:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN -> None)."""
-        return {"name": self.name, "value": _json_float(self.value), "limit": _json_float(self.limit),
-                "passed": self.passed, "detail": self.detail, "leads": list(self.leads)}
+        return {
+            "name": self.name,
+            "value": _json_float(self.value),
+            "limit": _json_float(self.limit),
+            "passed": self.passed,
+            "detail": self.detail,
+            "leads": list(self.leads),
+        }
 
 
 @dataclass
@@ -262,8 +270,12 @@ class SelfCheck:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN -> None)."""
-        return {"status": self.status, "reasons": list(self.reasons), "checks": [c.to_dict() for c in self.checks],
-                "score": _json_float(self.score)}
+        return {
+            "status": self.status,
+            "reasons": list(self.reasons),
+            "checks": [c.to_dict() for c in self.checks],
+            "score": _json_float(self.score),
+        }
 
 
 def _json_float(x: float) -> float | None:
@@ -274,6 +286,7 @@ def _json_float(x: float) -> float | None:
 # ----------------------------------------------------------------------------------------------------------------
 # signal helpers
 # ----------------------------------------------------------------------------------------------------------------
+
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """[start, stop) of the True runs of a boolean array."""
@@ -408,7 +421,7 @@ def find_pulse(x: np.ndarray, fs: float) -> tuple[float, float] | None:
     if x.size < need:
         return None
     k = max(1, int(round(0.01 * fs))) | 1
-    rest = x[need: need + int(round(PULSE_BASE_S * fs))]
+    rest = x[need : need + int(round(PULSE_BASE_S * fs))]
     base = _mode(median_filter(rest if rest.size >= 0.5 * fs else x, size=k, mode="nearest"))
     y = median_filter(x[:need], size=k, mode="nearest")
     c1 = np.r_[0.0, np.cumsum(y)]
@@ -420,8 +433,8 @@ def find_pulse(x: np.ndarray, fs: float) -> tuple[float, float] | None:
         return m, np.sqrt(np.maximum((c2[i1] - c2[i0]) / cnt - m * m, 0.0))
 
     step = max(1, int(round(0.01 * fs)))
-    a = np.arange(0, span, step)[:, None]                       # plateau start
-    b = a + np.arange(w0, w1 + 1, step)[None, :]                # plateau stop (exclusive)
+    a = np.arange(0, span, step)[:, None]  # plateau start
+    b = a + np.arange(w0, w1 + 1, step)[None, :]  # plateau stop (exclusive)
     p, sd = mean_sd(a, b)
     h = p - base
     ah = np.abs(h)
@@ -433,11 +446,17 @@ def find_pulse(x: np.ndarray, fs: float) -> tuple[float, float] | None:
     before, before_sd = mean_sd(np.maximum(a - 3 * e, 0), np.maximum(a - e, 0))
     before = np.where(has_before, before, np.inf)
     exit_ok = (np.abs(y[b + e] - p) >= PULSE_STEP_FRAC * ah) & (np.abs(y[b - 1] - p) <= tol)
-    entry_ok = ~has_before | ((np.abs(y[np.maximum(a - e, 0)] - p) >= PULSE_STEP_FRAC * ah)
-                              & (np.abs(y[a] - p) <= tol))
+    entry_ok = ~has_before | ((np.abs(y[np.maximum(a - e, 0)] - p) >= PULSE_STEP_FRAC * ah) & (np.abs(y[a] - p) <= tol))
     back = ((np.abs(after - base) <= tol) & (after_sd <= tol)) | ((np.abs(before - base) <= tol) & (before_sd <= tol))
-    ok = ((ah >= PULSE_HEIGHT_MV[0]) & (ah <= PULSE_HEIGHT_MV[1]) & (sd <= PULSE_FLAT_FRAC * ah)
-          & (dome <= PULSE_DOME_FRAC * ah) & exit_ok & entry_ok & back)
+    ok = (
+        (ah >= PULSE_HEIGHT_MV[0])
+        & (ah <= PULSE_HEIGHT_MV[1])
+        & (sd <= PULSE_FLAT_FRAC * ah)
+        & (dome <= PULSE_DOME_FRAC * ah)
+        & exit_ok
+        & entry_ok
+        & back
+    )
     if not ok.any():
         return None
     width = b - a
@@ -448,6 +467,7 @@ def find_pulse(x: np.ndarray, fs: float) -> tuple[float, float] | None:
 # ----------------------------------------------------------------------------------------------------------------
 # checks
 # ----------------------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Lead:
@@ -469,10 +489,24 @@ class _Checks:
         self.checks: list[Check] = []
         self.badness: list[float] = []
 
-    def add(self, name: str, value: float, limit: float, passed: bool | None, detail: str,
-            badness: float = float("nan"), leads: Sequence[str] = ()) -> Check:
-        c = Check(name, float(value), float(limit), None if passed is None else bool(passed), detail,
-                  tuple(dict.fromkeys(leads)))
+    def add(
+        self,
+        name: str,
+        value: float,
+        limit: float,
+        passed: bool | None,
+        detail: str,
+        badness: float = float("nan"),
+        leads: Sequence[str] = (),
+    ) -> Check:
+        c = Check(
+            name,
+            float(value),
+            float(limit),
+            None if passed is None else bool(passed),
+            detail,
+            tuple(dict.fromkeys(leads)),
+        )
         self.checks.append(c)
         self.badness.append(float(badness))
         return c
@@ -488,24 +522,45 @@ def _check_coverage(out: _Checks, leads: dict[str, _Lead], missing: list[str]) -
     worst = min(cov, key=cov.get)
     low = [leads[k].name for k in cov if cov[k] < COVERAGE_MIN]
     value = 0.0 if missing else cov[worst]
-    detail = (f"lowest coverage {cov[worst]:.2f} of the printed window ({leads[worst].name}, limit {COVERAGE_MIN})"
-              + (f"; no samples in {', '.join(missing)}" if missing else ""))
-    out.add("coverage", value, COVERAGE_MIN, not low and not missing, detail, (1 - value) / (1 - COVERAGE_MIN),
-            leads=(low + list(missing)) if (low or missing) else [leads[worst].name])
+    detail = f"lowest coverage {cov[worst]:.2f} of the printed window ({leads[worst].name}, limit {COVERAGE_MIN})" + (
+        f"; no samples in {', '.join(missing)}" if missing else ""
+    )
+    out.add(
+        "coverage",
+        value,
+        COVERAGE_MIN,
+        not low and not missing,
+        detail,
+        (1 - value) / (1 - COVERAGE_MIN),
+        leads=(low + list(missing)) if (low or missing) else [leads[worst].name],
+    )
 
 
 def _check_amplitude(out: _Checks, leads: dict[str, _Lead]) -> dict[str, float]:
     p2p = {k: _p2p(L.x[L.ok]) for k, L in leads.items()}
     flat = [leads[k].name for k, v in p2p.items() if v < AMP_MIN_MV]
     lo = min(p2p, key=p2p.get)
-    out.add("flat", p2p[lo], AMP_MIN_MV, not flat,
-            f"flat leads (peak-to-peak < {AMP_MIN_MV} mV): {', '.join(flat)}" if flat else
-            f"smallest peak-to-peak {p2p[lo]:.2f} mV ({leads[lo].name}, limit {AMP_MIN_MV} mV)",
-            AMP_MIN_MV / max(p2p[lo], 1e-6), leads=flat or [leads[lo].name])
+    out.add(
+        "flat",
+        p2p[lo],
+        AMP_MIN_MV,
+        not flat,
+        f"flat leads (peak-to-peak < {AMP_MIN_MV} mV): {', '.join(flat)}"
+        if flat
+        else f"smallest peak-to-peak {p2p[lo]:.2f} mV ({leads[lo].name}, limit {AMP_MIN_MV} mV)",
+        AMP_MIN_MV / max(p2p[lo], 1e-6),
+        leads=flat or [leads[lo].name],
+    )
     hi = max(p2p, key=p2p.get)
-    out.add("amplitude", p2p[hi], AMP_MAX_MV, p2p[hi] <= AMP_MAX_MV,
-            f"largest peak-to-peak {p2p[hi]:.2f} mV ({leads[hi].name}, limit {AMP_MAX_MV} mV)", p2p[hi] / AMP_MAX_MV,
-            leads=[leads[hi].name])
+    out.add(
+        "amplitude",
+        p2p[hi],
+        AMP_MAX_MV,
+        p2p[hi] <= AMP_MAX_MV,
+        f"largest peak-to-peak {p2p[hi]:.2f} mV ({leads[hi].name}, limit {AMP_MAX_MV} mV)",
+        p2p[hi] / AMP_MAX_MV,
+        leads=[leads[hi].name],
+    )
     return p2p
 
 
@@ -519,8 +574,9 @@ def _format_law(coefs: dict[str, float], leads: dict[str, _Lead]) -> str:
     return text
 
 
-def _check_identity(out: _Checks, leads: dict[str, _Lead], name: str, target: str | None,
-                    coefs: dict[str, float], fs: float) -> Check | None:
+def _check_identity(
+    out: _Checks, leads: dict[str, _Lead], name: str, target: str | None, coefs: dict[str, float], fs: float
+) -> Check | None:
     if not all(k in leads for k in coefs):
         return None
     m = np.logical_and.reduce([leads[k].ok for k in coefs])
@@ -535,19 +591,30 @@ def _check_identity(out: _Checks, leads: dict[str, _Lead], name: str, target: st
     r = sum(c * xs[k] for k, c in coefs.items())
     res = float(np.sqrt(np.mean((r - np.mean(r)) ** 2)))
     sig = math.sqrt(sum(c * c * float(np.mean(xs[k] ** 2)) for k, c in coefs.items()))
-    rel = res / math.sqrt(sig ** 2 + IDENTITY_FLOOR_MV ** 2)
+    rel = res / math.sqrt(sig**2 + IDENTITY_FLOOR_MV**2)
     law = _format_law(coefs, leads)
     if sig < IDENTITY_MIN_SIGNAL_MV:
-        return out.add(name, rel, IDENTITY_LIMIT, None,
-                       f"{law} = 0 not verifiable: {sig:.3f} mV rms over {n / fs:.1f} s",
-                       leads=[leads[k].name for k in coefs])
+        return out.add(
+            name,
+            rel,
+            IDENTITY_LIMIT,
+            None,
+            f"{law} = 0 not verifiable: {sig:.3f} mV rms over {n / fs:.1f} s",
+            leads=[leads[k].name for k in coefs],
+        )
     extra = ""
     if target is not None:
         pred = -sum(c * xs[k] for k, c in coefs.items() if k != target)
         extra = f", correlation of {leads[target].name} with its prediction {_corr(xs[target], pred):.2f}"
-    return out.add(name, rel, IDENTITY_LIMIT, rel <= IDENTITY_LIMIT,
-                   f"{law} = 0: relative residual {rel:.2f} (limit {IDENTITY_LIMIT}) over {n / fs:.1f} s{extra}",
-                   rel / IDENTITY_LIMIT, leads=[leads[k].name for k in coefs])
+    return out.add(
+        name,
+        rel,
+        IDENTITY_LIMIT,
+        rel <= IDENTITY_LIMIT,
+        f"{law} = 0: relative residual {rel:.2f} (limit {IDENTITY_LIMIT}) over {n / fs:.1f} s{extra}",
+        rel / IDENTITY_LIMIT,
+        leads=[leads[k].name for k in coefs],
+    )
 
 
 def _check_rhythm(out: _Checks, leads: dict[str, _Lead], rhythm: dict[str, np.ndarray], fs: float) -> None:
@@ -559,15 +626,21 @@ def _check_rhythm(out: _Checks, leads: dict[str, _Lead], rhythm: dict[str, np.nd
         L = leads[key]
         strip = np.asarray(strip, dtype=float).ravel()[:n]
         sok = np.zeros(n, bool)
-        sok[:strip.size] = np.isfinite(strip)
+        sok[: strip.size] = np.isfinite(strip)
         sx = np.zeros(n)
-        sx[:strip.size] = np.where(sok[:strip.size], strip, 0.0)
+        sx[: strip.size] = np.where(sok[: strip.size], strip, 0.0)
         m = sok & L.ok
         cnt = int(m.sum())
         name = f"rhythm_vs_segment:{_DISPLAY.get(key, L.name)}"
         if cnt < MIN_SIMULTANEOUS_S * fs:
-            out.add(name, float("nan"), RHYTHM_CORR_MIN, None,
-                    f"rhythm strip {L.name}: only {cnt / fs:.1f} s in common with its segment", leads=[L.name])
+            out.add(
+                name,
+                float("nan"),
+                RHYTHM_CORR_MIN,
+                None,
+                f"rhythm strip {L.name}: only {cnt / fs:.1f} s in common with its segment",
+                leads=[L.name],
+            )
             continue
         a_parts, s_parts = [], []
         for s0, s1 in _runs(m):
@@ -579,13 +652,25 @@ def _check_rhythm(out: _Checks, leads: dict[str, _Lead], rhythm: dict[str, np.nd
         sa, ss = float(np.std(a)), float(np.std(s))
         ratio = ss / sa if sa > 0 else float("inf")
         either = max(ratio, 1 / ratio) if ratio > 0 else float("inf")
-        out.add(name, r, RHYTHM_CORR_MIN, r >= RHYTHM_CORR_MIN,
-                f"rhythm strip {L.name} vs its segment: correlation {r:.2f} (limit {RHYTHM_CORR_MIN}) over "
-                f"{cnt / fs:.1f} s", (1 - r) / (1 - RHYTHM_CORR_MIN), leads=[L.name])
-        out.add(f"rhythm_amplitude:{_DISPLAY.get(key, L.name)}", either, RHYTHM_AMP_RATIO_MAX, either <= RHYTHM_AMP_RATIO_MAX,
-                f"segment / rhythm strip {L.name} amplitude ratio {ratio:.2f} "
-                f"(limit {RHYTHM_AMP_RATIO_MAX} either way)",
-                math.log(either) / math.log(RHYTHM_AMP_RATIO_MAX) if math.isfinite(either) else 10.0, leads=[L.name])
+        out.add(
+            name,
+            r,
+            RHYTHM_CORR_MIN,
+            r >= RHYTHM_CORR_MIN,
+            f"rhythm strip {L.name} vs its segment: correlation {r:.2f} (limit {RHYTHM_CORR_MIN}) over "
+            f"{cnt / fs:.1f} s",
+            (1 - r) / (1 - RHYTHM_CORR_MIN),
+            leads=[L.name],
+        )
+        out.add(
+            f"rhythm_amplitude:{_DISPLAY.get(key, L.name)}",
+            either,
+            RHYTHM_AMP_RATIO_MAX,
+            either <= RHYTHM_AMP_RATIO_MAX,
+            f"segment / rhythm strip {L.name} amplitude ratio {ratio:.2f} (limit {RHYTHM_AMP_RATIO_MAX} either way)",
+            math.log(either) / math.log(RHYTHM_AMP_RATIO_MAX) if math.isfinite(either) else 10.0,
+            leads=[L.name],
+        )
 
 
 def _detect_all(leads: dict[str, _Lead], fs: float) -> None:
@@ -603,8 +688,9 @@ def _detect_all(leads: dict[str, _Lead], fs: float) -> None:
         L.clear = clarity >= QRS_SNR_MIN and L.beats.size > 0
 
 
-def _check_timing(out: _Checks, leads: dict[str, _Lead], fs: float,
-                  aligned: dict[frozenset[str], np.ndarray] | None = None) -> None:
+def _check_timing(
+    out: _Checks, leads: dict[str, _Lead], fs: float, aligned: dict[frozenset[str], np.ndarray] | None = None
+) -> None:
     """QRS times and R-R intervals of simultaneous clear leads; ``aligned``: pairs of leads (keys) whose alignment a
     limb-lead law already confirms, with the samples where it does: their detected QRS times and R-R intervals are
     not compared there (see LAW_ALIGNED_MAX_RESIDUAL)."""
@@ -615,7 +701,7 @@ def _check_timing(out: _Checks, leads: dict[str, _Lead], fs: float,
     worst_t: tuple[float, str, tuple[str, ...]] = (float("nan"), "", ())
     worst_rr: tuple[float, str, tuple[str, ...]] = (float("nan"), "", ())
     for ia, A in enumerate(clear):
-        for B in clear[ia + 1:]:
+        for B in clear[ia + 1 :]:
             for s0, s1 in _runs(A.ok & B.ok):
                 if s1 - s0 < MIN_SIMULTANEOUS_S * fs:
                     continue
@@ -636,18 +722,34 @@ def _check_timing(out: _Checks, leads: dict[str, _Lead], fs: float,
                 if sc is not None:
                     rel = max(sc[0], 1 / sc[0]) - 1
                     if not rel <= worst_rr[0]:
-                        worst_rr = (rel, f"{where}: R-R of {A.name} = {1 / sc[0]:.2f} x {B.name}'s, envelope "
-                                         f"correlation {sc[2]:.2f} vs {sc[1]:.2f} unscaled", (A.name, B.name))
+                        worst_rr = (
+                            rel,
+                            f"{where}: R-R of {A.name} = {1 / sc[0]:.2f} x {B.name}'s, envelope "
+                            f"correlation {sc[2]:.2f} vs {sc[1]:.2f} unscaled",
+                            (A.name, B.name),
+                        )
     if math.isfinite(worst_t[0]):
         v = worst_t[0]
-        out.add("qrs_timing", v, QRS_TIMING_LIMIT_MS, v <= QRS_TIMING_LIMIT_MS,
-                f"largest QRS time disagreement {v:.0f} ms ({worst_t[1]}, limit {QRS_TIMING_LIMIT_MS:.0f} ms)",
-                v / QRS_TIMING_LIMIT_MS, leads=worst_t[2])
+        out.add(
+            "qrs_timing",
+            v,
+            QRS_TIMING_LIMIT_MS,
+            v <= QRS_TIMING_LIMIT_MS,
+            f"largest QRS time disagreement {v:.0f} ms ({worst_t[1]}, limit {QRS_TIMING_LIMIT_MS:.0f} ms)",
+            v / QRS_TIMING_LIMIT_MS,
+            leads=worst_t[2],
+        )
     if math.isfinite(worst_rr[0]):
         v = worst_rr[0]
-        out.add("rr_agreement", v, RR_LIMIT, v <= RR_LIMIT,
-                f"largest relative R-R disagreement {v:.2f} ({worst_rr[1]}, limit {RR_LIMIT})", v / RR_LIMIT,
-                leads=worst_rr[2])
+        out.add(
+            "rr_agreement",
+            v,
+            RR_LIMIT,
+            v <= RR_LIMIT,
+            f"largest relative R-R disagreement {v:.2f} ({worst_rr[1]}, limit {RR_LIMIT})",
+            v / RR_LIMIT,
+            leads=worst_rr[2],
+        )
 
     # columns that share no lead: compare their mean R-R
     groups: dict[tuple[int, int], list[float]] = {}
@@ -655,31 +757,45 @@ def _check_timing(out: _Checks, leads: dict[str, _Lead], fs: float,
         for s0, s1 in L.runs:
             bb = L.beats[(L.beats >= s0) & (L.beats < s1)]
             if bb.size >= 3:
-                key = (int(round(10 * s0 / fs)), int(round(10 * s1 / fs)))     # 0.1 s units
+                key = (int(round(10 * s0 / fs)), int(round(10 * s1 / fs)))  # 0.1 s units
                 groups.setdefault(key, []).append(float(bb[-1] - bb[0]) / (bb.size - 1) / fs)
     spans = sorted(groups)
-    overlap = any(g[1] > h[0] and h[1] > g[0] for i, g in enumerate(spans) for h in spans[i + 1:])
+    overlap = any(g[1] > h[0] and h[1] > g[0] for i, g in enumerate(spans) for h in spans[i + 1 :])
     if len(groups) >= 2 and not overlap:
         rr = {g: float(np.median(v)) for g, v in groups.items()}
         ref = float(np.median(list(rr.values())))
         g = max(rr, key=lambda q: max(rr[q], ref) / min(rr[q], ref))
         v = max(rr[g], ref) / min(rr[g], ref) - 1
-        out.add("rr_windows", v, RR_WINDOWS_LIMIT, v <= RR_WINDOWS_LIMIT,
-                f"mean R-R {rr[g] * 1e3:.0f} ms in {g[0] / 10:.1f}-{g[1] / 10:.1f} s vs {ref * 1e3:.0f} ms on the "
-                f"page (relative {v:.2f}, limit {RR_WINDOWS_LIMIT})", v / RR_WINDOWS_LIMIT)
+        out.add(
+            "rr_windows",
+            v,
+            RR_WINDOWS_LIMIT,
+            v <= RR_WINDOWS_LIMIT,
+            f"mean R-R {rr[g] * 1e3:.0f} ms in {g[0] / 10:.1f}-{g[1] / 10:.1f} s vs {ref * 1e3:.0f} ms on the "
+            f"page (relative {v:.2f}, limit {RR_WINDOWS_LIMIT})",
+            v / RR_WINDOWS_LIMIT,
+        )
 
 
 def _check_rate(out: _Checks, leads: dict[str, _Lead], fs: float) -> None:
-    cand = sorted(((s1 - s0, L.name, s0, s1, L) for L in leads.values() if L.clear for s0, s1 in L.runs),
-                  key=lambda c: c[0], reverse=True)
+    cand = sorted(
+        ((s1 - s0, L.name, s0, s1, L) for L in leads.values() if L.clear for s0, s1 in L.runs),
+        key=lambda c: c[0],
+        reverse=True,
+    )
     for _, name, s0, s1, L in cand[:3]:
         bb = L.beats[(L.beats >= s0) & (L.beats < s1)]
         if bb.size >= 3:
             hr = 60.0 * fs * (bb.size - 1) / float(bb[-1] - bb[0])
             lim = RATE_MAX_BPM if hr > RATE_MIN_BPM else RATE_MIN_BPM
-            out.add("rate", hr, lim, RATE_MIN_BPM <= hr <= RATE_MAX_BPM,
-                    f"heart rate {hr:.0f} bpm from {name} (range {RATE_MIN_BPM:.0f}-{RATE_MAX_BPM:.0f} bpm)",
-                    max(hr / RATE_MAX_BPM, RATE_MIN_BPM / hr))
+            out.add(
+                "rate",
+                hr,
+                lim,
+                RATE_MIN_BPM <= hr <= RATE_MAX_BPM,
+                f"heart rate {hr:.0f} bpm from {name} (range {RATE_MIN_BPM:.0f}-{RATE_MAX_BPM:.0f} bpm)",
+                max(hr / RATE_MAX_BPM, RATE_MIN_BPM / hr),
+            )
             return
 
 
@@ -692,10 +808,20 @@ def _check_pulse(out: _Checks, leads: dict[str, _Lead], fs: float) -> None:
             if p is not None:
                 found.append((L.name, p))
     hmax = max((abs(p[0]) for _, p in found), default=0.0)
-    out.add("pulse", hmax, PULSE_HEIGHT_MV[0], not found,
-            ("calibration pulse left at the start of "
-             + ", ".join(f"{nm} ({p[0]:+.2f} mV, {p[1] * 1e3:.0f} ms)" for nm, p in found)) if found else
-            "no calibration pulse at the start of a lead", 2.0 if found else 0.0, leads=[nm for nm, _ in found])
+    out.add(
+        "pulse",
+        hmax,
+        PULSE_HEIGHT_MV[0],
+        not found,
+        (
+            "calibration pulse left at the start of "
+            + ", ".join(f"{nm} ({p[0]:+.2f} mV, {p[1] * 1e3:.0f} ms)" for nm, p in found)
+        )
+        if found
+        else "no calibration pulse at the start of a lead",
+        2.0 if found else 0.0,
+        leads=[nm for nm, _ in found],
+    )
 
 
 def _check_precordial(out: _Checks, leads: dict[str, _Lead], fs: float) -> None:
@@ -709,16 +835,22 @@ def _check_precordial(out: _Checks, leads: dict[str, _Lead], fs: float) -> None:
                 pairs.append((r, f"{leads[a].name}/{leads[c].name}"))
     if pairs:
         v, nm = min(pairs)
-        out.add("precordial", v, PRECORDIAL_CORR_MIN, v >= PRECORDIAL_CORR_MIN,
-                f"lowest correlation of adjacent precordial leads {v:.2f} ({nm}, limit {PRECORDIAL_CORR_MIN})",
-                (1 - v) / (1 - PRECORDIAL_CORR_MIN), leads=nm.split("/"))
+        out.add(
+            "precordial",
+            v,
+            PRECORDIAL_CORR_MIN,
+            v >= PRECORDIAL_CORR_MIN,
+            f"lowest correlation of adjacent precordial leads {v:.2f} ({nm}, limit {PRECORDIAL_CORR_MIN})",
+            (1 - v) / (1 - PRECORDIAL_CORR_MIN),
+            leads=nm.split("/"),
+        )
 
 
 def _check_duplicate(out: _Checks, leads: dict[str, _Lead], fs: float) -> None:
     Ls = list(leads.values())
     dup, best = [], (float("nan"), "")
     for i, A in enumerate(Ls):
-        for B in Ls[i + 1:]:
+        for B in Ls[i + 1 :]:
             m = A.ok & B.ok
             if m.sum() < MIN_SIMULTANEOUS_S * fs:
                 continue
@@ -730,15 +862,22 @@ def _check_duplicate(out: _Checks, leads: dict[str, _Lead], fs: float) -> None:
             if c >= DUPLICATE_CORR:
                 dup.append(f"{A.name}/{B.name}")
     if math.isfinite(best[0]):
-        out.add("duplicate", best[0], DUPLICATE_CORR, not dup,
-                f"same trace in different leads: {', '.join(dup)}" if dup else
-                f"highest correlation of two different leads {best[0]:.3f} ({best[1]}, limit {DUPLICATE_CORR})",
-                (1 - DUPLICATE_CORR) / max(1 - best[0], 1e-9),
-                leads=[n for pair in (dup or [best[1]]) for n in pair.split("/")])
+        out.add(
+            "duplicate",
+            best[0],
+            DUPLICATE_CORR,
+            not dup,
+            f"same trace in different leads: {', '.join(dup)}"
+            if dup
+            else f"highest correlation of two different leads {best[0]:.3f} ({best[1]}, limit {DUPLICATE_CORR})",
+            (1 - DUPLICATE_CORR) / max(1 - best[0], 1e-9),
+            leads=[n for pair in (dup or [best[1]]) for n in pair.split("/")],
+        )
 
 
-def _verdict(out: _Checks, leads: dict[str, _Lead], p2p: dict[str, float], missing: list[str],
-             identities: list[Check]) -> SelfCheck:
+def _verdict(
+    out: _Checks, leads: dict[str, _Lead], p2p: dict[str, float], missing: list[str], identities: list[Check]
+) -> SelfCheck:
     reasons = [f"{c.name} failed: {c.detail}." for c in out.checks if c.passed is False]
     failed = {c.name for c in out.checks if c.passed is False}
     fatal = []
@@ -748,19 +887,29 @@ def _verdict(out: _Checks, leads: dict[str, _Lead], p2p: dict[str, float], missi
         fatal.append(f"Absurd amplitude: {max(p2p.values()):.1f} mV peak-to-peak (limit {AMP_ABSURD_MV:.0f} mV).")
     gross = [c for c in identities if c.passed is False and c.value > IDENTITY_GROSS]
     if len(gross) >= 2:
-        fatal.append("Limb-lead laws grossly violated: " + ", ".join(f"{c.name} {c.value:.2f}" for c in gross)
-                     + f" (> {IDENTITY_GROSS}).")
+        fatal.append(
+            "Limb-lead laws grossly violated: "
+            + ", ".join(f"{c.name} {c.value:.2f}" for c in gross)
+            + f" (> {IDENTITY_GROSS})."
+        )
     if len(failed) >= FAILED_CHECKS_FATAL:
         fatal.append(f"{len(failed)} checks failed: {', '.join(sorted(failed))}.")
     verified = [c for c in identities if c.passed is not None]
     if not verified:
         limb = [leads[k].name for k in LIMB_LEADS if k in leads]
-        why = ("no limb lead" if not limb else
-               "too little signal" if identities else
-               f"fewer than 3 limb leads simultaneous for {MIN_SIMULTANEOUS_S:g} s (limb leads: {', '.join(limb)})")
+        why = (
+            "no limb lead"
+            if not limb
+            else "too little signal"
+            if identities
+            else f"fewer than 3 limb leads simultaneous for {MIN_SIMULTANEOUS_S:g} s (limb leads: {', '.join(limb)})"
+        )
         reasons.append(f"Limb-lead laws (Einthoven, Goldberger) could not be verified: {why}.")
-    soft = [1.0 / (1.0 + max(bd, 0.0) ** 4) for c, bd in zip(out.checks, out.badness)
-            if c.passed is not None and math.isfinite(bd)]
+    soft = [
+        1.0 / (1.0 + max(bd, 0.0) ** 4)
+        for c, bd in zip(out.checks, out.badness)
+        if c.passed is not None and math.isfinite(bd)
+    ]
     score = float(np.exp(np.mean(np.log(np.maximum(soft, 1e-6))))) if soft else 0.0
     score *= 0.5 + 0.5 * len(leads) / (len(leads) + len(missing))
     if not verified:
@@ -771,8 +920,9 @@ def _verdict(out: _Checks, leads: dict[str, _Lead], p2p: dict[str, float], missi
     return SelfCheck("suspect" if reasons else "ok", reasons, out.checks, float(np.clip(score, 0.0, 1.0)))
 
 
-def check_signal(signal: np.ndarray, lead_names: list[str], fs: float,
-                 rhythm: dict[str, np.ndarray] | None = None) -> SelfCheck:
+def check_signal(
+    signal: np.ndarray, lead_names: list[str], fs: float, rhythm: dict[str, np.ndarray] | None = None
+) -> SelfCheck:
     """Check a digitized page against the physics of the leads.
 
     ``signal``: (num_samples, n_leads) in mV, NaN where a lead was not printed; ``lead_names``: one per column,

@@ -8,6 +8,7 @@ own pixels from a trace probability map, keeping rows where trace ink touches th
 (the trace passing through). :func:`retrace_near_ticks` re-traces the rows in small windows around
 the ticks and splices the new curve into the old one.
 """
+
 from __future__ import annotations
 
 import logging
@@ -50,9 +51,17 @@ def _base_run(col: np.ndarray, b: int) -> tuple[int, int] | None:
     return t, e
 
 
-def find_ticks(prob: np.ndarray, boundaries: list[tuple[int, float, float]], px_per_mm_x: float,
-               px_per_mm_y: float, threshold: float = 0.5, tol_mm: float = 1.0, min_mm: float = 2.5,
-               max_mm: float = 14.0, max_width_mm: float = 0.6) -> list[Tick]:
+def find_ticks(
+    prob: np.ndarray,
+    boundaries: list[tuple[int, float, float]],
+    px_per_mm_x: float,
+    px_per_mm_y: float,
+    threshold: float = 0.5,
+    tol_mm: float = 1.0,
+    min_mm: float = 2.5,
+    max_mm: float = 14.0,
+    max_width_mm: float = 0.6,
+) -> list[Tick]:
     """Separator ticks near ``boundaries`` (row index, boundary x pixels, baseline y pixels).
 
     prob: (H, W) trace probability. A column is a tick candidate when its ink run through the baseline is
@@ -147,14 +156,20 @@ def subtract_ticks(prob: np.ndarray, ticks: list[Tick], threshold: float = 0.5) 
         # dilate by one row
         left = left | np.r_[left[1:], False] | np.r_[False, left[:-1]]
         right = right | np.r_[right[1:], False] | np.r_[False, right[:-1]]
-        keep = (left & right)[ya - ya2: ya - ya2 + (yz - ya)]
+        keep = (left & right)[ya - ya2 : ya - ya2 + (yz - ya)]
         block = out[ya:yz, xa:xz]
         block[~keep, :] = 0.0
     return out
 
 
-def retrace_near_ticks(prob: np.ndarray, curves: list[TraceCurve], rows: list[tuple[int, int, int, int, float]],
-                       ticks: list[Tick], window_px: int, threshold: float = 0.5) -> int:
+def retrace_near_ticks(
+    prob: np.ndarray,
+    curves: list[TraceCurve],
+    rows: list[tuple[int, int, int, int, float]],
+    ticks: list[Tick],
+    window_px: int,
+    threshold: float = 0.5,
+) -> int:
     """Re-trace every row in windows of ``window_px`` pixels on both sides of the visible ticks on
     ``prob`` (the map with the ticks subtracted) and splice the new curves into ``curves`` (in place)
     between columns where old and new agree within half a pixel, outside the tick (the neighbouring lead's

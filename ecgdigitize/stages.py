@@ -19,6 +19,7 @@ raise :class:`NoReading` where the page cannot be read further (the pipeline the
 12. :func:`page_check` -> :class:`~ecgdigitize.selfcheck.SelfCheck` (the page's status), and
     :func:`reading_confidence` (a number in [0, 1]).
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,8 +37,18 @@ from .boundaries import BoundaryZone, retrace_boundaries
 from .calibration import Calibration, Pulse, amplitude_calibration, find_pulse, standard_gain
 from .column_timing import retime_columns
 from .image_io import PreparedImage, downscale, prepare_image, upsample_hairline
-from .layout import (FIFTEEN_LEAD_EXTRAS, LABELLED_TEMPLATES, TEMPLATES, Layout, Row, boundary_evidence,
-                     find_rows, fit_layout, row_map, template_rows)
+from .layout import (
+    FIFTEEN_LEAD_EXTRAS,
+    LABELLED_TEMPLATES,
+    TEMPLATES,
+    Layout,
+    Row,
+    boundary_evidence,
+    find_rows,
+    fit_layout,
+    row_map,
+    template_rows,
+)
 from .lead_identity import RowSpan, choose_layout
 from .lead_labels import LabelRead, labels_by_row, read_lead_labels
 from .orientation import Orientation, estimate_orientation, rot90_image, rows_are_horizontal, warp
@@ -218,6 +229,7 @@ class AssembledSignal:
 
 # --- 1. the page ------------------------------------------------------------------------------------------------
 
+
 def prepare_page(image: np.ndarray, params: DigitizerParams, notes: list[str]) -> PreparedImage:
     """The working image (:func:`image_io.prepare_image`); :class:`NoReading` when unreadable or too small."""
     try:
@@ -232,8 +244,10 @@ def prepare_page(image: np.ndarray, params: DigitizerParams, notes: list[str]) -
 
 # --- 2. the trace map -------------------------------------------------------------------------------------------
 
-def make_trace_map(prep: PreparedImage, trace_prob: np.ndarray | None, params: DigitizerParams,
-                   notes: list[str]) -> TracedPage:
+
+def make_trace_map(
+    prep: PreparedImage, trace_prob: np.ndarray | None, params: DigitizerParams, notes: list[str]
+) -> TracedPage:
     """The given trace probability (resized to the working image) or the classical map (a page of hairlines
     upsampled first), limited to the paper sheet of a photograph; :class:`NoReading` when no ink is found."""
     rgb = prep.rgb
@@ -267,6 +281,7 @@ def make_trace_map(prep: PreparedImage, trace_prob: np.ndarray | None, params: D
 
 # --- 3. orientation ---------------------------------------------------------------------------------------------
 
+
 def orient_page(page: TracedPage, params: DigitizerParams, notes: list[str]) -> PageGeometry:
     """Rows made horizontal (a quarter turn), then rotation and keystone from the grid's line families
     (:func:`_rectify`); a classical map is made again on the rectified page where its grid lines moved."""
@@ -292,8 +307,8 @@ def orient_page(page: TracedPage, params: DigitizerParams, notes: list[str]) -> 
 
 # --- 4. scale ---------------------------------------------------------------------------------------------------
 
-def measure_scale(geometry: PageGeometry, trust_grid_period: bool, params: DigitizerParams,
-                  notes: list[str]) -> Scale:
+
+def measure_scale(geometry: PageGeometry, trust_grid_period: bool, params: DigitizerParams, notes: list[str]) -> Scale:
     """Pixels per mm from the grid's period (a sub-harmonic where the period implies too small a page, unless
     ``trust_grid_period``), else from the page's size."""
     h, w = geometry.rgb.shape[:2]
@@ -310,8 +325,10 @@ def measure_scale(geometry: PageGeometry, trust_grid_period: bool, params: Digit
 
 # --- 5. rows ----------------------------------------------------------------------------------------------------
 
-def find_upright_rows(geometry: PageGeometry, sc: Scale, paper_speed: float, params: DigitizerParams,
-                      notes: list[str]) -> PageRows:
+
+def find_upright_rows(
+    geometry: PageGeometry, sc: Scale, paper_speed: float, params: DigitizerParams, notes: list[str]
+) -> PageRows:
     """The trace rows; the page (``geometry``, changed in place) turned by 180 degrees and its rows found again when
     the pulses, the ink balance or the printed labels say it is upside down; :class:`NoReading` without rows."""
     tm_r = geometry.trace_map
@@ -328,12 +345,19 @@ def find_upright_rows(geometry: PageGeometry, sc: Scale, paper_speed: float, par
         notes.append("page turned by 180 degrees")
         rows, rmap = _find_rows(tm_r, sc, params)
     if not rows:
-        raise NoReading("no trace rows found: page fits no template", orientation=geometry.orientation, scale=sc,
-                        rectified=geometry.rgb, trace_prob=tm_r.prob, work_scale=geometry.work_scale)
+        raise NoReading(
+            "no trace rows found: page fits no template",
+            orientation=geometry.orientation,
+            scale=sc,
+            rectified=geometry.rgb,
+            trace_prob=tm_r.prob,
+            work_scale=geometry.work_scale,
+        )
     return PageRows(geometry, rows, rmap, both_ways[int(flip)] if both_ways is not None else None)
 
 
 # --- 6. lead labels ---------------------------------------------------------------------------------------------
+
 
 def read_labels(page_rows: PageRows, sc: Scale, params: DigitizerParams, notes: list[str]) -> PageLabels:
     """The printed lead labels (those read to decide the turn are not read again) and the trace map without them."""
@@ -346,8 +370,10 @@ def read_labels(page_rows: PageRows, sc: Scale, params: DigitizerParams, notes: 
 
 # --- 7. vectorised traces ---------------------------------------------------------------------------------------
 
-def vectorise_rows(rows: list[Row], tm: TraceMap, sc: Scale, paper_speed: float, params: DigitizerParams,
-                   notes: list[str]) -> RowTraces:
+
+def vectorise_rows(
+    rows: list[Row], tm: TraceMap, sc: Scale, paper_speed: float, params: DigitizerParams, notes: list[str]
+) -> RowTraces:
     """Each row tracked jointly (:func:`vectorise.trace_rows`), stretches on a neighbour's line left out, and each
     row's calibration pulse: on its curve, else in the image's ink left of the row."""
     ppx, ppy = sc.px_per_mm_x, sc.px_per_mm_y
@@ -366,7 +392,7 @@ def vectorise_rows(rows: list[Row], tm: TraceMap, sc: Scale, paper_speed: float,
             ci = trace_band(ink_p, r.y0, r.y1, xa, r.x0 + params.pulse_search_overlap_px, r.baseline_y)
             ok_i = np.flatnonzero(np.isfinite(ci.y))
             if ok_i.size:
-                p = find_pulse(ci.y[ok_i[0]:], ci.x0 + int(ok_i[0]), r.baseline_y, i, ppx, ppy, paper_speed)
+                p = find_pulse(ci.y[ok_i[0] :], ci.x0 + int(ok_i[0]), r.baseline_y, i, ppx, ppy, paper_speed)
                 if p is not None:
                     p.trace_start_x = float(c.x0 + np.argmax(np.isfinite(c.y)))
         if p is not None:
@@ -377,8 +403,10 @@ def vectorise_rows(rows: list[Row], tm: TraceMap, sc: Scale, paper_speed: float,
 
 # --- 8. calibration ---------------------------------------------------------------------------------------------
 
-def calibrate_page(traces: RowTraces, n_rows: int, sc: Scale, opts: ReadingOptions, params: DigitizerParams,
-                   notes: list[str]) -> PageCalibration:
+
+def calibrate_page(
+    traces: RowTraces, n_rows: int, sc: Scale, opts: ReadingOptions, params: DigitizerParams, notes: list[str]
+) -> PageCalibration:
     """The scale corrected by the calibration pulses (a grid period at a wrong harmonic; a page-size scale), the
     paper speed they imply (unless given), and the amplitude calibration (mV per pixel)."""
     P = params
@@ -397,8 +425,9 @@ def calibrate_page(traces: RowTraces, n_rows: int, sc: Scale, opts: ReadingOptio
         h_mm = float(np.median([p.height_px / ppy for p in pulses]))
         standard_height = standard_gain(h_mm, P.speed_pulse_gain_tolerance) is not None  # the scale is right
         fast_width = P.pulse_duration_s * P.fast_paper_speed
-        if standard_height and abs(w_mm - fast_width) <= (P.pulse_width_tolerance * P.pulse_duration_s
-                                                           * P.fast_paper_speed):
+        if standard_height and abs(w_mm - fast_width) <= (
+            P.pulse_width_tolerance * P.pulse_duration_s * P.fast_paper_speed
+        ):
             paper_speed = P.fast_paper_speed
             notes.append(f"calibration pulses {w_mm:.1f} mm wide: paper speed 50 mm/s")
     # scale fallback from the pulses when the grid gave nothing
@@ -411,19 +440,26 @@ def calibrate_page(traces: RowTraces, n_rows: int, sc: Scale, opts: ReadingOptio
         # agree with it within their precision, else (a cropped scan, another sheet) they give it
         g_std = standard_gain(hmm / ppy, P.pulse_gain_tolerance)
         if g_std is not None and abs(hmm / g_std / ppy - 1.0) <= PULSE_SCALE_TOLERANCE:
-            sc = Scale(ppx, ppy, "pulse", confidence=P.pulse_scale_confidence,
-                       warnings=["page-size scale confirmed by the calibration pulses"])
+            sc = Scale(
+                ppx,
+                ppy,
+                "pulse",
+                confidence=P.pulse_scale_confidence,
+                warnings=["page-size scale confirmed by the calibration pulses"],
+            )
             notes.append("page-size scale confirmed by the calibration pulses")
         elif g_std is not None:
             ppx = ppy = hmm / g_std
-            msg = (f"scale from the calibration pulses ({g_std:g} mm/mV; the page size implied "
-                   f"{sc.px_per_mm_y:.3f} px/mm)")
+            msg = (
+                f"scale from the calibration pulses ({g_std:g} mm/mV; the page size implied {sc.px_per_mm_y:.3f} px/mm)"
+            )
             sc = Scale(ppx, ppy, "pulse", confidence=P.pulse_scale_confidence, warnings=[msg])
             notes.append(msg)
         elif 1.0 / P.max_pulse_aspect < sx / sy < P.max_pulse_aspect:
             sx = sy  # pulse heights are measured more precisely than widths; pixels are square
-            sc = Scale(sx, sy, "pulse", confidence=P.pulse_scale_confidence,
-                       warnings=["scale from the calibration pulses"])
+            sc = Scale(
+                sx, sy, "pulse", confidence=P.pulse_scale_confidence, warnings=["scale from the calibration pulses"]
+            )
             notes.append("scale from the calibration pulses")
     calib = amplitude_calibration(pulses, sc.px_per_mm_y, opts.gain)
     notes += calib.warnings
@@ -432,8 +468,15 @@ def calibrate_page(traces: RowTraces, n_rows: int, sc: Scale, opts: ReadingOptio
 
 # --- 9. per-row time axes ---------------------------------------------------------------------------------------
 
-def time_rows(rows: list[Row], traces: RowTraces, cal: PageCalibration, tm: TraceMap, opts: ReadingOptions,
-              params: DigitizerParams) -> RowTimings:
+
+def time_rows(
+    rows: list[Row],
+    traces: RowTraces,
+    cal: PageCalibration,
+    tm: TraceMap,
+    opts: ReadingOptions,
+    params: DigitizerParams,
+) -> RowTimings:
     """Each row's time axis (its trace start: the pulse's, the other rows' pulses', or its first ink; pixels per
     second: the row's own grid band where it differs) and baseline (the pulse's foot, the other rows' pulse feet, or
     the curve's isoelectric level), and the column-boundary evidence along it."""
@@ -444,11 +487,13 @@ def time_rows(rows: list[Row], traces: RowTraces, cal: PageCalibration, tm: Trac
     tol_px = max(P.row_start_tol_px, P.row_start_tol_s * px_per_s)
     base_pred = _baselines_from_pulses(rows, pulse_of_row, ppy, P)
     _consistent_trace_starts(pulse_of_row, tol_px=tol_px, params=P)
-    start_pred = trace_starts_from_pulses(rows, curves, pulse_of_row, tol_px=tol_px,
-                                          max_shift_px=PULSE_WIDTH_MAX_S * px_per_s)
+    start_pred = trace_starts_from_pulses(
+        rows, curves, pulse_of_row, tol_px=tol_px, max_shift_px=PULSE_WIDTH_MAX_S * px_per_s
+    )
     if opts.common_row_start:
-        start_pred = common_trace_starts(rows, curves, pulse_of_row, start_pred,
-                                         max_shift_px=ROW_START_MAX_SPREAD_S * px_per_s)
+        start_pred = common_trace_starts(
+            rows, curves, pulse_of_row, start_pred, max_shift_px=ROW_START_MAX_SPREAD_S * px_per_s
+        )
     out = RowTimings([], [], [])
     for i, (r, c) in enumerate(zip(rows, curves)):
         p = pulse_of_row.get(i)
@@ -459,10 +504,16 @@ def time_rows(rows: list[Row], traces: RowTraces, cal: PageCalibration, tm: Trac
         else:
             x_t0 = start_pred.get(i, float(c.x0 + ok[0]) if ok.size else float(r.x0) - half) + half
             base_y = base_pred.get(i, _curve_mode(c, r.baseline_y, ppy, P))
-        row_pps = (cal.paper_speed * row_px_per_mm_x(tm.grid, r, rows, ppx, P) if sc.source == "grid"
-                   else px_per_s)
-        rt = asm.row_timing(c, x_t0, row_pps, base_y, cal.calibration.mv_per_px, opts.fs,
-                            trust_scale=sc.source == "grid" and sc.confidence >= P.trust_grid_confidence)
+        row_pps = cal.paper_speed * row_px_per_mm_x(tm.grid, r, rows, ppx, P) if sc.source == "grid" else px_per_s
+        rt = asm.row_timing(
+            c,
+            x_t0,
+            row_pps,
+            base_y,
+            cal.calibration.mv_per_px,
+            opts.fs,
+            trust_scale=sc.source == "grid" and sc.confidence >= P.trust_grid_confidence,
+        )
         out.timings.append(rt)
         out.durations.append(rt.duration_s)
         x_end = x_t0 + rt.duration_s * rt.px_per_s
@@ -472,15 +523,31 @@ def time_rows(rows: list[Row], traces: RowTraces, cal: PageCalibration, tm: Trac
 
 # --- 10. rows and layout ----------------------------------------------------------------------------------------
 
-def fit_rows_layout(rows: list[Row], traces: RowTraces, timed: RowTimings, labels: list[LabelRead],
-                    cal: PageCalibration, opts: ReadingOptions, params: DigitizerParams,
-                    notes: list[str]) -> RowsAndLayout:
+
+def fit_rows_layout(
+    rows: list[Row],
+    traces: RowTraces,
+    timed: RowTimings,
+    labels: list[LabelRead],
+    cal: PageCalibration,
+    opts: ReadingOptions,
+    params: DigitizerParams,
+    notes: list[str],
+) -> RowsAndLayout:
     """Short edge rows of text dropped, the rows' starts aligned, and the layout template (with the labels' votes
     and names) and its lead boxes."""
     P = params
     curves, timings, durations, evidence = traces.curves, timed.timings, timed.durations, timed.evidence
-    keep = _rows_without_edge_text(rows, durations, evidence, set(traces.pulse_of_row), P.edge_row_short,
-                                   P.edge_row_cost_gain, P.edge_row_very_short, P)
+    keep = _rows_without_edge_text(
+        rows,
+        durations,
+        evidence,
+        set(traces.pulse_of_row),
+        P.edge_row_short,
+        P.edge_row_cost_gain,
+        P.edge_row_very_short,
+        P,
+    )
     if len(keep) < len(rows):
         dropped = [i for i in range(len(rows)) if i not in keep]
         notes.append(f"short edge rows {dropped} ignored (text, not traces)")
@@ -491,8 +558,11 @@ def fit_rows_layout(rows: list[Row], traces: RowTraces, timed: RowTimings, label
         evidence = [evidence[i] for i in keep]
     asm.align_row_starts(timings, max(P.row_start_tol_px, P.row_start_tol_s * cal.px_per_s))
     extras = {lead_key(n) for n in FIFTEEN_LEAD_EXTRAS}
-    templates = TEMPLATES + (LABELLED_TEMPLATES if opts.layout in LABELLED_TEMPLATES
-                             or any(lead_key(lab.name) in extras for lab in labels) else ())
+    templates = TEMPLATES + (
+        LABELLED_TEMPLATES
+        if opts.layout in LABELLED_TEMPLATES or any(lead_key(lab.name) in extras for lab in labels)
+        else ()
+    )
     name, cost, costs = fit_layout(rows, durations, evidence, templates=templates)
     lay_warn: list[str] = []
     forced = None
@@ -502,8 +572,9 @@ def fit_rows_layout(rows: list[Row], traces: RowTraces, timed: RowTimings, label
         else:
             forced = opts.layout
     ppx, ppy = cal.scale.px_per_mm_x, cal.scale.px_per_mm_y
-    spacing = (float(np.median(np.diff([r.baseline_y for r in rows]))) if len(rows) >= 2
-               else P.single_row_spacing_mm * ppy)
+    spacing = (
+        float(np.median(np.diff([r.baseline_y for r in rows]))) if len(rows) >= 2 else P.single_row_spacing_mm * ppy
+    )
     labels_per_row = labels_by_row(labels, [r.baseline_y for r in rows], spacing)
     spans = [RowSpan(rt.x_t0, rt.px_per_s, rt.duration_s, rt.base_y) for rt in timings]
     name, cost, combined, boxes, id_warn, label_ev = choose_layout(costs, rows, spans, labels_per_row, ppx, forced)
@@ -512,16 +583,34 @@ def fit_rows_layout(rows: list[Row], traces: RowTraces, timed: RowTimings, label
     fits = len(trows) == len(rows) and cost < P.layout_max_cost
     if not fits:
         lay_warn.append(f"page fits no template well (best {name}, cost {cost:.2f}, {len(rows)} rows)")
-    lay = Layout(name, float(cost), bool(fits), rows, max((len(t) for t in trows), default=0), boxes, combined,
-                 evidence, lay_warn, [_label_dict(lab) for lab in labels], [e.to_dict() for e in label_ev])
+    lay = Layout(
+        name,
+        float(cost),
+        bool(fits),
+        rows,
+        max((len(t) for t in trows), default=0),
+        boxes,
+        combined,
+        evidence,
+        lay_warn,
+        [_label_dict(lab) for lab in labels],
+        [e.to_dict() for e in label_ev],
+    )
     notes += lay_warn
     return RowsAndLayout(rows, curves, timings, lay)
 
 
 # --- 11. the assembled signal -----------------------------------------------------------------------------------
 
-def assemble_signal(rl: RowsAndLayout, prob: np.ndarray, cal: PageCalibration, opts: ReadingOptions,
-                    params: DigitizerParams, notes: list[str]) -> AssembledSignal:
+
+def assemble_signal(
+    rl: RowsAndLayout,
+    prob: np.ndarray,
+    cal: PageCalibration,
+    opts: ReadingOptions,
+    params: DigitizerParams,
+    notes: list[str],
+) -> AssembledSignal:
     """Rows traced again at column boundaries (separator ticks subtracted, each lead keeping its own ink), each lead
     box sampled at ``fs`` on its row's time axis, columns retimed against the rhythm strip, rhythm strips named by
     correlation, and the leads placed in the output's columns (NaN where not printed)."""
@@ -540,8 +629,10 @@ def assemble_signal(rl: RowsAndLayout, prob: np.ndarray, cal: PageCalibration, o
         retrace_near_ticks(prob_nt, curves, row_spans, ticks, window_px=window)
     # boundaries without a visible tick: re-trace so each lead keeps its own ink
     visible = {(t.row, t.boundary_x) for t in ticks if not t.hidden}
-    reach = (P.boundary_reach_widths * float(np.median([c.line_width_px or c.thickness_px for c in curves]))
-             + P.boundary_reach_px)
+    reach = (
+        P.boundary_reach_widths * float(np.median([c.line_width_px or c.thickness_px for c in curves]))
+        + P.boundary_reach_px
+    )
     zones = [BoundaryZone(row, x, x - reach, x + reach) for row, x, _ in seps if (row, x) not in visible]
     retrace_boundaries(prob_nt, curves, row_spans, zones, window_px=window)
     handled = {(t.row, t.boundary_x) for t in ticks}
@@ -563,8 +654,15 @@ def assemble_signal(rl: RowsAndLayout, prob: np.ndarray, cal: PageCalibration, o
 
 # --- 12. the self-check and the reading's confidence ------------------------------------------------------------
 
-def page_check(signal: np.ndarray, lead_names: list[str], fs: float, traces: list[asm.LeadTrace],
-               layout: Layout | None, scale: Scale | None) -> SelfCheck:
+
+def page_check(
+    signal: np.ndarray,
+    lead_names: list[str],
+    fs: float,
+    traces: list[asm.LeadTrace],
+    layout: Layout | None,
+    scale: Scale | None,
+) -> SelfCheck:
     """The self-check of a digitized page: :func:`selfcheck.check_signal` on the output ``signal``
     (num_samples, leads) mV with the rhythm strips of ``traces`` compared with their leads' segments, made at
     least 'suspect' when the rows fit no layout template or the scale was only assumed from the page size (the
@@ -575,7 +673,7 @@ def page_check(signal: np.ndarray, lead_names: list[str], fs: float, traces: lis
         if t.box.rhythm and t.values_mv.size:
             strip = np.full(n, np.nan)
             end = min(n, t.start_sample + t.values_mv.size)
-            strip[t.start_sample:end] = t.values_mv[:end - t.start_sample]
+            strip[t.start_sample : end] = t.values_mv[: end - t.start_sample]
             rhythm.setdefault(t.name, strip)
     try:
         check = check_signal(signal, lead_names, fs, rhythm=rhythm or None)
@@ -584,8 +682,9 @@ def page_check(signal: np.ndarray, lead_names: list[str], fs: float, traces: lis
         check = SelfCheck("suspect", [f"the self-check could not run ({type(exc).__name__}: {exc})"], [], 0.0)
     extra: list[str] = []
     if layout is not None and not layout.fits:
-        extra.append(f"the rows fit no layout template (best {layout.name}, cost {layout.cost:.2f}, "
-                     f"{len(layout.rows)} rows)")
+        extra.append(
+            f"the rows fit no layout template (best {layout.name}, cost {layout.cost:.2f}, {len(layout.rows)} rows)"
+        )
     if scale is not None and scale.source == "dpi":
         extra.append("the scale was assumed from the page size (no grid period, no calibration pulse)")
     if extra:
@@ -595,25 +694,32 @@ def page_check(signal: np.ndarray, lead_names: list[str], fs: float, traces: lis
     return check
 
 
-def reading_confidence(scale: Scale, layout: Layout, curves: list[TraceCurve], orientation: Orientation,
-                       params: DigitizerParams) -> float:
+def reading_confidence(
+    scale: Scale, layout: Layout, curves: list[TraceCurve], orientation: Orientation, params: DigitizerParams
+) -> float:
     """A number in [0, 1]: the scale's source, the layout's fit, the rows' coverage and the orientation's
     confidence multiplied."""
     P = params
     cov = float(np.mean([c.coverage for c in curves])) if curves else 0.0
     conf = {"grid": P.confidence_grid, "pulse": P.confidence_pulse, "dpi": P.confidence_dpi}.get(
-        scale.source, P.confidence_other)
+        scale.source, P.confidence_other
+    )
     conf *= 1.0 if layout.fits else P.confidence_no_template
     conf *= float(np.clip(cov, 0.0, 1.0))
-    conf *= 0.5 + 0.5 * max(orientation.confidence, 0.0) if orientation.source == "grid" else \
-        P.confidence_no_grid_orientation
+    conf *= (
+        0.5 + 0.5 * max(orientation.confidence, 0.0)
+        if orientation.source == "grid"
+        else P.confidence_no_grid_orientation
+    )
     return float(np.clip(conf, 0.0, 1.0))
 
 
 # --- helpers of the orientation stages --------------------------------------------------------------------------
 
-def _rectify(tm: TraceMap, rgb: np.ndarray, params: DigitizerParams = DEFAULT_PARAMS
-             ) -> tuple[Orientation, np.ndarray, TraceMap, float]:
+
+def _rectify(
+    tm: TraceMap, rgb: np.ndarray, params: DigitizerParams = DEFAULT_PARAMS
+) -> tuple[Orientation, np.ndarray, TraceMap, float]:
     """Orientation on downscaled maps, applied at working resolution with an enlarged canvas."""
     g_small, f = downscale(tm.grid, params.geometry_max_side_px)
     p_small, _ = downscale(tm.prob, params.geometry_max_side_px)
@@ -650,8 +756,9 @@ def _rectify(tm: TraceMap, rgb: np.ndarray, params: DigitizerParams = DEFAULT_PA
     return orient, rgb_r, tm2, f
 
 
-def _classical_map_of_rectified(rgb_r: np.ndarray, warped: TraceMap, H: np.ndarray, sheet: np.ndarray | None,
-                                in_shape: tuple[int, int]) -> TraceMap:
+def _classical_map_of_rectified(
+    rgb_r: np.ndarray, warped: TraceMap, H: np.ndarray, sheet: np.ndarray | None, in_shape: tuple[int, int]
+) -> TraceMap:
     """The classical trace map made again on the rectified page ``rgb_r``: dark grid lines are told from the
     trace by being long and straight along the image axes, which they are only once the page is upright (on a
     photographed page with a dark green or brown grid they had become trace rows). The new map may only
@@ -668,12 +775,18 @@ def _classical_map_of_rectified(rgb_r: np.ndarray, warped: TraceMap, H: np.ndarr
 
 
 def _rot_tm(tm: TraceMap, k: int) -> TraceMap:
-    return replace(tm, prob=rot90_image(tm.prob, k), grid=rot90_image(tm.grid, k), ink=rot90_image(tm.ink, k),
-                   warnings=list(tm.warnings))
+    return replace(
+        tm,
+        prob=rot90_image(tm.prob, k),
+        grid=rot90_image(tm.grid, k),
+        ink=rot90_image(tm.ink, k),
+        warnings=list(tm.warnings),
+    )
 
 
-def _upside_down_score(prob: np.ndarray, rows: list[Row], ppm_y: float,
-                       params: DigitizerParams = DEFAULT_PARAMS) -> float:
+def _upside_down_score(
+    prob: np.ndarray, rows: list[Row], ppm_y: float, params: DigitizerParams = DEFAULT_PARAMS
+) -> float:
     """> 0 when ink sits mostly above the row baselines (upright: labels, R waves, pulses up)."""
     if not rows:
         return 0.0
@@ -683,15 +796,16 @@ def _upside_down_score(prob: np.ndarray, rows: list[Row], ppm_y: float,
         b = r.baseline_y
         a0, a1 = r.y0, int(max(r.y0, b - skip * ppm_y))
         b0, b1 = int(min(r.y1, b + skip * ppm_y)), r.y1
-        sub = prob[:, r.x0:r.x1]
+        sub = prob[:, r.x0 : r.x1]
         above += float(sub[a0:a1].sum())
         below += float(sub[b0:b1].sum())
     tot = above + below
     return 0.0 if tot <= 0 else (above - below) / tot
 
 
-def _pulse_votes(prob: np.ndarray, rows: list[Row], sc: Scale, paper_speed: float,
-                 params: DigitizerParams = DEFAULT_PARAMS) -> tuple[int, int]:
+def _pulse_votes(
+    prob: np.ndarray, rows: list[Row], sc: Scale, paper_speed: float, params: DigitizerParams = DEFAULT_PARAMS
+) -> tuple[int, int]:
     """(rows with a calibration pulse at their left start, rows with an upside-down pulse at their right
     end): the pulse is the most reliable up/down cue where a printer puts lead labels below the
     traces or the QRS complexes point mostly down."""
@@ -711,8 +825,9 @@ def _pulse_votes(prob: np.ndarray, rows: list[Row], sc: Scale, paper_speed: floa
     return left, right
 
 
-def _looks_upside_down(prob: np.ndarray, rows: list[Row], sc: Scale, paper_speed: float,
-                       params: DigitizerParams = DEFAULT_PARAMS) -> tuple[bool, bool]:
+def _looks_upside_down(
+    prob: np.ndarray, rows: list[Row], sc: Scale, paper_speed: float, params: DigitizerParams = DEFAULT_PARAMS
+) -> tuple[bool, bool]:
     """(upside down?, sure?): calibration pulses vote first; without pulses, most ink (labels, R waves) clearly
     below the baselines (printers differ: some put the labels below); not sure when the ink balance lies within
     :data:`UPSIDE_DOWN_MARGIN` of :data:`UPSIDE_DOWN_INK`."""
@@ -742,8 +857,10 @@ def _confident(labels: list[LabelRead]) -> int:
 
 # --- helpers of the scale and row stages ------------------------------------------------------------------------
 
-def _plausible_scale(sc: Scale, h: int, w: int, min_mm: float = 120.0,
-                     params: DigitizerParams = DEFAULT_PARAMS) -> Scale:
+
+def _plausible_scale(
+    sc: Scale, h: int, w: int, min_mm: float = 120.0, params: DigitizerParams = DEFAULT_PARAMS
+) -> Scale:
     """Guard against a grid period locked onto an alias (e.g. a subsampled minor grid): when the page's
     long side would be shorter than ``min_mm``, the sub-harmonic (period / k, k = 2..5) closest to a
     letter-size page is used instead (within 35 %), with low confidence."""
@@ -758,8 +875,14 @@ def _plausible_scale(sc: Scale, h: int, w: int, min_mm: float = 120.0,
         return sc
     msg = f"{SUB_HARMONIC_NOTE} {long_side / sc.px_per_mm_x:.0f} mm page; using 1/{best} of it"
     log.debug(msg)
-    return Scale(sc.px_per_mm_x / best, sc.px_per_mm_y / best, "grid", {k: v / best for k, v in sc.period_px.items()},
-                 params.sub_harmonic_confidence, sc.warnings + [msg])
+    return Scale(
+        sc.px_per_mm_x / best,
+        sc.px_per_mm_y / best,
+        "grid",
+        {k: v / best for k, v in sc.period_px.items()},
+        params.sub_harmonic_confidence,
+        sc.warnings + [msg],
+    )
 
 
 def _find_rows(tm: TraceMap, sc: Scale, params: DigitizerParams = DEFAULT_PARAMS) -> tuple[list[Row], np.ndarray]:
@@ -771,8 +894,9 @@ def _find_rows(tm: TraceMap, sc: Scale, params: DigitizerParams = DEFAULT_PARAMS
     width = tm.prob.shape[1]
     spans = [r.x1 - r.x0 for r in found]
     span = sum(spans)
-    short = (span < params.rows_min_coverage * width * max(len(found), 1)
-             or (bool(spans) and min(spans) < params.rows_min_span_ratio * max(spans)))
+    short = span < params.rows_min_coverage * width * max(len(found), 1) or (
+        bool(spans) and min(spans) < params.rows_min_span_ratio * max(spans)
+    )
     if len(found) < 2 or short:
         # thin, broken traces (scans; anti-aliased 100-DPI lines): pieces too small to keep, so rows are
         # missed or some are cut short (rows of a layout span about the same width): label
@@ -809,12 +933,16 @@ def _read_labels(tm: TraceMap, sc: Scale, warnings: list[str]) -> list[LabelRead
 
 
 def _label_dict(lab: LabelRead) -> dict[str, Any]:
-    return {"name": lab.name, "score": round(float(lab.score), 3),
-            "box": [round(float(v), 1) for v in (lab.x0, lab.y0, lab.x1, lab.y1)]}
+    return {
+        "name": lab.name,
+        "score": round(float(lab.score), 3),
+        "box": [round(float(v), 1) for v in (lab.x0, lab.y0, lab.x1, lab.y1)],
+    }
 
 
-def erase_label_glyphs(prob: np.ndarray, labels: list[LabelRead], margin_px: float = 2.0,
-                       params: DigitizerParams = DEFAULT_PARAMS) -> np.ndarray:
+def erase_label_glyphs(
+    prob: np.ndarray, labels: list[LabelRead], margin_px: float = 2.0, params: DigitizerParams = DEFAULT_PARAMS
+) -> np.ndarray:
     """``prob`` (H, W) without the ink of the printed labels: connected pieces of ink (above
     :attr:`~DigitizerParams.ink_probability`) that lie wholly inside a label's box (grown by ``margin_px``); a trace
     passing through the box reaches its border and stays. Labels never enter a lead's signal (ecg-image-kit prints
@@ -838,8 +966,10 @@ def erase_label_glyphs(prob: np.ndarray, labels: list[LabelRead], margin_px: flo
 
 # --- helpers of the calibration and time-axis stages ------------------------------------------------------------
 
-def row_px_per_mm_x(grid: np.ndarray, row: Row, rows: list[Row], page_px_per_mm_x: float,
-                    params: DigitizerParams = DEFAULT_PARAMS) -> float:
+
+def row_px_per_mm_x(
+    grid: np.ndarray, row: Row, rows: list[Row], page_px_per_mm_x: float, params: DigitizerParams = DEFAULT_PARAMS
+) -> float:
     """Pixels per mm along x of the grid in ``row``'s band (halfway to its neighbours, its traced x extent), or
     ``page_px_per_mm_x`` when the band's period is unsure or agrees with it (see :data:`ROW_SCALE_MIN_DEVIATION`)."""
     P = params
@@ -856,8 +986,9 @@ def row_px_per_mm_x(grid: np.ndarray, row: Row, rows: list[Row], page_px_per_mm_
     return float(local.px_per_mm_x) if ROW_SCALE_MIN_DEVIATION < dev <= ROW_SCALE_MAX_DEVIATION else page_px_per_mm_x
 
 
-def _grid_scale_from_pulses(sc: Scale, pulses: list[Pulse], n_rows: int,
-                            params: DigitizerParams = DEFAULT_PARAMS) -> Scale | None:
+def _grid_scale_from_pulses(
+    sc: Scale, pulses: list[Pulse], n_rows: int, params: DigitizerParams = DEFAULT_PARAMS
+) -> Scale | None:
     """The grid's scale corrected by the calibration pulses, or None when they confirm it or cannot tell.
 
     A grid period read at a wrong harmonic (photographed pages: 5/6 of the true period, 6 minor periods taken
@@ -872,21 +1003,39 @@ def _grid_scale_from_pulses(sc: Scale, pulses: list[Pulse], n_rows: int,
     heights = np.array([p.height_px for p in pulses], np.float64)
     h_mm = float(np.median(heights)) / sc.px_per_mm_y
     g_near = standard_gain(h_mm, GRID_PULSE_MISMATCH)
-    if (g_near is None or standard_gain(h_mm, params.pulse_standard_tolerance) is not None
-            or float(np.ptp(heights) / np.median(heights)) > PULSE_AGREEMENT):
+    if (
+        g_near is None
+        or standard_gain(h_mm, params.pulse_standard_tolerance) is not None
+        or float(np.ptp(heights) / np.median(heights)) > PULSE_AGREEMENT
+    ):
         return None
     f = h_mm / g_near
     same = abs(sc.px_per_mm_x / sc.px_per_mm_y - 1.0) <= params.grid_axes_agreement
     ppx, ppy = sc.px_per_mm_x * (f if same else 1.0), sc.px_per_mm_y * f
-    msg = (f"calibration pulses {h_mm:.2f} mm tall on the grid's scale: scale from the pulses ({g_near:g} mm/mV), "
-           f"{ppx:.3f}/{ppy:.3f} px/mm")
-    return Scale(ppx, ppy, "pulse", period_px=dict(sc.period_px), confidence=params.pulse_scale_confidence,
-                 warnings=sc.warnings + [msg])
+    msg = (
+        f"calibration pulses {h_mm:.2f} mm tall on the grid's scale: scale from the pulses ({g_near:g} mm/mV), "
+        f"{ppx:.3f}/{ppy:.3f} px/mm"
+    )
+    return Scale(
+        ppx,
+        ppy,
+        "pulse",
+        period_px=dict(sc.period_px),
+        confidence=params.pulse_scale_confidence,
+        warnings=sc.warnings + [msg],
+    )
 
 
-def _rows_without_edge_text(rows: list[Row], durations: list[float], evidence: list[list[float]],
-                            pulse_rows: set[int], short: float = 0.6, gain: float = 0.1,
-                            very_short: float = 0.2, params: DigitizerParams = DEFAULT_PARAMS) -> list[int]:
+def _rows_without_edge_text(
+    rows: list[Row],
+    durations: list[float],
+    evidence: list[list[float]],
+    pulse_rows: set[int],
+    short: float = 0.6,
+    gain: float = 0.1,
+    very_short: float = 0.2,
+    params: DigitizerParams = DEFAULT_PARAMS,
+) -> list[int]:
     """Indices of the rows to keep: the first and/or last row is dropped when it is short (a traced
     span under ``short`` times the longest row, no calibration pulse) and off the regular spacing of
     the other rows (by more than :attr:`~DigitizerParams.edge_row_off_spacing`), as header or footer text is, or
@@ -921,8 +1070,9 @@ def _rows_without_edge_text(rows: list[Row], durations: list[float], evidence: l
     return best
 
 
-def _curve_mode(curve: TraceCurve, fallback: float, px_per_mm_y: float,
-                params: DigitizerParams = DEFAULT_PARAMS) -> float:
+def _curve_mode(
+    curve: TraceCurve, fallback: float, px_per_mm_y: float, params: DigitizerParams = DEFAULT_PARAMS
+) -> float:
     """Isoelectric level (pixels) of a traced row: the most frequent curve height (bins of
     :attr:`~DigitizerParams.mode_bin_px`, smoothed over :attr:`~DigitizerParams.mode_smooth_mm`), if within
     :attr:`~DigitizerParams.mode_max_shift_mm` of ``fallback`` (the row-profile baseline)."""
@@ -942,8 +1092,9 @@ def _curve_mode(curve: TraceCurve, fallback: float, px_per_mm_y: float,
     return mode if abs(mode - fallback) <= P.mode_max_shift_mm * px_per_mm_y else fallback
 
 
-def _consistent_trace_starts(pulse_of_row: dict[int, Pulse], tol_px: float,
-                             params: DigitizerParams = DEFAULT_PARAMS) -> None:
+def _consistent_trace_starts(
+    pulse_of_row: dict[int, Pulse], tol_px: float, params: DigitizerParams = DEFAULT_PARAMS
+) -> None:
     """Rows of a standard layout start at one x: where at least two pulses' trace starts agree (within
     ``tol_px`` of their median), a pulse whose trace start is off by more while its falling edge lies
     with the others' (within :attr:`~DigitizerParams.pulse_edge_tolerances` ``tol_px``) had its first ink missed or
@@ -962,8 +1113,9 @@ def _consistent_trace_starts(pulse_of_row: dict[int, Pulse], tol_px: float,
             p.trace_start_x = common
 
 
-def trace_starts_from_pulses(rows: list[Row], curves: list[TraceCurve], pulse_of_row: dict[int, Pulse],
-                             tol_px: float, max_shift_px: float) -> dict[int, float]:
+def trace_starts_from_pulses(
+    rows: list[Row], curves: list[TraceCurve], pulse_of_row: dict[int, Pulse], tol_px: float, max_shift_px: float
+) -> dict[int, float]:
     """Trace starts (x, pixels) of rows without a pulse, from the rows with one: the rows of a printed page start at
     one time, so where at least two pulses' trace starts lie on a line in the rows' heights (within ``tol_px``; a
     straight line allows for a keystone), a row whose first ink lies within ``max_shift_px`` of that line starts on
@@ -1001,8 +1153,13 @@ def row_starts_disagree(timings: list[asm.RowTiming], params: DigitizerParams = 
     return max(params.row_start_tol_px, params.row_start_tol_s * pps) < spread <= ROW_START_MAX_SPREAD_S * pps
 
 
-def common_trace_starts(rows: list[Row], curves: list[TraceCurve], pulse_of_row: dict[int, Pulse],
-                        start_pred: dict[int, float], max_shift_px: float) -> dict[int, float]:
+def common_trace_starts(
+    rows: list[Row],
+    curves: list[TraceCurve],
+    pulse_of_row: dict[int, Pulse],
+    start_pred: dict[int, float],
+    max_shift_px: float,
+) -> dict[int, float]:
     """``start_pred`` with every other row without a pulse started at the rows' median start (pulse trace starts,
     predicted starts and first ink) where its first ink lies within ``max_shift_px`` of it."""
     starts: dict[int, float] = {}
@@ -1024,8 +1181,9 @@ def common_trace_starts(rows: list[Row], curves: list[TraceCurve], pulse_of_row:
     return out
 
 
-def _baselines_from_pulses(rows: list[Row], pulse_of_row: dict[int, Pulse], px_per_mm_y: float,
-                           params: DigitizerParams = DEFAULT_PARAMS) -> dict[int, float]:
+def _baselines_from_pulses(
+    rows: list[Row], pulse_of_row: dict[int, Pulse], px_per_mm_y: float, params: DigitizerParams = DEFAULT_PARAMS
+) -> dict[int, float]:
     """Baselines (pixels) of rows without a pulse, predicted from the pulse feet of the other rows
     when those lie on an evenly spaced line (base = a + b * row, residual under
     :attr:`~DigitizerParams.pulse_feet_line_mm`) and the prediction is within
@@ -1056,6 +1214,7 @@ def _baselines_from_pulses(rows: list[Row], pulse_of_row: dict[int, Pulse], px_p
 
 # --- helpers of the assembly stage ------------------------------------------------------------------------------
 
+
 def _assign_rhythm(traces: list[asm.LeadTrace], params: DigitizerParams = DEFAULT_PARAMS) -> list[asm.LeadTrace]:
     """Rename rhythm strips by correlation with the short segments of the same time window when a
     different lead matches clearly better than the template's default."""
@@ -1073,7 +1232,7 @@ def _assign_rhythm(traces: list[asm.LeadTrace], params: DigitizerParams = DEFAUL
             a = s.start_sample - t.start_sample
             if a < 0 or a + s.values_mv.size > t.values_mv.size:
                 continue
-            u = t.values_mv[a:a + s.values_mv.size]
+            u = t.values_mv[a : a + s.values_mv.size]
             v = s.values_mv
             ok = np.isfinite(u) & np.isfinite(v)
             if ok.sum() < P.rhythm_min_samples or np.std(u[ok]) < 1e-6 or np.std(v[ok]) < 1e-6:
@@ -1083,7 +1242,11 @@ def _assign_rhythm(traces: list[asm.LeadTrace], params: DigitizerParams = DEFAUL
                 default_r = r
             if r > best_r and s.name not in used:
                 best_name, best_r = s.name, r
-        if best_name != t.name and best_r > P.rhythm_min_correlation and best_r > default_r + P.rhythm_correlation_margin:
+        if (
+            best_name != t.name
+            and best_r > P.rhythm_min_correlation
+            and best_r > default_r + P.rhythm_correlation_margin
+        ):
             log.debug("rhythm strip %s re-assigned to %s (r=%.2f vs %.2f)", t.name, best_name, best_r, default_r)
             t.name = best_name
             t.box.name = best_name

@@ -5,6 +5,7 @@ or light grey. The map uses darkness relative to the local paper brightness meas
 channel (so coloured grid lines stay "light"), an adaptive threshold between grid and ink darkness,
 and, for grey/black-and-white pages, removal of long thin straight lines (grid) by morphology.
 """
+
 from __future__ import annotations
 
 import logging
@@ -111,8 +112,10 @@ def _line_angle(ys: np.ndarray, xs: np.ndarray, max_deg: float = 3.0, step_deg: 
         t = math.tan(math.radians(a))
         yh = np.round(ys - xs * t).astype(np.int64)
         xv = np.round(xs + ys * t).astype(np.int64)
-        sc = float((np.bincount(yh - yh.min()).astype(np.float64) ** 2).sum()
-                   + (np.bincount(xv - xv.min()).astype(np.float64) ** 2).sum())
+        sc = float(
+            (np.bincount(yh - yh.min()).astype(np.float64) ** 2).sum()
+            + (np.bincount(xv - xv.min()).astype(np.float64) ** 2).sum()
+        )
         if sc > best:
             best, best_a = sc, float(a)
     return best_a
@@ -166,8 +169,7 @@ def thin_grid_lines(binary: np.ndarray, min_length: int, thick_px: int = 4) -> n
         L2 = max(5, L // 8)
         on = rows_all.astype(np.uint8)[:, None]
         flat = cv2.morphologyEx(tr_all * on, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (L2, 1)))
-        flat_back = cv2.warpAffine(flat | (horiz_all * on), M, (w, h),
-                                   flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+        flat_back = cv2.warpAffine(flat | (horiz_all * on), M, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
         flat_back = cv2.dilate(flat_back, np.ones((1, 3), np.uint8))
         line_px = int(rows_all.sum())
         n_lines = max(1, int(np.count_nonzero(np.diff(np.r_[0, rows_all.astype(np.int8)]) == 1)))
@@ -199,7 +201,9 @@ def classical_trace_map(rgb: np.ndarray) -> TraceMap:
     sub_lum = flat_lum[::step]
     bright_thr = np.percentile(sub_lum, 60)
     sub_rgb = img.reshape(-1, 3)[::step]
-    paper = np.median(sub_rgb[sub_lum >= bright_thr], axis=0) if np.any(sub_lum >= bright_thr) else np.array([255.0] * 3)
+    paper = (
+        np.median(sub_rgb[sub_lum >= bright_thr], axis=0) if np.any(sub_lum >= bright_thr) else np.array([255.0] * 3)
+    )
 
     # adaptive threshold between grid and ink darkness (Otsu over clearly non-paper pixels)
     sub_dark = dark.ravel()[::step]
@@ -220,8 +224,11 @@ def classical_trace_map(rgb: np.ndarray) -> TraceMap:
         gs = (grid_rgb_arr.max() - grid_rgb_arr.min()) / max(grid_rgb_arr.max(), 1.0)
         grid_is_grey = bool(gs < 0.12)
 
-    if not grid_is_grey and grid_rgb is not None \
-            and 1.0 - max(grid_rgb) / max(float(np.max(paper)), 1.0) < FAINT_INK_MAX_GRID_DARKNESS:
+    if (
+        not grid_is_grey
+        and grid_rgb is not None
+        and 1.0 - max(grid_rgb) / max(float(np.max(paper)), 1.0) < FAINT_INK_MAX_GRID_DARKNESS
+    ):
         prob = _with_faint_ink(prob, dark, thr)
 
     # grey / bw pages: dark grid lines may pass the threshold; remove long straight thin lines
@@ -282,8 +289,11 @@ def _with_faint_ink(prob: np.ndarray, dark: np.ndarray, thr: float) -> np.ndarra
     already in one piece per line (:data:`FAINT_INK_MAX_COMPONENT_RATIO`), and where lines are thick."""
     low = max(FAINT_INK_MIN_DARKNESS, thr - FAINT_INK_MAX_BELOW_THRESHOLD)
     weak = dark > low
-    if low >= thr - 0.05 or weak.mean() > FAINT_INK_MAX_PAGE_FRACTION \
-            or line_width_px(prob) > FAINT_INK_MAX_LINE_WIDTH_PX:
+    if (
+        low >= thr - 0.05
+        or weak.mean() > FAINT_INK_MAX_PAGE_FRACTION
+        or line_width_px(prob) > FAINT_INK_MAX_LINE_WIDTH_PX
+    ):
         return prob
     strong = prob > 0.5
     n, labels = cv2.connectedComponents(weak.astype(np.uint8), connectivity=8)
@@ -329,6 +339,14 @@ def given_trace_map(rgb: np.ndarray, trace_prob: np.ndarray) -> TraceMap:
         p = p / max(float(p.max()), 1e-6)
     p = np.clip(p, 0.0, 1.0)
     grid = base.grid * (1.0 - p)
-    return TraceMap(prob=p, grid=grid.astype(np.float32), ink=base.ink, paper_rgb=base.paper_rgb,
-                    grid_rgb=base.grid_rgb, grid_is_grey=base.grid_is_grey, threshold=0.5,
-                    source="given", warnings=warnings)
+    return TraceMap(
+        prob=p,
+        grid=grid.astype(np.float32),
+        ink=base.ink,
+        paper_rgb=base.paper_rgb,
+        grid_rgb=base.grid_rgb,
+        grid_is_grey=base.grid_is_grey,
+        threshold=0.5,
+        source="given",
+        warnings=warnings,
+    )

@@ -10,6 +10,7 @@ Samples are read from a separate centre-line polyline (``TraceCurve.pts_x/pts_y`
 column centroids on flat parts, per-row horizontal centres on steep strokes (x as a function of y),
 tips corrected by the line half-width.
 """
+
 from __future__ import annotations
 
 import logging
@@ -109,8 +110,15 @@ def column_runs(band: np.ndarray, threshold: float = 0.5, max_runs: int = 6) -> 
     return ColumnRuns(top, bottom, cen, mass, count, all_heights=(er - sr).astype(np.float64))
 
 
-def track_runs(runs: ColumnRuns, baseline: float, *, jump_weight: float = 1.0, centroid_weight: float = 0.15,
-               baseline_weight: float = 0.01, node_cost: np.ndarray | None = None) -> np.ndarray:
+def track_runs(
+    runs: ColumnRuns,
+    baseline: float,
+    *,
+    jump_weight: float = 1.0,
+    centroid_weight: float = 0.15,
+    baseline_weight: float = 0.01,
+    node_cost: np.ndarray | None = None,
+) -> np.ndarray:
     """Dynamic programming over columns: index of the chosen run per column (-1 = none).
 
     Cost of moving from run i to run j = jump_weight * gap between their intervals + centroid_weight *
@@ -149,9 +157,19 @@ def track_runs(runs: ColumnRuns, baseline: float, *, jump_weight: float = 1.0, c
     return choice
 
 
-def trace_band(prob: np.ndarray, y0: int, y1: int, x0: int, x1: int, baseline: float, *,
-               threshold: float = 0.5, island_gap_px: float | None = None, island_len_px: float | None = None,
-               max_col_gap: int = 3) -> TraceCurve:
+def trace_band(
+    prob: np.ndarray,
+    y0: int,
+    y1: int,
+    x0: int,
+    x1: int,
+    baseline: float,
+    *,
+    threshold: float = 0.5,
+    island_gap_px: float | None = None,
+    island_len_px: float | None = None,
+    max_col_gap: int = 3,
+) -> TraceCurve:
     """Trace the curve in rows [y0, y1) and columns [x0, x1) of ``prob`` (H, W); ``baseline`` is the
     row's isoelectric y in page pixels. Returns page-pixel y per column (NaN where nothing found)."""
     sel = _band_choice(prob, y0, y1, x0, x1, baseline, threshold)
@@ -170,10 +188,22 @@ class _BandChoice:
     thick: float
 
 
-def _band_choice(prob: np.ndarray, y0: int, y1: int, x0: int, x1: int, baseline: float, threshold: float = 0.5,
-                 claimed_csum: np.ndarray | None = None, claim_penalty: float = 0.0,
-                 max_runs: int = 6, thick: float | None = None, boundary_x: tuple[float, ...] = (),
-                 anchors: tuple[tuple[float, float], ...] = (), csum_origin: tuple[int, int] = (0, 0)) -> _BandChoice:
+def _band_choice(
+    prob: np.ndarray,
+    y0: int,
+    y1: int,
+    x0: int,
+    x1: int,
+    baseline: float,
+    threshold: float = 0.5,
+    claimed_csum: np.ndarray | None = None,
+    claim_penalty: float = 0.0,
+    max_runs: int = 6,
+    thick: float | None = None,
+    boundary_x: tuple[float, ...] = (),
+    anchors: tuple[tuple[float, float], ...] = (),
+    csum_origin: tuple[int, int] = (0, 0),
+) -> _BandChoice:
     """Column runs of the band and the DP choice. ``claimed_csum``: optional cumulative sum along y (one leading
     zero row) of a map of pixels claimed by other rows, whose element [0, 0] is page pixel ``csum_origin`` (y, x)
     and which covers the band; runs with claimed pixels cost ``claim_penalty`` times their claimed fraction per
@@ -182,7 +212,7 @@ def _band_choice(prob: np.ndarray, y0: int, y1: int, x0: int, x1: int, baseline:
     H, W = prob.shape
     y0, y1 = max(0, int(y0)), min(H, int(y1))
     x0, x1 = max(0, int(x0)), min(W, int(x1))
-    band = prob[y0:max(y0, y1), x0:max(x0, x1)]
+    band = prob[y0 : max(y0, y1), x0 : max(x0, x1)]
     if band.size == 0:
         runs = column_runs(np.zeros((1, max(0, x1 - x0)), np.float32), threshold)
         return _BandChoice(y0, x0, band, runs, np.full(max(0, x1 - x0), -1, np.int64), 1.0)
@@ -229,8 +259,10 @@ def _drop_foreign_runs(runs: ColumnRuns, choice: np.ndarray, boundary_cols: list
         return float(runs.top[c, k]), float(runs.bottom[c, k])
 
     for f in boundary_cols:
-        for cols, ref_col in ((range(min(n, f + reach) - 1, f - 1, -1), f + reach),
-                              (range(max(0, f - reach), f), f - reach - 1)):
+        for cols, ref_col in (
+            (range(min(n, f + reach) - 1, f - 1, -1), f + reach),
+            (range(max(0, f - reach), f), f - reach - 1),
+        ):
             if not 0 <= ref_col < n or choice[ref_col] < 0:
                 continue
             t_ref, b_ref = interval(ref_col)
@@ -244,8 +276,13 @@ def _drop_foreign_runs(runs: ColumnRuns, choice: np.ndarray, boundary_cols: list
                     t_ref, b_ref = t, b
 
 
-def _curve_from_choice(sel: _BandChoice, threshold: float = 0.5, island_gap_px: float | None = None,
-                       island_len_px: float | None = None, max_col_gap: int = 3) -> TraceCurve:
+def _curve_from_choice(
+    sel: _BandChoice,
+    threshold: float = 0.5,
+    island_gap_px: float | None = None,
+    island_len_px: float | None = None,
+    max_col_gap: int = 3,
+) -> TraceCurve:
     """Column curve and centre-line points of a band from its chosen runs only."""
     band, runs, choice, thick, y0, x0 = sel.band, sel.runs, sel.choice, sel.thick, sel.y0, sel.x0
     n = choice.size
@@ -318,8 +355,7 @@ def _claim_map(shape: tuple[int, int], sels: list[_BandChoice]) -> tuple[np.ndar
     return count, per_row
 
 
-def _drop_pass_through(sels: list[_BandChoice], per_row: list[np.ndarray], count: np.ndarray,
-                       max_len_px: int) -> None:
+def _drop_pass_through(sels: list[_BandChoice], per_row: list[np.ndarray], count: np.ndarray, max_len_px: int) -> None:
     """Where one row's flat trace merges with another row's steep stroke (a crossing), the merged ink
     run belongs to the stroke: for the row that passes through (flat, level runs on both sides of a
     shared stretch of at most ``max_len_px`` columns) those columns are dropped (in place; they are
@@ -330,7 +366,7 @@ def _drop_pass_through(sels: list[_BandChoice], per_row: list[np.ndarray], count
         cols, t, b = ch[:, 0], ch[:, 1], ch[:, 2]
         # shared: some pixel of the chosen run is claimed by another row too (sums over the runs' rows only)
         lo = int(t.min())
-        csum = np.cumsum(count[lo:int(b.max()) + 1, cols] >= 2, axis=0)
+        csum = np.cumsum(count[lo : int(b.max()) + 1, cols] >= 2, axis=0)
         ar = np.arange(cols.size)
         shared = (csum[b - lo, ar] - np.where(t > lo, csum[np.maximum(t - 1 - lo, 0), ar], 0)) > 0
         if not shared.any():
@@ -356,10 +392,18 @@ def _drop_pass_through(sels: list[_BandChoice], per_row: list[np.ndarray], count
             sel.choice[cols[s0:e0] - sel.x0] = -1
 
 
-def trace_rows(prob: np.ndarray, rows: list[tuple[int, int, int, int, float]], *, threshold: float = 0.5,
-               reach: float = 1.0, claim_penalty: float | None = None, passes: int = 2,
-               max_runs: int = 10, boundary_x: list[tuple[float, ...]] | None = None,
-               anchors: list[tuple[tuple[float, float], ...]] | None = None) -> list[TraceCurve]:
+def trace_rows(
+    prob: np.ndarray,
+    rows: list[tuple[int, int, int, int, float]],
+    *,
+    threshold: float = 0.5,
+    reach: float = 1.0,
+    claim_penalty: float | None = None,
+    passes: int = 2,
+    max_runs: int = 10,
+    boundary_x: list[tuple[float, ...]] | None = None,
+    anchors: list[tuple[tuple[float, float], ...]] | None = None,
+) -> list[TraceCurve]:
     """Trace all rows of a page jointly so each follows its own trace through overlaps and crossings.
 
     prob: (H, W) trace probability; rows: per row (y0, y1, x0, x1, baseline_y) page pixels (the
@@ -389,13 +433,30 @@ def trace_rows(prob: np.ndarray, rows: list[tuple[int, int, int, int, float]], *
     # line thickness from the nominal bands (the widened ones also hold header text and labels)
     thicks = []
     for y0, y1, x0, x1, _ in rows:
-        hts = column_runs(prob[max(0, y0):max(0, y1), max(0, x0):max(0, x1)], threshold).all_heights \
-            if y1 > y0 and x1 > x0 else np.zeros(0)
+        hts = (
+            column_runs(prob[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)], threshold).all_heights
+            if y1 > y0 and x1 > x0
+            else np.zeros(0)
+        )
         thicks.append(max(float(np.percentile(hts, 25)), 1.0) if hts.size else 1.0)
     fx = [tuple(boundary_x[i]) if boundary_x is not None and i < len(boundary_x) else () for i in range(len(rows))]
     an = [tuple(anchors[i]) if anchors is not None and i < len(anchors) else () for i in range(len(rows))]
-    sels = [_band_choice(prob, ext[i][0], ext[i][1], r[2], r[3], r[4], threshold, max_runs=max_runs,
-                         thick=thicks[i], boundary_x=fx[i], anchors=an[i]) for i, r in enumerate(rows)]
+    sels = [
+        _band_choice(
+            prob,
+            ext[i][0],
+            ext[i][1],
+            r[2],
+            r[3],
+            r[4],
+            threshold,
+            max_runs=max_runs,
+            thick=thicks[i],
+            boundary_x=fx[i],
+            anchors=an[i],
+        )
+        for i, r in enumerate(rows)
+    ]
     thick = float(np.median(thicks))
     pen = claim_penalty if claim_penalty is not None else 3.0 * thick + 4.0
     for _ in range(max(0, passes - 1)):
@@ -419,9 +480,24 @@ def trace_rows(prob: np.ndarray, rows: list[tuple[int, int, int, int, float]], *
                 other -= np.cumsum(delta, axis=0)[:-1].astype(np.int16)
             csum = np.zeros((yb - ya + 1, xb - xa), np.int32)
             np.cumsum(other > 0, axis=0, out=csum[1:])
-            new.append(_band_choice(prob, ext[i][0], ext[i][1], r[2], r[3], r[4], threshold, csum, pen,
-                                    max_runs=max_runs, thick=thicks[i], boundary_x=fx[i], anchors=an[i],
-                                    csum_origin=(ya, xa)))
+            new.append(
+                _band_choice(
+                    prob,
+                    ext[i][0],
+                    ext[i][1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    threshold,
+                    csum,
+                    pen,
+                    max_runs=max_runs,
+                    thick=thicks[i],
+                    boundary_x=fx[i],
+                    anchors=an[i],
+                    csum_origin=(ya, xa),
+                )
+            )
         sels = new
     if len(rows) >= 2:
         count, per_row = _claim_map((H, W), sels)
@@ -473,8 +549,9 @@ def drop_foreign_stretches(curves: list[TraceCurve], baselines_y: list[float], p
     return n_blank
 
 
-def _centreline_points(band: np.ndarray, idx: np.ndarray, top: np.ndarray, bot: np.ndarray, val: np.ndarray,
-                       thick: float, threshold: float) -> tuple[np.ndarray, np.ndarray, float]:
+def _centreline_points(
+    band: np.ndarray, idx: np.ndarray, top: np.ndarray, bot: np.ndarray, val: np.ndarray, thick: float, threshold: float
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Centre-line points (x, y) in band pixels, sorted by x (time monotone), from the chosen run of
     every column, and the estimated line width w (pixels).
 
@@ -551,10 +628,20 @@ def _centreline_points(band: np.ndarray, idx: np.ndarray, top: np.ndarray, bot: 
     return xs[order], ys[order], w_line
 
 
-def _row_points(p: np.ndarray, cols: np.ndarray, top: np.ndarray, bot: np.ndarray, e_top: np.ndarray,
-                e_bot: np.ndarray, tall: np.ndarray, w_line: float, r: float, threshold: float,
-                peak_up: np.ndarray | None = None,
-                peak_dn: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _row_points(
+    p: np.ndarray,
+    cols: np.ndarray,
+    top: np.ndarray,
+    bot: np.ndarray,
+    e_top: np.ndarray,
+    e_bot: np.ndarray,
+    tall: np.ndarray,
+    w_line: float,
+    r: float,
+    threshold: float,
+    peak_up: np.ndarray | None = None,
+    peak_dn: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-row horizontal centres (x, y) band pixels of the steep strokes of the traced ink.
 
     p: (h, w) band probabilities; cols, top, bot: chosen column runs (pixel rows, inclusive);

@@ -6,6 +6,7 @@
 
 ``python -m ecgentry digitize`` is the ``ecg-digitize`` command (``ecgentry/digitize_cli.py``).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -14,6 +14,7 @@ out-of-fold predictions, and a cap on how often a class may be predicted.
   times its prevalence of the records, it is raised until it does not (a probability of 1, a rule that fired,
   still passes: that is the strong evidence).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -37,8 +38,14 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 
-def fit_platt(z: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, slope_l2: float = SLOPE_L2,
-              iterations: int = 50, slope: float | None = None) -> tuple[float, float]:
+def fit_platt(
+    z: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray | None = None,
+    slope_l2: float = SLOPE_L2,
+    iterations: int = 50,
+    slope: float | None = None,
+) -> tuple[float, float]:
     """Slope and intercept of sigmoid(a z + b) fitted to labels ``y`` (N,) by weighted logistic regression on the
     logits ``z`` (N,) (Newton steps), ``a`` pulled towards 1 by ``slope_l2`` and at least :data:`SLOPE_MIN`
     (``slope`` given: fixed, only ``b`` fitted); (1, 0) without both classes."""
@@ -56,7 +63,9 @@ def fit_platt(z: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, s
     def objective(t: np.ndarray) -> float:
         u = t[0] * z + t[1]
         # weighted BCE with logits, stable form
-        return float(np.sum(w * (np.maximum(u, 0) - u * y + np.log1p(np.exp(-np.abs(u))))) + 0.5 * lam * (t[0] - 1) ** 2)
+        return float(
+            np.sum(w * (np.maximum(u, 0) - u * y + np.log1p(np.exp(-np.abs(u))))) + 0.5 * lam * (t[0] - 1) ** 2
+        )
 
     current = objective(theta)
     for _ in range(iterations):
@@ -91,7 +100,9 @@ def fit_platt(z: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, s
     return float(theta[0]), float(theta[1])
 
 
-def fit_calibration(probs: np.ndarray, targets: np.ndarray, weights: np.ndarray | None = None) -> dict[str, list[float]]:
+def fit_calibration(
+    probs: np.ndarray, targets: np.ndarray, weights: np.ndarray | None = None
+) -> dict[str, list[float]]:
     """Per-class Platt parameters ``{"slope": [C], "intercept": [C]}`` from probabilities (N, C) and multi-hot
     targets (N, C); rows whose probability is exactly 0 or 1 (rule decisions) are left out of the fit."""
     p = np.asarray(probs, np.float64)
@@ -143,10 +154,19 @@ def calibration_report(probs: np.ndarray, targets: np.ndarray, classes: list[str
     per_class = {}
     for j, c in enumerate(classes):
         e, _ = ece(p[:, j], t[:, j])
-        per_class[c] = {"brier": round(float(np.mean((p[:, j] - t[:, j]) ** 2)), 4), "ece": round(float(e), 4),
-                        "mean_prob": round(float(p[:, j].mean()), 4), "prevalence": round(float(t[:, j].mean()), 4)}
-    return {"brier": round(float(np.mean((p - t) ** 2)), 4), "ece": round(float(pooled_ece), 4),
-            "reliability": table, "per_class": per_class, "records": int(p.shape[0])}
+        per_class[c] = {
+            "brier": round(float(np.mean((p[:, j] - t[:, j]) ** 2)), 4),
+            "ece": round(float(e), 4),
+            "mean_prob": round(float(p[:, j].mean()), 4),
+            "prevalence": round(float(t[:, j].mean()), 4),
+        }
+    return {
+        "brier": round(float(np.mean((p - t) ** 2)), 4),
+        "ece": round(float(pooled_ece), 4),
+        "reliability": table,
+        "per_class": per_class,
+        "records": int(p.shape[0]),
+    }
 
 
 def f_at(p: np.ndarray, y: np.ndarray, t: float) -> float:
@@ -155,9 +175,15 @@ def f_at(p: np.ndarray, y: np.ndarray, t: float) -> float:
     return 2 * tp / max(2 * tp + float(np.sum(pred & ~y)) + float(np.sum(~pred & y)), 1e-9)
 
 
-def choose_thresholds(probs: np.ndarray, targets: np.ndarray, prevalence: np.ndarray | None = None,
-                      min_positives: int = 20, max_rate_ratio: float = 1.5, default: float = 0.5,
-                      tune: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+def choose_thresholds(
+    probs: np.ndarray,
+    targets: np.ndarray,
+    prevalence: np.ndarray | None = None,
+    min_positives: int = 20,
+    max_rate_ratio: float = 1.5,
+    default: float = 0.5,
+    tune: bool = True,
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Thresholds (C,) for probabilities ``probs`` (N, C) of records with targets (N, C) (see the module
     docstring); ``prevalence`` (C,): the classes' share of the training records (default: of these records).
     Returns the thresholds and what was done per class: ``{"tuned": [bool], "capped": [bool], "rate": [..]}``."""
@@ -188,5 +214,9 @@ def choose_thresholds(probs: np.ndarray, targets: np.ndarray, prevalence: np.nda
             thresholds[j] = float(min(1.0, max(thresholds[j], new)))
             capped[j] = True
     rate = [float(np.mean(p[:, j] >= thresholds[j])) if n else 0.0 for j in range(c)]
-    return thresholds, {"tuned": tuned.tolist(), "capped": capped.tolist(), "predicted_rate": rate,
-                        "prevalence": [float(v) for v in prev]}
+    return thresholds, {
+        "tuned": tuned.tolist(),
+        "capped": capped.tolist(),
+        "predicted_rate": rate,
+        "prevalence": [float(v) for v in prev],
+    }

@@ -7,6 +7,7 @@ fingerprint, the tensors file name). Each file is written to a temporary name an
 ``os.replace``; ``checkpoint.json`` is written last and is the commit point, so a run killed while saving leaves
 the previous complete checkpoint.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,9 +64,17 @@ def _jsonable(value: Any) -> Any:
     return value  # NaN and inf are written as JSON's NaN/Infinity extensions (read back by json.loads)
 
 
-def save_checkpoint(model_folder: str | os.PathLike, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: Any, np_rng: np.random.Generator, state: TrainingState, config: dict[str, Any],
-                    fingerprint: dict[str, Any]) -> Path:
+def save_checkpoint(
+    model_folder: str | os.PathLike,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    np_rng: np.random.Generator,
+    state: TrainingState,
+    config: dict[str, Any],
+    fingerprint: dict[str, Any],
+) -> Path:
     """Write the checkpoint after ``state.epoch`` completed epochs; returns the ``checkpoint.json`` path."""
     from safetensors.torch import save
 
@@ -97,8 +106,11 @@ def save_checkpoint(model_folder: str | os.PathLike, *, model: torch.nn.Module, 
         "bad_epochs": state.bad_epochs,
         "has_best_state": state.best_state is not None,
         "stopped_early": state.stopped_early,
-        "optimizer": {"param_groups": _jsonable(opt["param_groups"]), "scalars": opt_scalars,
-                      "param_ids": [str(k) for k in opt["state"].keys()]},
+        "optimizer": {
+            "param_groups": _jsonable(opt["param_groups"]),
+            "scalars": opt_scalars,
+            "param_ids": [str(k) for k in opt["state"].keys()],
+        },
         "scheduler": _jsonable(scheduler.state_dict()),
         "numpy_rng": _jsonable(np_rng.bit_generator.state),
         "config": config,
@@ -129,15 +141,24 @@ def read_checkpoint_meta(model_folder: str | os.PathLike) -> dict[str, Any] | No
     return meta
 
 
-def restore_checkpoint(model_folder: str | os.PathLike, meta: dict[str, Any], *, model: torch.nn.Module,
-                       optimizer: torch.optim.Optimizer, scheduler: Any, np_rng: np.random.Generator,
-                       device: torch.device) -> TrainingState:
+def restore_checkpoint(
+    model_folder: str | os.PathLike,
+    meta: dict[str, Any],
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    np_rng: np.random.Generator,
+    device: torch.device,
+) -> TrainingState:
     """Load the checkpoint described by ``meta`` into the given objects; returns the training state."""
     from safetensors.torch import load_file
 
     tensors = load_file(str(Path(model_folder) / CHECKPOINT_DIR / meta["tensors"]))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    best = {k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("best.")} if meta["has_best_state"] else None
+    best = (
+        {k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("best.")} if meta["has_best_state"] else None
+    )
     opt_meta = meta["optimizer"]
     opt_state: dict[int, dict[str, Any]] = {}
     for pid in opt_meta["param_ids"]:
@@ -146,7 +167,7 @@ def restore_checkpoint(model_folder: str | os.PathLike, meta: dict[str, Any], *,
         scalars = opt_meta["scalars"].get(pid, {})
         for k, v in tensors.items():
             if k.startswith(prefix):
-                key = k[len(prefix):]
+                key = k[len(prefix) :]
                 entry[key] = v.reshape(()) if scalars.get(key) == "scalar-tensor" else v
         for key, value in scalars.items():
             if value != "scalar-tensor":
@@ -158,9 +179,14 @@ def restore_checkpoint(model_folder: str | os.PathLike, meta: dict[str, Any], *,
     torch.set_rng_state(tensors["rng.torch"])
     if "rng.cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(tensors["rng.cuda"])
-    return TrainingState(epoch=int(meta["epoch"]), history=list(meta["history"]), best_loss=float(meta["best_loss"]),
-                         bad_epochs=int(meta["bad_epochs"]), best_state=best,
-                         stopped_early=bool(meta.get("stopped_early", False)))
+    return TrainingState(
+        epoch=int(meta["epoch"]),
+        history=list(meta["history"]),
+        best_loss=float(meta["best_loss"]),
+        bad_epochs=int(meta["bad_epochs"]),
+        best_state=best,
+        stopped_early=bool(meta.get("stopped_early", False)),
+    )
 
 
 def remove_checkpoint(model_folder: str | os.PathLike) -> None:

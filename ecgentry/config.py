@@ -1,4 +1,5 @@
 """All training and run-time hyper-parameters of the entry in one configuration object."""
+
 from __future__ import annotations
 
 import json
@@ -59,7 +60,9 @@ class TrainConfig(_ConfigBase):
     _nested: ClassVar[dict[str, type]] = {"backbone": BackboneConfig}
 
     backbone: BackboneConfig = field(
-        default_factory=lambda: BackboneConfig(name="facebook/convnextv2-atto-1k-224", image_height=576, image_width=768)
+        default_factory=lambda: BackboneConfig(
+            name="facebook/convnextv2-atto-1k-224", image_height=576, image_width=768
+        )
     )
     dx_hidden_sizes: list[int] = field(default_factory=list)
     dx_dropout: float = 0.2
@@ -114,8 +117,10 @@ class TrainConfig(_ConfigBase):
         if self.digitizer not in DIGITIZERS:
             raise ConfigError(f"digitizer must be one of {DIGITIZERS}, got {self.digitizer!r}")
         if self.segmentation_input not in ("page", "tiles") or int(self.crops_per_page) < 1:
-            raise ConfigError(f"segmentation_input must be \"page\" or \"tiles\" and crops_per_page >= 1, got "
-                              f"{self.segmentation_input!r}, {self.crops_per_page!r}")
+            raise ConfigError(
+                f"segmentation_input must be \"page\" or \"tiles\" and crops_per_page >= 1, got "
+                f"{self.segmentation_input!r}, {self.crops_per_page!r}"
+            )
         if self.trace_source not in TRACE_SOURCES:
             raise ConfigError(f"trace_source must be one of {TRACE_SOURCES}, got {self.trace_source!r}")
         if self.dx_fit not in ("full_batch", "sgd"):
@@ -124,7 +129,11 @@ class TrainConfig(_ConfigBase):
             raise ConfigError(f"dx_thresholds must be \"fixed\" or \"oof\", got {self.dx_thresholds!r}")
         if float(self.dx_l2) < 0 or float(self.dx_pos_weight_limit) < 1 or int(self.dx_oof_folds) < 2:
             raise ConfigError("dx_l2 must be >= 0, dx_pos_weight_limit >= 1 and dx_oof_folds >= 2")
-        if float(self.dx_digitized_weight) < 0 or float(self.dx_max_rate_ratio) < 0 or int(self.dx_digitize_workers) < 0:
+        if (
+            float(self.dx_digitized_weight) < 0
+            or float(self.dx_max_rate_ratio) < 0
+            or int(self.dx_digitize_workers) < 0
+        ):
             raise ConfigError("dx_digitized_weight, dx_max_rate_ratio and dx_digitize_workers must be >= 0")
         if self.dx_use_image not in (True, False, "auto"):
             raise ConfigError(f"dx_use_image must be true, false or \"auto\", got {self.dx_use_image!r}")

@@ -4,6 +4,7 @@ Synthesises a small labelled data set, renders it as paper-ECG pages, trains the
 ``train_model.py``, hides the test signals and labels with ``remove_hidden_data.py``, runs ``run_model.py``,
 scores with ``evaluate_model.py`` and draws an overlay of one digitized page. Minutes on 2 CPU cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,9 @@ def _run(cmd: list[str], env: dict[str, str], log: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ecgentry demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m ecgentry demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-o", "--output", default="demo_output", help="output folder (default demo_output)")
     parser.add_argument("--train-records", type=int, default=48)
     parser.add_argument("--test-records", type=int, default=8)
@@ -65,14 +67,35 @@ def main(argv: list[str] | None = None) -> int:
     _run([py, "-m", "ecgrender", "synth", "-o", out / "signals_train", "-n", n_train, "--seed", args.seed], env, log)
     _run([py, "-m", "ecgrender", "synth", "-o", out / "signals_test", "-n", n_test, "--seed", args.seed + 1], env, log)
     for split, seed in (("train", args.seed), ("test", args.seed + 1)):
-        _run([py, "-m", "ecgrender", "render", "-i", out / f"signals_{split}", "-o", out / split,
-              "--preset", args.preset, "--seed", seed, "--layout", "3x4+1", "--dpi", "200", "--mask-unplotted"],
-             env, log)
+        _run(
+            [
+                py,
+                "-m",
+                "ecgrender",
+                "render",
+                "-i",
+                out / f"signals_{split}",
+                "-o",
+                out / split,
+                "--preset",
+                args.preset,
+                "--seed",
+                seed,
+                "--layout",
+                "3x4+1",
+                "--dpi",
+                "200",
+                "--mask-unplotted",
+            ],
+            env,
+            log,
+        )
     _run([py, "train_model.py", "-d", out / "train", "-m", out / "model", "-v"], env, log)
     _run([py, "remove_hidden_data.py", "-i", out / "test", "-o", out / "test_hidden", "-m"], env, log)
     _run([py, "run_model.py", "-d", out / "test_hidden", "-m", out / "model", "-o", out / "outputs", "-v"], env, log)
-    scores = _run([py, "evaluate_model.py", "-d", out / "test", "-o", out / "outputs", "-s", out / "scores.txt"],
-                  env, log)
+    scores = _run(
+        [py, "evaluate_model.py", "-d", out / "test", "-o", out / "outputs", "-s", out / "scores.txt"], env, log
+    )
     print(scores.strip())
 
     overlay = write_overlay(out / "test", out / "overlay.png")

@@ -18,6 +18,7 @@ Progress: a bar on a terminal, one line per page otherwise; ``-q`` prints only e
 Exit code 0 when at least one page gave a signal, 1 otherwise, 2 for a bad argument (one line, before any model
 is loaded).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,27 +60,43 @@ _ENTRY: Any = None  # per process: the loaded model (None: classical digitizer)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="IMAGE", help="image files or folders (searched recursively)")
     parser.add_argument("-o", "--output", required=True, help="output folder (created when missing)")
-    parser.add_argument("-m", "--model", default=CLASSICAL,
-                        help="a trained model folder (labels, learned trace map); default: none, the classical "
-                             "trace map without labels ('classical' says the same)")
+    parser.add_argument(
+        "-m",
+        "--model",
+        default=CLASSICAL,
+        help="a trained model folder (labels, learned trace map); default: none, the classical "
+        "trace map without labels ('classical' says the same)",
+    )
     parser.add_argument("--fs", type=float, default=500.0, help="output sampling rate in Hz (default 500)")
     parser.add_argument("--seconds", type=float, default=10.0, help="output length in seconds (default 10)")
     parser.add_argument("--layout", choices=LAYOUTS, default="auto", help="page layout (default: detected)")
     parser.add_argument("--format", choices=FORMATS, default="both", help="signal output format (default both)")
-    parser.add_argument("--plot", action="store_true",
-                        help="also write <name>_plot.png (the digitized 12-lead signal) and <name>_overlay.png")
-    parser.add_argument("--plot-style", choices=PLOT_STYLES, default="rows",
-                        help="rows: one lead per row over the whole record (default); 3x4+1: the usual printout")
+    parser.add_argument(
+        "--plot",
+        action="store_true",
+        help="also write <name>_plot.png (the digitized 12-lead signal) and <name>_overlay.png",
+    )
+    parser.add_argument(
+        "--plot-style",
+        choices=PLOT_STYLES,
+        default="rows",
+        help="rows: one lead per row over the whole record (default); 3x4+1: the usual printout",
+    )
     parser.add_argument("--overlay", action="store_true", help="also write <name>_overlay.png (what was traced)")
-    parser.add_argument("--paper-speed", type=float, default=None,
-                        help="paper speed in mm/s (default: 50 when the calibration pulses are 10 mm wide, else 25)")
+    parser.add_argument(
+        "--paper-speed",
+        type=float,
+        default=None,
+        help="paper speed in mm/s (default: 50 when the calibration pulses are 10 mm wide, else 25)",
+    )
     parser.add_argument("--gain", type=float, default=10.0, help="nominal gain in mm/mV (a calibration pulse wins)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (each loads the model once)")
     parser.add_argument("--device", default="auto", help="torch device for the model (auto, cpu, cuda)")
     talk = parser.add_mutually_exclusive_group()
     talk.add_argument("-q", "--quiet", action="store_true", help="no progress, only errors")
-    talk.add_argument("-v", "--verbose", action="store_true",
-                      help="details: each page's reasons, labels and time, and INFO logs")
+    talk.add_argument(
+        "-v", "--verbose", action="store_true", help="details: each page's reasons, labels and time, and INFO logs"
+    )
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -90,8 +107,11 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def get_parser(prog: str = "ecg-digitize") -> argparse.ArgumentParser:
-    parser = OneLineParser(prog=prog, description="Digitize ECG page images: the 12-lead signal in mV as WFDB and/or "
-                                                  "CSV, a JSON report per page, optional pictures.")
+    parser = OneLineParser(
+        prog=prog,
+        description="Digitize ECG page images: the 12-lead signal in mV as WFDB and/or "
+        "CSV, a JSON report per page, optional pictures.",
+    )
     add_arguments(parser)
     return parser
 
@@ -113,8 +133,9 @@ def configure_logging(args: argparse.Namespace) -> None:
     Python warnings go through logging too."""
     root = logging.getLogger()
     for handler in list(root.handlers):  # ours from an earlier call, or a plain stderr handler (basicConfig)
-        if isinstance(handler, _TqdmHandler) or (type(handler) is logging.StreamHandler
-                                                 and getattr(handler, "stream", None) in (sys.stderr, sys.__stderr__)):
+        if isinstance(handler, _TqdmHandler) or (
+            type(handler) is logging.StreamHandler and getattr(handler, "stream", None) in (sys.stderr, sys.__stderr__)
+        ):
             root.removeHandler(handler)
     handler = _TqdmHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -143,8 +164,7 @@ class _Captured(logging.Handler):
         msg = record.getMessage()
         if record.exc_info:
             msg += "\n" + "".join(traceback.format_exception(*record.exc_info, limit=-2)).rstrip()
-        self.records.append({"name": record.name, "levelno": record.levelno, "levelname": record.levelname,
-                             "msg": msg})
+        self.records.append({"name": record.name, "levelno": record.levelno, "levelname": record.levelname, "msg": msg})
 
 
 class _capture_logs:  # noqa: N801 - used as a context manager
@@ -170,8 +190,17 @@ def _replay(records: list[dict[str, Any]]) -> None:
     for rec in records:
         logger_ = logging.getLogger(rec["name"])
         if logger_.isEnabledFor(rec["levelno"]):
-            logger_.handle(logging.makeLogRecord({"name": rec["name"], "levelno": rec["levelno"],
-                                                  "levelname": rec["levelname"], "msg": rec["msg"], "args": None}))
+            logger_.handle(
+                logging.makeLogRecord(
+                    {
+                        "name": rec["name"],
+                        "levelno": rec["levelno"],
+                        "levelname": rec["levelname"],
+                        "msg": rec["msg"],
+                        "args": None,
+                    }
+                )
+            )
 
 
 def _init_worker(model: str, device: str, threads: int | None, level: int = logging.WARNING) -> None:
@@ -226,24 +255,37 @@ def _digitize_file(job: ImageJob, opts: dict[str, Any]) -> dict[str, Any]:
             if k == 0:
                 out["error"] = f"unreadable image: {type(exc).__name__}: {exc}"
             else:
-                out["pages"].append({"name": name, "page": k + 1, "status": "error",
-                                     "error": f"unreadable page: {type(exc).__name__}: {exc}"})
+                out["pages"].append(
+                    {
+                        "name": name,
+                        "page": k + 1,
+                        "status": "error",
+                        "error": f"unreadable page: {type(exc).__name__}: {exc}",
+                    }
+                )
             break
         t0 = time.perf_counter()
         try:
             out["pages"].append(_digitize_page(image, job, name, k, n_pages, opts))
         except Exception as exc:  # noqa: BLE001
-            out["pages"].append({"name": name, "page": k + 1, "status": "error",
-                                 "error": f"{type(exc).__name__}: {exc}",
-                                 "traceback": traceback.format_exc(limit=-2)})
+            out["pages"].append(
+                {
+                    "name": name,
+                    "page": k + 1,
+                    "status": "error",
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc(limit=-2),
+                }
+            )
         out["pages"][-1]["seconds"] = round(time.perf_counter() - t0, 2)
         del image
         k += 1
     return out
 
 
-def _digitize_page(image: np.ndarray, job: ImageJob, name: str, k: int, n_pages: int,
-                   opts: dict[str, Any]) -> dict[str, Any]:
+def _digitize_page(
+    image: np.ndarray, job: ImageJob, name: str, k: int, n_pages: int, opts: dict[str, Any]
+) -> dict[str, Any]:
     """One page: digitize, then write its files through :class:`ecgdigitize.api.DigitizedECG` (the Python API's
     result: the same CSV, WFDB, pictures and report)."""
     from ecgdigitize.api import from_result
@@ -253,15 +295,30 @@ def _digitize_page(image: np.ndarray, job: ImageJob, name: str, k: int, n_pages:
     labels: list[str] | None = None
     probs: dict[str, float] | None = None
     if _ENTRY is None:
-        result = digitize_page(image, None, fs=fs, num_samples=num_samples, lead_names=list(STANDARD_LEADS),
-                               layout=opts["layout"], paper_speed=opts["paper_speed"], gain=opts["gain"])
+        result = digitize_page(
+            image,
+            None,
+            fs=fs,
+            num_samples=num_samples,
+            lead_names=list(STANDARD_LEADS),
+            layout=opts["layout"],
+            paper_speed=opts["paper_speed"],
+            gain=opts["gain"],
+        )
         signal = result.signal
     else:
         from ecgentry.infer import analyse_page_result, labels_from_probs
 
-        signal, p, result = analyse_page_result(_ENTRY, image, fs=fs, num_samples=num_samples,
-                                                lead_names=list(STANDARD_LEADS), layout=opts["layout"],
-                                                paper_speed=opts["paper_speed"], gain=opts["gain"])
+        signal, p, result = analyse_page_result(
+            _ENTRY,
+            image,
+            fs=fs,
+            num_samples=num_samples,
+            lead_names=list(STANDARD_LEADS),
+            layout=opts["layout"],
+            paper_speed=opts["paper_speed"],
+            gain=opts["gain"],
+        )
         if p.size:
             labels = labels_from_probs(_ENTRY, p)
             probs = {c: float(v) for c, v in zip(_ENTRY.classes, p)}
@@ -277,9 +334,19 @@ def _digitize_page(image: np.ndarray, job: ImageJob, name: str, k: int, n_pages:
         files.append(base + "_overlay.png")
     if opts["plot"]:
         files.append(base + "_plot.png")
-    ecg = from_result(result, image, signal=signal, name=name, source=os.path.abspath(job.path), page=k + 1,
-                      pages_in_file=n_pages, model=opts["model"], labels=labels, probabilities=probs,
-                      outputs=[os.path.basename(f) for f in files])
+    ecg = from_result(
+        result,
+        image,
+        signal=signal,
+        name=name,
+        source=os.path.abspath(job.path),
+        page=k + 1,
+        pages_in_file=n_pages,
+        model=opts["model"],
+        labels=labels,
+        probabilities=probs,
+        outputs=[os.path.basename(f) for f in files],
+    )
     if opts["format"] in ("wfdb", "both"):
         comments = [f"Source: {os.path.basename(job.path)}" + (f" page {k + 1} of {n_pages}" if n_pages > 1 else "")]
         if labels:
@@ -293,9 +360,16 @@ def _digitize_page(image: np.ndarray, job: ImageJob, name: str, k: int, n_pages:
         ecg.plot(base + "_plot.png", style=opts.get("plot_style", "rows"))
     with open(base + ".json", "w", encoding="utf-8") as f:
         json.dump(ecg.report, f, indent=1)
-    return {"name": name, "page": k + 1, "status": ecg.status, "status_reasons": ecg.status_reasons,
-            "confidence": ecg.confidence, "layout": ecg.layout, "labels": labels,
-            "warnings": ecg.report.get("warnings", [])}
+    return {
+        "name": name,
+        "page": k + 1,
+        "status": ecg.status,
+        "status_reasons": ecg.status_reasons,
+        "confidence": ecg.confidence,
+        "layout": ecg.layout,
+        "labels": labels,
+        "warnings": ecg.report.get("warnings", []),
+    }
 
 
 def _check_outputs_inside(output: str, base: str) -> None:
@@ -357,11 +431,20 @@ def run(args: argparse.Namespace) -> int:
         logger.error("no image files found in %s", ", ".join(args.inputs))
         return 1
     plot = bool(getattr(args, "plot", False))
-    opts = {"fs": float(args.fs), "num_samples": int(round(args.fs * args.seconds)), "layout": args.layout,
-            "format": args.format, "overlay": bool(args.overlay) or plot, "plot": plot,
-            "plot_style": getattr(args, "plot_style", "rows"),
-            "paper_speed": None if args.paper_speed is None else float(args.paper_speed),
-            "gain": float(args.gain), "model": args.model, "output": args.output, "log_level": _level(args)}
+    opts = {
+        "fs": float(args.fs),
+        "num_samples": int(round(args.fs * args.seconds)),
+        "layout": args.layout,
+        "format": args.format,
+        "overlay": bool(args.overlay) or plot,
+        "plot": plot,
+        "plot_style": getattr(args, "plot_style", "rows"),
+        "paper_speed": None if args.paper_speed is None else float(args.paper_speed),
+        "gain": float(args.gain),
+        "model": args.model,
+        "output": args.output,
+        "log_level": _level(args),
+    }
     from ecgentry.parallel import WorkerCrashed, WorkerInitFailed, run_tasks
 
     # every file's header is read before the model loads: unreadable, corrupt and oversized files are reported now
@@ -378,8 +461,17 @@ def run(args: argparse.Namespace) -> int:
     progress = _Progress(total_pages, quiet=quiet, verbose=verbose, output=args.output)
     threads = 1 if args.workers > 1 else None
     try:
-        done = run_tasks(_digitize_one, [(jobs[i], opts) for i in readable], args.workers, _init_worker,
-                         (args.model, args.device, threads, _level(args))) if readable else []
+        done = (
+            run_tasks(
+                _digitize_one,
+                [(jobs[i], opts) for i in readable],
+                args.workers,
+                _init_worker,
+                (args.model, args.device, threads, _level(args)),
+            )
+            if readable
+            else []
+        )
         for j, res in done:
             i = readable[j]
             if isinstance(res, WorkerCrashed):
@@ -399,15 +491,25 @@ def run(args: argparse.Namespace) -> int:
     ok = sum(p["status"] == "ok" for p in pages)
     suspect = sum(p["status"] == "suspect" for p in pages)
     bad_files = sum(1 for r in results if r and r.get("error"))
-    summary = {"model": args.model, "files": len(jobs), "unreadable_files": bad_files, "missing_inputs": missing,
-               "pages": len(pages), "pages_ok": ok, "pages_suspect": suspect,
-               "pages_failed": len(pages) - ok - suspect, "results": results}
+    summary = {
+        "model": args.model,
+        "files": len(jobs),
+        "unreadable_files": bad_files,
+        "missing_inputs": missing,
+        "pages": len(pages),
+        "pages_ok": ok,
+        "pages_suspect": suspect,
+        "pages_failed": len(pages) - ok - suspect,
+        "results": results,
+    }
     with open(os.path.join(args.output, "summary.json"), "w", encoding="utf-8") as f:
         json.dump(_json_safe(summary), f, indent=1)
     if not quiet:
-        print(f"digitized {ok + suspect} of {len(pages)} page(s) from {len(jobs)} file(s): {ok} ok, {suspect} "
-              f"suspect, {len(pages) - ok - suspect} failed ({bad_files} unreadable) -> {args.output}",
-              file=sys.stderr)
+        print(
+            f"digitized {ok + suspect} of {len(pages)} page(s) from {len(jobs)} file(s): {ok} ok, {suspect} "
+            f"suspect, {len(pages) - ok - suspect} failed ({bad_files} unreadable) -> {args.output}",
+            file=sys.stderr,
+        )
     return 0 if ok + suspect > 0 else 1
 
 
@@ -448,15 +550,24 @@ class _Progress:
     def page_line(self, file: str, page: dict[str, Any]) -> str:
         """``[3/10] scans/a.png -> a: ok, layout 3x4+1, confidence 0.73`` (+ reasons; -v: all reasons, labels,
         time)."""
-        where = file + (f" page {page['page']}" if page.get("name", "").rsplit("-p", 1)[-1].isdigit()
-                        and "-p" in page.get("name", "") else "")
-        line = (f"[{self.done}/{self.total}] {where} -> {page['name']}: {page['status']}, layout "
-                f"{page.get('layout') or 'none'}, confidence {page.get('confidence') or 0.0:.2f}")
+        where = file + (
+            f" page {page['page']}"
+            if page.get("name", "").rsplit("-p", 1)[-1].isdigit() and "-p" in page.get("name", "")
+            else ""
+        )
+        line = (
+            f"[{self.done}/{self.total}] {where} -> {page['name']}: {page['status']}, layout "
+            f"{page.get('layout') or 'none'}, confidence {page.get('confidence') or 0.0:.2f}"
+        )
         reasons = list(page.get("status_reasons") or [])
         if reasons:
             shown = reasons if self.verbose else reasons[:2]
-            line += " (" + "; ".join(shown) + (f"; +{len(reasons) - len(shown)} more" if len(reasons) > len(shown)
-                                               else "") + ")"
+            line += (
+                " ("
+                + "; ".join(shown)
+                + (f"; +{len(reasons) - len(shown)} more" if len(reasons) > len(shown) else "")
+                + ")"
+            )
         if self.verbose:
             if page.get("labels"):
                 line += f", labels {', '.join(page['labels'])}"

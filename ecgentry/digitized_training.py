@@ -16,6 +16,7 @@ printed) and the page's self-check (``SelfCheck.to_dict()``). Misses run in work
 Raw signal features are cached beside (``features/``), keyed by what they are computed from and a digest of the
 feature code (:func:`feature_cache_key`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -122,12 +123,15 @@ def _cache_file(cache_dir: str, key: str) -> str:
     return os.path.join(cache_dir, key[:2], key + ".npz")
 
 
-def _write_entry(path: str, signal: np.ndarray | None, check: dict[str, Any] | None, seconds: float, error: str) -> None:
+def _write_entry(
+    path: str, signal: np.ndarray | None, check: dict[str, Any] | None, seconds: float, error: str
+) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     meta = json.dumps({"check": check, "seconds": seconds, "error": error, "has_signal": signal is not None})
     tmp = f"{path}.{os.getpid()}.tmp.npz"
-    np.savez_compressed(tmp, signal=np.zeros((0, 12), np.float32) if signal is None else signal.astype(np.float32),
-                        meta=np.array(meta))
+    np.savez_compressed(
+        tmp, signal=np.zeros((0, 12), np.float32) if signal is None else signal.astype(np.float32), meta=np.array(meta)
+    )
     os.replace(tmp, path)
 
 
@@ -159,8 +163,9 @@ def _digitize_task(task: tuple[str, float, int, str]) -> tuple[str, float]:
         from ecgdigitize.image_io import load_image
         from ecgdigitize.pipeline import digitize_page
 
-        result = digitize_page(load_image(image_file), None, fs=fs, num_samples=num_samples,
-                               lead_names=list(STANDARD_LEADS))
+        result = digitize_page(
+            load_image(image_file), None, fs=fs, num_samples=num_samples, lead_names=list(STANDARD_LEADS)
+        )
         signal = np.asarray(result.signal, np.float64)
         check = result.check.to_dict() if result.check is not None else None
         status = result.status
@@ -176,8 +181,9 @@ def default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def digitize_training_pages(pages: Sequence[tuple[str, str, float, int]], cache_dir: str, workers: int = 0,
-                            progress: bool = False) -> tuple[list[DigitizedPage], DigitizeStats]:
+def digitize_training_pages(
+    pages: Sequence[tuple[str, str, float, int]], cache_dir: str, workers: int = 0, progress: bool = False
+) -> tuple[list[DigitizedPage], DigitizeStats]:
     """Read every page ``(record, image file, fs, num_samples)`` from the cache or by digitizing it (misses in
     ``workers`` processes; 0: :func:`default_workers`). Returns the pages in the given order and the counts."""
     t0 = time.time()
@@ -203,10 +209,17 @@ def digitize_training_pages(pages: Sequence[tuple[str, str, float, int]], cache_
 
         os.makedirs(cache_dir, exist_ok=True)
         lead_labels.save_classifier(cache_dir)  # trained once here, loaded by every worker
-        logger.info("digitizing %d training pages (%d cached) with %d worker(s)", len(todo), stats.hits,
-                    min(workers, len(todo)))
-        for i, res in run_tasks(_digitize_task, todo, workers, _init_worker, (cache_dir,),
-                                progress="digitizing training pages" if progress else None):
+        logger.info(
+            "digitizing %d training pages (%d cached) with %d worker(s)", len(todo), stats.hits, min(workers, len(todo))
+        )
+        for i, res in run_tasks(
+            _digitize_task,
+            todo,
+            workers,
+            _init_worker,
+            (cache_dir,),
+            progress="digitizing training pages" if progress else None,
+        ):
             if isinstance(res, WorkerCrashed) or not isinstance(res, tuple):
                 _write_entry(todo[i][3], None, None, 0.0, "worker crashed")
                 continue

@@ -4,6 +4,7 @@ of the training examples and the reductions of metrics across ranks.
 Started by ``torchrun --nproc_per_node N train_model.py ...`` the environment holds ``RANK``, ``WORLD_SIZE``
 and ``LOCAL_RANK``; without it everything here degrades to a single process (world size 1, no process group).
 """
+
 from __future__ import annotations
 
 import logging
@@ -102,8 +103,7 @@ def all_reduce_sums(ctx: DistContext, sums: dict[str, float], count: float) -> t
     if not ctx.enabled:
         return sums, count
     keys = sorted(set().union(*all_gather_objects(ctx, sorted(sums))))
-    values = torch.tensor([sums.get(k, 0.0) for k in keys] + [float(count)], dtype=torch.float64,
-                          device=ctx.device)
+    values = torch.tensor([sums.get(k, 0.0) for k in keys] + [float(count)], dtype=torch.float64, device=ctx.device)
     dist.all_reduce(values)
     out = values.cpu().tolist()
     return dict(zip(keys, out[:-1])), out[-1]

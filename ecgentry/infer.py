@@ -1,4 +1,5 @@
 """Running the trained entry on one record (what ``team_code.run_models`` runs)."""
+
 from __future__ import annotations
 
 import json
@@ -16,16 +17,15 @@ import helper_code as hc
 from ecgdigitize import lead_labels
 from ecgdigitize.image_io import load_image
 from ecgdigitize.pipeline import digitize_page
-from ecgentry.records import header_facts, read_header, record_image_files, resample_signal, standard_leads
 from ecgentry.calibration import apply_calibration
 from ecgentry.model_folder import ENTRY_FILE, MODEL_SUBFOLDER
+from ecgentry.records import header_facts, read_header, record_image_files, resample_signal, standard_leads
 from ecgfeatures.features import FEATURE_NAMES, extract_features, features_to_model_input, nothing_measured
 from ecgfeatures.trust import page_usable, trusted_signal
 from ecgvocab import OUTPUT_LIMIT_MV, clip_for_wfdb, lead_key
 from models.model import ECGMultiHeadModel
 
 logger = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -43,7 +43,11 @@ class EntryModels:
     @property
     def trace_source(self) -> str:
         source = self.summary.get("trace_source", "classical")
-        return "classical" if source == "auto" or self.model.segmentation_head is None and source != "classical" else source
+        return (
+            "classical"
+            if source == "auto" or self.model.segmentation_head is None and source != "classical"
+            else source
+        )
 
 
 def load_entry(model_folder: str, device: str = "auto") -> EntryModels:
@@ -53,15 +57,22 @@ def load_entry(model_folder: str, device: str = "auto") -> EntryModels:
     if not entry.is_file():
         raise FileNotFoundError(f"{model_folder!r} is not a complete model folder (no {ENTRY_FILE}); train first")
     summary = json.loads(entry.read_text(encoding="utf-8"))
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    dev = torch.device(
+        "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+    )
     model = ECGMultiHeadModel.load(folder / MODEL_SUBFOLDER, device=dev)
     model.eval()
     lead_labels.load_classifier(folder)  # else trained at its first use (older model folders)
     return EntryModels(model=model, device=dev, summary=summary)
 
 
-def trace_maps(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor | None, transform: Any, image: np.ndarray,
-               sources: Sequence[str]) -> dict[str, np.ndarray]:
+def trace_maps(
+    entry_model: ECGMultiHeadModel,
+    seg_logits: torch.Tensor | None,
+    transform: Any,
+    image: np.ndarray,
+    sources: Sequence[str],
+) -> dict[str, np.ndarray]:
     """The learned trace probabilities handed to the vectoriser, by source: "segmentation" (the segmentation head's
     map) and "combined" (the classical map gated by the dilated segmentation map); the head runs once for all of
     them. Made at the digitizer's working size (``image`` downscaled to its long side ``MAX_WORK_SIDE`` px, as
@@ -100,8 +111,9 @@ def trace_maps(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor | None, 
     return out
 
 
-def trace_map(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor | None, transform: Any, image: np.ndarray,
-              source: str) -> np.ndarray | None:
+def trace_map(
+    entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor | None, transform: Any, image: np.ndarray, source: str
+) -> np.ndarray | None:
     """One source's trace probability (see :func:`trace_maps`); None for the classical map."""
     return trace_maps(entry_model, seg_logits, transform, image, (source,)).get(source)
 
@@ -114,8 +126,9 @@ PER_PAGE_ALTERNATIVES = ("combined", "segmentation")
 PER_PAGE_MIN_COVERAGE = 0.95
 
 
-def digitize_per_page(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor | None, transform: Any,
-                      image: np.ndarray, **kwargs: Any) -> Any:
+def digitize_per_page(
+    entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor | None, transform: Any, image: np.ndarray, **kwargs: Any
+) -> Any:
     """The ``"per-page"`` trace source: the page read with the classical trace map, and, when its self-check is
     not ok and the model has a segmentation head, read again with each learned map; the reading whose
     self-check ranks highest (``ecgdigitize.pipeline.reading_rank``) among those keeping the classical reading's
@@ -135,17 +148,34 @@ def digitize_per_page(entry_model: ECGMultiHeadModel, seg_logits: torch.Tensor |
     return best
 
 
-def analyse_page(entry: EntryModels, image: np.ndarray, *, fs: float, num_samples: int, lead_names: list[str],
-                 source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def analyse_page(
+    entry: EntryModels,
+    image: np.ndarray,
+    *,
+    fs: float,
+    num_samples: int,
+    lead_names: list[str],
+    source: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """One page -> (signal (num_samples, len(lead_names)) mV with NaN where not printed, Dx probabilities (C,))."""
-    signal, probs, _ = analyse_page_result(entry, image, fs=fs, num_samples=num_samples, lead_names=lead_names,
-                                           source=source)
+    signal, probs, _ = analyse_page_result(
+        entry, image, fs=fs, num_samples=num_samples, lead_names=lead_names, source=source
+    )
     return signal, probs
 
 
-def analyse_page_result(entry: EntryModels, image: np.ndarray, *, fs: float, num_samples: int, lead_names: list[str],
-                        source: str | None = None, layout: str = "auto", paper_speed: float | None = None,
-                        gain: float = 10.0) -> tuple[np.ndarray, np.ndarray, Any]:
+def analyse_page_result(
+    entry: EntryModels,
+    image: np.ndarray,
+    *,
+    fs: float,
+    num_samples: int,
+    lead_names: list[str],
+    source: str | None = None,
+    layout: str = "auto",
+    paper_speed: float | None = None,
+    gain: float = 10.0,
+) -> tuple[np.ndarray, np.ndarray, Any]:
     """Like :func:`analyse_page`, plus the digitizer's ``DigitizationResult`` (None with the regression head).
     Dx: the signal features come from the leads the page's self-check trusts (``ecgfeatures.trust``); a page whose
     digitization failed gives no probabilities (its record gets the fallback labels when no other page is read);
@@ -183,8 +213,15 @@ def analyse_page_result(entry: EntryModels, image: np.ndarray, *, fs: float, num
     return signal, probs, result
 
 
-def dx_probabilities(entry: EntryModels, signal: np.ndarray, lead_names: list[str], fs: float, result: Any = None,
-                     feats: Any = None, check: Any = "from result") -> np.ndarray:
+def dx_probabilities(
+    entry: EntryModels,
+    signal: np.ndarray,
+    lead_names: list[str],
+    fs: float,
+    result: Any = None,
+    feats: Any = None,
+    check: Any = "from result",
+) -> np.ndarray:
     """The Dx probabilities (C,) of one page from its digitized ``signal`` (num_samples, len(lead_names)) and the
     backbone's feature maps ``feats`` (needed only by a head that uses image features); empty when the page is
     no evidence. ``result``: the ``DigitizationResult`` (its self-check decides, unless ``check`` is given: a
@@ -220,8 +257,13 @@ def dx_probabilities(entry: EntryModels, signal: np.ndarray, lead_names: list[st
             return np.zeros(0)
         extra = torch.from_numpy(features_to_model_input(values[None])).to(entry.device)
     calibration = entry.summary.get("dx_calibration")
-    return model.predict_dx(feats, extra, calibrate=lambda p: apply_calibration(p, calibration),
-                            raw_features=values, feature_names=FEATURE_NAMES)
+    return model.predict_dx(
+        feats,
+        extra,
+        calibrate=lambda p: apply_calibration(p, calibration),
+        raw_features=values,
+        feature_names=FEATURE_NAMES,
+    )
 
 
 def labels_from_probs(entry: EntryModels, probs: np.ndarray) -> list[str]:
@@ -299,8 +341,9 @@ def _run_record(entry: EntryModels, record: str, verbose: bool) -> tuple[np.ndar
         try:
             s, p = analyse_page(entry, image, fs=fs, num_samples=num_samples, lead_names=lead_names)
         except Exception as exc:  # noqa: BLE001 - never lose a record: NaN signal for this page
-            logger.warning("record %s: page %s failed (%s: %s)", record, os.path.basename(path),
-                           type(exc).__name__, exc)
+            logger.warning(
+                "record %s: page %s failed (%s: %s)", record, os.path.basename(path), type(exc).__name__, exc
+            )
             continue
         finally:
             del image

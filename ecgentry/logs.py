@@ -1,4 +1,5 @@
 """Logging set-up of the entry points: one format, INFO when verbose, WARNING otherwise."""
+
 from __future__ import annotations
 
 import logging

@@ -1,5 +1,6 @@
 """The trained model folder: ``model/`` (the network), the lead-label classifier, ``train_config.json`` and, written
 last, ``entry.json`` (the training summary; a folder without it is incomplete and never loaded)."""
+
 from __future__ import annotations
 
 import json

@@ -4,6 +4,7 @@ signal fitted to that header (shape and storable range) and the labels.
 Shared by ``run_model.py`` and ``python -m ecgentry run`` so that both write byte-identical outputs; only the
 official ``helper_code`` writers are used.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,18 @@ from typing import Any
 import numpy as np
 
 from ecgvocab import clip_for_wfdb, physical_range
-from helper_code import (get_adc_gains, get_baselines, get_num_samples, get_num_signals, get_signal_formats,
-                         load_header, save_header, save_labels, save_signals, substring_labels)
+from helper_code import (
+    get_adc_gains,
+    get_baselines,
+    get_num_samples,
+    get_num_signals,
+    get_signal_formats,
+    load_header,
+    save_header,
+    save_labels,
+    save_signals,
+    substring_labels,
+)
 
 
 def conform_signal(signal: Any, header: str) -> np.ndarray:
@@ -49,8 +60,9 @@ def conform_signal(signal: Any, header: str) -> np.ndarray:
     for channel in range(values.shape[1]):
         if channel >= min(len(formats), len(gains), len(baselines)):
             break
-        values[:, channel] = clip_for_wfdb(values[:, channel],
-                                           *physical_range(formats[channel], gains[channel], baselines[channel]))
+        values[:, channel] = clip_for_wfdb(
+            values[:, channel], *physical_range(formats[channel], gains[channel], baselines[channel])
+        )
     return np.ascontiguousarray(values)
 
 
@@ -66,8 +78,9 @@ def conform_labels(labels: Any) -> list[str]:
 def header_without_labels(header: str) -> str:
     """The header text minus ``# Labels:`` lines (outputs carry the model's labels only)."""
     key = substring_labels.lstrip("#").strip()  # "Labels:"; matches "# Labels:" and "#Labels:"
-    lines = [line for line in header.split("\n")
-             if not (line.startswith("#") and line.lstrip("#").strip().startswith(key))]
+    lines = [
+        line for line in header.split("\n") if not (line.startswith("#") and line.lstrip("#").strip().startswith(key))
+    ]
     text = "\n".join(lines)
     return text if text.endswith("\n") else text + "\n"
 

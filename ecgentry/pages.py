@@ -1,5 +1,6 @@
 """Image files as pages: finding them in folders and reading every page (multi-page TIFF as several, one frame
 at a time, through the one opener ``ecgdigitize.image_io.iter_pages``)."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -12,8 +13,18 @@ import numpy as np
 
 from ecgdigitize.image_io import ImageHeader, ImageRefused, iter_pages, read_image_header
 
-__all__ = ["IMAGE_EXTENSIONS", "DEFAULT_EXCLUDES", "ImageJob", "ImageHeader", "ImageRefused", "find_images",
-           "plan_jobs", "iter_pages", "load_pages", "read_image_header"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "DEFAULT_EXCLUDES",
+    "ImageJob",
+    "ImageHeader",
+    "ImageRefused",
+    "find_images",
+    "plan_jobs",
+    "iter_pages",
+    "load_pages",
+    "read_image_header",
+]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 # Renderer masks and this tool's own overlays are images too, but never ECG pages.
@@ -29,8 +40,9 @@ class ImageJob:
     name: str
 
 
-def find_images(inputs: list[str], excludes: tuple[str, ...] = DEFAULT_EXCLUDES,
-                skip_under: str | None = None) -> tuple[list[tuple[str, str]], list[str]]:
+def find_images(
+    inputs: list[str], excludes: tuple[str, ...] = DEFAULT_EXCLUDES, skip_under: str | None = None
+) -> tuple[list[tuple[str, str]], list[str]]:
     """``([(file, relative directory for its outputs)], [missing inputs])``: files given directly (any extension;
     output directory ".") and image files under folders (recursive, sorted; output directory mirrors the
     folder). Files under ``skip_under`` (the output folder) and names matching ``excludes`` are left out."""

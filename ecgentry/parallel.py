@@ -4,6 +4,7 @@ torch thread; results come back as ``(task index, result)`` in completion order,
 A worker that dies (killed, out of memory, a crash in native code) takes only its own task with it: the task is
 run once more in a fresh worker (``retries``), then reported as :class:`WorkerCrashed`; the other workers go on.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,8 +45,9 @@ def limit_threads(num_threads: int = 1) -> None:
         pass
 
 
-def _worker_main(conn: Connection, func: Callable[[Any], Any], initializer: Callable[..., None],
-                 initargs: tuple) -> None:
+def _worker_main(
+    conn: Connection, func: Callable[[Any], Any], initializer: Callable[..., None], initargs: tuple
+) -> None:
     """A worker: initialise once, then run ``(index, task)`` messages until ``None``; answers
     ``("result", index, result)`` or, once, ``("init_failed", traceback text)``."""
     try:
@@ -72,8 +74,15 @@ class _Worker:
     task: int | None = None
 
 
-def run_tasks(func: Callable[[Any], Any], tasks: Sequence[Any], workers: int, initializer: Callable[..., None],
-              initargs: tuple = (), progress: str | None = None, retries: int = RETRIES) -> Iterator[tuple[int, Any]]:
+def run_tasks(
+    func: Callable[[Any], Any],
+    tasks: Sequence[Any],
+    workers: int,
+    initializer: Callable[..., None],
+    initargs: tuple = (),
+    progress: str | None = None,
+    retries: int = RETRIES,
+) -> Iterator[tuple[int, Any]]:
     """Run ``func(task)`` for every task; ``workers`` <= 1 runs in this process (``initializer`` called once here).
     ``func`` must catch its own errors; a task whose worker died on each of its ``1 + retries`` tries yields
     :class:`WorkerCrashed`. Raises :class:`WorkerInitFailed` when a worker's initializer raises.
@@ -103,8 +112,14 @@ def run_tasks(func: Callable[[Any], Any], tasks: Sequence[Any], workers: int, in
             bar.close()
 
 
-def _run_pool(func: Callable[[Any], Any], tasks: Sequence[Any], workers: int, initializer: Callable[..., None],
-              initargs: tuple, retries: int) -> Iterator[tuple[int, Any]]:
+def _run_pool(
+    func: Callable[[Any], Any],
+    tasks: Sequence[Any],
+    workers: int,
+    initializer: Callable[..., None],
+    initargs: tuple,
+    retries: int,
+) -> Iterator[tuple[int, Any]]:
     ctx = mp.get_context("spawn")  # no fork after torch/OpenCV threads started
     pending: deque[int] = deque(range(len(tasks)))
     tries = [0] * len(tasks)
@@ -167,12 +182,15 @@ def _run_pool(func: Callable[[Any], Any], tasks: Sequence[Any], workers: int, in
                 if index is None:
                     continue
                 if tries[index] <= retries:
-                    logger.warning("a worker died (exit code %s) on task %d; running it again in a fresh worker",
-                                   code, index)
+                    logger.warning(
+                        "a worker died (exit code %s) on task %d; running it again in a fresh worker", code, index
+                    )
                     pending.appendleft(index)
                 else:
-                    yield index, WorkerCrashed(f"worker process died (exit code {code}) on each of "
-                                               f"{tries[index]} tries")
+                    yield (
+                        index,
+                        WorkerCrashed(f"worker process died (exit code {code}) on each of {tries[index]} tries"),
+                    )
     finally:
         for worker in live:
             try:

@@ -1,5 +1,6 @@
 """An untrained model folder (random weights) that ``load_models`` / ``run_models`` accept: for benchmarks and
 tests of the inference path (memory, failures), where what the network predicts does not matter."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,13 @@ TINY_BACKBONE: dict[str, Any] = {
 DEFAULT_CLASSES = ("NORM", "Old MI", "AFIB/AFL")
 
 
-def write_random_entry(folder: str | Path, trace_source: str = "combined", backbone: dict[str, Any] | None = None,
-                       classes: tuple[str, ...] = DEFAULT_CLASSES, seed: int = 0) -> Path:
+def write_random_entry(
+    folder: str | Path,
+    trace_source: str = "combined",
+    backbone: dict[str, Any] | None = None,
+    classes: tuple[str, ...] = DEFAULT_CLASSES,
+    seed: int = 0,
+) -> Path:
     """Write a model folder (``model/`` + ``entry.json``) holding a randomly initialised multi-head model (Dx and
     segmentation heads; ``backbone``: ``BackboneConfig`` fields, default :data:`TINY_BACKBONE`, or None keys left
     at ``TrainConfig``'s defaults when given ``{}``) whose entry uses ``trace_source`` (classical, segmentation,
@@ -31,14 +37,23 @@ def write_random_entry(folder: str | Path, trace_source: str = "combined", backb
     from models.model import build_model
 
     torch.manual_seed(seed)
-    cfg = TrainConfig.from_dict({"backbone": {**(TINY_BACKBONE if backbone is None else {"pretrained": False}),
-                                              **(backbone or {})},
-                                 "dx_hidden_sizes": [16], "segmentation_decoder_channels": 8})
+    cfg = TrainConfig.from_dict(
+        {
+            "backbone": {**(TINY_BACKBONE if backbone is None else {"pretrained": False}), **(backbone or {})},
+            "dx_hidden_sizes": [16],
+            "segmentation_decoder_channels": 8,
+        }
+    )
     model = build_model(build_model_config(cfg, list(classes), pretrained=False))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / MODEL_SUBFOLDER)
-    summary = {"classes": list(classes), "fallback_labels": [classes[0]], "digitizer": cfg.digitizer,
-               "trace_source": trace_source, "weights_source": "random"}
+    summary = {
+        "classes": list(classes),
+        "fallback_labels": [classes[0]],
+        "digitizer": cfg.digitizer,
+        "trace_source": trace_source,
+        "weights_source": "random",
+    }
     (folder / ENTRY_FILE).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     return folder

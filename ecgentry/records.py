@@ -2,6 +2,7 @@
 
 Only the official ``helper_code`` functions are used, so the organisers' copy of that file works too.
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,5 +1,6 @@
 """The training report in the model folder: ``training_report.csv`` (one row per epoch: losses, validation
 scores) and ``training_report.png`` (loss curves and validation macro F per epoch)."""
+
 from __future__ import annotations
 
 import csv
@@ -51,14 +52,27 @@ def write_report_png(model_folder: str | os.PathLike, history: list[dict[str, An
         logger.warning("no training_report.png (matplotlib unavailable: %s)", exc)
         return None
     epochs = [row.get("epoch", i + 1) for i, row in enumerate(history)]
-    loss_keys = sorted({k for row in history for k in row
-                        if k.startswith(("train_", "val_")) and not k.startswith(("train_weight", "val_weight"))
-                        and "macro_f" not in k and "." not in k})  # total and one curve per task
+    loss_keys = sorted(
+        {
+            k
+            for row in history
+            for k in row
+            if k.startswith(("train_", "val_"))
+            and not k.startswith(("train_weight", "val_weight"))
+            and "macro_f" not in k
+            and "." not in k
+        }
+    )  # total and one curve per task
     f_keys = sorted({k for row in history for k in row if "macro_f" in k})
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for key in loss_keys:
-        axes[0].plot(epochs, [row.get(key, float("nan")) for row in history], marker="o",
-                     linestyle="-" if key.startswith("train_") else "--", label=key)
+        axes[0].plot(
+            epochs,
+            [row.get(key, float("nan")) for row in history],
+            marker="o",
+            linestyle="-" if key.startswith("train_") else "--",
+            label=key,
+        )
     axes[0].set_xlabel("epoch")
     axes[0].set_ylabel("loss")
     axes[0].set_title("losses")

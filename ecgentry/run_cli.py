@@ -8,6 +8,7 @@ official meaning (a failing record gets empty outputs; without it the first fail
 that dies on a record (killed, out of memory) is replaced; the record runs once more in the fresh worker and, if
 that one dies too, is written with a NaN signal of the header's shape and the fallback labels (the run goes on).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--model_folder", required=True)
     parser.add_argument("-o", "--output_folder", required=True)
     parser.add_argument("-f", "--allow_failures", action="store_true")
-    parser.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)),
-                        help="worker processes (default: min(4, CPUs))")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=max(1, min(4, os.cpu_count() or 1)),
+        help="worker processes (default: min(4, CPUs))",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="progress bar")
 
 
@@ -56,14 +61,16 @@ def _run_one(args: tuple[str, str]) -> tuple[str, Any, Any, str | None]:
         return record, None, None, traceback.format_exc(limit=-1).strip()
 
 
-def write_record_outputs(data_folder: str, output_folder: str, record: str, signal: Any, labels: Any,
-                         allow_failures: bool) -> int:
+def write_record_outputs(
+    data_folder: str, output_folder: str, record: str, signal: Any, labels: Any, allow_failures: bool
+) -> int:
     """Write one record's outputs exactly as ``run_model.py`` does (``ecgentry.outputs.write_outputs``); returns
     the number of failures (0 or 1)."""
     from ecgentry.outputs import write_outputs
 
-    return write_outputs(os.path.join(data_folder, record), os.path.join(output_folder, record), signal, labels,
-                         allow_failures)
+    return write_outputs(
+        os.path.join(data_folder, record), os.path.join(output_folder, record), signal, labels, allow_failures
+    )
 
 
 def crashed_record_outputs(data_folder: str, model_folder: str, record: str) -> tuple[Any, list[str]]:
@@ -88,9 +95,8 @@ class RecordFailed(RuntimeError):
 
 def run(args: argparse.Namespace) -> int:
     """Run the entry on every record of the data folder; returns the exit code."""
-    from helper_code import find_records
-
     from ecgentry.parallel import WorkerCrashed, WorkerInitFailed, run_tasks
+    from helper_code import find_records
 
     records = find_records(args.data_folder)
     if not records:
@@ -105,8 +111,14 @@ def run(args: argparse.Namespace) -> int:
     failures = 0
     tasks = [(args.data_folder, r) for r in records]
     try:
-        for i, res in run_tasks(_run_one, tasks, workers, _init_worker, (args.model_folder, threads),
-                                progress="records" if args.verbose else None):
+        for i, res in run_tasks(
+            _run_one,
+            tasks,
+            workers,
+            _init_worker,
+            (args.model_folder, threads),
+            progress="records" if args.verbose else None,
+        ):
             if isinstance(res, WorkerCrashed):
                 logger.warning("record %s: %s; written as NaN with the fallback labels", records[i], res)
                 signal, labels = crashed_record_outputs(args.data_folder, args.model_folder, records[i])
@@ -118,8 +130,9 @@ def run(args: argparse.Namespace) -> int:
                 failures += 1
                 logger.warning("run_models failed on %s: %s", record, error)
                 signal, labels = None, []
-            failures += write_record_outputs(args.data_folder, args.output_folder, record, signal, labels,
-                                             args.allow_failures)
+            failures += write_record_outputs(
+                args.data_folder, args.output_folder, record, signal, labels, args.allow_failures
+            )
     except WorkerInitFailed as exc:
         logger.error("the model %r could not be loaded: %s", args.model_folder, str(exc).strip().splitlines()[-1])
         return 2

@@ -8,6 +8,7 @@ symlink: both sides are compared after resolving.
 
 Only the standard library is used, so the entry scripts at the repository root import it cleanly.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,8 +46,13 @@ def inside(folder: str | os.PathLike, name: str | os.PathLike, record: str, what
     """:func:`resolve_inside`, logging a warning that names ``record`` and ``what`` the file is when refused."""
     path = resolve_inside(folder, name)
     if path is None:
-        logger.warning("record %s: %s %r is outside the record's folder %s; skipped", record, what, os.fspath(name),
-                       os.fspath(folder))
+        logger.warning(
+            "record %s: %s %r is outside the record's folder %s; skipped",
+            record,
+            what,
+            os.fspath(name),
+            os.fspath(folder),
+        )
     return path
 
 
@@ -54,8 +60,9 @@ def require_inside(folder: str | os.PathLike, name: str | os.PathLike, record: s
     """:func:`resolve_inside` or :class:`OutsideFolder` (naming the record) when refused."""
     path = resolve_inside(folder, name)
     if path is None:
-        raise OutsideFolder(f"record {record}: {what} {os.fspath(name)!r} is outside the record's folder "
-                            f"{os.fspath(folder)}")
+        raise OutsideFolder(
+            f"record {record}: {what} {os.fspath(name)!r} is outside the record's folder {os.fspath(folder)}"
+        )
     return path
 
 
@@ -64,8 +71,9 @@ def same_folder(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     return os.path.realpath(os.fspath(a)) == os.path.realpath(os.fspath(b))
 
 
-def copy_inside(src_folder: str | os.PathLike, dst_folder: str | os.PathLike, name: str, record: str,
-                what: str = "file") -> str:
+def copy_inside(
+    src_folder: str | os.PathLike, dst_folder: str | os.PathLike, name: str, record: str, what: str = "file"
+) -> str:
     """Copy ``src_folder/name`` to ``dst_folder/name`` when both resolve inside their folders. Returns
     ``"copied"``, ``"same"`` (source and destination are one file), ``"missing"`` (no such source file) or
     ``"refused"`` (outside a folder; warned)."""

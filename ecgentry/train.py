@@ -8,6 +8,7 @@ rendered pages; records with images but no signal through their images.
 :func:`train` runs the steps of :mod:`ecgentry.training` in order: records and split, pages, the network's page
 loop with checkpoints, the Dx fit (thresholds, calibration, rhythm rules), the trace source, the model folder.
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,13 +28,25 @@ from ecgentry.model_folder import ENTRY_FILE, save_entry
 from ecgentry.records import RecordInfo, scan_records
 from ecgentry.training.batches import Batcher, digitization_like
 from ecgentry.training.data import Example, labels_matrix, order_classes, positive_weights, split_by_record
-from ecgentry.training.dx_fit import (attach_digitized_pages, dx_design, fit_dx_full_batch, fit_dx_rhythm_rules,
-                                      tune_on_pages)
+from ecgentry.training.dx_fit import (
+    attach_digitized_pages,
+    dx_design,
+    fit_dx_full_batch,
+    fit_dx_rhythm_rules,
+    tune_on_pages,
+)
 from ecgentry.training.loop import LossModule, loop_needed, lr_lambda, run_epoch
 from ecgentry.training.metrics import macro_f
 from ecgentry.training.pages import choose_trace_source, render_training_pages
-from ecgentry.training.resume import (ENV_STOP_AFTER_EPOCHS, ENV_TRAIN_TRACE_DIR, TrainingInterrupted, resume_mismatch,
-                                      stop_after_epochs, training_fingerprint, write_trace)
+from ecgentry.training.resume import (
+    ENV_STOP_AFTER_EPOCHS,
+    ENV_TRAIN_TRACE_DIR,
+    TrainingInterrupted,
+    resume_mismatch,
+    stop_after_epochs,
+    training_fingerprint,
+    write_trace,
+)
 from ecgfeatures.features import FEATURE_NAMES
 from ecgvocab import STANDARD_LEADS
 from models.config import DigitizationHeadConfig, DxHeadConfig, LossConfig, ModelConfig
@@ -42,12 +55,22 @@ from models.model import build_model
 logger = logging.getLogger(__name__)
 
 #: Names other modules and scripts take from here.
-__all__ = ["TrainingInterrupted", "build_model_config", "digitization_like", "fit_dx_full_batch", "macro_f",
-           "order_classes", "positive_weights", "split_by_record", "train"]
+__all__ = [
+    "TrainingInterrupted",
+    "build_model_config",
+    "digitization_like",
+    "fit_dx_full_batch",
+    "macro_f",
+    "order_classes",
+    "positive_weights",
+    "split_by_record",
+    "train",
+]
 
 
-def build_model_config(cfg: TrainConfig, classes: list[str], pos_weight: list[float] | None = None,
-                       pretrained: bool = True) -> ModelConfig:
+def build_model_config(
+    cfg: TrainConfig, classes: list[str], pos_weight: list[float] | None = None, pretrained: bool = True
+) -> ModelConfig:
     """The model configuration for these classes (``pretrained``: were pre-trained backbone weights found;
     with ``dx_use_image="auto"`` the Dx head uses image features only then)."""
     dig = DigitizationHeadConfig(kind="regression") if cfg.regression else None
@@ -55,18 +78,24 @@ def build_model_config(cfg: TrainConfig, classes: list[str], pos_weight: list[fl
     if cfg.segmentation:
         from models.segmentation import SegmentationHeadConfig
 
-        seg = SegmentationHeadConfig(decoder_channels=cfg.segmentation_decoder_channels,
-                                     input_mode=cfg.segmentation_input)
+        seg = SegmentationHeadConfig(
+            decoder_channels=cfg.segmentation_decoder_channels, input_mode=cfg.segmentation_input
+        )
     return ModelConfig(
         backbone=cfg.backbone,
-        dx_head=DxHeadConfig(classes=classes, hidden_sizes=list(cfg.dx_hidden_sizes), dropout=cfg.dx_dropout,
-                             extra_features=len(FEATURE_NAMES) if cfg.signal_features else 0,
-                             standardize=bool(cfg.dx_standardize),
-                             use_image=cfg.dx_use_image is True or (cfg.dx_use_image == "auto" and pretrained)),
+        dx_head=DxHeadConfig(
+            classes=classes,
+            hidden_sizes=list(cfg.dx_hidden_sizes),
+            dropout=cfg.dx_dropout,
+            extra_features=len(FEATURE_NAMES) if cfg.signal_features else 0,
+            standardize=bool(cfg.dx_standardize),
+            use_image=cfg.dx_use_image is True or (cfg.dx_use_image == "auto" and pretrained),
+        ),
         digitization_head=dig,
         segmentation_head=seg,
-        loss=LossConfig(digitization_weights=dict(cfg.digitization_losses), balancing=cfg.balancing,
-                        pos_weight=pos_weight),
+        loss=LossConfig(
+            digitization_weights=dict(cfg.digitization_losses), balancing=cfg.balancing, pos_weight=pos_weight
+        ),
         lead_names=list(STANDARD_LEADS),
     )
 
@@ -87,8 +116,9 @@ def train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool =
         ctx.close()
 
 
-def _train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool, ctx: ddp_utils.DistContext,
-           t_start: float) -> dict[str, Any]:
+def _train(
+    data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool, ctx: ddp_utils.DistContext, t_start: float
+) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     if cfg.num_threads:
@@ -100,8 +130,10 @@ def _train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool,
         for rel, reason in skipped:
             logger.warning("skipping record %s: %s", rel, reason)
     if not infos:
-        raise ValueError(f"no usable training records in {data_folder!r} ({len(skipped)} skipped: "
-                         "each needs labels and an image or a signal)")
+        raise ValueError(
+            f"no usable training records in {data_folder!r} ({len(skipped)} skipped: "
+            "each needs labels and an image or a signal)"
+        )
     classes = order_classes([i.labels for i in infos])
     train_idx, val_idx = split_by_record(len(infos), cfg.val_fraction, cfg.seed)
     train_infos = [infos[i] for i in train_idx]
@@ -130,8 +162,14 @@ def _train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool,
     if not train_examples:
         raise ValueError("no training pages: records need readable images or signals the renderer can draw")
     if ctx.is_main:
-        logger.info("%d training pages (%d records), %d validation pages (%d records), classes %s",
-                    len(train_examples), len(train_infos), len(val_examples), len(val_infos), classes)
+        logger.info(
+            "%d training pages (%d records), %d validation pages (%d records), classes %s",
+            len(train_examples),
+            len(train_infos),
+            len(val_examples),
+            len(val_infos),
+            classes,
+        )
 
     batcher = Batcher(model, classes, cfg, device)
     loss_module = LossModule(model)
@@ -139,13 +177,16 @@ def _train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool,
     if ctx.enabled:
         from torch.nn.parallel import DistributedDataParallel
 
-        runner = DistributedDataParallel(loss_module, device_ids=[device.index] if device.type == "cuda" else None,
-                                         find_unused_parameters=True)
+        runner = DistributedDataParallel(
+            loss_module, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
+        )
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     shard_len = math.ceil(len(train_examples) / ctx.world_size)
     steps_per_epoch = math.ceil(shard_len / cfg.batch_size)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(steps_per_epoch * cfg.epochs, cfg.warmup_fraction))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_lambda(steps_per_epoch * cfg.epochs, cfg.warmup_fraction)
+    )
 
     fingerprint = training_fingerprint(infos, train_examples, val_examples)
     state = ckpt.TrainingState()
@@ -153,8 +194,9 @@ def _train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool,
     if meta is not None:
         why = resume_mismatch(meta, cfg, fingerprint)
         if why is None:
-            state = ckpt.restore_checkpoint(model_folder, meta, model=model, optimizer=optimizer, scheduler=scheduler,
-                                            np_rng=rng, device=device)
+            state = ckpt.restore_checkpoint(
+                model_folder, meta, model=model, optimizer=optimizer, scheduler=scheduler, np_rng=rng, device=device
+            )
             if ctx.is_main:
                 logger.info("resuming from the checkpoint after epoch %d in %s", state.epoch, model_folder)
         elif ctx.is_main:
@@ -167,8 +209,9 @@ def _train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool,
     if verbose and ctx.is_main:
         from tqdm import tqdm
 
-        progress = tqdm(total=steps_per_epoch * cfg.epochs, initial=steps_per_epoch * state.epoch, desc="training",
-                        unit="batch")
+        progress = tqdm(
+            total=steps_per_epoch * cfg.epochs, initial=steps_per_epoch * state.epoch, desc="training", unit="batch"
+        )
     val_indices = ddp_utils.eval_shard(len(val_examples), ctx.rank, ctx.world_size)
     run_loop = loop_needed(model, cfg)
     if not run_loop and ctx.is_main:
@@ -179,8 +222,9 @@ def _train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool,
             break
         shard = ddp_utils.epoch_shard(len(train_examples), epoch, cfg.seed, ctx.rank, ctx.world_size)
         seen: list[int] = []
-        train_parts, _, _ = run_epoch(runner, batcher, train_examples, shard, cfg, ctx, optimizer, scheduler,
-                                       progress, seen)
+        train_parts, _, _ = run_epoch(
+            runner, batcher, train_examples, shard, cfg, ctx, optimizer, scheduler, progress, seen
+        )
         seen_per_epoch.append(seen)
         row = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train_parts.items()}}
         if val_examples:
@@ -204,18 +248,33 @@ def _train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool,
                     logger.info("early stopping after epoch %d", epoch + 1)
                 state.stopped_early = True
         if ctx.is_main:
-            ckpt.save_checkpoint(model_folder, model=model, optimizer=optimizer, scheduler=scheduler, np_rng=rng,
-                                 state=state, config=cfg.to_dict(), fingerprint=fingerprint)
+            ckpt.save_checkpoint(
+                model_folder,
+                model=model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                np_rng=rng,
+                state=state,
+                config=cfg.to_dict(),
+                fingerprint=fingerprint,
+            )
             from ecgentry.report import write_report_csv
 
             write_report_csv(model_folder, state.history)
         ctx.barrier()
-        if stop_after is not None and state.epoch >= stop_after and state.epoch < cfg.epochs and not state.stopped_early:
+        if (
+            stop_after is not None
+            and state.epoch >= stop_after
+            and state.epoch < cfg.epochs
+            and not state.stopped_early
+        ):
             if progress is not None:
                 progress.close()
             write_trace(trace_dir, ctx, model, seen_per_epoch)
-            raise TrainingInterrupted(f"${ENV_STOP_AFTER_EPOCHS}={stop_after}: stopped after epoch {state.epoch} "
-                                      f"(checkpoint in {Path(model_folder) / ckpt.CHECKPOINT_DIR})")
+            raise TrainingInterrupted(
+                f"${ENV_STOP_AFTER_EPOCHS}={stop_after}: stopped after epoch {state.epoch} "
+                f"(checkpoint in {Path(model_folder) / ckpt.CHECKPOINT_DIR})"
+            )
     if progress is not None:
         progress.close()
     write_trace(trace_dir, ctx, model, seen_per_epoch)
@@ -237,8 +296,14 @@ def _train(data_folder: str, model_folder: str, cfg: TrainConfig, verbose: bool,
     if full_batch:
         design = dx_design(model, batcher, infos, train_examples + val_examples, cfg, device)
         if len(design):
-            dx_fit = fit_dx_full_batch(model, design, None, labels_matrix(infos, classes), cfg,
-                                       np.array([prevalence[c] / len(infos) for c in classes]))
+            dx_fit = fit_dx_full_batch(
+                model,
+                design,
+                None,
+                labels_matrix(infos, classes),
+                cfg,
+                np.array([prevalence[c] / len(infos) for c in classes]),
+            )
             thresholds, val_f = dx_fit["thresholds"], dx_fit["oof_macro_f"]
         else:
             logger.warning("no record gives Dx head inputs for the full-batch fit; keeping the page-loop head")

@@ -39,6 +39,7 @@ scaling (:data:`FEATURE_SCALES`) and replaces NaN by 0.
 Public API: :data:`FEATURE_NAMES`, :data:`FEATURE_GROUPS`, :data:`FEATURE_SCALES`,
 :func:`extract_features`, :func:`features_to_model_input`, :func:`nothing_measured`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -63,10 +64,28 @@ TERRITORIES: dict[str, list[str]] = {
 
 # Groups in output order; the last name of each group is its indicator.
 FEATURE_GROUPS: dict[str, list[str]] = {
-    "rhythm": ["heart_rate_bpm", "rr_mean_s", "rr_std_s", "rr_cv", "rmssd_s", "premature_fraction",
-               "compensatory_pause_fraction", "ectopic_wide_fraction", "ectopic_narrow_fraction", "rhythm_measured"],
-    "atrial": ["rr_diff_median_ratio", "p_wave_corr", "p_wave_amp_mv", "p_wave_snr", "af_score",
-               "tachy_score", "brady_score", "atrial_measured"],
+    "rhythm": [
+        "heart_rate_bpm",
+        "rr_mean_s",
+        "rr_std_s",
+        "rr_cv",
+        "rmssd_s",
+        "premature_fraction",
+        "compensatory_pause_fraction",
+        "ectopic_wide_fraction",
+        "ectopic_narrow_fraction",
+        "rhythm_measured",
+    ],
+    "atrial": [
+        "rr_diff_median_ratio",
+        "p_wave_corr",
+        "p_wave_amp_mv",
+        "p_wave_snr",
+        "af_score",
+        "tachy_score",
+        "brady_score",
+        "atrial_measured",
+    ],
     "intervals": ["p_present_fraction", "pr_ms", "qrs_ms", "qt_ms", "qtc_ms", "intervals_measured"],
     "axis": ["axis_deg", "axis_cos", "axis_sin", "axis_measured"],
     "voltage": ["sokolow_lyon_mv", "cornell_mv", "max_r_mv", "max_s_mv", "voltage_measured"],
@@ -80,34 +99,34 @@ _IDX = {n: i for i, n in enumerate(FEATURE_NAMES)}
 
 def _scale_of(name: str) -> float:
     if name == "heart_rate_bpm":
-        return 1.0 / 100.0            # bpm / 100
+        return 1.0 / 100.0  # bpm / 100
     if name.endswith("_ms"):
-        return 1.0 / 100.0            # ms / 100 == s * 10
+        return 1.0 / 100.0  # ms / 100 == s * 10
     if name.endswith("_s"):
-        return 10.0                   # s * 10
+        return 10.0  # s * 10
     if name == "axis_deg":
-        return 1.0 / 180.0            # deg / 180
+        return 1.0 / 180.0  # deg / 180
     if name == "p_wave_snr":
-        return 1.0 / 5.0              # ratio / 5
+        return 1.0 / 5.0  # ratio / 5
     if name == "rr_diff_median_ratio":
-        return 5.0                    # ratio * 5
-    return 1.0                        # mV, fractions, ratios, cos/sin as they are
+        return 5.0  # ratio * 5
+    return 1.0  # mV, fractions, ratios, cos/sin as they are
 
 
 #: Multiplicative scale per feature used by :func:`features_to_model_input` (fixed, no fitting).
 FEATURE_SCALES: np.ndarray = np.array([_scale_of(n) for n in FEATURE_NAMES], dtype=np.float32)
 _MODEL_INPUT_CLIP = 10.0
 
-_PRE_S = 0.30   # median-beat window before R (s)
+_PRE_S = 0.30  # median-beat window before R (s)
 _POST_S = 0.50  # median-beat window after R (s)
 _MIN_RUN_S = 0.3
-_EDGE_S = 0.05          # R peaks this close to a segment's end are dropped (s)
+_EDGE_S = 0.05  # R peaks this close to a segment's end are dropped (s)
 _MIN_RR_FRACTION = 0.45  # of two R peaks closer than this x the median RR, the weaker is dropped
-_WEAK_SLOPE = 0.4        # a detection whose QRS slope is under this x the median is a P or T wave (or noise) ...
-_WEAK_SIZE = 0.6         # ... unless its peak-to-peak size (R +- 60 ms) reaches this x the median (a wide QRS) ...
-_SEARCH_S = 0.3          # ... moved to the steepest QRS within this many seconds when one is there, else dropped
-_END_SIZE = 0.4          # a weak first or last detection with no QRS near stays when at least this x the median size
-_QRS_SLOPE = 0.25        # other leads' mean normalised slope that confirms a QRS (see _spatial_slope)
+_WEAK_SLOPE = 0.4  # a detection whose QRS slope is under this x the median is a P or T wave (or noise) ...
+_WEAK_SIZE = 0.6  # ... unless its peak-to-peak size (R +- 60 ms) reaches this x the median (a wide QRS) ...
+_SEARCH_S = 0.3  # ... moved to the steepest QRS within this many seconds when one is there, else dropped
+_END_SIZE = 0.4  # a weak first or last detection with no QRS near stays when at least this x the median size
+_QRS_SLOPE = 0.25  # other leads' mean normalised slope that confirms a QRS (see _spatial_slope)
 _ARBITRATION_MARGIN = 0.2  # other-lead errors per QRS by which one detector's train must beat the other's
 
 
@@ -174,6 +193,7 @@ def _filter_leads(sig: np.ndarray, fs: float) -> np.ndarray:
 def _nk() -> Any | None:
     try:
         import neurokit2 as nk  # lazy: heavy import
+
         return nk
     except Exception as exc:  # pragma: no cover - depends on the environment
         log.warning("neurokit2 unavailable (%s); using the scipy R-peak detector", exc)
@@ -198,11 +218,14 @@ def _qrs_windows(x: np.ndarray, peaks: np.ndarray, fs: float) -> tuple[list[int]
     """Indices of the ``peaks`` whose QRS window (R +- 60 ms) of ``x`` lies inside and is finite, and those
     windows with their mean removed (K, W)."""
     half = max(2, int(round(0.06 * fs)))
-    idx = [i for i, p in enumerate(peaks) if p - half >= 0 and p + half < len(x)
-           and np.isfinite(x[p - half:p + half + 1]).all()]
+    idx = [
+        i
+        for i, p in enumerate(peaks)
+        if p - half >= 0 and p + half < len(x) and np.isfinite(x[p - half : p + half + 1]).all()
+    ]
     if not idx:
         return idx, np.zeros((0, 2 * half + 1))
-    w = np.stack([x[peaks[i] - half:peaks[i] + half + 1] for i in idx])
+    w = np.stack([x[peaks[i] - half : peaks[i] + half + 1] for i in idx])
     return idx, w - w.mean(axis=1, keepdims=True)
 
 
@@ -247,7 +270,7 @@ def _tidy_peaks(x: np.ndarray, peaks: np.ndarray, fs: float) -> np.ndarray:
     w = max(1, int(round(0.05 * fs)))
 
     def strength_at(q: int) -> float:
-        return float(slope[max(0, q - w):q + w + 1].max())
+        return float(slope[max(0, q - w) : q + w + 1].max())
 
     p = _without_close_pairs(p, np.array([strength_at(q) for q in p]))
     if len(p) < 3:
@@ -255,7 +278,7 @@ def _tidy_peaks(x: np.ndarray, peaks: np.ndarray, fs: float) -> np.ndarray:
     strength = np.array([strength_at(q) for q in p])
     typical = float(np.median(strength))
     h = max(2, int(round(0.06 * fs)))
-    size = np.array([np.ptp(xf[max(0, q - h):q + h + 1]) for q in p])
+    size = np.array([np.ptp(xf[max(0, q - h) : q + h + 1]) for q in p])
     size_med = float(np.median(size))
     weak = (strength < _WEAK_SLOPE * typical) & (size < _WEAK_SIZE * size_med)
     rr_med = float(np.median(np.diff(p)))
@@ -335,8 +358,8 @@ def _train_errors(peaks: np.ndarray, spatial: np.ndarray, fs: float) -> float | 
         return None
     s = np.where(known, spatial, 0.0)
     w = max(1, int(round(0.06 * fs)))
-    judged = [q for q in peaks if known[max(0, q - w):q + w + 1].all()]
-    unconfirmed = sum(s[max(0, q - w):q + w + 1].max() < _QRS_SLOPE for q in judged)
+    judged = [q for q in peaks if known[max(0, q - w) : q + w + 1].all()]
+    unconfirmed = sum(s[max(0, q - w) : q + w + 1].max() < _QRS_SLOPE for q in judged)
     qrs, _ = sps.find_peaks(s, height=2 * _QRS_SLOPE, distance=max(1, int(0.25 * fs)))
     tol = int(round(0.1 * fs))
     missed = sum(not np.any(np.abs(np.asarray(peaks) - q) <= tol) for q in qrs) if len(peaks) else len(qrs)
@@ -391,7 +414,7 @@ def _detect_r_peaks(raw: np.ndarray, fs: float, others: np.ndarray | None = None
 
 
 def _local_median(rr: np.ndarray, half: int = 2) -> np.ndarray:
-    return np.array([np.median(rr[max(0, i - half):i + half + 1]) for i in range(len(rr))])
+    return np.array([np.median(rr[max(0, i - half) : i + half + 1]) for i in range(len(rr))])
 
 
 def _rhythm(peaks: np.ndarray, fs: float, out: np.ndarray) -> np.ndarray:
@@ -441,8 +464,7 @@ def _ectopy(x: np.ndarray, peaks: np.ndarray, premature: np.ndarray, fs: float, 
     out[_IDX["ectopic_narrow_fraction"]] = narrow / len(ok)
 
 
-def _atrial(x: np.ndarray, peaks: np.ndarray, premature: np.ndarray, fs: float,
-            out: np.ndarray) -> np.ndarray | None:
+def _atrial(x: np.ndarray, peaks: np.ndarray, premature: np.ndarray, fs: float, out: np.ndarray) -> np.ndarray | None:
     """Fill the "atrial" features from the filtered rhythm lead ``x`` (N,) mV and its R ``peaks`` (global
     sample indices); returns the correlation of every beat's pre-QRS window with the median window (NaN for
     beats without a complete window or premature ones), or None when fewer than 3 windows exist."""
@@ -460,11 +482,14 @@ def _atrial(x: np.ndarray, peaks: np.ndarray, premature: np.ndarray, fs: float,
     if w0 - w1 < 4:
         return None
     corr = np.full(len(peaks), np.nan)
-    use = [i for i, p in enumerate(peaks) if not premature[i] and p - w0 >= 0 and p - w1 <= len(x)
-           and np.isfinite(x[p - w0:p - w1]).all()]
+    use = [
+        i
+        for i, p in enumerate(peaks)
+        if not premature[i] and p - w0 >= 0 and p - w1 <= len(x) and np.isfinite(x[p - w0 : p - w1]).all()
+    ]
     if len(use) < 3:
         return None
-    segs = np.stack([x[peaks[i] - w0:peaks[i] - w1] for i in use])
+    segs = np.stack([x[peaks[i] - w0 : peaks[i] - w1] for i in use])
     segs = segs - segs.mean(axis=1, keepdims=True)
     med = np.median(segs, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -590,8 +615,7 @@ def extract_features(signal: np.ndarray, fs: float) -> np.ndarray:
     try:
         _extract(signal, fs, out)
     except Exception as exc:  # safety net: features are optional inputs of the model
-        log.warning("feature extraction failed (%s: %s); returning what was measured",
-                    type(exc).__name__, exc)
+        log.warning("feature extraction failed (%s: %s); returning what was measured", type(exc).__name__, exc)
     for names in FEATURE_GROUPS.values():
         vals = out[[_IDX[n] for n in names[:-1]]]
         out[_IDX[names[-1]]] = float(np.isfinite(vals).mean())
@@ -613,7 +637,7 @@ def _extract(signal: np.ndarray, fs: float, out: np.ndarray) -> None:
         return
     if sig.shape[1] != 12:
         fixed = np.full((sig.shape[0], 12), np.nan)
-        fixed[:, :min(12, sig.shape[1])] = sig[:, :12]
+        fixed[:, : min(12, sig.shape[1])] = sig[:, :12]
         sig = fixed
     sig = _fill_short_gaps(np.where(np.isfinite(sig), sig, np.nan), fs)
     filt = _filter_leads(sig, fs)
@@ -657,7 +681,7 @@ def _extract(signal: np.ndarray, fs: float, out: np.ndarray) -> None:
     for j in range(12):
         if not have[j]:
             continue
-        bounds[j] = common if aligned[j] else _qrs_bounds(tpl[j:j + 1], fs, pre)
+        bounds[j] = common if aligned[j] else _qrs_bounds(tpl[j : j + 1], fs, pre)
     main = common if common is not None else next((b for b in bounds if b is not None), None)
     if main is not None:
         out[_IDX["qrs_ms"]] = (main[1] - main[0]) / fs * 1000.0
@@ -677,8 +701,8 @@ def _extract(signal: np.ndarray, fs: float, out: np.ndarray) -> None:
         on, off = bj
         lo = max(0, on - iso_a)
         hi = max(lo + 1, on - iso_b)
-        x = tpl[j] - float(np.median(tpl[j, lo:hi]))   # relative to the PR (isoelectric) level
-        q = x[on:off + 1]
+        x = tpl[j] - float(np.median(tpl[j, lo:hi]))  # relative to the PR (isoelectric) level
+        q = x[on : off + 1]
         r_amp[j] = max(0.0, float(q.max()))
         s_amp[j] = max(0.0, float(-q.min()))
         area[j] = float(q.sum() / fs)
@@ -697,7 +721,7 @@ def _extract(signal: np.ndarray, fs: float, out: np.ndarray) -> None:
         if dev.size == 0 or q[dev[0]] > 0:
             q_depth[j], q_width[j] = 0.0, 0.0
         else:
-            back = np.flatnonzero(q[dev[0]:] >= 0.0)
+            back = np.flatnonzero(q[dev[0] :] >= 0.0)
             end = dev[0] + (int(back[0]) if back.size else len(q) - dev[0])
             q_depth[j] = float(-q[:end].min())
             q_width[j] = end / fs * 1000.0
@@ -733,7 +757,7 @@ def _extract(signal: np.ndarray, fs: float, out: np.ndarray) -> None:
     # --- delineation on the rhythm run: P presence, PR, QT, QTc -------------------------------------
     d = _delineate(clean, local_peaks, fs)
     if d is not None and main is not None:
-        on_off = (main[0] - pre)  # QRS onset relative to R (samples)
+        on_off = main[0] - pre  # QRS onset relative to R (samples)
         qrs_on = local_peaks + on_off
         p_peak, p_on, t_off = d["P_Peaks"], d["P_Onsets"], d["T_Offsets"]
         pr_gap = (local_peaks - p_peak) / fs

@@ -19,6 +19,7 @@ Blame, per failed check (checks that passed or were not applicable blame nothing
 * page-level checks (``rate``, ``rr_windows``, ``precordial``: a statistical check, not a law; the layout and the
   scale's source) blame no lead.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable
@@ -47,11 +48,18 @@ def _checks(check: Any) -> list[dict[str, Any]]:
     out = []
     for c in items:
         if isinstance(c, dict):
-            out.append({"name": str(c.get("name", "")), "passed": c.get("passed"), "detail": str(c.get("detail", "")),
-                        "leads": c.get("leads")})
+            out.append(
+                {
+                    "name": str(c.get("name", "")),
+                    "passed": c.get("passed"),
+                    "detail": str(c.get("detail", "")),
+                    "leads": c.get("leads"),
+                }
+            )
         else:
-            out.append({"name": str(c.name), "passed": c.passed, "detail": str(c.detail),
-                        "leads": getattr(c, "leads", None)})
+            out.append(
+                {"name": str(c.name), "passed": c.passed, "detail": str(c.detail), "leads": getattr(c, "leads", None)}
+            )
     return out
 
 

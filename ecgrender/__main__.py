@@ -1,5 +1,6 @@
 """Command line: ``python -m ecgrender {render,synth} ...`` (the demo, which drives the whole entry, is
 ``python -m ecgentry demo``)."""
+
 from __future__ import annotations
 
 import importlib

@@ -10,6 +10,7 @@ image; they compose into ``sidecar["homography"]``, a 3x3 list mapping undistort
 nearest-neighbour interpolation.  The wrinkle displacement is a small local field (<= 1.5 px by default)
 that is not part of the homography; its parameters are recorded.
 """
+
 from __future__ import annotations
 
 import io
@@ -45,12 +46,25 @@ class _State:
         if np.allclose(self.pending, np.eye(3)):
             return
         size = (self.w, self.h)
-        self.image = cv2.warpPerspective(self.image, self.pending, size, flags=cv2.INTER_LINEAR,
-                                         borderMode=cv2.BORDER_CONSTANT, borderValue=self.fill)
-        self.lead_mask = cv2.warpPerspective(self.lead_mask, self.pending, size, flags=cv2.INTER_NEAREST,
-                                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        self.class_mask = cv2.warpPerspective(self.class_mask, self.pending, size, flags=cv2.INTER_NEAREST,
-                                              borderMode=cv2.BORDER_CONSTANT, borderValue=CLASS_BACKGROUND)
+        self.image = cv2.warpPerspective(
+            self.image,
+            self.pending,
+            size,
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=self.fill,
+        )
+        self.lead_mask = cv2.warpPerspective(
+            self.lead_mask, self.pending, size, flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
+        self.class_mask = cv2.warpPerspective(
+            self.class_mask,
+            self.pending,
+            size,
+            flags=cv2.INTER_NEAREST,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=CLASS_BACKGROUND,
+        )
         self.H = self.pending @ self.H
         self.H /= self.H[2, 2]
         self.pending = np.eye(3)
@@ -71,8 +85,9 @@ def _fill_value(params: Params, rng: np.random.Generator) -> tuple[float, float,
     return tuple(float(v) for v in fill)  # type: ignore[return-value]
 
 
-def _centre_rotation(w: int, h: int, angle_deg: float, scale: float = 1.0, tx: float = 0.0,
-                     ty: float = 0.0) -> np.ndarray:
+def _centre_rotation(
+    w: int, h: int, angle_deg: float, scale: float = 1.0, tx: float = 0.0, ty: float = 0.0
+) -> np.ndarray:
     M = np.eye(3)
     M[:2] = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), angle_deg, scale)
     M[0, 2] += tx
@@ -201,8 +216,8 @@ def lighting(st: _State, p: Params, rng: np.random.Generator) -> None:
     s_dark = float(_get(p, "shadow_darkness", lambda: float(rng.uniform(0.15, 0.45))))
     s_soft = float(_get(p, "shadow_softness", lambda: float(rng.uniform(0.01, 0.08))))
     yy, xx = _coarse_grid(st.h, st.w, 8)
-    u = (xx / st.w - 0.5)
-    w_ = (yy / st.h - 0.5)
+    u = xx / st.w - 0.5
+    w_ = yy / st.h - 0.5
     proj = u * math.cos(math.radians(ang)) + w_ * math.sin(math.radians(ang))
     field = 1.0 - g * (proj + 0.5)
     field *= 1.0 - v * (u * u + w_ * w_) * 2.0
@@ -241,17 +256,28 @@ def wrinkles(st: _State, p: Params, rng: np.random.Generator) -> None:
     displacement ``displacement_px`` (<= ~1.5 px) along its normal with a Gaussian profile.
     """
     n = int(_get(p, "num_creases", lambda: int(rng.integers(1, 5))))
-    creases = _get(p, "creases", lambda: [
-        {"cx": float(rng.uniform(0.1, 0.9) * st.w), "cy": float(rng.uniform(0.1, 0.9) * st.h),
-         "angle_deg": float(rng.choice([0.0, 90.0]) + rng.uniform(-15, 15)),
-         "width_px": float(rng.uniform(0.003, 0.012) * max(st.w, st.h)),
-         "darkness": float(rng.uniform(0.05, 0.25)), "brightness": float(rng.uniform(0.0, 0.12)),
-         "displacement_px": float(rng.uniform(-1.5, 1.5))} for _ in range(n)])
+    creases = _get(
+        p,
+        "creases",
+        lambda: [
+            {
+                "cx": float(rng.uniform(0.1, 0.9) * st.w),
+                "cy": float(rng.uniform(0.1, 0.9) * st.h),
+                "angle_deg": float(rng.choice([0.0, 90.0]) + rng.uniform(-15, 15)),
+                "width_px": float(rng.uniform(0.003, 0.012) * max(st.w, st.h)),
+                "darkness": float(rng.uniform(0.05, 0.25)),
+                "brightness": float(rng.uniform(0.0, 0.12)),
+                "displacement_px": float(rng.uniform(-1.5, 1.5)),
+            }
+            for _ in range(n)
+        ],
+    )
     shade = float(_get(p, "shading_strength", lambda: float(rng.uniform(0.02, 0.08))))
     seed = int(_get(p, "shading_seed", lambda: int(rng.integers(2**31))))
     yy, xx = _coarse_grid(st.h, st.w, 4)
-    field = 1.0 + shade * cv2.resize(_smooth_field(st.h, st.w, seed, cells=14), (xx.shape[1], xx.shape[0]),
-                                     interpolation=cv2.INTER_AREA)
+    field = 1.0 + shade * cv2.resize(
+        _smooth_field(st.h, st.w, seed, cells=14), (xx.shape[1], xx.shape[0]), interpolation=cv2.INTER_AREA
+    )
     dx = np.zeros(xx.shape, np.float32)
     dy = np.zeros(xx.shape, np.float32)
     for c in creases:
@@ -259,21 +285,21 @@ def wrinkles(st: _State, p: Params, rng: np.random.Generator) -> None:
         nx, ny = -math.sin(a), math.cos(a)  # unit normal
         d = (xx - c["cx"]) * nx + (yy - c["cy"]) * ny
         wpx = max(c["width_px"], 0.5)
-        prof = np.exp(-(d / wpx) ** 2)
-        field *= 1.0 - c["darkness"] * prof + c["brightness"] * np.exp(-((d - 1.5 * wpx) / wpx) ** 2)
-        disp = c["displacement_px"] * np.exp(-(d / (3 * wpx)) ** 2)
+        prof = np.exp(-((d / wpx) ** 2))
+        field *= 1.0 - c["darkness"] * prof + c["brightness"] * np.exp(-(((d - 1.5 * wpx) / wpx) ** 2))
+        disp = c["displacement_px"] * np.exp(-((d / (3 * wpx)) ** 2))
         dx += disp * nx
         dy += disp * ny
     st.image *= _upsample(field, st.h, st.w)[..., None]
     if np.abs(dx).max() > 1e-3 or np.abs(dy).max() > 1e-3:
-        gy, gx = np.mgrid[0:st.h, 0:st.w].astype(np.float32)
+        gy, gx = np.mgrid[0 : st.h, 0 : st.w].astype(np.float32)
         mx = gx - _upsample(dx, st.h, st.w)  # output(x) = input(x - disp)
         my = gy - _upsample(dy, st.h, st.w)
         st.image = cv2.remap(st.image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        st.lead_mask = cv2.remap(st.lead_mask, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
-                                 borderValue=0)
-        st.class_mask = cv2.remap(st.class_mask, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
-                                  borderValue=0)
+        st.lead_mask = cv2.remap(st.lead_mask, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        st.class_mask = cv2.remap(
+            st.class_mask, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
 
 
 #: pen colours of handwritten marks (RGB): blue and black ballpoint, red and green felt pen
@@ -350,18 +376,30 @@ def print_texture(st: _State, p: Params, rng: np.random.Generator) -> None:
 
 
 GEOMETRIC: dict[str, Callable[[_State, Params, np.random.Generator], None]] = {
-    "rotation": rotation, "perspective": perspective, "scanner_skew": scanner_skew, "crop_pad": crop_pad,
+    "rotation": rotation,
+    "perspective": perspective,
+    "scanner_skew": scanner_skew,
+    "crop_pad": crop_pad,
 }
 PHOTOMETRIC: dict[str, Callable[[_State, Params, np.random.Generator], None]] = {
-    "blur": blur, "gaussian_noise": gaussian_noise, "salt_pepper": salt_pepper, "jpeg": jpeg,
-    "brightness_contrast": brightness_contrast, "lighting": lighting, "paper_texture": paper_texture,
-    "bw": bw, "wrinkles": wrinkles, "pen_marks": pen_marks, "print_texture": print_texture,
+    "blur": blur,
+    "gaussian_noise": gaussian_noise,
+    "salt_pepper": salt_pepper,
+    "jpeg": jpeg,
+    "brightness_contrast": brightness_contrast,
+    "lighting": lighting,
+    "paper_texture": paper_texture,
+    "bw": bw,
+    "wrinkles": wrinkles,
+    "pen_marks": pen_marks,
+    "print_texture": print_texture,
 }
 DISTORTIONS = {**GEOMETRIC, **PHOTOMETRIC}
 
 
-def apply_distortions(page: RenderedPage, distortions: Sequence[str | Params],
-                      rng: np.random.Generator | int | None = None) -> RenderedPage:
+def apply_distortions(
+    page: RenderedPage, distortions: Sequence[str | Params], rng: np.random.Generator | int | None = None
+) -> RenderedPage:
     """Apply distortions in order; each is a name (parameters drawn) or a dict ``{"name", **params}``
     (missing parameters drawn).  Returns a new page; the input is not modified."""
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
@@ -394,53 +432,81 @@ def _dark_fill(rng: np.random.Generator) -> list[int]:
 
 def _preset_list(preset: str, rng: np.random.Generator) -> list[Params]:
     """The distortion list of a preset (some steps optional, drawn from ``rng``)."""
+
     def maybe(prob: float, item: Params) -> list[Params]:
         return [item] if rng.random() < prob else []
 
     if preset == "clean":
         return []
     if preset == "scan":
-        return ([{"name": "paper_texture"}, {"name": "scanner_skew"}]
-                + maybe(0.5, {"name": "brightness_contrast", "temperature": 0.0})
-                + maybe(0.6, {"name": "blur", "sigma_px": float(rng.uniform(0.3, 1.0))})
-                + maybe(0.6, {"name": "gaussian_noise", "sigma": float(rng.uniform(1, 6))})
-                + maybe(0.7, {"name": "jpeg", "quality": int(rng.integers(50, 95))}))
+        return (
+            [{"name": "paper_texture"}, {"name": "scanner_skew"}]
+            + maybe(0.5, {"name": "brightness_contrast", "temperature": 0.0})
+            + maybe(0.6, {"name": "blur", "sigma_px": float(rng.uniform(0.3, 1.0))})
+            + maybe(0.6, {"name": "gaussian_noise", "sigma": float(rng.uniform(1, 6))})
+            + maybe(0.7, {"name": "jpeg", "quality": int(rng.integers(50, 95))})
+        )
     if preset == "photo":
         fill = _dark_fill(rng)
-        return ([{"name": "paper_texture"}, {"name": "perspective", "fill": fill},
-                 {"name": "rotation", "angle_deg": float(rng.uniform(-5, 5)), "fill": fill},
-                 {"name": "lighting"}, {"name": "brightness_contrast"}]
-                + maybe(0.7, {"name": "blur"}) + [{"name": "gaussian_noise"}]
-                + [{"name": "jpeg", "quality": int(rng.integers(40, 90))}])
+        return (
+            [
+                {"name": "paper_texture"},
+                {"name": "perspective", "fill": fill},
+                {"name": "rotation", "angle_deg": float(rng.uniform(-5, 5)), "fill": fill},
+                {"name": "lighting"},
+                {"name": "brightness_contrast"},
+            ]
+            + maybe(0.7, {"name": "blur"})
+            + [{"name": "gaussian_noise"}]
+            + [{"name": "jpeg", "quality": int(rng.integers(40, 90))}]
+        )
     if preset == "bw":
-        return ([{"name": "scanner_skew"}, {"name": "bw"}]
-                + maybe(0.6, {"name": "salt_pepper"})
-                + maybe(0.5, {"name": "jpeg", "quality": int(rng.integers(50, 95))}))
+        return (
+            [{"name": "scanner_skew"}, {"name": "bw"}]
+            + maybe(0.6, {"name": "salt_pepper"})
+            + maybe(0.5, {"name": "jpeg", "quality": int(rng.integers(50, 95))})
+        )
     if preset == "wrinkled":
-        return ([{"name": "paper_texture"}, {"name": "wrinkles"},
-                 {"name": "rotation", "angle_deg": float(rng.uniform(-4, 4))}, {"name": "lighting", "shadow": False}]
-                + maybe(0.5, {"name": "blur", "sigma_px": float(rng.uniform(0.3, 1.0))})
-                + maybe(0.5, {"name": "jpeg", "quality": int(rng.integers(50, 95))}))
+        return (
+            [
+                {"name": "paper_texture"},
+                {"name": "wrinkles"},
+                {"name": "rotation", "angle_deg": float(rng.uniform(-4, 4))},
+                {"name": "lighting", "shadow": False},
+            ]
+            + maybe(0.5, {"name": "blur", "sigma_px": float(rng.uniform(0.3, 1.0))})
+            + maybe(0.5, {"name": "jpeg", "quality": int(rng.integers(50, 95))})
+        )
     if preset == "real":
         # a printed page that lived a while: printer texture, handwriting, then scanned or photographed
         fill = _dark_fill(rng)
-        base = ([{"name": "paper_texture"}, {"name": "print_texture"}] + maybe(0.7, {"name": "pen_marks"})
-                + maybe(0.4, {"name": "wrinkles"}))
+        base = (
+            [{"name": "paper_texture"}, {"name": "print_texture"}]
+            + maybe(0.7, {"name": "pen_marks"})
+            + maybe(0.4, {"name": "wrinkles"})
+        )
         if rng.random() < 0.5:
-            return base + ([{"name": "scanner_skew"}]
-                           + maybe(0.6, {"name": "blur", "sigma_px": float(rng.uniform(0.3, 1.2))})
-                           + [{"name": "gaussian_noise", "sigma": float(rng.uniform(1, 6))},
-                              {"name": "jpeg", "quality": int(rng.integers(40, 90))}])
-        return base + ([{"name": "perspective", "fill": fill}, {"name": "lighting"}, {"name": "brightness_contrast"}]
-                       + maybe(0.7, {"name": "blur"}) + [{"name": "gaussian_noise"},
-                                                         {"name": "jpeg", "quality": int(rng.integers(35, 85))}])
+            return base + (
+                [{"name": "scanner_skew"}]
+                + maybe(0.6, {"name": "blur", "sigma_px": float(rng.uniform(0.3, 1.2))})
+                + [
+                    {"name": "gaussian_noise", "sigma": float(rng.uniform(1, 6))},
+                    {"name": "jpeg", "quality": int(rng.integers(40, 90))},
+                ]
+            )
+        return base + (
+            [{"name": "perspective", "fill": fill}, {"name": "lighting"}, {"name": "brightness_contrast"}]
+            + maybe(0.7, {"name": "blur"})
+            + [{"name": "gaussian_noise"}, {"name": "jpeg", "quality": int(rng.integers(35, 85))}]
+        )
     if preset == "ecg-image-kit-like":
         # ecg-image-kit's --augment: rotate, crop, additive noise, colour temperature; optional wrinkles
-        return (maybe(0.3, {"name": "wrinkles"})
-                + [{"name": "rotation", "angle_deg": float(rng.uniform(-10, 10))},
-                   {"name": "crop_pad", "scale": float(rng.uniform(1.0, 1.05)), "shift_x_px": 0.0, "shift_y_px": 0.0},
-                   {"name": "gaussian_noise", "sigma": float(rng.uniform(0, 10))},
-                   {"name": "brightness_contrast", "brightness": 0.0, "contrast": 1.0}])
+        return maybe(0.3, {"name": "wrinkles"}) + [
+            {"name": "rotation", "angle_deg": float(rng.uniform(-10, 10))},
+            {"name": "crop_pad", "scale": float(rng.uniform(1.0, 1.05)), "shift_x_px": 0.0, "shift_y_px": 0.0},
+            {"name": "gaussian_noise", "sigma": float(rng.uniform(0, 10))},
+            {"name": "brightness_contrast", "brightness": 0.0, "contrast": 1.0},
+        ]
     raise ValueError(f"unknown preset {preset!r}; known: {PRESETS}")
 
 

@@ -12,6 +12,7 @@ Mapping a plotted sample back to mV / seconds (the inverse used by tests and the
 
 where ``x0_px`` is the lead's ``x0_px`` sidecar entry (x of its first sample, ``start_sample``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -115,8 +116,12 @@ class PageSpec:
             paper_speed=25.0 if rng.random() < 0.9 else 50.0,
             gain=float(rng.choice([10.0, 10.0, 10.0, 10.0, 5.0, 20.0])),
             layout=layout,
-            grid_color=str(rng.choice(["red", "pink", "blue", "green", "brown", "grey", "none"],
-                                      p=[0.45, 0.15, 0.1, 0.05, 0.05, 0.12, 0.08])),
+            grid_color=str(
+                rng.choice(
+                    ["red", "pink", "blue", "green", "brown", "grey", "none"],
+                    p=[0.45, 0.15, 0.1, 0.05, 0.05, 0.12, 0.08],
+                )
+            ),
             calibration_pulse=bool(rng.random() < 0.8),
             header_text=bool(rng.random() < 0.8),
             column_separators=bool(rng.random() < 0.7),
@@ -155,8 +160,9 @@ class RenderedPage:
     def copy(self) -> "RenderedPage":
         import copy
 
-        return RenderedPage(self.image.copy(), self.lead_mask.copy(), self.class_mask.copy(),
-                            copy.deepcopy(self.sidecar))
+        return RenderedPage(
+            self.image.copy(), self.lead_mask.copy(), self.class_mask.copy(), copy.deepcopy(self.sidecar)
+        )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -213,20 +219,42 @@ def _page_geometry(spec: PageSpec) -> dict[str, Any]:
         cols = 1 if is_rhythm else ncols
         col_s = span_s / cols
         for c, name in enumerate(names):
-            panels.append(_Panel(name, r, c, c * col_s, (c + 1) * col_s,
-                                 trace_left + c * col_s * spec.paper_speed,
-                                 trace_left + (c + 1) * col_s * spec.paper_speed, baseline, is_rhythm))
-    return dict(width_mm=width_mm, height_mm=height_mm, panels=panels, n_rows=len(rows), band_mm=band,
-                trace_left_mm=trace_left, trace_right_mm=trace_left + span_mm, span_s=span_s,
-                pulse_left_mm=left_mm, pulse_mm=pulse_mm, top_mm=top_mm, bottom_mm=bottom_mm)
+            panels.append(
+                _Panel(
+                    name,
+                    r,
+                    c,
+                    c * col_s,
+                    (c + 1) * col_s,
+                    trace_left + c * col_s * spec.paper_speed,
+                    trace_left + (c + 1) * col_s * spec.paper_speed,
+                    baseline,
+                    is_rhythm,
+                )
+            )
+    return dict(
+        width_mm=width_mm,
+        height_mm=height_mm,
+        panels=panels,
+        n_rows=len(rows),
+        band_mm=band,
+        trace_left_mm=trace_left,
+        trace_right_mm=trace_left + span_mm,
+        span_s=span_s,
+        pulse_left_mm=left_mm,
+        pulse_mm=pulse_mm,
+        top_mm=top_mm,
+        bottom_mm=bottom_mm,
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
 # Grid (cached per size/dpi/colour)
 
 
-def _line_coverage(n_px: int, origin_px: float, step_px: float, width_px: float, lo_px: float,
-                   hi_px: float) -> np.ndarray:
+def _line_coverage(
+    n_px: int, origin_px: float, step_px: float, width_px: float, lo_px: float, hi_px: float
+) -> np.ndarray:
     """Fraction of each pixel (centres 0..n_px-1) covered by lines at origin + k*step within [lo, hi]."""
     kmin = math.ceil((lo_px - origin_px) / step_px - 1e-9)
     kmax = math.floor((hi_px - origin_px) / step_px + 1e-9)
@@ -238,14 +266,23 @@ def _line_coverage(n_px: int, origin_px: float, step_px: float, width_px: float,
     # F(x) = total line length left of x, evaluated at pixel edges; chunk lines to bound memory
     cum = np.zeros(n_px + 1, np.float64)
     for s in range(0, len(a), 256):
-        cum += np.clip(edges[None, :] - a[s:s + 256, None], 0.0, width_px).sum(axis=0)
+        cum += np.clip(edges[None, :] - a[s : s + 256, None], 0.0, width_px).sum(axis=0)
     return np.clip(np.diff(cum), 0.0, 1.0).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=16)
-def _grid_layer(width_px: int, height_px: int, ppm_x: float, ppm_y: float, color: str, origin_x_mm: float,
-                origin_y_mm: float, extent_mm: tuple[float, float, float, float], minor_mm: float,
-                major_mm: float) -> tuple[np.ndarray, np.ndarray]:
+def _grid_layer(
+    width_px: int,
+    height_px: int,
+    ppm_x: float,
+    ppm_y: float,
+    color: str,
+    origin_x_mm: float,
+    origin_y_mm: float,
+    extent_mm: tuple[float, float, float, float],
+    minor_mm: float,
+    major_mm: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """Grid image (H, W, 3) uint8 and grid class mask (H, W) bool; read-only cached arrays."""
     image = np.full((height_px, width_px, 3), 255, np.uint8)
     mask = np.zeros((height_px, width_px), bool)
@@ -285,18 +322,31 @@ def _default_header_lines(spec: PageSpec, rng: np.random.Generator, fs: float) -
     first = ["J. Doe", "A. Smith", "M. Garcia", "L. Chen", "K. Novak", "R. Patel", "S. Muller", "Anonymous"]
     date = datetime.date(1990, 1, 1) + datetime.timedelta(days=int(rng.integers(0, 12000)))
     hh, mm = int(rng.integers(0, 24)), int(rng.integers(0, 60))
-    line1 = (f"ID: {int(rng.integers(10000, 99999))}   Name: {first[int(rng.integers(len(first)))]}   "
-             f"Age: {int(rng.integers(18, 95))}   Sex: {'F' if rng.random() < 0.5 else 'M'}   "
-             f"Date: {date.isoformat()} {hh:02d}:{mm:02d}")
-    line2 = (f"Vent. rate: {int(rng.integers(45, 130))} BPM   PR: {int(rng.integers(120, 200))} ms   "
-             f"QRS: {int(rng.integers(70, 120))} ms   QT/QTc: {int(rng.integers(340, 440))}/"
-             f"{int(rng.integers(380, 470))} ms")
+    line1 = (
+        f"ID: {int(rng.integers(10000, 99999))}   Name: {first[int(rng.integers(len(first)))]}   "
+        f"Age: {int(rng.integers(18, 95))}   Sex: {'F' if rng.random() < 0.5 else 'M'}   "
+        f"Date: {date.isoformat()} {hh:02d}:{mm:02d}"
+    )
+    line2 = (
+        f"Vent. rate: {int(rng.integers(45, 130))} BPM   PR: {int(rng.integers(120, 200))} ms   "
+        f"QRS: {int(rng.integers(70, 120))} ms   QT/QTc: {int(rng.integers(340, 440))}/"
+        f"{int(rng.integers(380, 470))} ms"
+    )
     line3 = f"{spec.paper_speed:g}mm/s   {spec.gain:g}mm/mV   {fs:g} Hz   0.05-150 Hz"
     return (line1, line2, line3)
 
 
-def _put_text(image: np.ndarray, cmask: np.ndarray, text: str, x: float, y: float, height_px: float,
-              color: tuple[int, int, int], boxes: list[dict[str, Any]], kind: str) -> list[int]:
+def _put_text(
+    image: np.ndarray,
+    cmask: np.ndarray,
+    text: str,
+    x: float,
+    y: float,
+    height_px: float,
+    color: tuple[int, int, int],
+    boxes: list[dict[str, Any]],
+    kind: str,
+) -> list[int]:
     """Draw text with its baseline-left corner at (x, y) px; marks class 2; returns bbox [x0,y0,x1,y1]."""
     scale = max(height_px / _FONT_PX_PER_SCALE, 0.2)
     thickness = max(1, int(round(scale * 1.6)))
@@ -305,8 +355,7 @@ def _put_text(image: np.ndarray, cmask: np.ndarray, text: str, x: float, y: floa
     cv2.putText(image, text, org, _FONT, scale, color, thickness, cv2.LINE_AA)
     cv2.putText(cmask, text, org, _FONT, scale, CLASS_TEXT, thickness, cv2.LINE_8)
     h, w = cmask.shape
-    bbox = [max(org[0], 0), max(org[1] - th - thickness, 0), min(org[0] + tw, w - 1),
-            min(org[1] + base, h - 1)]
+    bbox = [max(org[0], 0), max(org[1] - th - thickness, 0), min(org[0] + tw, w - 1), min(org[1] + base, h - 1)]
     boxes.append({"text": text, "kind": kind, "bbox": [int(v) for v in bbox]})
     return [int(v) for v in bbox]
 
@@ -340,8 +389,13 @@ def _split_runs(valid: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
 
 
-def render_page(signal: np.ndarray, fs: float, lead_names: Sequence[str], spec: PageSpec | None = None,
-                rng: np.random.Generator | int | None = None) -> RenderedPage:
+def render_page(
+    signal: np.ndarray,
+    fs: float,
+    lead_names: Sequence[str],
+    spec: PageSpec | None = None,
+    rng: np.random.Generator | int | None = None,
+) -> RenderedPage:
     """Render ``signal`` (num_samples, num_leads) in mV sampled at ``fs`` Hz as a paper-ECG page.
 
     Only the 12 standard leads (matched case-insensitively) are drawn; missing ones are left blank.
@@ -380,9 +434,18 @@ def render_page(signal: np.ndarray, fs: float, lead_names: Sequence[str], spec: 
         extent = (geo["pulse_left_mm"] - 2.0, plot_top, geo["trace_right_mm"] + 2.0, height_mm - geo["bottom_mm"] + 4.0)
     origin_x = geo["trace_left_mm"]
     origin_y = geo["top_mm"]
-    grid_img, grid_mask = _grid_layer(width_px, height_px, ppm_x, ppm_y, spec.grid_color, origin_x, origin_y,
-                                      tuple(round(v, 6) for v in extent), round(spec.minor_line_mm, 6),
-                                      round(spec.major_line_mm, 6))
+    grid_img, grid_mask = _grid_layer(
+        width_px,
+        height_px,
+        ppm_x,
+        ppm_y,
+        spec.grid_color,
+        origin_x,
+        origin_y,
+        tuple(round(v, 6) for v in extent),
+        round(spec.minor_line_mm, 6),
+        round(spec.major_line_mm, 6),
+    )
     image = grid_img.copy()
     class_mask = grid_mask.astype(np.uint8)  # CLASS_GRID == 1
     lead_mask = np.zeros((height_px, width_px), np.uint8)
@@ -397,8 +460,17 @@ def render_page(signal: np.ndarray, fs: float, lead_names: Sequence[str], spec: 
         lines = spec.header_lines if spec.header_lines is not None else _default_header_lines(spec, rng, fs)
         th = 2.8 * ppm_y
         for i, line in enumerate(lines[:4]):
-            _put_text(image, class_mask, line, px_x(geo["pulse_left_mm"]), px_y(6.5 + 4.5 * i), th,
-                      spec.text_color, text_boxes, "header")
+            _put_text(
+                image,
+                class_mask,
+                line,
+                px_x(geo["pulse_left_mm"]),
+                px_y(6.5 + 4.5 * i),
+                th,
+                spec.text_color,
+                text_boxes,
+                "header",
+            )
 
     # calibration pulses and separators (class 2), drawn below the traces
     pulses: list[dict[str, float]] = []
@@ -417,8 +489,7 @@ def render_page(signal: np.ndarray, fs: float, lead_names: Sequence[str], spec: 
             ipts = np.round(pts * scale_fix).astype(np.int32).reshape(-1, 1, 2)
             cv2.polylines(image, [ipts], False, spec.trace_color, thickness, cv2.LINE_AA, shift)
             cv2.polylines(class_mask, [ipts], False, CLASS_TEXT, thickness, cv2.LINE_8, shift)
-            pulses.append({"row": p.row, "x0": px_x(x0 + 1), "y0": px_y(top), "x1": px_x(x0 + 1 + w),
-                           "y1": px_y(b)})
+            pulses.append({"row": p.row, "x0": px_x(x0 + 1), "y0": px_y(top), "x1": px_x(x0 + 1 + w), "y1": px_y(b)})
         if spec.column_separators and p.column > 0:
             xs = int(round(px_x(p.x0_mm)))
             y0, y1 = int(round(px_y(p.baseline_mm - 3.0))), int(round(px_y(p.baseline_mm + 3.0)))
@@ -439,12 +510,26 @@ def render_page(signal: np.ndarray, fs: float, lead_names: Sequence[str], spec: 
         x0_px = px_x(p.x0_mm) + (start / fs - p.t0) * spec.paper_speed * ppm_x
         base_px = px_y(p.baseline_mm)
         entry: dict[str, Any] = {
-            "name": p.lead, "lead_index": k - 1, "row": p.row, "column": p.column, "rhythm": p.rhythm,
-            "start_sample": start, "end_sample": max(end, start),
-            "bbox": [round(px_x(p.x0_mm), 3), round(px_y(p.baseline_mm - geo["band_mm"] * 0.6), 3),
-                     round(px_x(p.x1_mm), 3), round(px_y(p.baseline_mm + geo["band_mm"] * 0.4), 3)],
-            "label_bbox": None, "baseline_y_px": round(base_px, 4), "x0_px": round(x0_px, 4),
-            "x_px": [], "y_px": [], "missing_samples": [], "clipped_samples": [],
+            "name": p.lead,
+            "lead_index": k - 1,
+            "row": p.row,
+            "column": p.column,
+            "rhythm": p.rhythm,
+            "start_sample": start,
+            "end_sample": max(end, start),
+            "bbox": [
+                round(px_x(p.x0_mm), 3),
+                round(px_y(p.baseline_mm - geo["band_mm"] * 0.6), 3),
+                round(px_x(p.x1_mm), 3),
+                round(px_y(p.baseline_mm + geo["band_mm"] * 0.4), 3),
+            ],
+            "label_bbox": None,
+            "baseline_y_px": round(base_px, 4),
+            "x0_px": round(x0_px, 4),
+            "x_px": [],
+            "y_px": [],
+            "missing_samples": [],
+            "clipped_samples": [],
         }
         col = lead_col.get(p.lead)
         if end > start:
@@ -469,21 +554,37 @@ def render_page(signal: np.ndarray, fs: float, lead_names: Sequence[str], spec: 
         if spec.lead_labels:
             lx = px_x(p.x0_mm + 0.8)
             ly = px_y(p.baseline_mm) - max(spec.gain * 0.6, 4.0) * ppm_y
-            entry["label_bbox"] = _put_text(image, class_mask, p.lead, lx, ly, label_h, spec.text_color,
-                                            text_boxes, "label")
+            entry["label_bbox"] = _put_text(
+                image, class_mask, p.lead, lx, ly, label_h, spec.text_color, text_boxes, "label"
+            )
         leads_out.append(entry)
     class_mask[lead_mask > 0] = CLASS_TRACE
 
     sidecar: dict[str, Any] = {
-        "width_px": width_px, "height_px": height_px, "width_mm": width_mm, "height_mm": height_mm,
-        "dpi": float(spec.dpi), "px_per_mm_x": ppm_x, "px_per_mm_y": ppm_y,
-        "paper_speed_mm_s": float(spec.paper_speed), "gain_mm_mv": float(spec.gain), "layout": spec.layout,
-        "fs": fs, "num_samples": int(num_samples), "span_s": geo["span_s"], "grid_color": spec.grid_color,
-        "grid_origin_px": [px_x(origin_x), px_y(origin_y)], "grid_extent_px": [px_x(extent[0]), px_y(extent[1]),
-                                                                            px_x(extent[2]), px_y(extent[3])],
-        "trace_width_px": width_px_line, "pixel_convention": "pixel centres at integer coordinates",
-        "rhythm_leads": list(spec.rhythm_leads or ()), "leads": leads_out, "calibration_pulses": pulses,
-        "text_boxes": text_boxes, "spec": spec.to_dict(), "distortions": [],
+        "width_px": width_px,
+        "height_px": height_px,
+        "width_mm": width_mm,
+        "height_mm": height_mm,
+        "dpi": float(spec.dpi),
+        "px_per_mm_x": ppm_x,
+        "px_per_mm_y": ppm_y,
+        "paper_speed_mm_s": float(spec.paper_speed),
+        "gain_mm_mv": float(spec.gain),
+        "layout": spec.layout,
+        "fs": fs,
+        "num_samples": int(num_samples),
+        "span_s": geo["span_s"],
+        "grid_color": spec.grid_color,
+        "grid_origin_px": [px_x(origin_x), px_y(origin_y)],
+        "grid_extent_px": [px_x(extent[0]), px_y(extent[1]), px_x(extent[2]), px_y(extent[3])],
+        "trace_width_px": width_px_line,
+        "pixel_convention": "pixel centres at integer coordinates",
+        "rhythm_leads": list(spec.rhythm_leads or ()),
+        "leads": leads_out,
+        "calibration_pulses": pulses,
+        "text_boxes": text_boxes,
+        "spec": spec.to_dict(),
+        "distortions": [],
         "homography": np.eye(3).tolist(),
     }
     return RenderedPage(image=image, lead_mask=lead_mask, class_mask=class_mask, sidecar=sidecar)

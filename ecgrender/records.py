@@ -1,4 +1,5 @@
 """Reading WFDB records into the 12 canonical leads and writing Challenge-format output records."""
+
 from __future__ import annotations
 
 import logging
@@ -62,9 +63,15 @@ def load_record_12(record_path: str | os.PathLike) -> tuple[np.ndarray, float, l
     return signal, float(header.fs), present, comments
 
 
-def write_challenge_record(out_folder: str | os.PathLike, record_name: str, signal: np.ndarray, fs: float,
-                           lead_names: Sequence[str], comments: Sequence[str] = (),
-                           image_files: Sequence[str] = ()) -> Path:
+def write_challenge_record(
+    out_folder: str | os.PathLike,
+    record_name: str,
+    signal: np.ndarray,
+    fs: float,
+    lead_names: Sequence[str],
+    comments: Sequence[str] = (),
+    image_files: Sequence[str] = (),
+) -> Path:
     """Write a WFDB record (format 16, 1000/mV, baseline 0, units mV) with comment lines.
 
     ``signal`` (num_samples, num_leads) mV; values are clipped to +-32.767 mV and NaN is stored as the
@@ -83,7 +90,16 @@ def write_challenge_record(out_folder: str | os.PathLike, record_name: str, sign
     if image_files:
         kept.append("Image: " + ", ".join(image_files))
     n = sig.shape[1]
-    wfdb.wrsamp(record_name, fs=float(fs), units=["mV"] * n, sig_name=list(lead_names),
-                d_signal=digital, fmt=[DEFAULT_FORMAT] * n, adc_gain=[ADC_GAIN_PER_MV] * n,
-                baseline=[0] * n, comments=list(kept), write_dir=str(out))
+    wfdb.wrsamp(
+        record_name,
+        fs=float(fs),
+        units=["mV"] * n,
+        sig_name=list(lead_names),
+        d_signal=digital,
+        fmt=[DEFAULT_FORMAT] * n,
+        adc_gain=[ADC_GAIN_PER_MV] * n,
+        baseline=[0] * n,
+        comments=list(kept),
+        write_dir=str(out),
+    )
     return out / f"{record_name}.hea"

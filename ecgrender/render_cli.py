@@ -6,6 +6,7 @@ and per image k: ``<name>-<k>.png``, ``<name>-<k>.json`` (sidecar), ``<name>-<k>
 ``<name>-<k>_classes.png`` (uint8 masks).  Per-record seeds derive from ``--seed`` and the record's
 relative name, so results do not depend on ``--workers``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,8 +79,17 @@ def _remove(paths: Sequence[Path]) -> None:
             pass
 
 
-def render_record(in_root: str, record: str, out_root: str, preset: str, images_per_record: int, seed: int,
-                  dpi: float | None = None, layout: str | None = None, mask_unplotted: bool = False) -> RecordResult:
+def render_record(
+    in_root: str,
+    record: str,
+    out_root: str,
+    preset: str,
+    images_per_record: int,
+    seed: int,
+    dpi: float | None = None,
+    layout: str | None = None,
+    mask_unplotted: bool = False,
+) -> RecordResult:
     """Render one record (relative path ``record`` under ``in_root``) into ``out_root``; never raises."""
     try:
         signal, fs, present, comments = load_record_12(os.path.join(in_root, record))
@@ -142,16 +152,20 @@ def build_parser(prog: str = "python -m ecgrender render") -> argparse.ArgumentP
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
     p.add_argument("--dpi", type=float, default=None, help="fixed DPI (default: varied 100-300)")
     p.add_argument("--layout", default=None, choices=LAYOUTS, help="fixed layout (default: varied)")
-    p.add_argument("--mask-unplotted", action="store_true",
-                   help="write NaN in the output signals for samples not shown on any image")
+    p.add_argument(
+        "--mask-unplotted",
+        action="store_true",
+        help="write NaN in the output signals for samples not shown on any image",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     return p
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m ecgrender render") -> int:
     args = build_parser(prog).parse_args(list(sys.argv[1:] if argv is None else argv))
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     in_root = Path(args.input)
     if not in_root.is_dir():
         print(f"error: input folder {in_root} does not exist", file=sys.stderr)
@@ -163,8 +177,20 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m ecgrender ren
     out_root = Path(args.output)
     out_root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    job_args = [(str(in_root), r, str(out_root), args.preset, args.images_per_record, args.seed, args.dpi,
-                 args.layout, args.mask_unplotted) for r in records]
+    job_args = [
+        (
+            str(in_root),
+            r,
+            str(out_root),
+            args.preset,
+            args.images_per_record,
+            args.seed,
+            args.dpi,
+            args.layout,
+            args.mask_unplotted,
+        )
+        for r in records
+    ]
     if args.workers > 1 and len(records) > 1:
         from joblib import Parallel, delayed
 
@@ -176,8 +202,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m ecgrender ren
     for r in skipped:
         print(f"skipped {r.record}: {r.message}", file=sys.stderr)
     images = sum(r.num_images for r in ok)
-    print(f"rendered {len(ok)} records ({images} images) to {out_root} in {time.perf_counter() - t0:.1f} s; "
-          f"skipped {len(skipped)} unreadable records")
+    print(
+        f"rendered {len(ok)} records ({images} images) to {out_root} in {time.perf_counter() - t0:.1f} s; "
+        f"skipped {len(skipped)} unreadable records"
+    )
     return 0
 
 

@@ -14,6 +14,7 @@ Angles of the frontal plane follow the hexaxial convention (0 deg = lead I, +90 
 Public API: :data:`CLASSES`, :data:`STANDARD_LEADS`, :func:`synthesize_ecg`, :func:`sample_labels`,
 :func:`write_synthetic_records`, :func:`main` (``python -m ecgrender synth``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,11 +54,11 @@ _U_II = np.array([math.cos(math.radians(60.0)), math.sin(math.radians(60.0)), 0.
 # lead-vector length).  V2-V4 sit closest to the heart, hence the longer lead vectors.
 _PRECORDIAL_GEOMETRY = [
     (118.0, -0.10, 1.25),  # V1
-    (96.0, -0.08, 1.75),   # V2
-    (74.0, 0.00, 1.85),    # V3
-    (54.0, 0.06, 1.80),    # V4
-    (30.0, 0.10, 1.55),    # V5
-    (6.0, 0.12, 1.25),     # V6
+    (96.0, -0.08, 1.75),  # V2
+    (74.0, 0.00, 1.85),  # V3
+    (54.0, 0.06, 1.80),  # V4
+    (30.0, 0.10, 1.55),  # V5
+    (6.0, 0.12, 1.25),  # V6
 ]
 
 
@@ -72,10 +73,17 @@ def _precordial_matrix() -> np.ndarray:
 
 _U_PREC = _precordial_matrix()
 # Full 12-lead lead matrix (12, 3) in STANDARD_LEADS order (used for calibration of noiseless templates).
-_LEAD_MATRIX = np.stack([
-    _U_I, _U_II, _U_II - _U_I, -(_U_I + _U_II) / 2.0, _U_I - _U_II / 2.0, _U_II - _U_I / 2.0,
-    *_U_PREC.T,
-])
+_LEAD_MATRIX = np.stack(
+    [
+        _U_I,
+        _U_II,
+        _U_II - _U_I,
+        -(_U_I + _U_II) / 2.0,
+        _U_I - _U_II / 2.0,
+        _U_II - _U_I / 2.0,
+        *_U_PREC.T,
+    ]
+)
 _LIDX = {name: i for i, name in enumerate(STANDARD_LEADS)}
 
 _TERRITORY_LEADS = {
@@ -128,20 +136,21 @@ class _Morphology:
 
     qrs: list[_Wave]
     qrs_ms: float
-    p: list[_Wave]                      # sinus P (times relative to P onset)
-    p_ectopic: list[_Wave]              # PAC P (times relative to P onset)
-    t_vec: np.ndarray                   # T-wave dipole (mV)
+    p: list[_Wave]  # sinus P (times relative to P onset)
+    p_ectopic: list[_Wave]  # PAC P (times relative to P onset)
+    t_vec: np.ndarray  # T-wave dipole (mV)
     t_extra: list[tuple[np.ndarray, float]] = field(default_factory=list)  # (vector, width factor)
-    st_vec: np.ndarray = field(default_factory=lambda: np.zeros(3))       # ST plateau (mV)
+    st_vec: np.ndarray = field(default_factory=lambda: np.zeros(3))  # ST plateau (mV)
     pvc_qrs: list[_Wave] = field(default_factory=list)
     pvc_qrs_ms: float = 0.0
     pvc_t_vec: np.ndarray = field(default_factory=lambda: np.zeros(3))
-    r_offset: float = 0.0               # s from QRS onset to the R peak (max spatial magnitude)
+    r_offset: float = 0.0  # s from QRS onset to the R peak (max spatial magnitude)
     pvc_r_offset: float = 0.0
 
 
-def _render_waves(D: np.ndarray, fs: float, centres: np.ndarray, sl: np.ndarray, sr: np.ndarray,
-                  vecs: np.ndarray) -> None:
+def _render_waves(
+    D: np.ndarray, fs: float, centres: np.ndarray, sl: np.ndarray, sr: np.ndarray, vecs: np.ndarray
+) -> None:
     """Add asymmetric Gaussians ``vec * exp(-(t-c)^2 / 2 sigma^2)`` to the dipole ``D`` (N, 3) in place.
 
     Times in s; only a +-5 sigma window around each centre is evaluated (fast, exact to 4e-6)."""
@@ -160,8 +169,7 @@ def _render_waves(D: np.ndarray, fs: float, centres: np.ndarray, sl: np.ndarray,
         D[a:b] += g[:, None] * vecs[k][None, :]
 
 
-def _render_plateaus(D: np.ndarray, fs: float, starts: np.ndarray, ends: np.ndarray,
-                     vecs: np.ndarray) -> None:
+def _render_plateaus(D: np.ndarray, fs: float, starts: np.ndarray, ends: np.ndarray, vecs: np.ndarray) -> None:
     """Add smooth plateaus (ST-segment currents) rising at ``starts`` (tau 4 ms) and decaying around
     ``ends`` (tau 25 ms) to ``D`` (N, 3) in place.  Times in s."""
     n = D.shape[0]
@@ -184,8 +192,14 @@ def _template(waves: list[_Wave], t0: float = -0.05, t1: float = 0.35, fs: float
     n = int(round((t1 - t0) * fs))
     D = np.zeros((n, 3))
     if waves:
-        _render_waves(D, fs, np.array([w.centre - t0 for w in waves]), np.array([w.sigma_left for w in waves]),
-                      np.array([w.sigma_right for w in waves]), np.stack([w.vector for w in waves]))
+        _render_waves(
+            D,
+            fs,
+            np.array([w.centre - t0 for w in waves]),
+            np.array([w.sigma_left for w in waves]),
+            np.array([w.sigma_right for w in waves]),
+            np.stack([w.vector for w in waves]),
+        )
     return D @ _LEAD_MATRIX.T
 
 
@@ -194,8 +208,14 @@ def _r_offset(waves: list[_Wave]) -> float:
     t0, fs = -0.05, 2000.0
     n = int(round(0.4 * fs))
     D = np.zeros((n, 3))
-    _render_waves(D, fs, np.array([w.centre - t0 for w in waves]), np.array([w.sigma_left for w in waves]),
-                  np.array([w.sigma_right for w in waves]), np.stack([w.vector for w in waves]))
+    _render_waves(
+        D,
+        fs,
+        np.array([w.centre - t0 for w in waves]),
+        np.array([w.sigma_left for w in waves]),
+        np.array([w.sigma_right for w in waves]),
+        np.stack([w.vector for w in waves]),
+    )
     # Lead II weighted a little more so that the "R peak" is the one a clinician would mark.
     mag = np.linalg.norm(D, axis=1) + 0.5 * np.abs(D @ _U_II)
     return float(np.argmax(mag) / fs + t0)
@@ -204,8 +224,11 @@ def _r_offset(waves: list[_Wave]) -> float:
 def _sokolow(waves: list[_Wave]) -> tuple[float, float, float]:
     """(S in V1, R in V5, R in V6) of a QRS in mV, all >= 0."""
     tpl = _template(waves)
-    return (max(0.0, -float(tpl[:, _LIDX["V1"]].min())), max(0.0, float(tpl[:, _LIDX["V5"]].max())),
-            max(0.0, float(tpl[:, _LIDX["V6"]].max())))
+    return (
+        max(0.0, -float(tpl[:, _LIDX["V1"]].min())),
+        max(0.0, float(tpl[:, _LIDX["V5"]].max())),
+        max(0.0, float(tpl[:, _LIDX["V6"]].max())),
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -237,8 +260,16 @@ def _normalise_labels(labels: Sequence[str] | str | None) -> list[str]:
 
 
 _LABEL_WEIGHTS = {
-    "Acute MI": 0.06, "Old MI": 0.13, "STTC": 0.17, "CD": 0.16, "HYP": 0.09, "PAC": 0.07, "PVC": 0.08,
-    "AFIB/AFL": 0.10, "TACHY": 0.07, "BRADY": 0.07,
+    "Acute MI": 0.06,
+    "Old MI": 0.13,
+    "STTC": 0.17,
+    "CD": 0.16,
+    "HYP": 0.09,
+    "PAC": 0.07,
+    "PVC": 0.08,
+    "AFIB/AFL": 0.10,
+    "TACHY": 0.07,
+    "BRADY": 0.07,
 }
 
 
@@ -486,9 +517,18 @@ def _build_morphology(rng: np.random.Generator, labels: list[str], info: dict) -
         pvc_qrs_ms = pvc_s * 1000.0
         pvc_t = -_unit(_qrs_area_vector(pvc_qrs)) * rng.uniform(0.4, 0.7)
 
-    morph = _Morphology(qrs=qrs, qrs_ms=qrs_s * 1000.0, p=p, p_ectopic=p_ectopic, t_vec=t_vec,
-                        t_extra=t_extra, st_vec=st_vec, pvc_qrs=pvc_qrs, pvc_qrs_ms=pvc_qrs_ms,
-                        pvc_t_vec=pvc_t)
+    morph = _Morphology(
+        qrs=qrs,
+        qrs_ms=qrs_s * 1000.0,
+        p=p,
+        p_ectopic=p_ectopic,
+        t_vec=t_vec,
+        t_extra=t_extra,
+        st_vec=st_vec,
+        pvc_qrs=pvc_qrs,
+        pvc_qrs_ms=pvc_qrs_ms,
+        pvc_t_vec=pvc_t,
+    )
     morph.r_offset = _r_offset(qrs)
     morph.pvc_r_offset = _r_offset(pvc_qrs) if pvc_qrs else 0.0
     info["axis_deg"] = float(axis)
@@ -502,9 +542,9 @@ def _build_morphology(rng: np.random.Generator, labels: list[str], info: dict) -
 
 @dataclass
 class _Beat:
-    onset: float            # QRS onset, s
-    kind: str               # "N" normal, "A" premature atrial, "V" premature ventricular
-    p_onset: float | None   # P onset, s (None: no P wave)
+    onset: float  # QRS onset, s
+    kind: str  # "N" normal, "A" premature atrial, "V" premature ventricular
+    p_onset: float | None  # P onset, s (None: no P wave)
 
 
 def _rate_range(lab: set[str], af: bool) -> tuple[float, float]:
@@ -515,8 +555,9 @@ def _rate_range(lab: set[str], af: bool) -> tuple[float, float]:
     return (66.0, 95.0) if af else (62.0, 95.0)
 
 
-def _sinus_beats(rng: np.random.Generator, t_start: float, t_end: float, rr_mean: float, pr: float,
-                 resp: tuple[float, float, float]) -> list[_Beat]:
+def _sinus_beats(
+    rng: np.random.Generator, t_start: float, t_end: float, rr_mean: float, pr: float, resp: tuple[float, float, float]
+) -> list[_Beat]:
     """Sinus rhythm with respiratory sinus arrhythmia (``resp`` = frequency Hz, relative amplitude, phase)."""
     f_r, a_r, ph_r = resp
     sinus: list[float] = []
@@ -528,8 +569,9 @@ def _sinus_beats(rng: np.random.Generator, t_start: float, t_end: float, rr_mean
     return [_Beat(s, "N", s - pr) for s in sinus]
 
 
-def _place_ectopics(rng: np.random.Generator, beats: list[_Beat], rr_mean: float, duration: float,
-                    lab: set[str], af: bool) -> list[_Beat]:
+def _place_ectopics(
+    rng: np.random.Generator, beats: list[_Beat], rr_mean: float, duration: float, lab: set[str], af: bool
+) -> list[_Beat]:
     """Insert PACs and PVCs into ``beats`` (sorted, normal). PVC: coupling 0.45-0.65 RR, the next sinus
     beat is blocked (compensatory pause). PAC: coupling 0.6-0.8 RR, sinus node reset (non-compensatory)."""
     first: list[str] = []
@@ -590,7 +632,7 @@ def _place_ectopics(rng: np.random.Generator, beats: list[_Beat], rr_mean: float
 def _af_beats(rng: np.random.Generator, t_start: float, t_end: float, rr_mean: float) -> list[_Beat]:
     """Irregularly irregular ventricular response (no P waves); RR coefficient of variation ~0.2-0.35."""
     cv = rng.uniform(0.22, 0.33)
-    shape = 1.0 / cv ** 2
+    shape = 1.0 / cv**2
     beats = []
     t = t_start
     while t < t_end:
@@ -600,8 +642,9 @@ def _af_beats(rng: np.random.Generator, t_start: float, t_end: float, rr_mean: f
     return beats
 
 
-def _flutter_beats(rng: np.random.Generator, t_start: float, t_end: float, rr_target: float,
-                   f_cycle: float) -> tuple[list[_Beat], float]:
+def _flutter_beats(
+    rng: np.random.Generator, t_start: float, t_end: float, rr_target: float, f_cycle: float
+) -> tuple[list[_Beat], float]:
     """Atrial flutter with variable AV conduction (2:1 .. 4:1); QRS a fixed delay after a flutter wave."""
     ratios = np.array([2, 3, 4])
     mean_ratio = rr_target / f_cycle
@@ -634,7 +677,7 @@ def _bandlimited(rng: np.random.Generator, n: int, fs: float, f_lo: float, f_hi:
     f = np.fft.rfftfreq(n, 1.0 / fs)
     spec[(f < f_lo) | (f > f_hi)] = 0.0
     x = np.fft.irfft(spec, n=n, axis=0)
-    rms = np.sqrt(np.mean(x ** 2, axis=0))
+    rms = np.sqrt(np.mean(x**2, axis=0))
     rms[rms == 0] = 1.0
     return x / rms
 
@@ -663,8 +706,12 @@ def _electrode_noise(rng: np.random.Generator, n: int, fs: float, info: dict) ->
         ph = rng.uniform(0, 2 * np.pi)
         e += hum_amp * rng.uniform(0.2, 1.0, size=9)[None, :] * np.sin(2 * np.pi * mains * t + ph)[:, None]
     e += 0.003 * rng.standard_normal((n, 9))
-    info["noise"] = {"baseline_wander_mv": bw_amp, "emg_rms_mv": emg_rms, "mains_hz": mains,
-                     "mains_mv": hum_amp if mains < 0.5 * fs - 1.0 else 0.0}
+    info["noise"] = {
+        "baseline_wander_mv": bw_amp,
+        "emg_rms_mv": emg_rms,
+        "mains_hz": mains,
+        "mains_mv": hum_amp if mains < 0.5 * fs - 1.0 else 0.0,
+    }
     return e
 
 
@@ -698,8 +745,13 @@ def _atrial_activity(rng: np.random.Generator, n: int, fs: float, kind: str, inf
 # --------------------------------------------------------------------------------------------------
 
 
-def synthesize_ecg(labels: Sequence[str] | str | None, fs: float = 500.0, duration_s: float = 10.0,
-                   rng: np.random.Generator | int | None = None, noise: bool = True) -> tuple[np.ndarray, dict]:
+def synthesize_ecg(
+    labels: Sequence[str] | str | None,
+    fs: float = 500.0,
+    duration_s: float = 10.0,
+    rng: np.random.Generator | int | None = None,
+    noise: bool = True,
+) -> tuple[np.ndarray, dict]:
     """Synthesise a 12-lead ECG showing the features of ``labels`` (names from :data:`CLASSES`).
 
     Args:
@@ -802,7 +854,7 @@ def synthesize_ecg(labels: Sequence[str] | str | None, fs: float = 500.0, durati
         # Respiratory modulation of QRS amplitude, small per-beat jitter.
         amp = 1.0 + 0.05 * math.sin(2 * math.pi * f_r * b.onset + ph_r + 1.0) + 0.01 * rng.standard_normal()
         if b.p_onset is not None:
-            for w in (morph.p if b.kind != "A" else morph.p_ectopic):
+            for w in morph.p if b.kind != "A" else morph.p_ectopic:
                 cen.append(b.p_onset + w.centre)
                 sl.append(w.sigma_left)
                 sr.append(w.sigma_right)
@@ -870,21 +922,23 @@ def synthesize_ecg(labels: Sequence[str] | str | None, fs: float = 500.0, durati
     types = [b.kind for b in kept]
     qts = [q for q, k in zip(qt_list, keep) if k]
     onsets = [int(min(n - 1, max(0, round(b.onset * fs)))) for b in kept]
-    info.update({
-        "heart_rate_bpm": float(60.0 / np.mean(rr_s)) if rr_s else float(hr_target),
-        "rr_s": [float(x) for x in rr_s],
-        "r_peak_samples": r_samples,
-        "qrs_onset_samples": onsets,
-        "beat_types": types,
-        "premature_beats": [i for i, k in enumerate(types) if k in ("A", "V")],
-        "pac_indices": [i for i, k in enumerate(types) if k == "A"],
-        "pvc_indices": [i for i, k in enumerate(types) if k == "V"],
-        "qrs_ms": float(morph.qrs_ms),
-        "pvc_qrs_ms": float(morph.pvc_qrs_ms) if morph.pvc_qrs else None,
-        "pr_ms": None if pr is None else float(pr * 1000.0),
-        "qt_ms": float(np.mean(qts) * 1000.0) if qts else float(qtc * math.sqrt(rr_mean) * 1000.0),
-        "qtc_ms": float(qtc * 1000.0),
-    })
+    info.update(
+        {
+            "heart_rate_bpm": float(60.0 / np.mean(rr_s)) if rr_s else float(hr_target),
+            "rr_s": [float(x) for x in rr_s],
+            "r_peak_samples": r_samples,
+            "qrs_onset_samples": onsets,
+            "beat_types": types,
+            "premature_beats": [i for i, k in enumerate(types) if k in ("A", "V")],
+            "pac_indices": [i for i, k in enumerate(types) if k == "A"],
+            "pvc_indices": [i for i, k in enumerate(types) if k == "V"],
+            "qrs_ms": float(morph.qrs_ms),
+            "pvc_qrs_ms": float(morph.pvc_qrs_ms) if morph.pvc_qrs else None,
+            "pr_ms": None if pr is None else float(pr * 1000.0),
+            "qt_ms": float(np.mean(qts) * 1000.0) if qts else float(qtc * math.sqrt(rr_mean) * 1000.0),
+            "qtc_ms": float(qtc * 1000.0),
+        }
+    )
     return sig, info
 
 
@@ -896,8 +950,9 @@ def _demographics(rng: np.random.Generator, labels: list[str]) -> tuple[int, str
     return age, sex
 
 
-def write_synthetic_records(folder: str | os.PathLike, n: int, fs: float = 500.0, duration_s: float = 10.0,
-                            seed: int = 0) -> list[str]:
+def write_synthetic_records(
+    folder: str | os.PathLike, n: int, fs: float = 500.0, duration_s: float = 10.0, seed: int = 0
+) -> list[str]:
     """Write ``n`` labelled synthetic WFDB records (``.hea`` + ``.dat``, format 16, 1000 ADU/mV) to
     ``folder``; header comments ``# Age:``, ``# Sex:``, ``# Labels: a, b``.  Returns the record names.
 
@@ -915,10 +970,18 @@ def write_synthetic_records(folder: str | os.PathLike, n: int, fs: float = 500.0
         sig, _info = synthesize_ecg(labels, fs=fs, duration_s=duration_s, rng=rng, noise=True)
         age, sex = _demographics(rng, labels)
         name = f"synth_{i:05d}"
-        wfdb.wrsamp(name, fs=float(fs), units=["mV"] * 12, sig_name=list(STANDARD_LEADS), d_signal=to_format16(sig),
-                    fmt=[DEFAULT_FORMAT] * 12, adc_gain=[ADC_GAIN_PER_MV] * 12, baseline=[0] * 12,
-                    comments=[f"Age: {age}", f"Sex: {sex}", f"Labels: {', '.join(labels)}"],
-                    write_dir=str(out))
+        wfdb.wrsamp(
+            name,
+            fs=float(fs),
+            units=["mV"] * 12,
+            sig_name=list(STANDARD_LEADS),
+            d_signal=to_format16(sig),
+            fmt=[DEFAULT_FORMAT] * 12,
+            adc_gain=[ADC_GAIN_PER_MV] * 12,
+            baseline=[0] * 12,
+            comments=[f"Age: {age}", f"Sex: {sex}", f"Labels: {', '.join(labels)}"],
+            write_dir=str(out),
+        )
         names.append(name)
     log.info("wrote %d synthetic records to %s", len(names), out)
     return names
@@ -926,8 +989,9 @@ def write_synthetic_records(folder: str | os.PathLike, n: int, fs: float = 500.0
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: ``python -m ecgrender synth -o FOLDER -n N [--fs 500] [--seconds 10] [--seed S]``."""
-    ap = argparse.ArgumentParser(prog="python -m ecgrender synth",
-                                 description="Write labelled synthetic 12-lead WFDB records.")
+    ap = argparse.ArgumentParser(
+        prog="python -m ecgrender synth", description="Write labelled synthetic 12-lead WFDB records."
+    )
     ap.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
     ap.add_argument("-n", "--num", type=int, default=10, help="number of records (default 10)")
     ap.add_argument("--fs", type=float, default=500.0, help="sampling frequency in Hz (default 500)")

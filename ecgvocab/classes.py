@@ -1,11 +1,11 @@
 """The diagnostic (Dx) classes of the Challenge labels."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 #: The 11 final Dx classes in canonical order (the order of ``# Labels:`` lines written by the data preparation).
-DX_CLASSES: list[str] = ["NORM", "Acute MI", "Old MI", "STTC", "CD", "HYP", "PAC", "PVC", "AFIB/AFL", "TACHY",
-                         "BRADY"]
+DX_CLASSES: list[str] = ["NORM", "Acute MI", "Old MI", "STTC", "CD", "HYP", "PAC", "PVC", "AFIB/AFL", "TACHY", "BRADY"]
 
 #: The class of a normal ECG (it stands alone in a record's labels).
 NORMAL_CLASS: str = "NORM"

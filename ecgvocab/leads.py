@@ -3,6 +3,7 @@
 Lead names match case-insensitively and ignore surrounding blanks (``"AVR"``, ``" avr"`` and ``"aVR"`` are
 the same lead); :func:`lead_key` is that matching key, :func:`canonical_lead_name` the canonical spelling.
 """
+
 from __future__ import annotations
 
 import re

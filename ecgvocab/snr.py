@@ -1,4 +1,5 @@
 """Signal-to-noise ratio of a signal estimate against its reference, in dB."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 Every record this project writes is format 16 at :data:`ADC_GAIN_PER_MV` (1000 units per mV), baseline 0: the
 digital values ``-32767..32767`` hold ``-32.767..32.767`` mV and ``-32768`` is WFDB's missing value (NaN).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,19 @@ OUTPUT_LIMIT_MV: float = 30.0
 
 #: Bits per sample of the WFDB storage formats (the most negative value is the format's missing value).
 FORMAT_BITS: dict[str, int] = {
-    "8": 8, "16": 16, "24": 24, "32": 32, "61": 16, "80": 8, "160": 16, "212": 12,
-    "310": 10, "311": 10, "508": 8, "516": 16, "524": 24,
+    "8": 8,
+    "16": 16,
+    "24": 24,
+    "32": 32,
+    "61": 16,
+    "80": 8,
+    "160": 16,
+    "212": 12,
+    "310": 10,
+    "311": 10,
+    "508": 8,
+    "516": 16,
+    "524": 24,
 }
 
 
@@ -42,8 +54,9 @@ def physical_range(signal_format: str, adc_gain: float, baseline: int) -> tuple[
     return (-digital_max - baseline) / adc_gain, (digital_max - baseline) / adc_gain
 
 
-def clip_for_wfdb(signal: np.ndarray, low: float | np.ndarray = -FORMAT16_LIMIT_MV,
-                  high: float | np.ndarray = FORMAT16_LIMIT_MV) -> np.ndarray:
+def clip_for_wfdb(
+    signal: np.ndarray, low: float | np.ndarray = -FORMAT16_LIMIT_MV, high: float | np.ndarray = FORMAT16_LIMIT_MV
+) -> np.ndarray:
     """``signal`` (any shape, mV) as float64 clipped to ``[low, high]`` (per channel when arrays of the last
     axis' length): finite values and +-inf are clipped, NaN stays NaN (written as the missing value)."""
     return np.clip(np.asarray(signal, dtype=np.float64), low, high)

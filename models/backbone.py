@@ -20,6 +20,7 @@ a local/cached ``config.json`` or a built-in table of known names), ONE warning 
 ``.pretrained`` is ``False``. A backbone with loaded weights is frozen when ``cfg.freeze_pretrained``:
 no gradients and kept in eval mode even when the parent module calls ``.train()``.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -60,7 +61,8 @@ def _unusable_weights(path: Path | str, exc: BaseException) -> BackboneWeightsEr
     return BackboneWeightsError(
         f"backbone weights {path} exist but cannot be loaded ({type(exc).__name__}: {exc}); the file is corrupt, "
         "truncated or for another architecture: replace or delete it (without it the backbone starts from random "
-        "weights)")
+        "weights)"
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -450,8 +452,14 @@ def _hf_random_config(cfg: BackboneConfig) -> tuple[Any, str]:
     if cfg.hf_config is not None:
         kwargs = dict(cfg.hf_config)
         model_type = kwargs.pop("model_type")
-        for key in ("out_features", "out_indices", "_out_features", "_out_indices", "transformers_version",
-                    "architectures"):
+        for key in (
+            "out_features",
+            "out_indices",
+            "_out_features",
+            "_out_indices",
+            "transformers_version",
+            "architectures",
+        ):
             kwargs.pop(key, None)
         return AutoConfig.for_model(model_type, **kwargs), "cfg.hf_config"
     for folder, label in _candidate_dirs(cfg):
@@ -520,11 +528,16 @@ def _create_hf(cfg: BackboneConfig) -> ImageBackbone:
             logger.warning(
                 "No pre-trained weights for HF backbone %r (looked in: %s); using the same architecture "
                 "(config from %s) with RANDOM weights. Put the model under $%s/%s to use pre-trained weights.",
-                cfg.name, ", ".join(tried), origin, ENV_BACKBONE_DIR, local_folder_name(cfg.name),
+                cfg.name,
+                ", ".join(tried),
+                origin,
+                ENV_BACKBONE_DIR,
+                local_folder_name(cfg.name),
             )
         else:
-            logger.info("HF backbone %r built from its config (%s): random weights until trained or loaded",
-                        cfg.name, origin)
+            logger.info(
+                "HF backbone %r built from its config (%s): random weights until trained or loaded", cfg.name, origin
+            )
     else:
         logger.info("HF backbone %r: pre-trained weights from %s", cfg.name, location)
     norm = _hf_norm_from(location) if location is not None else None
@@ -535,8 +548,16 @@ def _create_hf(cfg: BackboneConfig) -> ImageBackbone:
     if hasattr(body, "channels") and list(body.channels) != channels:
         logger.debug("HF reported channels %s, probe measured %s", list(body.channels), channels)
     return ImageBackbone(
-        body, cfg, channels=channels, reductions=reductions, pretrained=pretrained, mean=mean, std=std,
-        output_adapter=_hf_adapter, resolved_hf_config=_config_to_dict(body.config), weights_location=location,
+        body,
+        cfg,
+        channels=channels,
+        reductions=reductions,
+        pretrained=pretrained,
+        mean=mean,
+        std=std,
+        output_adapter=_hf_adapter,
+        resolved_hf_config=_config_to_dict(body.config),
+        weights_location=location,
     )
 
 
@@ -619,7 +640,8 @@ def _create_timm(cfg: BackboneConfig) -> ImageBackbone:
         if cfg.pretrained:
             logger.warning(
                 "No pre-trained weights for timm backbone %r (looked in: %s); using RANDOM weights.",
-                cfg.name, ", ".join(tried),
+                cfg.name,
+                ", ".join(tried),
             )
     try:
         data_cfg = timm.data.resolve_data_config({}, model=body)
@@ -629,7 +651,13 @@ def _create_timm(cfg: BackboneConfig) -> ImageBackbone:
         mean, std = IMAGENET_MEAN, IMAGENET_STD
     channels, reductions = _probe(_list_adapter, body)
     return ImageBackbone(
-        body, cfg, channels=channels, reductions=reductions, pretrained=pretrained, mean=mean, std=std,
+        body,
+        cfg,
+        channels=channels,
+        reductions=reductions,
+        pretrained=pretrained,
+        mean=mean,
+        std=std,
         output_adapter=_list_adapter,
     )
 
@@ -723,7 +751,8 @@ def _create_torchvision(cfg: BackboneConfig) -> ImageBackbone:
         if not pretrained:
             logger.warning(
                 "No pre-trained weights for torchvision backbone %r (looked in: %s); using RANDOM weights.",
-                cfg.name, ", ".join(tried),
+                cfg.name,
+                ", ".join(tried),
             )
     nodes = list(cfg.out_features) if cfg.out_features else _torchvision_return_nodes(model)
     if cfg.out_indices is not None and not cfg.out_features:
@@ -732,8 +761,14 @@ def _create_torchvision(cfg: BackboneConfig) -> ImageBackbone:
     adapter = _channels_first_adapter if type(model).__name__.lower().startswith("swin") else _list_adapter
     channels, reductions = _probe(adapter, body)
     return ImageBackbone(
-        body, cfg, channels=channels, reductions=reductions, pretrained=pretrained, mean=IMAGENET_MEAN,
-        std=IMAGENET_STD, output_adapter=adapter,
+        body,
+        cfg,
+        channels=channels,
+        reductions=reductions,
+        pretrained=pretrained,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        output_adapter=adapter,
     )
 
 

@@ -6,6 +6,7 @@ each dict records ``config_version`` so that older files can be recognised later
 
 Units: image sizes in pixels, ``fs`` in Hz, ``max_len`` in samples.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -140,9 +141,10 @@ class BackboneConfig(_ConfigBase):
             raise ConfigError(f"BackboneConfig.source must be one of {BACKBONE_SOURCES}, got {self.source!r}")
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError("BackboneConfig.name must be a non-empty string")
-        if not (isinstance(self.image_height, int) and isinstance(self.image_width, int)) or min(
-            self.image_height, self.image_width
-        ) < 16:
+        if (
+            not (isinstance(self.image_height, int) and isinstance(self.image_width, int))
+            or min(self.image_height, self.image_width) < 16
+        ):
             raise ConfigError(
                 f"BackboneConfig image size must be integers >= 16 px, got {self.image_height}x{self.image_width}"
             )

@@ -5,6 +5,7 @@
 Each model lands in ``<out>/<name with '/' replaced by '--'>``, the layout that ``models.backbone``
 searches through ``ECG_BACKBONE_DIR``.
 """
+
 from __future__ import annotations
 
 import argparse

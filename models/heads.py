@@ -11,6 +11,7 @@
   signals in mV sampled at ``fs`` Hz; :func:`resample_to` maps them to a record's rate and length.
 - ``DIGITIZATION_HEADS`` registry and :func:`create_digitization_head` factory.
 """
+
 from __future__ import annotations
 
 import logging
@@ -217,7 +218,11 @@ def fit_dx_head(
                 bound = 1.0 / max(layer.in_features, 1) ** 0.5
                 layer.weight.copy_(torch.empty(layer.weight.shape).uniform_(-bound, bound, generator=generator))
                 layer.bias.zero_()
-    pw = torch.ones(head.num_classes) if pos_weight is None else torch.as_tensor(np.asarray(pos_weight), dtype=torch.float32)
+    pw = (
+        torch.ones(head.num_classes)
+        if pos_weight is None
+        else torch.as_tensor(np.asarray(pos_weight), dtype=torch.float32)
+    )
     bce = nn.BCEWithLogitsLoss(pos_weight=pw.to(device), reduction="none")
 
     def loss_fn(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -228,12 +233,19 @@ def fit_dx_head(
     params = [p for p in head.mlp.parameters()]
     was_training = head.training
     head.eval()  # no dropout: a deterministic objective for L-BFGS
-    optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=int(max_iter), history_size=20,
-                                  line_search_fn="strong_wolfe", tolerance_grad=1e-7, tolerance_change=1e-10)
+    optimizer = torch.optim.LBFGS(
+        params,
+        lr=1.0,
+        max_iter=int(max_iter),
+        history_size=20,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=1e-7,
+        tolerance_change=1e-10,
+    )
 
     def objective() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = loss_fn(head.logits_from_inputs(x), y) + float(l2) * sum((w ** 2).sum() for w in weights)
+        loss = loss_fn(head.logits_from_inputs(x), y) + float(l2) * sum((w**2).sum() for w in weights)
         loss.backward()
         return loss
 

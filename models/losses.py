@@ -21,6 +21,7 @@ samples and sets NaN outputs to 0).
 
 Use ``get_loss(name, **kwargs)`` for one loss and :class:`DigitizationLoss` for a weighted sum.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -103,9 +104,7 @@ def _prepare(pred: Tensor, target: Tensor, mask: Optional[Tensor]) -> tuple[Tens
         try:
             mask = mask.expand(pred.shape)
         except RuntimeError as exc:
-            raise ValueError(
-                f"mask shape {tuple(mask.shape)} does not broadcast to {tuple(pred.shape)}"
-            ) from exc
+            raise ValueError(f"mask shape {tuple(mask.shape)} does not broadcast to {tuple(pred.shape)}") from exc
         valid = valid & mask
     tgt = torch.where(valid, target, torch.zeros((), dtype=target.dtype, device=target.device))
     return tgt.detach(), valid
@@ -406,9 +405,7 @@ def _dtw_recursion(
             if gamma is not None:  # soft minimum, stabilised by the hard one
                 low = torch.where(torch.isfinite(best), best, zero)
                 total = (
-                    torch.exp((low - up) / gamma)
-                    + torch.exp((low - left) / gamma)
-                    + torch.exp((low - diag) / gamma)
+                    torch.exp((low - up) / gamma) + torch.exp((low - left) / gamma) + torch.exp((low - diag) / gamma)
                 )
                 best = low - gamma * torch.log(total)
             r = torch.where(valid[k], cost + best, inf)
@@ -503,9 +500,7 @@ class SoftDTWLoss(_LeadLoss):
     (2, 12, 5000) on a loaded 2-core CPU).
     """
 
-    def __init__(
-        self, band: int = 50, gamma: float = 0.01, downsample: int = 1, divergence: bool = False
-    ) -> None:
+    def __init__(self, band: int = 50, gamma: float = 0.01, downsample: int = 1, divergence: bool = False) -> None:
         super().__init__()
         if int(band) < 0:
             raise ValueError(f"band must be >= 0 samples, got {band}")
@@ -592,13 +587,9 @@ class DigitizationLoss(nn.Module):
             if not math.isfinite(weight) or weight < 0:
                 raise ValueError(f"weight of loss {name!r} must be finite and >= 0, got {weight}")
             self.weights[name] = weight
-        self.losses = nn.ModuleDict(
-            {name: get_loss(name, **dict(kwargs.get(name, {}))) for name in self.weights}
-        )
+        self.losses = nn.ModuleDict({name: get_loss(name, **dict(kwargs.get(name, {}))) for name in self.weights})
 
-    def forward(
-        self, pred: Tensor, target: Tensor, mask: Optional[Tensor] = None
-    ) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> tuple[Tensor, dict[str, Tensor]]:
         """Return ``(weighted total, {name: unweighted loss})``, all scalars."""
         parts: dict[str, Tensor] = {}
         total = pred.new_zeros(())

@@ -8,6 +8,7 @@ per-pixel classes background/grid/text/trace that feed the ``ecgdigitize`` vecto
 store ``config.json`` + ``model.safetensors`` (no pickle). A frozen pre-trained backbone is not stored:
 its weights are found again from its source at load time.
 """
+
 from __future__ import annotations
 
 import copy
@@ -80,7 +81,9 @@ class ECGMultiHeadModel(nn.Module):
         tasks = [
             name
             for name, head in (
-                ("dx", self.dx_head), ("digitization", self.digitization_head), ("segmentation", self.segmentation_head)
+                ("dx", self.dx_head),
+                ("digitization", self.digitization_head),
+                ("segmentation", self.segmentation_head),
             )
             if head is not None
         ]
@@ -133,9 +136,14 @@ class ECGMultiHeadModel(nn.Module):
             return np.zeros(0)
         return self.dx_head.thresholds.detach().cpu().numpy()
 
-    def predict_dx(self, feats: Sequence[torch.Tensor] | None, extra: torch.Tensor | None = None,
-                   calibrate: Callable[[np.ndarray], np.ndarray] | None = None,
-                   raw_features: np.ndarray | None = None, feature_names: Sequence[str] = ()) -> np.ndarray:
+    def predict_dx(
+        self,
+        feats: Sequence[torch.Tensor] | None,
+        extra: torch.Tensor | None = None,
+        calibrate: Callable[[np.ndarray], np.ndarray] | None = None,
+        raw_features: np.ndarray | None = None,
+        feature_names: Sequence[str] = (),
+    ) -> np.ndarray:
         """Dx probabilities (C,) of one page: the sigmoid of the Dx head on the backbone's feature maps ``feats``
         (list of (1, C_i, H_i, W_i); None when the head does not use them) and the model-ready signal features
         ``extra`` (1, E); then ``calibrate`` ((C,) -> (C,)), then the head's rhythm rules on the page's raw signal
@@ -150,8 +158,14 @@ class ECGMultiHeadModel(nn.Module):
         if calibrate is not None:
             probs = calibrate(probs).astype(probs.dtype)
         if raw_features is not None and self.dx_head.rhythm_rules:
-            probs = apply_rhythm_rules(probs, raw_features, list(feature_names), self.dx_head.classes,
-                                       self.dx_head.rhythm_rules, self.dx_thresholds()).astype(probs.dtype)
+            probs = apply_rhythm_rules(
+                probs,
+                raw_features,
+                list(feature_names),
+                self.dx_head.classes,
+                self.dx_head.rhythm_rules,
+                self.dx_thresholds(),
+            ).astype(probs.dtype)
         return probs
 
     def dx_labels(self, probs: np.ndarray) -> list[str]:
@@ -176,7 +190,9 @@ class ECGMultiHeadModel(nn.Module):
             raise ValueError(f"dx_targets must be {tuple(logits.shape)}, got {tuple(targets.shape)}")
         valid = torch.isfinite(targets)
         per = nn.functional.binary_cross_entropy_with_logits(
-            logits, torch.where(valid, targets, torch.zeros_like(targets)), pos_weight=self.pos_weight,
+            logits,
+            torch.where(valid, targets, torch.zeros_like(targets)),
+            pos_weight=self.pos_weight,
             reduction="none",
         )
         n = valid.sum()
@@ -188,8 +204,9 @@ class ECGMultiHeadModel(nn.Module):
         """Crop or NaN-pad targets (and mask) in time to the head's ``max_len``."""
         target = target.to(device=pred.device, dtype=pred.dtype)
         if target.shape[:2] != pred.shape[:2]:
-            raise ValueError(f"signal_targets must be (B, L, T) with B, L = {tuple(pred.shape[:2])}, "
-                             f"got {tuple(target.shape)}")
+            raise ValueError(
+                f"signal_targets must be (B, L, T) with B, L = {tuple(pred.shape[:2])}, got {tuple(target.shape)}"
+            )
         t_pred, t_tgt = pred.shape[-1], target.shape[-1]
         if t_tgt > t_pred:
             target = target[..., :t_pred]
@@ -373,8 +390,11 @@ class ECGMultiHeadModel(nn.Module):
             )
         model.to(device)
         model.eval()
-        logger.info("model loaded from %s (%s)", folder,
-                    "all weights from the file" if backbone_saved else "heads from the file, pre-trained backbone")
+        logger.info(
+            "model loaded from %s (%s)",
+            folder,
+            "all weights from the file" if backbone_saved else "heads from the file, pre-trained backbone",
+        )
         return model
 
 
@@ -383,8 +403,12 @@ def build_model(cfg: ModelConfig) -> ECGMultiHeadModel:
     model = ECGMultiHeadModel(cfg)
     logger.info(
         "built model: backbone %s/%s (%s, frozen=%s), dx head %s, digitization head %s, segmentation head %s",
-        cfg.backbone.source, cfg.backbone.name, cfg.weights_source, model.backbone.frozen,
-        cfg.dx_head is not None, cfg.digitization_head.kind if cfg.digitization_head else None,
+        cfg.backbone.source,
+        cfg.backbone.name,
+        cfg.weights_source,
+        model.backbone.frozen,
+        cfg.dx_head is not None,
+        cfg.digitization_head.kind if cfg.digitization_head else None,
         cfg.segmentation_head is not None,
     )
     return model

@@ -18,6 +18,7 @@ anywhere absurd) and applied to the head's probabilities at run time:
 Features are raw :mod:`ecgfeatures` values (bpm, scores), NaN where not measured; a rule never fires on NaN.
 Rules live in :class:`models.config.DxHeadConfig` ``rhythm_rules`` (a list of dicts), saved with the weights.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -90,20 +91,23 @@ class RhythmRule:
 #: positives); PTB-XL's annotators marked sinus bradycardia well below 60 bpm (best cut-off on the true signals
 #: of its 353 records here: 50 bpm, F 0.83 against 0.18 at 60), so BRADY's cut-off is fitted.
 RULE_SEARCH: list[tuple[RhythmRule, tuple[float, float, float]]] = [
-    (RhythmRule("TACHY", "heart_rate_bpm", "above", 100.0, "replace", "af_score", 0.5, "AFIB/AFL"),
-     (100.0, 100.0, 1.0)),
+    (
+        RhythmRule("TACHY", "heart_rate_bpm", "above", 100.0, "replace", "af_score", 0.5, "AFIB/AFL"),
+        (100.0, 100.0, 1.0),
+    ),
     # no BRADY under 40 bpm: none of the 5 PTB-XL records of ../shared/data read below 40 from their pages is
     # labelled BRADY (3 are 50 mm/s pages without calibration pulses, read at half the rate)
-    (RhythmRule("BRADY", "heart_rate_bpm", "below", 60.0, "replace", unless_class="AFIB/AFL", limit=40.0),
-     (40.0, 62.0, 1.0)),
+    (
+        RhythmRule("BRADY", "heart_rate_bpm", "below", 60.0, "replace", unless_class="AFIB/AFL", limit=40.0),
+        (40.0, 62.0, 1.0),
+    ),
     (RhythmRule("AFIB/AFL", "af_score", "above", 0.5, "or"), (0.2, 0.9, 0.05)),
     # a premature beat with the normal QRS is supraventricular (PAC); PTB-XL 8-fold CV F 0.06 -> 0.20
     (RhythmRule("PAC", "ectopic_narrow_fraction", "above", 0.0, "or", "af_score", 0.5), (0.0, 0.3, 0.05)),
     # a premature beat followed by a compensatory pause is the classic sign of a PVC: about one in 12 RR
     # intervals by default; it replaces the head's PVC output (PTB-XL feature-cache 8-fold CV F 0.37 -> 0.56,
     # the logistic head over-calls PVC on 6-9 positives)
-    (RhythmRule("PVC", "compensatory_pause_fraction", "above", 0.08, "replace", "af_score", 0.5),
-     (0.04, 0.3, 0.02)),
+    (RhythmRule("PVC", "compensatory_pause_fraction", "above", 0.08, "replace", "af_score", 0.5), (0.04, 0.3, 0.02)),
 ]
 
 
@@ -115,8 +119,14 @@ def f_measure(pred: np.ndarray, truth: np.ndarray) -> float:
     return 2 * tp / max(2 * tp + fp + fn, 1.0)
 
 
-def fit_rhythm_rules(values: np.ndarray, names: Sequence[str], targets: np.ndarray, classes: Sequence[str],
-                     min_positives: int = 3, margin: float = 0.05) -> list[RhythmRule]:
+def fit_rhythm_rules(
+    values: np.ndarray,
+    names: Sequence[str],
+    targets: np.ndarray,
+    classes: Sequence[str],
+    min_positives: int = 3,
+    margin: float = 0.05,
+) -> list[RhythmRule]:
     """Rules for the classes of ``RULE_SEARCH`` present in ``classes``.
 
     values: (M, E) raw feature rows (several rows may belong to one record); targets: (M, C) bool multi-hot of
@@ -144,9 +154,14 @@ def fit_rhythm_rules(values: np.ndarray, names: Sequence[str], targets: np.ndarr
     return rules
 
 
-def apply_rhythm_rules(probs: np.ndarray, values: np.ndarray, names: Sequence[str], classes: Sequence[str],
-                       rules: Sequence[RhythmRule | dict[str, Any]],
-                       thresholds: Sequence[float] | np.ndarray | None = None) -> np.ndarray:
+def apply_rhythm_rules(
+    probs: np.ndarray,
+    values: np.ndarray,
+    names: Sequence[str],
+    classes: Sequence[str],
+    rules: Sequence[RhythmRule | dict[str, Any]],
+    thresholds: Sequence[float] | np.ndarray | None = None,
+) -> np.ndarray:
     """Probabilities (C,) or (N, C) after the rules, for raw feature rows ``values`` (E,) or (N, E).
 
     Rules with an ``unless_class`` run after the others; that class counts as predicted where its probability

@@ -18,6 +18,7 @@ calibration pulse, 3 trace). The trace-class probability, mapped back to page pi
 Units: all sizes and coordinates are pixels; "network input" pixels are those of the letterboxed
 ``(image_height, image_width)`` tensor fed to the backbone (see ``models.backbone.letterbox``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -88,7 +89,9 @@ class SegmentationHeadConfig(_ConfigBase):
 
     def validate(self) -> None:
         if self.input_mode not in INPUT_MODES:
-            raise ConfigError(f"SegmentationHeadConfig.input_mode must be one of {INPUT_MODES}, got {self.input_mode!r}")
+            raise ConfigError(
+                f"SegmentationHeadConfig.input_mode must be one of {INPUT_MODES}, got {self.input_mode!r}"
+            )
         if not isinstance(self.decoder_channels, int) or self.decoder_channels <= 0:
             raise ConfigError(
                 f"SegmentationHeadConfig.decoder_channels must be a positive integer, got {self.decoder_channels!r}"
@@ -110,9 +113,7 @@ class SegmentationHeadConfig(_ConfigBase):
         self.trace_weight = float(self.trace_weight)
         self.dice_weight = float(self.dice_weight)
         if self.upsample not in UPSAMPLE_MODES:
-            raise ConfigError(
-                f"SegmentationHeadConfig.upsample must be one of {UPSAMPLE_MODES}, got {self.upsample!r}"
-            )
+            raise ConfigError(f"SegmentationHeadConfig.upsample must be one of {UPSAMPLE_MODES}, got {self.upsample!r}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -215,9 +216,7 @@ class SegmentationHead(nn.Module):
         """
         if isinstance(features, torch.Tensor) or len(features) != len(self.in_channels):
             got = "a tensor" if isinstance(features, torch.Tensor) else f"{len(features)} maps"
-            raise ValueError(
-                f"SegmentationHead expects the backbone's list of {len(self.in_channels)} maps, got {got}"
-            )
+            raise ValueError(f"SegmentationHead expects the backbone's list of {len(self.in_channels)} maps, got {got}")
         maps = [features[s] for s in self.stages]
         for m, s in zip(maps, self.stages):
             if m.ndim != 4 or m.shape[1] != self.in_channels[s]:
@@ -440,8 +439,10 @@ def trace_probability(
     sy = transform.resized_height / ph * fy
     ox = 0.5 * sx + transform.pad_left * fx - 0.5
     oy = 0.5 * sy + transform.pad_top * fy - 0.5
-    if (fy, fx) == (1.0, 1.0) and transform.pad_top + transform.resized_height <= h and (
-        transform.pad_left + transform.resized_width <= w
+    if (
+        (fy, fx) == (1.0, 1.0)
+        and transform.pad_top + transform.resized_height <= h
+        and (transform.pad_left + transform.resized_width <= w)
     ):  # logits at input resolution: crop the page, resize it (same centre-aligned mapping as below)
         crop = prob[
             transform.pad_top : transform.pad_top + transform.resized_height,
@@ -512,8 +513,8 @@ def random_training_crops(
         target = np.full((height, width), IGNORE_INDEX, np.uint8)
         y0, x0 = max(top, 0), max(left, 0)
         y1, x1 = min(top + height, ph), min(left + width, pw)
-        pixels[y0 - top:y1 - top, x0 - left:x1 - left] = image[y0:y1, x0:x1, :3]
-        target[y0 - top:y1 - top, x0 - left:x1 - left] = mask[y0:y1, x0:x1]
+        pixels[y0 - top : y1 - top, x0 - left : x1 - left] = image[y0:y1, x0:x1, :3]
+        target[y0 - top : y1 - top, x0 - left : x1 - left] = mask[y0:y1, x0:x1]
         out.append((pixels, target))
     return out
 
@@ -544,12 +545,12 @@ def predict_trace_tiles(
     head.eval()
     try:
         for b in range(0, len(origins), batch):
-            chunk = origins[b:b + batch]
+            chunk = origins[b : b + batch]
             tiles = []
             for y, x in chunk:
                 tile = np.full((th, tw, 3), 255, np.uint8)
-                part = image[y:y + th, x:x + tw, :3]
-                tile[:part.shape[0], :part.shape[1]] = part
+                part = image[y : y + th, x : x + tw, :3]
+                tile[: part.shape[0], : part.shape[1]] = part
                 tiles.append(tile)
             pixels, _ = backbone.preprocess_with_transforms(tiles)
             logits = head(backbone(pixels), output_size=(th, tw))
@@ -560,7 +561,7 @@ def predict_trace_tiles(
                 tx0 = 0 if x == 0 else margin
                 ty1 = min(th, ph - y) if y + th >= ph else th - margin
                 tx1 = min(tw, pw - x) if x + tw >= pw else tw - margin
-                prob[y + ty0:y + ty1, x + tx0:x + tx1] = p[ty0:ty1, tx0:tx1]
+                prob[y + ty0 : y + ty1, x + tx0 : x + tx1] = p[ty0:ty1, tx0:tx1]
     finally:
         head.train(was_training[0])
         backbone.train(was_training[1])

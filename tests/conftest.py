@@ -1,5 +1,6 @@
 """Shared pytest set-up: the repository root on sys.path, the optional shared data folder, a tiny rendered
 Challenge data set and a tiny, fast training configuration."""
+
 from __future__ import annotations
 
 import json
@@ -24,6 +25,7 @@ def shared_data() -> Path:
         pytest.skip(f"shared data folder {SHARED_DATA} is absent")
     return SHARED_DATA
 
+
 TINY_TRAIN_CONFIG = {
     "backbone": {
         "name": "tiny-convnextv2-test",
@@ -45,8 +47,9 @@ TINY_TRAIN_CONFIG = {
 }
 
 
-def make_challenge_folder(folder: Path, n: int, fs: float, seed: int, dpi: float = 100.0,
-                          mask_unplotted: bool = False) -> Path:
+def make_challenge_folder(
+    folder: Path, n: int, fs: float, seed: int, dpi: float = 100.0, mask_unplotted: bool = False
+) -> Path:
     """``n`` synthetic labelled records at ``fs`` Hz, each with one clean 3x4+1 page rendered at ``dpi``
     (with ``mask_unplotted`` the stored signal is NaN where not printed, as the organisers' references)."""
     from ecgrender import render_cli
@@ -55,8 +58,23 @@ def make_challenge_folder(folder: Path, n: int, fs: float, seed: int, dpi: float
     signals = folder / "signals"
     write_synthetic_records(str(signals), n, fs=fs, seed=seed)
     out = folder / "data"
-    code = render_cli.main(["-i", str(signals), "-o", str(out), "--preset", "clean", "--seed", str(seed),
-                            "--layout", "3x4+1", "--dpi", str(dpi)] + (["--mask-unplotted"] if mask_unplotted else []))
+    code = render_cli.main(
+        [
+            "-i",
+            str(signals),
+            "-o",
+            str(out),
+            "--preset",
+            "clean",
+            "--seed",
+            str(seed),
+            "--layout",
+            "3x4+1",
+            "--dpi",
+            str(dpi),
+        ]
+        + (["--mask-unplotted"] if mask_unplotted else [])
+    )
     assert code == 0
     return out
 

@@ -1,4 +1,5 @@
 """Independent, straightforward numpy pieces of the official scorer, shared by the scoring tests."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,8 @@ def snr_reference(x_ref: np.ndarray, x_est: np.ndarray) -> float:
     n = max(len(x_ref), len(x_est))
     r = np.full(n, np.nan)
     e = np.full(n, np.nan)
-    r[:len(x_ref)] = x_ref
-    e[:len(x_est)] = x_est
+    r[: len(x_ref)] = x_ref
+    e[: len(x_est)] = x_est
     finite_ref = np.isfinite(r)
     both = finite_ref & np.isfinite(e)
     if not finite_ref.any():

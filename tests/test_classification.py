@@ -1,6 +1,7 @@
 """Classification path of the entry on tiny synthetic data: the fused Dx head (image + signal features) learns,
 the signal-feature-only head tells TACHY from BRADY on rendered pages it digitizes itself, and training uses
 records that lack an image or a signal file."""
+
 from __future__ import annotations
 
 import json
@@ -47,9 +48,18 @@ def _write_records(folder: Path, labels: list[list[str]], seed: int, fs: float =
         rng = np.random.default_rng([seed, i])
         sig, _ = synthesize_ecg(labs, fs=fs, duration_s=10.0, rng=rng)
         name = f"rec_{i:03d}"
-        wfdb.wrsamp(name, fs=fs, units=["mV"] * 12, sig_name=list(STANDARD_LEADS), p_signal=np.clip(sig, -30, 30),
-                    fmt=["16"] * 12, adc_gain=[1000.0] * 12, baseline=[0] * 12,
-                    comments=[f"Labels: {', '.join(labs)}"], write_dir=str(folder))
+        wfdb.wrsamp(
+            name,
+            fs=fs,
+            units=["mV"] * 12,
+            sig_name=list(STANDARD_LEADS),
+            p_signal=np.clip(sig, -30, 30),
+            fmt=["16"] * 12,
+            adc_gain=[1000.0] * 12,
+            baseline=[0] * 12,
+            comments=[f"Labels: {', '.join(labs)}"],
+            write_dir=str(folder),
+        )
         names.append(name)
     return names
 
@@ -57,8 +67,22 @@ def _write_records(folder: Path, labels: list[list[str]], seed: int, fs: float =
 def _render(signals: Path, out: Path, seed: int) -> Path:
     from ecgrender import render_cli
 
-    code = render_cli.main(["-i", str(signals), "-o", str(out), "--preset", "clean", "--seed", str(seed),
-                            "--layout", "3x4+1", "--dpi", "100"])
+    code = render_cli.main(
+        [
+            "-i",
+            str(signals),
+            "-o",
+            str(out),
+            "--preset",
+            "clean",
+            "--seed",
+            str(seed),
+            "--layout",
+            "3x4+1",
+            "--dpi",
+            "100",
+        ]
+    )
     assert code == 0
     return out
 
@@ -96,8 +120,11 @@ def tachy_brady(tmp_path_factory) -> tuple[Path, Path]:
     test_dir = _render(tmp / "test_sig", tmp / "test", 2)
     hidden = tmp / "hidden"
     root = Path(__file__).resolve().parents[1]
-    subprocess.run([sys.executable, str(root / "remove_hidden_data.py"), "-i", str(test_dir), "-o", str(hidden), "-m"],
-                   check=True, cwd=root)
+    subprocess.run(
+        [sys.executable, str(root / "remove_hidden_data.py"), "-i", str(test_dir), "-o", str(hidden), "-m"],
+        check=True,
+        cwd=root,
+    )
     assert not list(hidden.glob("*.dat")) and list(hidden.glob("*.png"))
     return train_dir, hidden
 
@@ -116,8 +143,9 @@ def test_signal_feature_head_separates_tachy_from_brady(tmp_path, config, rules,
     hidden = tmp_path / "hidden"  # a copy: a page of it is blanked below
     shutil.copytree(shared_hidden, hidden)
 
-    cfg = config(signal_features=True, dx_use_image=False, segmentation=False, epochs=12, lr=2e-2,
-                 dx_rhythm_rules=rules)
+    cfg = config(
+        signal_features=True, dx_use_image=False, segmentation=False, epochs=12, lr=2e-2, dx_rhythm_rules=rules
+    )
     summary = train(str(train_dir), str(tmp_path / "model"), cfg)
     assert summary["classes"] == ["TACHY", "BRADY"]
     if rules:
@@ -197,7 +225,9 @@ def test_full_batch_fit_with_out_of_fold_thresholds(config):
     from models.heads import DxHead
 
     x, owners, y = _design(0)
-    head_cfg = DxHeadConfig(classes=["A", "B", "C"], hidden_sizes=[], extra_features=4, use_image=False, standardize=True)
+    head_cfg = DxHeadConfig(
+        classes=["A", "B", "C"], hidden_sizes=[], extra_features=4, use_image=False, standardize=True
+    )
     model = _HeadOnly(DxHead(head_cfg, [4]))
     cfg = config(dx_thresholds="oof", dx_min_positives=20, dx_l2=1e-2)
     out = fit_dx_full_batch(model, x, owners, y, cfg)

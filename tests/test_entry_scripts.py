@@ -1,4 +1,5 @@
 """Tests of train_model.py and run_model.py, run as subprocesses with a fake team_code module."""
+
 from __future__ import annotations
 
 import os
@@ -64,16 +65,26 @@ def write_hidden_record(folder: Path, name: str) -> None:
     """A record as the organisers give it: header only, hidden fields blanked, an `# Image:` line."""
     folder.mkdir(parents=True, exist_ok=True)
     signal = np.zeros((NUM_SAMPLES, len(LEADS)))
-    wfdb.wrsamp(name, fs=FS, units=["mV"] * len(LEADS), sig_name=LEADS, p_signal=signal, fmt=["16"] * len(LEADS),
-                adc_gain=[1000.0] * len(LEADS), baseline=[0] * len(LEADS),
-                comments=["Age: 60", "Labels: CD", f"Image: {name}-0.png"], write_dir=str(folder))
+    wfdb.wrsamp(
+        name,
+        fs=FS,
+        units=["mV"] * len(LEADS),
+        sig_name=LEADS,
+        p_signal=signal,
+        fmt=["16"] * len(LEADS),
+        adc_gain=[1000.0] * len(LEADS),
+        baseline=[0] * len(LEADS),
+        comments=["Age: 60", "Labels: CD", f"Image: {name}-0.png"],
+        write_dir=str(folder),
+    )
     (folder / f"{name}.dat").unlink()
     lines = (folder / f"{name}.hea").read_text().split("\n")
     out = [lines[0]]
     for line in lines[1:]:
         fields = line.split(" ")
-        out.append(" ".join(fields[:5] + ["", "", ""] + fields[8:]) if len(fields) > 8 and not line.startswith("#")
-                   else line)
+        out.append(
+            " ".join(fields[:5] + ["", "", ""] + fields[8:]) if len(fields) > 8 and not line.startswith("#") else line
+        )
     (folder / f"{name}.hea").write_text("\n".join(out))
 
 
@@ -97,8 +108,14 @@ def workspace(tmp_path: Path) -> Path:
 def run_script(workspace: Path, script: str, *args: str) -> subprocess.CompletedProcess:
     """Run bin/<script>: the fake team_code (script folder) shadows the repository's; helper_code from the repo."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, str(workspace / "bin" / script), *args], capture_output=True,
-                          text=True, cwd=workspace, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(workspace / "bin" / script), *args],
+        capture_output=True,
+        text=True,
+        cwd=workspace,
+        env=env,
+        timeout=120,
+    )
 
 
 def train(workspace: Path) -> None:

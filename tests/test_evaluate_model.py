@@ -1,4 +1,5 @@
 """Parity tests for evaluate_model.py against an independent, straightforward numpy implementation."""
+
 from __future__ import annotations
 
 import os
@@ -9,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import wfdb
+from reference_scoring import gaussian_smooth, snr_reference
 
 import evaluate_model as em
-from reference_scoring import gaussian_smooth, snr_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 FS = 100
@@ -22,6 +23,7 @@ QUANT_LEVELS = 256
 
 # ----------------------------------------------------------------------------------------------------------
 # Data set generation
+
 
 def base_signal(length: int, num_leads: int, seed: int) -> np.ndarray:
     """ECG-like signals (mV), shape (length, num_leads): spiky beats, T waves, baseline wander."""
@@ -37,16 +39,24 @@ def base_signal(length: int, num_leads: int, seed: int) -> np.ndarray:
     return signal
 
 
-def write(folder: Path, name: str, signal: np.ndarray | None, leads: list[str],
-          labels: list[str] | None) -> None:
+def write(folder: Path, name: str, signal: np.ndarray | None, leads: list[str], labels: list[str] | None) -> None:
     """Write a record: WFDB signal (format 16, 1000/mV) or, with ``signal=None``, a header only."""
     comments: list[str] = []
     if labels is not None:
         comments.append('Labels: ' + ', '.join(labels))
     if signal is not None:
-        wfdb.wrsamp(name, fs=FS, units=['mV'] * len(leads), sig_name=leads, p_signal=signal,
-                    fmt=['16'] * len(leads), adc_gain=[1000.0] * len(leads), baseline=[0] * len(leads),
-                    comments=comments, write_dir=str(folder))
+        wfdb.wrsamp(
+            name,
+            fs=FS,
+            units=['mV'] * len(leads),
+            sig_name=leads,
+            p_signal=signal,
+            fmt=['16'] * len(leads),
+            adc_gain=[1000.0] * len(leads),
+            baseline=[0] * len(leads),
+            comments=comments,
+            write_dir=str(folder),
+        )
     else:
         text = f'{name} {len(leads)} {FS} {N}\n' + ''.join(f'# {c}\n' for c in comments)
         (folder / f'{name}.hea').write_text(text)
@@ -54,7 +64,7 @@ def write(folder: Path, name: str, signal: np.ndarray | None, leads: list[str],
 
 def shifted(base: np.ndarray, shift: int, length: int = N) -> np.ndarray:
     """Estimate that lags the reference ``base[100:100+N]`` by ``shift`` samples: est[t] = ref[t - shift]."""
-    return base[100 - shift:100 - shift + length].copy()
+    return base[100 - shift : 100 - shift + length].copy()
 
 
 @pytest.fixture(scope='module')
@@ -88,7 +98,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     }
     for k, (name, (builder, ref_labels, out_labels)) in enumerate(cases.items()):
         base = base_signal(N + 200, 3, seed=k)
-        reference = base[100:100 + N]
+        reference = base[100 : 100 + N]
         folder_name = Path(name)
         write(ref_dir / folder_name.parent, folder_name.name, reference, LEADS, ref_labels)
         leads_est = LEADS
@@ -117,6 +127,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 # ----------------------------------------------------------------------------------------------------------
 # Independent reference implementation
+
 
 def quantize(x: np.ndarray, lo: float, hi: float, length: int) -> np.ndarray:
     """Binary picture (QUANT_LEVELS x length) of a signal."""
@@ -173,6 +184,7 @@ def reference_scores(ref_dir: Path, out_dir: Path, shift: bool) -> tuple[dict, f
 
 # ----------------------------------------------------------------------------------------------------------
 # Tests
+
 
 @pytest.mark.parametrize('shift', [True, False])
 def test_snr_parity_with_independent_implementation(dataset: tuple[Path, Path], shift: bool) -> None:
@@ -236,10 +248,27 @@ def test_script_prints_exact_format_and_writes_files(tmp_path: Path, dataset: tu
     ref_dir, out_dir = dataset
     scores = em.evaluate_model(str(ref_dir), str(out_dir))
     score_file, snr_file, f_file = tmp_path / 'scores.csv', tmp_path / 'snr.tsv', tmp_path / 'f.tsv'
-    result = subprocess.run([sys.executable, 'evaluate_model.py', '-d', str(ref_dir), '-o', str(out_dir),
-                             '-s', str(score_file), '-ta', str(snr_file), '-tb', str(f_file)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120,
-                            env={**os.environ, 'PYTHONPATH': str(ROOT)})
+    result = subprocess.run(
+        [
+            sys.executable,
+            'evaluate_model.py',
+            '-d',
+            str(ref_dir),
+            '-o',
+            str(out_dir),
+            '-s',
+            str(score_file),
+            '-ta',
+            str(snr_file),
+            '-tb',
+            str(f_file),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, 'PYTHONPATH': str(ROOT)},
+    )
     assert result.returncode == 0, result.stderr
     expected = f"SNR: {scores['snr']:.3f}\nF-measure: {scores['f_measure']:.3f}\n"
     assert result.stdout == expected
@@ -254,8 +283,14 @@ def test_main_extra_scores_and_no_shift(dataset: tuple[Path, Path], capsys: pyte
     ref_dir, out_dir = dataset
     em.main(['-d', str(ref_dir), '-o', str(out_dir), '-x'])
     lines = capsys.readouterr().out.strip().split('\n')
-    assert [line.split(':')[0] for line in lines] == ['SNR', 'SNR median', 'KS metric', 'ASCI metric',
-                                                     'Weighted absolute difference metric', 'F-measure']
+    assert [line.split(':')[0] for line in lines] == [
+        'SNR',
+        'SNR median',
+        'KS metric',
+        'ASCI metric',
+        'Weighted absolute difference metric',
+        'F-measure',
+    ]
     assert all(len(line.split(': ')[1].split('.')[-1]) == 3 for line in lines)
     scores = em.main(['-d', str(ref_dir), '-o', str(out_dir), '-n'])
     assert capsys.readouterr().out.startswith(f"SNR: {scores['snr']:.3f}\n")

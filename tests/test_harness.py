@@ -1,5 +1,6 @@
 """The official flow end to end: train_model.py, run_model.py (with and without -f) and evaluate_model.py
 on a tiny rendered data set, with a corrupt image and a missing image in the test folder."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Tests for helper_code: header parsing and writing, WFDB I/O, labels, images and scoring primitives."""
+
 from __future__ import annotations
 
 import struct
@@ -8,16 +9,23 @@ import numpy as np
 import pytest
 import wfdb
 from PIL import Image
+from reference_scoring import gaussian_smooth, snr_reference
 
 import helper_code as hc
-from reference_scoring import gaussian_smooth, snr_reference
 
 LEADS = ['I', 'II', 'III', 'aVR', 'aVL', 'aVF', 'V1', 'V2', 'V3', 'V4', 'V5', 'V6']
 
 
-def make_header(name: str = 'rec', fs: float = 500, num_samples: int = 5000, leads: list[str] = LEADS,
-                signal_file: str | None = None, fmt: str = '16', gain: str = '1000(0)/mV',
-                comments: list[str] = ()) -> str:
+def make_header(
+    name: str = 'rec',
+    fs: float = 500,
+    num_samples: int = 5000,
+    leads: list[str] = LEADS,
+    signal_file: str | None = None,
+    fmt: str = '16',
+    gain: str = '1000(0)/mV',
+    comments: list[str] = (),
+) -> str:
     """A WFDB header text written by hand."""
     signal_file = signal_file or f'{name}.dat'
     lines = [f'{name} {len(leads)} {fs:g} {num_samples}']
@@ -26,12 +34,22 @@ def make_header(name: str = 'rec', fs: float = 500, num_samples: int = 5000, lea
     return '\n'.join(lines) + '\n'
 
 
-def write_record(folder: Path, name: str, signal: np.ndarray, fs: float, leads: list[str],
-                 comments: list[str] = ()) -> str:
+def write_record(
+    folder: Path, name: str, signal: np.ndarray, fs: float, leads: list[str], comments: list[str] = ()
+) -> str:
     """Write a WFDB record (format 16, 1000/mV) with wfdb itself; returns the record path."""
-    wfdb.wrsamp(name, fs=fs, units=['mV'] * len(leads), sig_name=leads, p_signal=signal, fmt=['16'] * len(leads),
-                adc_gain=[1000.0] * len(leads), baseline=[0] * len(leads), comments=list(comments),
-                write_dir=str(folder))
+    wfdb.wrsamp(
+        name,
+        fs=fs,
+        units=['mV'] * len(leads),
+        sig_name=leads,
+        p_signal=signal,
+        fmt=['16'] * len(leads),
+        adc_gain=[1000.0] * len(leads),
+        baseline=[0] * len(leads),
+        comments=list(comments),
+        write_dir=str(folder),
+    )
     return str(folder / name)
 
 
@@ -50,6 +68,7 @@ def ecg_like(num_samples: int, num_leads: int, fs: float, seed: int) -> np.ndarr
 
 # ----------------------------------------------------------------------------------------------------------
 # Header parsing
+
 
 @pytest.mark.parametrize('fs', [100, 250, 500, 1000])
 def test_header_getters_at_common_sampling_frequencies(fs: int) -> None:
@@ -70,8 +89,7 @@ def test_header_getters_at_common_sampling_frequencies(fs: int) -> None:
 
 
 def test_header_getters_mat_offset_and_missing_baseline() -> None:
-    header = make_header(name='JS1', signal_file='JS1.mat', fmt='16+24', gain='500/uV',
-                         leads=['I', 'aVR', 'v1'])
+    header = make_header(name='JS1', signal_file='JS1.mat', fmt='16+24', gain='500/uV', leads=['I', 'aVR', 'v1'])
     header = header.replace('16 0 0 0 0 I', '16 7 0 0 0 I')  # ADC zero 7 is the baseline when none is given
     assert hc.get_signal_formats(header) == ['16', '16', '16']
     assert hc.get_adc_gains(header) == [500.0] * 3
@@ -138,12 +156,19 @@ def test_header_file_and_text_round_trip(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------------------------------------
 # Signals
 
+
 @pytest.mark.parametrize('fs', [100, 250, 500, 1000])
 def test_signal_round_trip_through_save_signals(tmp_path: Path, fs: int) -> None:
     leads = ['I', 'II', 'aVR', 'V1']
     reference = ecg_like(2 * fs, len(leads), fs, seed=fs)
-    record = write_record(tmp_path, 'rec', np.zeros_like(reference), fs, leads,
-                          comments=['Age: 50', 'Image: rec-0.png, rec-1.png', 'Labels: NORM'])
+    record = write_record(
+        tmp_path,
+        'rec',
+        np.zeros_like(reference),
+        fs,
+        leads,
+        comments=['Age: 50', 'Image: rec-0.png, rec-1.png', 'Labels: NORM'],
+    )
     # As the official run_model.py does: the header's comment lines are passed back as ``comments``.
     comments = [line for line in hc.load_header(record).split('\n') if line.startswith('#')] + ['#Extra: 1']
     hc.save_signals(record, reference, comments=comments)
@@ -233,8 +258,9 @@ def test_shared_js00001_mat_record(shared_data: Path) -> None:
     assert hc.load_labels(record) == ['AFIB/AFL', 'CD', 'STTC']
     signal, fields = hc.load_signals(record)
     assert signal.shape == (5000, 12)
-    np.testing.assert_allclose(signal[0], [-0.254, 0.264, 0.517, -0.005, -0.386, 0.39, -0.098, -0.312, -0.098,
-                                           0.81, 0.81, 0.527], atol=1e-9)
+    np.testing.assert_allclose(
+        signal[0], [-0.254, 0.264, 0.517, -0.005, -0.386, 0.39, -0.098, -0.312, -0.098, 0.81, 0.81, 0.527], atol=1e-9
+    )
     images = hc.load_images(record)
     assert len(images) == 1 and images[0].size == (2200, 1700)
 
@@ -279,6 +305,7 @@ def test_save_labels_appends_then_replaces(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------------------------------------
 # Signal helpers
 
+
 def test_reorder_signal_case_insensitive_missing_nan() -> None:
     signal = np.arange(12, dtype=float).reshape(4, 3)
     out = hc.reorder_signal(signal, ['avr', 'I', 'II'], ['I', 'II', 'aVR', 'V1'])
@@ -312,6 +339,7 @@ def test_trim_normalize_and_number_helpers() -> None:
 # ----------------------------------------------------------------------------------------------------------
 # Scoring primitives against straightforward implementations
 
+
 def test_compute_snr_matches_straightforward_implementation() -> None:
     rng = np.random.default_rng(0)
     for case in range(40):
@@ -334,8 +362,9 @@ def test_compute_snr_matches_straightforward_implementation() -> None:
     snr = hc.compute_snr([1.0, 1.0, 1.0, 1.0], [0.5, 0.5, np.nan, np.nan])[0]
     assert snr == pytest.approx(10 * np.log10(1 / 0.25) * 0.5)
     # Without keep_nans, NaN estimates count as 0 mV: noise power (0.25 + 0.25 + 1 + 1) / 4.
-    assert hc.compute_snr([1.0, 1.0, 1.0, 1.0], [0.5, 0.5, np.nan, np.nan], keep_nans=False)[0] == \
-        pytest.approx(10 * np.log10(1 / 0.625))
+    assert hc.compute_snr([1.0, 1.0, 1.0, 1.0], [0.5, 0.5, np.nan, np.nan], keep_nans=False)[0] == pytest.approx(
+        10 * np.log10(1 / 0.625)
+    )
 
 
 def quantize(x: np.ndarray, q: int, lo: float, hi: float, length: int) -> np.ndarray:
@@ -362,7 +391,7 @@ def brute_force_align(x_ref: np.ndarray, x_est: np.ndarray, q: int) -> tuple[int
             ra, rb = max(0, -dv), max(0, dv)
             ta, tb = max(0, -dh), max(0, dh)
             nr, nt = q - abs(dv), length - abs(dh)
-            score = np.sum(a[ra:ra + nr, ta:ta + nt] * b[rb:rb + nr, tb:tb + nt])
+            score = np.sum(a[ra : ra + nr, ta : ta + nt] * b[rb : rb + nr, tb : tb + nt])
             if score > best + 1e-9:
                 best, best_lag = score, (dv, dh)
     dv, dh = best_lag

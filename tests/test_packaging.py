@@ -4,6 +4,7 @@ installs into a fresh virtual environment, and its ``ecg-digitize`` command and 
 Dependencies are not downloaded: the fresh environment sees this environment's site-packages through a ``.pth``
 file and the wheel is installed with ``--no-deps``. Skip with ``-k "not wheel"`` or ``ECG_SKIP_WHEEL_TEST=1``.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ["pyproject.toml", "README.md", "LICENSE", "helper_code.py", "team_code.py", "run_model.py",
-           "ecgvocab", "ecgdigitize", "ecgentry", "ecgrender", "ecgfeatures", "models"]
+SOURCES = [
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+    "helper_code.py",
+    "team_code.py",
+    "run_model.py",
+    "ecgvocab",
+    "ecgdigitize",
+    "ecgentry",
+    "ecgrender",
+    "ecgfeatures",
+    "models",
+]
 
 
 def _setuptools_ok() -> bool:
@@ -68,8 +81,10 @@ def test_wheel_installs_and_runs(tmp_path):
             shutil.copy(ROOT / name, src / name)
     dist = tmp_path / "dist"
     run = dict(capture_output=True, text=True, timeout=300)
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(dist), str(src)], **run)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(src)],
+        **run,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     wheel = next(dist.glob("ecg_digitize-*.whl"))
 
@@ -77,12 +92,15 @@ def test_wheel_installs_and_runs(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, **run)
     bindir = venv / ("Scripts" if os.name == "nt" else "bin")
     python = bindir / ("python.exe" if os.name == "nt" else "python")
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, **run).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], check=True, **run
+    ).stdout.strip()
     outer = [p for p in site.getsitepackages() + [sysconfig.get_paths()["purelib"]] if os.path.isdir(p)]
     Path(purelib, "_outer_site.pth").write_text("\n".join(dict.fromkeys(outer)) + "\n")
-    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-                           "--no-index", "-q", str(wheel)], **run)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)],
+        **run,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
 
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}

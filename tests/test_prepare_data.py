@@ -1,4 +1,5 @@
 """Tests of the data preparation scripts: prepare_ptbxl_data, prepare_image_data, remove_hidden_data."""
+
 from __future__ import annotations
 
 import shutil
@@ -19,15 +20,25 @@ ROOT = Path(__file__).resolve().parents[1]
 LEADS = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 
 
-def write_record(folder: Path, name: str, num_samples: int = 250, fs: int = 100, seed: int = 0,
-                 comments: list[str] | None = None) -> np.ndarray:
+def write_record(
+    folder: Path, name: str, num_samples: int = 250, fs: int = 100, seed: int = 0, comments: list[str] | None = None
+) -> np.ndarray:
     """Write a 12-lead WFDB record (format 16, 1000 adu/mV); returns its signal (num_samples, 12) in mV."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     signal = np.round(rng.uniform(-2.0, 2.0, size=(num_samples, len(LEADS))), 3)
-    wfdb.wrsamp(name, fs=fs, units=["mV"] * len(LEADS), sig_name=LEADS, p_signal=signal,
-                fmt=["16"] * len(LEADS), adc_gain=[1000.0] * len(LEADS), baseline=[0] * len(LEADS),
-                comments=comments or [], write_dir=str(folder))
+    wfdb.wrsamp(
+        name,
+        fs=fs,
+        units=["mV"] * len(LEADS),
+        sig_name=LEADS,
+        p_signal=signal,
+        fmt=["16"] * len(LEADS),
+        adc_gain=[1000.0] * len(LEADS),
+        baseline=[0] * len(LEADS),
+        comments=comments or [],
+        write_dir=str(folder),
+    )
     return signal
 
 
@@ -77,17 +88,33 @@ def ptbxl_tree(tmp_path: Path) -> dict[str, Path]:
     database = tmp_path / "ptbxl" / "ptbxl_database.csv"
     lines = ["ecg_id,patient_id,age,sex,height,weight,recording_date,scp_codes,strat_fold,filename_lr"]
     for ecg_id, (codes, age, sex, height, weight) in DATABASE_ROWS.items():
-        lines.append(f'{ecg_id},{1000 + ecg_id}.0,{age},{sex},{height},{weight},'
-                     f'1984-11-{ecg_id:02d} 09:17:34,"{codes}",1,records100/00000/{ecg_id:05d}_lr')
+        lines.append(
+            f'{ecg_id},{1000 + ecg_id}.0,{age},{sex},{height},{weight},'
+            f'1984-11-{ecg_id:02d} 09:17:34,"{codes}",1,records100/00000/{ecg_id:05d}_lr'
+        )
     database.write_text("\n".join(lines) + "\n")
-    return {"input": tmp_path / "ptbxl" / "records100", "database": database, "statements": statements,
-            "output": tmp_path / "out"}
+    return {
+        "input": tmp_path / "ptbxl" / "records100",
+        "database": database,
+        "statements": statements,
+        "output": tmp_path / "out",
+    }
 
 
 def run_ptbxl(tree: dict[str, Path], *extra: str) -> None:
     args = prepare_ptbxl_data.get_parser().parse_args(
-        ["-i", str(tree["input"]), "-pd", str(tree["database"]), "-pm", str(tree["statements"]),
-         "-o", str(tree["output"]), *extra])
+        [
+            "-i",
+            str(tree["input"]),
+            "-pd",
+            str(tree["database"]),
+            "-pm",
+            str(tree["statements"]),
+            "-o",
+            str(tree["output"]),
+            *extra,
+        ]
+    )
     prepare_ptbxl_data.run(args)
 
 
@@ -133,12 +160,13 @@ def test_ptbxl_header_demographics_and_signal(ptbxl_tree: dict[str, Path]) -> No
 
 def test_ptbxl_acute_mi_with_12sl(ptbxl_tree: dict[str, Path], tmp_path: Path) -> None:
     sl_database = tmp_path / "12sl_statements.csv"
-    sl_database.write_text('ecg_id,statements\n4,"[\'SR\', \'STEMI\']"\n5,"[\'NSR\', \'ABQRS\']"\n'
-                           '7,"[\'SERYR1\']"\n')
+    sl_database.write_text('ecg_id,statements\n4,"[\'SR\', \'STEMI\']"\n5,"[\'NSR\', \'ABQRS\']"\n7,"[\'SERYR1\']"\n')
     sl_mapping = tmp_path / "12slv23ToSNOMED.csv"
-    sl_mapping.write_text('\ufeffStatementNumber,Acronym,FullText\n19,SRTH,Sinus rhythm\n'
-                          '821,STEMI,"** ** ACUTE MI / STEMI ** **"\n902,SERYR1,"ST elevation\nrecent"\n'
-                          '22,NSR,Normal sinus rhythm\n')
+    sl_mapping.write_text(
+        '\ufeffStatementNumber,Acronym,FullText\n19,SRTH,Sinus rhythm\n'
+        '821,STEMI,"** ** ACUTE MI / STEMI ** **"\n902,SERYR1,"ST elevation\nrecent"\n'
+        '22,NSR,Normal sinus rhythm\n'
+    )
     run_ptbxl(ptbxl_tree, "-sd", str(sl_database), "-sm", str(sl_mapping))
     assert helper_code.load_labels(output_record(ptbxl_tree, 4)) == ["Acute MI", "PVC", "BRADY"]
     assert helper_code.load_labels(output_record(ptbxl_tree, 5)) == ["Old MI", "CD", "HYP", "PAC", "AFIB/AFL"]
@@ -157,16 +185,32 @@ def test_ptbxl_in_place_replaces_old_lines(ptbxl_tree: dict[str, Path]) -> None:
 
 def test_ptbxl_cli_requires_both_12sl_files(ptbxl_tree: dict[str, Path], tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "prepare_ptbxl_data.py"), "-i", str(ptbxl_tree["input"]),
-         "-pd", str(ptbxl_tree["database"]), "-pm", str(ptbxl_tree["statements"]),
-         "-sd", str(tmp_path / "12sl.csv"), "-o", str(ptbxl_tree["output"])],
-        capture_output=True, text=True, cwd=tmp_path, timeout=60)
+        [
+            sys.executable,
+            str(ROOT / "prepare_ptbxl_data.py"),
+            "-i",
+            str(ptbxl_tree["input"]),
+            "-pd",
+            str(ptbxl_tree["database"]),
+            "-pm",
+            str(ptbxl_tree["statements"]),
+            "-sd",
+            str(tmp_path / "12sl.csv"),
+            "-o",
+            str(ptbxl_tree["output"]),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert result.returncode != 0 and "-sm" in result.stderr
 
 
 def test_compute_labels_order_and_negative_likelihood() -> None:
     labels = prepare_ptbxl_data.compute_labels(
-        {"SBRAD": 0.0, "AFIB": -1.0, "PVC": 100.0}, ["HYP", "NORM"], ["X"], {"STEMI"})
+        {"SBRAD": 0.0, "AFIB": -1.0, "PVC": 100.0}, ["HYP", "NORM"], ["X"], {"STEMI"}
+    )
     assert labels == ["NORM", "HYP", "PVC", "BRADY"]
     assert prepare_ptbxl_data.parse_statement_list("SR, STEMI") == ["SR", "STEMI"]
     assert prepare_ptbxl_data.format_number(float("nan")) == "Unknown"
@@ -185,8 +229,17 @@ def test_ptbxl_on_real_records(shared_data: Path, tmp_path: Path) -> None:
         for ext in (".hea", ".dat"):
             shutil.copy2(source / f"{ecg_id:05d}_lr{ext}", input_folder)
     args = prepare_ptbxl_data.get_parser().parse_args(
-        ["-i", str(tmp_path / "in"), "-pd", str(ptbxl / "ptbxl_database.csv"),
-         "-pm", str(ptbxl / "scp_statements.csv"), "-o", str(tmp_path / "out")])
+        [
+            "-i",
+            str(tmp_path / "in"),
+            "-pd",
+            str(ptbxl / "ptbxl_database.csv"),
+            "-pm",
+            str(ptbxl / "scp_statements.csv"),
+            "-o",
+            str(tmp_path / "out"),
+        ]
+    )
     assert prepare_ptbxl_data.run(args) == len(ids)
     expected = {
         1: ["NORM"],
@@ -210,6 +263,7 @@ def test_ptbxl_on_real_records(shared_data: Path, tmp_path: Path) -> None:
 # prepare_image_data
 # ----------------------------------------------------------------------------------------------------
 
+
 def touch_images(folder: Path, names: list[str]) -> None:
     for name in names:
         (folder / name).write_bytes(b"\x89PNG fake " + name.encode())
@@ -221,8 +275,16 @@ def test_prepare_image_data_lists_only_record_images(tmp_path: Path) -> None:
     write_record(folder, "rec2", seed=1)
     write_record(tmp_path / "in", "lonely", seed=2)
     images = ["rec-0.png", "rec-1.jpg", "rec-2.JPEG", "rec-10.png"]
-    others = ["rec-0_leads.png", "rec-0_classes.png", "rec-0.json", "rec-x.png", "rec-3.txt",
-              "rec2-0.jpg", "prefix_rec-0.png", "rec-1-0.png"]
+    others = [
+        "rec-0_leads.png",
+        "rec-0_classes.png",
+        "rec-0.json",
+        "rec-x.png",
+        "rec-3.txt",
+        "rec2-0.jpg",
+        "prefix_rec-0.png",
+        "rec-1-0.png",
+    ]
     touch_images(folder, images + others)
     args = prepare_image_data.get_parser().parse_args(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "out")])
     assert prepare_image_data.run(args) == 2
@@ -252,16 +314,28 @@ def test_prepare_image_data_in_place_replaces_image_line(tmp_path: Path) -> None
 # remove_hidden_data
 # ----------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture()
 def prepared_tree(tmp_path: Path) -> tuple[Path, np.ndarray]:
     """One prepared record a/b/00001_lr with demographics, labels, an image line and the image."""
     folder = tmp_path / "in" / "a" / "b"
-    signal = write_record(folder, "00001_lr", comments=[
-        "Age: 56", "Sex: Female", "Height: Unknown", "Weight: 63", "Labels: NORM, BRADY",
-        "Image: 00001_lr-0.png, 00001_lr-1.png"])
+    signal = write_record(
+        folder,
+        "00001_lr",
+        comments=[
+            "Age: 56",
+            "Sex: Female",
+            "Height: Unknown",
+            "Weight: 63",
+            "Labels: NORM, BRADY",
+            "Image: 00001_lr-0.png, 00001_lr-1.png",
+        ],
+    )
     touch_images(folder, ["00001_lr-0.png", "00001_lr-1.png"])
     header = (folder / "00001_lr.hea").read_text()
-    (folder / "00001_lr.hea").write_text(header.replace("00001_lr 12 100 250", "00001_lr 12 100 250 09:17:34 09/11/1984"))
+    (folder / "00001_lr.hea").write_text(
+        header.replace("00001_lr 12 100 250", "00001_lr 12 100 250 09:17:34 09/11/1984")
+    )
     return tmp_path, signal
 
 
@@ -304,7 +378,11 @@ def test_remove_hidden_data_with_flags(prepared_tree: tuple[Path, np.ndarray]) -
     loaded, _ = helper_code.load_signals(record)
     np.testing.assert_allclose(loaded, signal, atol=1e-9)
     assert sorted(p.name for p in (tmp_path / "out" / "a" / "b").iterdir()) == [
-        "00001_lr-0.png", "00001_lr-1.png", "00001_lr.dat", "00001_lr.hea"]
+        "00001_lr-0.png",
+        "00001_lr-1.png",
+        "00001_lr.dat",
+        "00001_lr.hea",
+    ]
 
 
 def test_remove_hidden_data_single_flags(prepared_tree: tuple[Path, np.ndarray]) -> None:
@@ -333,14 +411,26 @@ def test_remove_hidden_data_in_place_deletes_signal(prepared_tree: tuple[Path, n
 def test_remove_hidden_data_cli_empty_folder(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     result = subprocess.run(
-        [sys.executable, str(ROOT / "remove_hidden_data.py"), "-i", str(tmp_path / "empty"), "-o",
-         str(tmp_path / "out")], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+        [
+            sys.executable,
+            str(ROOT / "remove_hidden_data.py"),
+            "-i",
+            str(tmp_path / "empty"),
+            "-o",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert result.returncode != 0 and str(tmp_path / "empty") in result.stderr
 
 
 # ----------------------------------------------------------------------------------------------------
 # Files named in headers never leave the data folders (ecgentry.safe_paths)
 # ----------------------------------------------------------------------------------------------------
+
 
 def checksums_outside(parent: Path, data: Path) -> dict[str, str]:
     """``relative path -> sha256`` (``link -> target`` for symlinks) of everything under ``parent`` outside ``data``."""
@@ -373,11 +463,19 @@ def hostile_tree(tmp_path: Path) -> dict[str, Path]:
     (victim / "keep.png").write_bytes(b"\x89PNG precious")
     (victim / "00002_lr.hea").write_text("00002_lr 12 100 250\n")
     data = tmp_path / "data"
-    write_record(data, "00001_lr", comments=["Labels: NORM", "Image: 00001_lr-0.png, ../victim/keep.png, "
-                                             f"{victim / 'keep.png'}, sub/../../victim/keep.png, 00001_lr-1.png"])
+    write_record(
+        data,
+        "00001_lr",
+        comments=[
+            "Labels: NORM",
+            "Image: 00001_lr-0.png, ../victim/keep.png, "
+            f"{victim / 'keep.png'}, sub/../../victim/keep.png, 00001_lr-1.png",
+        ],
+    )
     header = (data / "00001_lr.hea").read_text()
-    (data / "00001_lr.hea").write_text(header.replace("00001_lr.dat", "../victim/keep.dat", 6)
-                                       .replace("00001_lr.dat", str(victim / "keep.dat"), 3))
+    (data / "00001_lr.hea").write_text(
+        header.replace("00001_lr.dat", "../victim/keep.dat", 6).replace("00001_lr.dat", str(victim / "keep.dat"), 3)
+    )
     touch_images(data, ["00001_lr-0.png"])
     os.symlink(victim / "keep.png", data / "00001_lr-1.png")
     os.symlink(victim / "00002_lr.hea", data / "00002_lr.hea")  # a header pointing out
@@ -403,8 +501,9 @@ def test_scripts_never_touch_files_outside(hostile_tree, script, flags, in_place
     after = checksums_outside(parent, out if not in_place else data)
     if not in_place:  # the input folder is outside the output folder: it must not change either
         assert after == before
-    assert {k: v for k, v in after.items() if not k.startswith("data")} == \
-        {k: v for k, v in before.items() if not k.startswith("data")}
+    assert {k: v for k, v in after.items() if not k.startswith("data")} == {
+        k: v for k, v in before.items() if not k.startswith("data")
+    }
     assert (hostile_tree["victim"] / "keep.dat").read_bytes() == b"precious"
     assert any("outside the record's folder" in m for m in caplog.messages)
     assert (out / "00001_lr.hea").is_file()
@@ -416,8 +515,13 @@ def test_scripts_never_touch_files_outside(hostile_tree, script, flags, in_place
 def test_remove_hidden_data_cli_in_place_keeps_outside_file(hostile_tree):
     data, parent = hostile_tree["data"], hostile_tree["parent"]
     before = checksums_outside(parent, data)
-    result = subprocess.run([sys.executable, str(ROOT / "remove_hidden_data.py"), "-i", str(data), "-o", str(data)],
-                            capture_output=True, text=True, cwd=parent, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "remove_hidden_data.py"), "-i", str(data), "-o", str(data)],
+        capture_output=True,
+        text=True,
+        cwd=parent,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert checksums_outside(parent, data) == before
     assert "00001_lr" in result.stderr and "outside the record's folder" in result.stderr

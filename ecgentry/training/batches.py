@@ -1,5 +1,6 @@
 """Training pages -> model inputs and targets; signal features of a record's true signal made to look digitized;
 the rows of the Dx head's full-batch fit (:class:`DxDesign`)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -41,7 +42,7 @@ def digitization_like(signal: np.ndarray, fs: float, rng: np.random.Generator) -
         keep = np.zeros_like(out, dtype=bool)
         for col, leads in enumerate(_PRINTED_COLUMNS):
             for lead in leads:
-                keep[col * width:(col + 1) * width, STANDARD_LEADS.index(lead)] = True
+                keep[col * width : (col + 1) * width, STANDARD_LEADS.index(lead)] = True
         keep[:, STANDARD_LEADS.index("II")] = True
         out[~keep] = np.nan
     shift = int(rng.integers(-int(0.02 * fs), int(0.02 * fs) + 1))
@@ -107,17 +108,26 @@ class Batcher:
                 if self.feature_cache is not None:
                     from ecgentry.digitized_training import feature_cache_key
 
-                    key = feature_cache_key("true", hashlib.sha256(np.ascontiguousarray(sig).tobytes()).hexdigest(),
-                                            info.fs, self.cfg.seed, os.path.basename(info.record), FEATURE_VARIANTS,
-                                            DIGITIZATION_LIKE_VERSION)
+                    key = feature_cache_key(
+                        "true",
+                        hashlib.sha256(np.ascontiguousarray(sig).tobytes()).hexdigest(),
+                        info.fs,
+                        self.cfg.seed,
+                        os.path.basename(info.record),
+                        FEATURE_VARIANTS,
+                        DIGITIZATION_LIKE_VERSION,
+                    )
                     feats = self.feature_cache.get(key)
                 if key is None or feats is None:
                     # One generator per record (seeded by the record name): the corruption does not depend on the
                     # order records are met in, so sharded (distributed) and resumed runs see the same features.
-                    rng = np.random.default_rng([self.cfg.seed + 7,
-                                                 zlib.crc32(os.path.basename(info.record).encode())])
-                    feats = np.stack([extract_features(digitization_like(sig, info.fs, rng), info.fs)
-                                      for _ in range(FEATURE_VARIANTS)])
+                    rng = np.random.default_rng([self.cfg.seed + 7, zlib.crc32(os.path.basename(info.record).encode())])
+                    feats = np.stack(
+                        [
+                            extract_features(digitization_like(sig, info.fs, rng), info.fs)
+                            for _ in range(FEATURE_VARIANTS)
+                        ]
+                    )
                     if key is not None:
                         self.feature_cache.put(key, feats)
             self._raw_features[info.record] = feats
@@ -167,8 +177,9 @@ class Batcher:
             return DxDesign(empty, np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool), empty)
         raw_rows = np.concatenate(rows).astype(np.float32)
         x = raw_rows if raw else features_to_model_input(raw_rows).astype(np.float32)
-        return DxDesign(x, np.asarray(owners, np.int64), np.asarray(weights, np.float64), np.asarray(evals, bool),
-                        raw_rows)
+        return DxDesign(
+            x, np.asarray(owners, np.int64), np.asarray(weights, np.float64), np.asarray(evals, bool), raw_rows
+        )
 
     def _page(self, ex: Example) -> np.ndarray | None:
         if ex.pixels is not None:

@@ -1,4 +1,5 @@
 """The training records: their split by record, their classes and class weights, one input page."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,4 +47,6 @@ def positive_weights(labels: list[list[str]], classes: list[str], limit: float =
 
 def labels_matrix(infos: list[RecordInfo], classes: list[str]) -> np.ndarray:
     """Multi-hot targets (len(infos), C) float32."""
-    return np.array([[c in i.labels for c in classes] for i in infos], dtype=np.float32).reshape(len(infos), len(classes))
+    return np.array([[c in i.labels for c in classes] for i in infos], dtype=np.float32).reshape(
+        len(infos), len(classes)
+    )

@@ -1,5 +1,6 @@
 """The Dx head's decisions: its full-batch fit on signal features (the digitized training pages, out-of-fold
 calibration and thresholds, rhythm rules), or the thresholds of a head trained by the page loop."""
+
 from __future__ import annotations
 
 import logging
@@ -25,13 +26,18 @@ logger = logging.getLogger(__name__)
 MIN_POSITIVES_TO_TUNE = 3  # classes with fewer validation positives keep the 0.5 threshold
 
 
-def attach_digitized_pages(batcher: "Batcher", infos: list[RecordInfo], cfg: TrainConfig, model_folder: str,
-                           ctx: ddp_utils.DistContext | None = None, verbose: bool = False) -> dict[str, Any]:
+def attach_digitized_pages(
+    batcher: "Batcher",
+    infos: list[RecordInfo],
+    cfg: TrainConfig,
+    model_folder: str,
+    ctx: ddp_utils.DistContext | None = None,
+    verbose: bool = False,
+) -> dict[str, Any]:
     """Digitize (or read from the cache) every own page of ``infos`` and give the batcher their raw features
     (pages whose digitization failed are left out; leads the self-check blames are NaN). Returns the counts
     for the training summary. Under several ranks the main rank digitizes, the others read its cache."""
-    from ecgentry.digitized_training import (CACHE_FOLDER, FeatureCache, digitize_training_pages,
-                                             page_raw_features)
+    from ecgentry.digitized_training import CACHE_FOLDER, FeatureCache, digitize_training_pages, page_raw_features
 
     cache_dir = cfg.dx_page_cache or os.path.join(model_folder, CACHE_FOLDER)
     batcher.feature_cache = FeatureCache(cache_dir)
@@ -64,8 +70,14 @@ def attach_digitized_pages(batcher: "Batcher", infos: list[RecordInfo], cfg: Tra
     return out
 
 
-def dx_design(model: ECGMultiHeadModel, batcher: Batcher, infos: list[RecordInfo], examples: list[Example],
-              cfg: TrainConfig, device: torch.device) -> DxDesign:
+def dx_design(
+    model: ECGMultiHeadModel,
+    batcher: Batcher,
+    infos: list[RecordInfo],
+    examples: list[Example],
+    cfg: TrainConfig,
+    device: torch.device,
+) -> DxDesign:
     """Input rows of the Dx head for a full-batch fit (:class:`DxDesign`).
 
     Signal-features-only head: :meth:`Batcher.design_rows` (digitization-like feature variants of every record
@@ -84,7 +96,7 @@ def dx_design(model: ECGMultiHeadModel, batcher: Batcher, infos: list[RecordInfo
     nan_row = np.full(len(FEATURE_NAMES), np.nan, np.float32)
     model.eval()
     for start in range(0, len(examples), cfg.batch_size):
-        group = examples[start:start + cfg.batch_size]
+        group = examples[start : start + cfg.batch_size]
         pages, kept = [], []
         for ex in group:
             page = batcher._page(ex)
@@ -96,8 +108,11 @@ def dx_design(model: ECGMultiHeadModel, batcher: Batcher, infos: list[RecordInfo
         with torch.no_grad():
             feats = model.backbone(model.preprocess(pages).to(device))
             digitized = [batcher.page_features.get(ex.image_file) if ex.image_file else None for ex in kept]
-            judged = [ex.info.record in batcher.pages_failed
-                      or any(batcher.page_features.get(f) is not None for f in ex.info.image_files) for ex in kept]
+            judged = [
+                ex.info.record in batcher.pages_failed
+                or any(batcher.page_features.get(f) is not None for f in ex.info.image_files)
+                for ex in kept
+            ]
             if head.extra_features:
                 raw_variants = [batcher.raw_feature_variants(ex.info) for ex in kept]
                 for v in range(max(len(x) for x in raw_variants)):
@@ -112,8 +127,12 @@ def dx_design(model: ECGMultiHeadModel, batcher: Batcher, infos: list[RecordInfo
                 if sel and cfg.dx_digitized_weight > 0:
                     raw = np.stack([digitized[i] for i in sel]).astype(np.float32)
                     extra = torch.from_numpy(features_to_model_input(raw).astype(np.float32)).to(device)
-                    rows.append(head.inputs(feats[sel] if torch.is_tensor(feats) else [f[sel] for f in feats],
-                                            extra).float().cpu().numpy())
+                    rows.append(
+                        head.inputs(feats[sel] if torch.is_tensor(feats) else [f[sel] for f in feats], extra)
+                        .float()
+                        .cpu()
+                        .numpy()
+                    )
                     owners.extend(index[kept[i].info.record] for i in sel)
                     weights.extend([float(cfg.dx_digitized_weight) * FEATURE_VARIANTS] * len(sel))
                     evals.extend([True] * len(sel))
@@ -126,15 +145,26 @@ def dx_design(model: ECGMultiHeadModel, batcher: Batcher, infos: list[RecordInfo
                 raws.append(np.stack([nan_row] * len(kept)))
     if not rows:
         empty = np.zeros((0, head.input_size), np.float32)
-        return DxDesign(empty, np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool),
-                        np.zeros((0, len(FEATURE_NAMES)), np.float32))
-    return DxDesign(np.concatenate(rows).astype(np.float32), np.asarray(owners, np.int64),
-                    np.asarray(weights, np.float64), np.asarray(evals, bool), np.concatenate(raws).astype(np.float32))
+        return DxDesign(
+            empty, np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool), np.zeros((0, len(FEATURE_NAMES)), np.float32)
+        )
+    return DxDesign(
+        np.concatenate(rows).astype(np.float32),
+        np.asarray(owners, np.int64),
+        np.asarray(weights, np.float64),
+        np.asarray(evals, bool),
+        np.concatenate(raws).astype(np.float32),
+    )
 
 
-def fit_dx_full_batch(model: ECGMultiHeadModel, x: np.ndarray | DxDesign, owners: np.ndarray | None,
-                      y_records: np.ndarray, cfg: TrainConfig, prevalence: np.ndarray | None = None
-                      ) -> dict[str, Any]:
+def fit_dx_full_batch(
+    model: ECGMultiHeadModel,
+    x: np.ndarray | DxDesign,
+    owners: np.ndarray | None,
+    y_records: np.ndarray,
+    cfg: TrainConfig,
+    prevalence: np.ndarray | None = None,
+) -> dict[str, Any]:
     """Fit ``model.dx_head`` on a design (:class:`DxDesign`, or rows ``x`` (M, D) of records ``owners`` (M,), all
     weight 1 and judging their record) with record targets ``y_records`` (R, C), and choose its decisions.
 
@@ -152,9 +182,17 @@ def fit_dx_full_batch(model: ECGMultiHeadModel, x: np.ndarray | DxDesign, owners
     from models.heads import balanced_pos_weight, fit_dx_head, out_of_fold_probabilities
     from models.rhythm_rules import apply_rhythm_rules
 
-    design = x if isinstance(x, DxDesign) else DxDesign(
-        np.asarray(x, np.float32), np.asarray(owners, np.int64), np.ones(len(x)), np.ones(len(x), bool),
-        np.full((len(x), len(FEATURE_NAMES)), np.nan, np.float32))
+    design = (
+        x
+        if isinstance(x, DxDesign)
+        else DxDesign(
+            np.asarray(x, np.float32),
+            np.asarray(owners, np.int64),
+            np.ones(len(x)),
+            np.ones(len(x), bool),
+            np.full((len(x), len(FEATURE_NAMES)), np.nan, np.float32),
+        )
+    )
     head = model.dx_head
     classes = list(head.classes)
     fit_rows = np.flatnonzero(design.weights > 0)
@@ -164,8 +202,15 @@ def fit_dx_full_batch(model: ECGMultiHeadModel, x: np.ndarray | DxDesign, owners
     rules = head.rhythm_rules if head.extra_features and design.raw.shape[1] == len(FEATURE_NAMES) else []
 
     def fit(rows: np.ndarray, target: Any) -> None:
-        fit_dx_head(target, design.x[rows], y[rows], l2=cfg.dx_l2, pos_weight=pos_weight, seed=cfg.seed,
-                    sample_weight=design.weights[rows])
+        fit_dx_head(
+            target,
+            design.x[rows],
+            y[rows],
+            l2=cfg.dx_l2,
+            pos_weight=pos_weight,
+            seed=cfg.seed,
+            sample_weight=design.weights[rows],
+        )
 
     row_probs: dict[int, np.ndarray] = {}  # out-of-fold probabilities of each judging row
 
@@ -213,29 +258,48 @@ def fit_dx_full_batch(model: ECGMultiHeadModel, x: np.ndarray | DxDesign, owners
 
         raw_records = np.stack([p_rows[owner_rows == g].mean(axis=0) for g in records[groups]])
         rec = per_record_probs(cal_rows, thresholds)
-        prev = (oof_targets.mean(axis=0) if prevalence is None else np.asarray(prevalence, np.float64))
-        thresholds, decisions = choose_thresholds(rec, oof_targets, prev, cfg.dx_min_positives, cfg.dx_max_rate_ratio,
-                                                  tune=cfg.dx_thresholds == "oof")
+        prev = oof_targets.mean(axis=0) if prevalence is None else np.asarray(prevalence, np.float64)
+        thresholds, decisions = choose_thresholds(
+            rec, oof_targets, prev, cfg.dx_min_positives, cfg.dx_max_rate_ratio, tune=cfg.dx_thresholds == "oof"
+        )
         if rules:  # the rules' "unless AFIB/AFL is predicted" with the chosen thresholds, then once more
             rec = per_record_probs(cal_rows, thresholds)
-            thresholds, decisions = choose_thresholds(rec, oof_targets, prev, cfg.dx_min_positives,
-                                                      cfg.dx_max_rate_ratio, tune=cfg.dx_thresholds == "oof")
+            thresholds, decisions = choose_thresholds(
+                rec, oof_targets, prev, cfg.dx_min_positives, cfg.dx_max_rate_ratio, tune=cfg.dx_thresholds == "oof"
+            )
         oof_f = macro_f(rec, oof_targets, thresholds)
         pred = decide(rec, thresholds)
         counts = {c: [int(pred[:, j].sum()), int(oof_targets[:, j].sum())] for j, c in enumerate(classes)}
-        report = {"uncalibrated": calibration_report(raw_records, oof_targets, classes),
-                  "calibrated": calibration_report(rec, oof_targets, classes) if calibration else {}}
+        report = {
+            "uncalibrated": calibration_report(raw_records, oof_targets, classes),
+            "calibrated": calibration_report(rec, oof_targets, classes) if calibration else {},
+        }
     fit(fit_rows, head)
     head.set_thresholds(thresholds)
-    logger.info("Dx head fitted on %d rows of %d records (full batch, l2 %.3g); out-of-fold macro F %.3f; "
-                "out-of-fold predicted/true per class %s", len(fit_rows), len(records), cfg.dx_l2, oof_f, counts)
-    return {"thresholds": thresholds, "oof_macro_f": oof_f, "rows": int(len(fit_rows)), "records": int(len(records)),
-            "calibration": calibration, "calibration_report": report, "decisions": decisions,
-            "oof_predicted_vs_true": counts}
+    logger.info(
+        "Dx head fitted on %d rows of %d records (full batch, l2 %.3g); out-of-fold macro F %.3f; "
+        "out-of-fold predicted/true per class %s",
+        len(fit_rows),
+        len(records),
+        cfg.dx_l2,
+        oof_f,
+        counts,
+    )
+    return {
+        "thresholds": thresholds,
+        "oof_macro_f": oof_f,
+        "rows": int(len(fit_rows)),
+        "records": int(len(records)),
+        "calibration": calibration,
+        "calibration_report": report,
+        "decisions": decisions,
+        "oof_predicted_vs_true": counts,
+    }
 
 
-def fit_dx_rhythm_rules(model: ECGMultiHeadModel, batcher: Batcher, infos: list[RecordInfo], classes: list[str],
-                        cfg: TrainConfig) -> list[dict[str, Any]]:
+def fit_dx_rhythm_rules(
+    model: ECGMultiHeadModel, batcher: Batcher, infos: list[RecordInfo], classes: list[str], cfg: TrainConfig
+) -> list[dict[str, Any]]:
     """Fit :mod:`models.rhythm_rules` on the raw signal features of the training records and store them in the Dx
     head; returns them (empty when off or not applicable). A record counts by its digitized own pages when it has
     any (:func:`attach_digitized_pages`), else by all corruption variants of its true signal."""
@@ -255,16 +319,23 @@ def fit_dx_rhythm_rules(model: ECGMultiHeadModel, batcher: Batcher, infos: list[
     return head.rhythm_rules
 
 
-def tune_on_pages(loss_module: torch.nn.Module, batcher: Batcher, train_examples: list[Example],
-                   val_examples: list[Example], classes: list[str], cfg: TrainConfig,
-                   ctx: ddp_utils.DistContext) -> tuple[np.ndarray, float]:
+def tune_on_pages(
+    loss_module: torch.nn.Module,
+    batcher: Batcher,
+    train_examples: list[Example],
+    val_examples: list[Example],
+    classes: list[str],
+    cfg: TrainConfig,
+    ctx: ddp_utils.DistContext,
+) -> tuple[np.ndarray, float]:
     """Per-class thresholds (C,) for a head trained by the page loop (tuned on the validation pages, the training
     pages when there is no validation split), and the validation macro F with them."""
     from models.heads import tune_thresholds
 
     tune_on = val_examples if val_examples else train_examples
-    _, probs, targets = run_epoch(loss_module, batcher, tune_on,
-                                   ddp_utils.eval_shard(len(tune_on), ctx.rank, ctx.world_size), cfg, ctx)
+    _, probs, targets = run_epoch(
+        loss_module, batcher, tune_on, ddp_utils.eval_shard(len(tune_on), ctx.rank, ctx.world_size), cfg, ctx
+    )
     probs, targets = known_dx(probs, targets)
     thresholds = np.asarray(tune_thresholds(probs, targets), dtype=np.float64)
     # A threshold tuned on one or two positives is noise (benchmarks/classify.py): such classes are tuned on the
@@ -273,8 +344,13 @@ def tune_on_pages(loss_module: torch.nn.Module, batcher: Batcher, train_examples
     too_few = counts < MIN_POSITIVES_TO_TUNE
     if too_few.any() and val_examples:
         _, train_probs, train_targets = run_epoch(
-            loss_module, batcher, train_examples, ddp_utils.eval_shard(len(train_examples), ctx.rank, ctx.world_size),
-            cfg, ctx)
+            loss_module,
+            batcher,
+            train_examples,
+            ddp_utils.eval_shard(len(train_examples), ctx.rank, ctx.world_size),
+            cfg,
+            ctx,
+        )
         train_probs, train_targets = known_dx(train_probs, train_targets)
         if train_targets.size:
             pooled_probs = np.concatenate([probs, train_probs])

@@ -1,4 +1,5 @@
 """The network's page loop: forward pass and loss in one module, the learning-rate schedule, one epoch."""
+
 from __future__ import annotations
 
 import math
@@ -35,7 +36,9 @@ class LossModule(torch.nn.Module):
     def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float], dict[str, Any]]:
         outputs = self.model(batch["pixel_values"], batch.get("extra_features"))
         total, parts = self.model.compute_loss(
-            outputs, dx_targets=batch["dx_targets"], signal_targets=batch.get("signal_targets"),
+            outputs,
+            dx_targets=batch["dx_targets"],
+            signal_targets=batch.get("signal_targets"),
             seg_targets=batch.get("seg_targets"),
         )
         return total, parts, outputs
@@ -53,9 +56,18 @@ def lr_lambda(total_steps: int, warmup_fraction: float):
     return f
 
 
-def run_epoch(runner: torch.nn.Module, batcher: Batcher, examples: list[Example], indices: np.ndarray,
-               cfg: TrainConfig, ctx: ddp_utils.DistContext, optimizer=None, scheduler=None, progress=None,
-               seen: list[int] | None = None) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+def run_epoch(
+    runner: torch.nn.Module,
+    batcher: Batcher,
+    examples: list[Example],
+    indices: np.ndarray,
+    cfg: TrainConfig,
+    ctx: ddp_utils.DistContext,
+    optimizer=None,
+    scheduler=None,
+    progress=None,
+    seen: list[int] | None = None,
+) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
     """One pass over ``examples[indices]`` (this rank's shard); trains when an optimizer is given.
 
     Returns the mean loss parts over all ranks' examples and the Dx probabilities and targets (N, C) of all
@@ -66,7 +78,7 @@ def run_epoch(runner: torch.nn.Module, batcher: Batcher, examples: list[Example]
     count = 0
     probs, targets = [], []
     for k in range(0, len(indices), cfg.batch_size):
-        group_idx = [int(i) for i in indices[k:k + cfg.batch_size]]
+        group_idx = [int(i) for i in indices[k : k + cfg.batch_size]]
         batch = batcher([examples[i] for i in group_idx])
         if training and not ddp_utils.all_true(ctx, batch is not None):
             continue  # every rank skips the step together (one rank had no readable page)
@@ -93,7 +105,10 @@ def run_epoch(runner: torch.nn.Module, batcher: Batcher, examples: list[Example]
             progress.set_postfix(loss=f"{parts['total']:.3f}")
     sums, total_count = ddp_utils.all_reduce_sums(ctx, sums, count)
     means = {k: v / max(total_count, 1) for k, v in sums.items()}
-    local = (np.concatenate(probs) if probs else np.zeros((0, 0)), np.concatenate(targets) if targets else np.zeros((0, 0)))
+    local = (
+        np.concatenate(probs) if probs else np.zeros((0, 0)),
+        np.concatenate(targets) if targets else np.zeros((0, 0)),
+    )
     gathered = [pair for pair in ddp_utils.all_gather_objects(ctx, local) if pair[0].size]
     p = np.concatenate([g[0] for g in gathered]) if gathered else np.zeros((0, 0))
     t = np.concatenate([g[1] for g in gathered]) if gathered else np.zeros((0, 0))

@@ -1,4 +1,5 @@
 """Decisions and macro F of Dx probabilities (training's own measures; the official score is in helper_code)."""
+
 from __future__ import annotations
 
 import numpy as np

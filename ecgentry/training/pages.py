@@ -1,5 +1,6 @@
 """Pages rendered from the training records' signals: segmentation targets for the network, and the choice of
 the trace source (classical or learned maps) on rendered validation pages."""
+
 from __future__ import annotations
 
 import logging
@@ -61,8 +62,9 @@ def render_training_pages(
     return out
 
 
-def choose_trace_source(model: ECGMultiHeadModel, infos: list[RecordInfo], preset: str, num_pages: int, seed: int,
-                        device: torch.device) -> tuple[str, dict[str, float]]:
+def choose_trace_source(
+    model: ECGMultiHeadModel, infos: list[RecordInfo], preset: str, num_pages: int, seed: int, device: torch.device
+) -> tuple[str, dict[str, float]]:
     """Pick the trace source (classical, segmentation, combined, per-page) that digitizes full-resolution pages
     rendered from the records ``infos`` (validation records) best: median SNR in dB (``ecgvocab.snr_db`` per lead; no
     shift search: the renderer's time axis is exact)."""
@@ -85,15 +87,17 @@ def choose_trace_source(model: ECGMultiHeadModel, infos: list[RecordInfo], prese
         page_seed = int(rng.integers(2**31))
         try:
             spec = PageSpec.random(page_seed)
-            page = apply_preset(render_page(ref, info.fs, list(STANDARD_LEADS), spec, rng=page_seed), preset,
-                                rng=page_seed + 1)
+            page = apply_preset(
+                render_page(ref, info.fs, list(STANDARD_LEADS), spec, rng=page_seed), preset, rng=page_seed + 1
+            )
         except Exception as exc:
             logger.warning("rendering %s failed: %s", info.record, exc)
             continue
         pages += 1
         for source in scores:
-            est, _ = analyse_page(entry, page.image, fs=info.fs, num_samples=ref.shape[0],
-                                  lead_names=list(STANDARD_LEADS), source=source)
+            est, _ = analyse_page(
+                entry, page.image, fs=info.fs, num_samples=ref.shape[0], lead_names=list(STANDARD_LEADS), source=source
+            )
             scores[source].append(snr_db(ref, est, per_lead=True))
     medians = {k: float(np.median(v)) for k, v in scores.items() if v}
     if not medians:

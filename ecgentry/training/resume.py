@@ -1,5 +1,6 @@
 """Resuming: what a checkpoint must agree with to be continued, a simulated kill after N epochs (tests), and the
 per-rank diagnostics of ``$ECG_TRAIN_TRACE_DIR``. The checkpoint files themselves: :mod:`ecgentry.checkpoint`."""
+
 from __future__ import annotations
 
 import hashlib
@@ -19,8 +20,15 @@ ENV_TRAIN_TRACE_DIR = "ECG_TRAIN_TRACE_DIR"  # diagnostics: each rank writes the
 
 
 # Configuration keys that may differ between a checkpoint and the run resuming it (they do not change training).
-RESUMABLE_CHANGES = ("device", "num_threads", "trace_source", "trace_source_pages", "digitizer", "dx_digitize_workers",
-                     "dx_page_cache")
+RESUMABLE_CHANGES = (
+    "device",
+    "num_threads",
+    "trace_source",
+    "trace_source_pages",
+    "digitizer",
+    "dx_digitize_workers",
+    "dx_page_cache",
+)
 
 
 class TrainingInterrupted(RuntimeError):
@@ -37,14 +45,19 @@ def state_digest(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def training_fingerprint(infos: list[RecordInfo], train_examples: list[Example],
-                         val_examples: list[Example]) -> dict[str, Any]:
+def training_fingerprint(
+    infos: list[RecordInfo], train_examples: list[Example], val_examples: list[Example]
+) -> dict[str, Any]:
     """What a checkpoint must agree with to be resumed: the records (names and labels) and page counts."""
     h = hashlib.sha256()
     for info in infos:
         h.update(f"{os.path.basename(info.record)}|{','.join(info.labels)}|{len(info.image_files)}\n".encode())
-    return {"records": len(infos), "records_sha256": h.hexdigest(), "train_pages": len(train_examples),
-            "val_pages": len(val_examples)}
+    return {
+        "records": len(infos),
+        "records_sha256": h.hexdigest(),
+        "train_pages": len(train_examples),
+        "val_pages": len(val_examples),
+    }
 
 
 def _comparable_config(cfg_dict: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
 """The PTB-XL rhythm-label audit: rhythm classes read from report text and from SCP codes."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Fixtures of the digitizer tests."""
+
 from __future__ import annotations
 
 import numpy as np

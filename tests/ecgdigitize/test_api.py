@@ -1,5 +1,6 @@
 """The Python API (``ecgdigitize.digitize_image``) on a page our renderer draws: the signal, its report, the CSV and
 WFDB writers, the 12-lead plot and the overlay; the ``ecg-digitize`` command gives the same signal and report."""
+
 from __future__ import annotations
 
 import csv

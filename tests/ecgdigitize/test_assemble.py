@@ -1,4 +1,5 @@
 """Sampling helpers of ecgdigitize.assemble."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Column boundaries: a lead cut in the middle of a steep stroke does not leak into the next lead."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,9 +25,9 @@ def _row_page() -> np.ndarray:
         if x == 400:  # the pen lifts at the boundary: no connecting stroke
             continue
         a, b = sorted((y[x], y[x + 1]))
-        p[int(a) - 1:int(b) + 2, x:x + 2] = 1.0
+        p[int(a) - 1 : int(b) + 2, x : x + 2] = 1.0
     # the 3-px pen's round end reaches past the boundary: the stroke's last 20 px also in columns 401-402
-    p[int(BASE) + 72:int(BASE) + 92, 401:403] = 1.0
+    p[int(BASE) + 72 : int(BASE) + 92, 401:403] = 1.0
     return p
 
 
@@ -36,13 +37,13 @@ ROWS = [(100, 300, 0, 800, BASE)]
 def test_tracker_alone_follows_the_stroke_past_the_boundary():
     """The failure being fixed: without the boundary, the first columns of lead B carry lead A's stroke."""
     c = trace_rows(_row_page(), ROWS)[0]
-    first_b = c.y[401 - c.x0:403 - c.x0]
+    first_b = c.y[401 - c.x0 : 403 - c.x0]
     assert np.nanmax(first_b) > BASE + 20.0
 
 
 def test_boundary_drops_the_other_leads_ink():
     c = trace_rows(_row_page(), ROWS, boundary_x=[(XB,)])[0]
-    first_b = c.y[401 - c.x0:406 - c.x0]
+    first_b = c.y[401 - c.x0 : 406 - c.x0]
     ok = np.isfinite(first_b)
     assert np.all(np.abs(first_b[ok] - (BASE - 6.0)) <= 1.5)
     # lead A keeps its stroke up to the boundary
@@ -67,7 +68,7 @@ def test_retrace_boundaries_and_sampling_give_lead_b_its_own_start():
 
 def test_anchored_retrace_leaves_a_clean_boundary_unchanged():
     p = np.zeros((400, 800), np.float32)
-    p[BASE.__int__() - 1:int(BASE) + 2, :] = 1.0
+    p[BASE.__int__() - 1 : int(BASE) + 2, :] = 1.0
     curves = trace_rows(p, ROWS)
     before = curves[0].y.copy()
     retrace_boundaries(p, curves, ROWS, [BoundaryZone(0, XB, XB - 8.0, XB + 8.0)], window_px=60)

@@ -1,4 +1,5 @@
 """Calibration pulses: where the signal starts after the pulse."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,7 @@ def _row(gap_mm: float) -> np.ndarray:
     a, b = int(round(1 * PPM)), int(round(6 * PPM))
     y[a:b] = BASE - 10 * PPM
     if gap_mm > 0:
-        y[b:b + int(round(gap_mm * PPM))] = np.nan
+        y[b : b + int(round(gap_mm * PPM))] = np.nan
     return y
 
 
@@ -39,7 +40,7 @@ def test_trace_after_a_gap_starts_after_the_gap():
 def test_thick_rising_stroke_is_no_foot():
     """No foot before the pulse: the rising stroke's first columns (4 px wide) have their centre halfway up; the
     pulse is still 10 mm tall from the row's baseline (it had been read 5 mm tall, 5 mm above it)."""
-    y = _row(0.0)[int(round(1 * PPM)):]  # the row starts with the pulse
+    y = _row(0.0)[int(round(1 * PPM)) :]  # the row starts with the pulse
     y[:4] = BASE - 5 * PPM  # centroids of the vertical stroke's columns
     p = find_pulse(y, 0, BASE, 0, PPM, PPM, 25.0)
     assert p is not None
@@ -50,7 +51,7 @@ def test_thick_rising_stroke_is_no_foot():
 def test_pulse_cut_by_the_page_edge_is_found():
     """A page cut through its calibration pulses starts each row on the pulse's flat top (no foot, no rising
     edge): the top is not taken for the baseline, and the signal starts after the falling edge."""
-    y = _row(0.0)[int(round(3 * PPM)):]  # the first 3 mm cut away: 2 mm of the pulse's top remain
+    y = _row(0.0)[int(round(3 * PPM)) :]  # the first 3 mm cut away: 2 mm of the pulse's top remain
     p = find_pulse(y, 0, BASE, 0, PPM, PPM, 25.0)
     assert p is not None
     assert p.height_px == pytest.approx(10 * PPM, abs=1.0)

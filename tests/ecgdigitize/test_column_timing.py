@@ -1,4 +1,5 @@
 """Column timing from the rhythm strip: columns printed from the recording's start are moved there."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,7 +25,7 @@ def _traces(signal: np.ndarray, from_start: bool) -> list[LeadTrace]:
             t0, t1 = (0.0, 10.0) if rhythm else (2.5 * c, 2.5 * (c + 1))
             src0 = 0 if (from_start or rhythm) else int(t0 * FS)
             n = int((t1 - t0) * FS) if rhythm else n_col
-            vals = signal[src0:src0 + n, LEADS.index(name)].copy()
+            vals = signal[src0 : src0 + n, LEADS.index(name)].copy()
             box = LeadBox(name, r, c, 0.0, 0.0, t0, t1, 0.0, rhythm=rhythm)
             out.append(LeadTrace(name, box, np.zeros(0), np.zeros(0), int(t0 * FS), vals))
     return out

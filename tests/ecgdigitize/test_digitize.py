@@ -1,8 +1,10 @@
 """Digitizer tests on rendered pages with known truth and on synthetic masks."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from reference_scoring import snr_db
 
 from ecgdigitize.image_io import to_rgb_uint8
 from ecgdigitize.orientation import estimate_orientation
@@ -10,7 +12,6 @@ from ecgdigitize.pipeline import digitize_page
 from ecgdigitize.scale import estimate_scale
 from ecgdigitize.trace_map import classical_trace_map
 from ecgdigitize.vectorise import trace_band
-from reference_scoring import snr_db
 
 page_mod = pytest.importorskip("ecgrender.page")
 synth_mod = pytest.importorskip("ecgrender.synth")
@@ -157,7 +158,7 @@ def test_bad_inputs_no_exception(case):
 
 
 def test_input_conversion():
-    g16 = (np.arange(100 * 100, dtype=np.uint16).reshape(100, 100) * 6)
+    g16 = np.arange(100 * 100, dtype=np.uint16).reshape(100, 100) * 6
     out = to_rgb_uint8(g16)
     assert out.shape == (100, 100, 3) and out.dtype == np.uint8 and out.max() > 200
     rgba = np.zeros((10, 10, 4), np.uint8)
@@ -295,7 +296,9 @@ def test_trace_rows_follows_own_trace_through_crossing():
     assert np.nanmax(clip.y) < 131
     far = np.abs(x - 200) > 12
     assert np.max(np.abs(ya[far] - y_a[far])) < 2.0
-    assert np.max(np.abs(yb - y_b)) < 8.0  # B never follows A's stroke (it spans 55 px); measured 5.4 where the inks touch
+    assert (
+        np.max(np.abs(yb - y_b)) < 8.0
+    )  # B never follows A's stroke (it spans 55 px); measured 5.4 where the inks touch
 
 
 def test_header_text_row_is_not_a_trace_row():
@@ -359,7 +362,7 @@ def test_grid_period_from_a_sparse_binarised_grid():
         if k % 8 in (0, 3, 5):
             x = int(round(20 + 5 * ppm * k))
             if x + 2 < profile.size:
-                profile[x:x + 2] = 1.0
+                profile[x : x + 2] = 1.0
     px_mm, strength = grid_period(profile)
     assert px_mm is not None and abs(px_mm / ppm - 1.0) < 0.02, px_mm
     assert strength > 0.2
@@ -372,7 +375,7 @@ def test_grid_period_under_uneven_lighting():
 
     x = np.arange(2200, dtype=np.float64)
     lines = np.exp(-0.5 * ((x % 40.0 - 20.0) / 3.0) ** 2)  # blurred major lines
-    profile = 0.1 * lines + 4.0 * np.exp(-((x - 700.0) / 900.0) ** 2)  # bright spot of the lamp
+    profile = 0.1 * lines + 4.0 * np.exp(-(((x - 700.0) / 900.0) ** 2))  # bright spot of the lamp
     raw, _ = grid_period(profile)
     assert raw is None or not 60.0 <= profile.size / raw <= 450.0
     px_mm, strength, detrended = profile_period(profile)
@@ -387,8 +390,11 @@ def test_trace_start_after_pulse_made_consistent():
     from ecgdigitize.calibration import Pulse
     from ecgdigitize.pipeline import _consistent_trace_starts
 
-    pulses = {0: Pulse(0, 90.0, 133.0, 340.0, 416.0, 149.0), 1: Pulse(1, 89.0, 133.0, 706.0, 782.0, 154.0),
-              2: Pulse(2, 90.0, 134.0, 1072.0, 1148.0, 150.0)}
+    pulses = {
+        0: Pulse(0, 90.0, 133.0, 340.0, 416.0, 149.0),
+        1: Pulse(1, 89.0, 133.0, 706.0, 782.0, 154.0),
+        2: Pulse(2, 90.0, 134.0, 1072.0, 1148.0, 150.0),
+    }
     _consistent_trace_starts(pulses, tol_px=2.0)
     assert [p.trace_start_x for p in pulses.values()] == [149.0, 149.5, 150.0]
     # pulse edges read 2 px apart while the starts agree: nothing to change

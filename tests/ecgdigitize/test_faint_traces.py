@@ -1,5 +1,6 @@
 """Thin and fading traces: a sub-pixel rotation is not applied (resampling would only blur 1-px traces), and a
 row whose trace fades out early keeps the layout's columns."""
+
 from __future__ import annotations
 
 import cv2
@@ -12,8 +13,7 @@ page_mod = pytest.importorskip("ecgrender.page")
 
 
 def _page(signal, dpi: float = 100):
-    return page_mod.render_page(signal, 500, page_mod.STANDARD_LEADS, page_mod.PageSpec(dpi=dpi, layout="3x4+1"),
-                                rng=0)
+    return page_mod.render_page(signal, 500, page_mod.STANDARD_LEADS, page_mod.PageSpec(dpi=dpi, layout="3x4+1"), rng=0)
 
 
 def test_sub_pixel_rotation_is_not_applied(signal):

@@ -1,4 +1,5 @@
 """Grid period read from a projection profile: periods that are no whole number of pixels."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Hairline traces on small images are traced upsampled (1-px anti-aliased lines break apart at full size)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,9 +37,13 @@ def test_hairline_page_is_traced_upsampled(signal):
     layout found."""
     import cv2
 
-    page = page_mod.render_page(signal, 500, page_mod.STANDARD_LEADS,
-                                page_mod.PageSpec(dpi=200, layout="3x4+1", trace_width_pt=0.5, header_text=False),
-                                rng=0)
+    page = page_mod.render_page(
+        signal,
+        500,
+        page_mod.STANDARD_LEADS,
+        page_mod.PageSpec(dpi=200, layout="3x4+1", trace_width_pt=0.5, header_text=False),
+        rng=0,
+    )
     small = cv2.resize(page.image, (1100, 850), interpolation=cv2.INTER_AREA)
     r = digitize_page(small)
     assert r.work_scale > 1.5 and any("hairline" in w for w in r.warnings)

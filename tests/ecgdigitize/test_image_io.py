@@ -1,6 +1,7 @@
 """The one image opener (``ecgdigitize.image_io.iter_pages`` / ``load_image``): sizes read from the header before
 decoding, refusals, reduced decoding of large pages, conversions, one TIFF frame at a time. All pages are small or
 header-only, so these tests stay fast and low in memory."""
+
 from __future__ import annotations
 
 import struct
@@ -48,9 +49,9 @@ def page(h: int = 300, w: int = 400, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     img = np.full((h, w, 3), 255, np.uint8)
     for y in range(10, h, 23):
-        img[y:y + 2] = (20, 20, 20)
+        img[y : y + 2] = (20, 20, 20)
     img[: h // 4, : w // 5] = rng.integers(0, 255, 3)
-    img[-h // 5:, -w // 4:] = (200, 40, 40)
+    img[-h // 5 :, -w // 4 :] = (200, 40, 40)
     return img
 
 
@@ -131,7 +132,7 @@ def test_exif_rotated_jpeg_also_when_reduced(tmp_path):
         out = load_image(tmp_path / "r.jpg", reduce_to=reduce_to)
         assert out.shape == shape
         h, w = shape[:2]
-        assert out[: h // 12, -w // 16:].mean() > 200 and out[-h // 12:, : w // 16].mean() < 50
+        assert out[: h // 12, -w // 16 :].mean() > 200 and out[-h // 12 :, : w // 16].mean() < 50
 
 
 def test_palette_with_transparency_16_bit_and_greyscale(tmp_path):

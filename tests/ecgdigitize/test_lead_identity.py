@@ -1,4 +1,5 @@
 """Lead identity: templates and printed labels combined; labels win where they are read with confidence."""
+
 from __future__ import annotations
 
 import pytest
@@ -58,7 +59,9 @@ def test_a_confident_label_renames_its_box():
 def test_labels_matched_to_the_wrong_boxes_rename_nothing():
     """Labels shifted by one column (most disagree): evidence, but no box renamed to another template lead."""
     rows, spans = _rows(4)
-    per_row = [[_label(lab.name, r, c + 1, 4) for c, lab in enumerate(row[:3])] for r, row in enumerate(_labels_3x4_3()[:3])]
+    per_row = [
+        [_label(lab.name, r, c + 1, 4) for c, lab in enumerate(row[:3])] for r, row in enumerate(_labels_3x4_3()[:3])
+    ]
     costs = {"3x4+1": 0.1, "3x4+3": 2.1, "6x2": 2.2, "3x4": 1.1, "12x1": 8.1}
     name, _, _, boxes, _, evidence = choose_layout(costs, rows, spans, per_row + [[]], PPM)
     assert name == "3x4+1"
@@ -80,8 +83,9 @@ def test_rendered_page_rhythm_strip_named_by_its_label(signal):
     page_mod = pytest.importorskip("ecgrender.page")
     from ecgdigitize.pipeline import digitize_page
 
-    page = page_mod.render_page(signal, 500, page_mod.STANDARD_LEADS,
-                                page_mod.PageSpec(dpi=150, layout="3x4+1", rhythm_leads=("V5",)), rng=0)
+    page = page_mod.render_page(
+        signal, 500, page_mod.STANDARD_LEADS, page_mod.PageSpec(dpi=150, layout="3x4+1", rhythm_leads=("V5",)), rng=0
+    )
     r = digitize_page(page.image)
     assert r.layout.name == "3x4+1"
     assert [b.name for b in r.layout.boxes if b.rhythm] == ["V5"]
@@ -117,8 +121,13 @@ def test_labels_spacing_restores_the_columns_of_a_page_cut_on_the_right():
     _, _, _, boxes, _, _ = choose_layout({"3x4": 0.3}, rows, spans, lone, PPM)
     assert boxes[3].t1 == pytest.approx(9.0)
     # labels spaced like 2.3 s columns (9.2 s: no whole span near it) are not trusted
-    odd = [[LabelRead(lab.name, 100.0 + c * 2.3 * PPS, lab.y0, 100.0 + c * 2.3 * PPS + 30, lab.y1, 0.95)
-            for c, lab in enumerate(row)] for row in labels]
+    odd = [
+        [
+            LabelRead(lab.name, 100.0 + c * 2.3 * PPS, lab.y0, 100.0 + c * 2.3 * PPS + 30, lab.y1, 0.95)
+            for c, lab in enumerate(row)
+        ]
+        for row in labels
+    ]
     assert span_from_labels(4, spans, odd) is None
 
 
@@ -127,8 +136,11 @@ def test_fifteen_lead_page_with_its_extra_labels():
     extra leads' labels are read, and the labels then pick it over 3x4."""
     from ecgdigitize.layout import FIFTEEN_LEAD_EXTRAS, TEMPLATES, fit_layout, template_rows
 
-    assert template_rows("3x5") == [["I", "aVR", "V1", "V4", "V4R"], ["II", "aVL", "V2", "V5", "V8"],
-                                     ["III", "aVF", "V3", "V6", "V9"]]
+    assert template_rows("3x5") == [
+        ["I", "aVR", "V1", "V4", "V4R"],
+        ["II", "aVL", "V2", "V5", "V8"],
+        ["III", "aVF", "V3", "V6", "V9"],
+    ]
     assert "3x5" not in TEMPLATES and set(FIFTEEN_LEAD_EXTRAS) == {"V4R", "V8", "V9"}
     rows, spans = _rows(3)
     no_boundaries = [[0.0, 0.0, 0.0]] * 3  # label ink at 1/4, 1/2, 3/4 of the rows: none (5 columns)

@@ -1,5 +1,6 @@
 """Tests of ecgdigitize.lead_labels: printed lead names read from synthetic label sheets, from pages of the
 project's renderer and from real scans (skipped without ../shared/data/real-scans)."""
+
 from __future__ import annotations
 
 import os
@@ -38,12 +39,23 @@ def _ttf_path(name: str) -> str:
 def _draw_text(page: np.ndarray, text: str, x: float, y_bottom: float, font: str, cap_px: float) -> None:
     """Black ``text`` on a grey-level page (uint8, in place), left edge x, cap bottom y_bottom (pixels)."""
     if font.startswith("hershey"):
-        face = {"hershey_simplex": cv2.FONT_HERSHEY_SIMPLEX, "hershey_complex": cv2.FONT_HERSHEY_COMPLEX,
-                "hershey_duplex": cv2.FONT_HERSHEY_DUPLEX}[font]
+        face = {
+            "hershey_simplex": cv2.FONT_HERSHEY_SIMPLEX,
+            "hershey_complex": cv2.FONT_HERSHEY_COMPLEX,
+            "hershey_duplex": cv2.FONT_HERSHEY_DUPLEX,
+        }[font]
         (_, th), _ = cv2.getTextSize("H", face, 1.0, 1)
         scale = cap_px / th
-        cv2.putText(page, text, (int(round(x)), int(round(y_bottom))), face, scale, 0,
-                    max(1, int(round(scale * 1.6))), cv2.LINE_AA)
+        cv2.putText(
+            page,
+            text,
+            (int(round(x)), int(round(y_bottom))),
+            face,
+            scale,
+            0,
+            max(1, int(round(scale * 1.6))),
+            cv2.LINE_AA,
+        )
         return
     from PIL import Image, ImageDraw, ImageFont
 
@@ -56,9 +68,13 @@ def _draw_text(page: np.ndarray, text: str, x: float, y_bottom: float, font: str
     page[:] = np.asarray(img)
 
 
-def _label_sheet(names: list[str], font: str, cap_mm: float, below: bool = False,
-                 extras: tuple[str, ...] = ("25mm/s", "10mm/mV", "HR 72", "Sinus rhythm"),
-                 ) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
+def _label_sheet(
+    names: list[str],
+    font: str,
+    cap_mm: float,
+    below: bool = False,
+    extras: tuple[str, ...] = ("25mm/s", "10mm/mV", "HR 72", "Sinus rhythm"),
+) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
     """A grid-less ink map (H, W) with ``names`` printed at the start of 4 columns of trace rows (above the
     baseline, or below it), traces with QRS spikes and column separators, and other page text on top.
     Returns the ink map and (name, x, cap bottom y) of each label."""
@@ -97,10 +113,17 @@ def _match(labels: list[LabelRead], x: float, y_bottom: float, tol_px: float = 8
     return [q for q in labels if abs(q.x0 - x) <= tol_px and abs(q.y1 - y_bottom) <= tol_px]
 
 
-@pytest.mark.parametrize("font,cap_mm", [
-    ("DejaVuSans.ttf", 2.5), ("DejaVuSans-Bold.ttf", 3.5), ("DejaVuSerif.ttf", 3.0), ("STIXGeneral.ttf", 4.0),
-    ("hershey_simplex", 3.0), ("hershey_complex", 2.5),
-])
+@pytest.mark.parametrize(
+    "font,cap_mm",
+    [
+        ("DejaVuSans.ttf", 2.5),
+        ("DejaVuSans-Bold.ttf", 3.5),
+        ("DejaVuSerif.ttf", 3.0),
+        ("STIXGeneral.ttf", 4.0),
+        ("hershey_simplex", 3.0),
+        ("hershey_complex", 2.5),
+    ],
+)
 def test_label_sheet_every_name_read(font: str, cap_mm: float) -> None:
     ink, truth = _label_sheet(list(LEAD_NAMES), font, cap_mm)
     labels = read_lead_labels(ink, PX_PER_MM)
@@ -173,7 +196,7 @@ def test_classifier_is_deterministic_and_cached() -> None:
     crop = np.zeros((40, 70), np.uint8)
     cv2.putText(crop, "V1", (5, 32), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 1, 2)
     ys, xs = np.nonzero(crop)
-    p = ll.classify_crops([crop[ys.min():ys.max() + 1, xs.min():xs.max() + 1]])
+    p = ll.classify_crops([crop[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]])
     assert p.shape == (1, len(ll.CLASSES)) and abs(float(p.sum()) - 1.0) < 1e-4
     assert ll.CLASSES[int(p.argmax())] == "V1"
 
@@ -189,8 +212,10 @@ def _beats(fs: float = 500.0, duration_s: float = 10.0, rr_s: float = 1.25, firs
     amps = np.array([0.8, 1.0, 0.5, -0.8, 0.4, 0.7, -0.6, 0.9, 1.2, 1.4, 1.2, 1.0])
     beat = np.zeros_like(t)
     for c in np.arange(first_s, duration_s, rr_s):
+
         def g(mu: float, s: float) -> np.ndarray:
             return np.exp(-0.5 * ((t - c - mu) / s) ** 2)
+
         beat += 0.12 * g(-0.16, 0.025) + 1.0 * g(0.0, 0.012) - 0.15 * g(0.03, 0.01) + 0.25 * g(0.28, 0.05)
     return beat[:, None] * amps[None, :]
 
@@ -226,8 +251,14 @@ REAL_EXPECTED: dict[str, list[list[str]]] = {
     # 3x4 + rhythm II, thin sans below the baseline, labels touching the column separators, ~6.3 px/mm
     "ecg00003.png": [["I", "aVR", "V1", "V4"], ["II", "aVL", "V2", "V5"], ["III", "aVF", "V3", "V6"], ["II"]],
     # 3x4 + rhythm V1, II, V5; serif below the baseline, ~5.1 px/mm; several labels under the trace
-    "ecg00006.png": [["I", "aVR", "V1", "V4"], ["II", "aVL", "V2", "V5"], ["III", "aVF", "V3", "V6"],
-                     ["V1"], ["II"], ["V5"]],
+    "ecg00006.png": [
+        ["I", "aVR", "V1", "V4"],
+        ["II", "aVL", "V2", "V5"],
+        ["III", "aVF", "V3", "V6"],
+        ["V1"],
+        ["II"],
+        ["V5"],
+    ],
     # 3x4, small serif (8 px tall) below the baseline, ~3.4 px/mm
     "ecg00017.png": [["I", "aVR", "V1", "V4"], ["II", "aVL", "V2", "V5"], ["III", "aVF", "V3", "V6"]],
     # 3x4, serif below the baseline, ~5.6 px/mm
@@ -238,8 +269,7 @@ REAL_EXPECTED: dict[str, list[list[str]]] = {
 #: least number of the 12 standard names read in their row, per scan: 10 where the labels stand clear of the
 #: trace; ecg00006 prints 5 of its 12 labels under QRS spikes or the trace (V1, V2, V3, III, aVF), unreadable
 #: once the strokes are stripped
-MIN_STANDARD_READ = {"ecg00001.png": 10, "ecg00003.png": 10, "ecg00006.png": 6, "ecg00017.png": 10,
-                     "ecg00023.jpg": 10}
+MIN_STANDARD_READ = {"ecg00001.png": 10, "ecg00003.png": 10, "ecg00006.png": 6, "ecg00017.png": 10, "ecg00023.jpg": 10}
 
 
 @pytest.fixture(scope="module")
@@ -272,16 +302,20 @@ def _confident(labels: list[LabelRead]) -> int:
     return sum(q.score >= HIGH_SCORE for q in labels)
 
 
-def _score_page(labels: list[LabelRead], baselines: list[float], expected: list[list[str]]
-                ) -> tuple[int, int, list[tuple[str, float]]]:
+def _score_page(
+    labels: list[LabelRead], baselines: list[float], expected: list[list[str]]
+) -> tuple[int, int, list[tuple[str, float]]]:
     """(standard names of the 3 x 4 block read in their expected row, labels in rows, wrong labels (name,
     score)): each expected row is matched to the detected row holding most of its names."""
     spacing = float(np.median(np.diff(baselines))) if len(baselines) > 1 else 100.0
     rows = labels_by_row(labels, baselines, spacing)
     used: dict[int, int] = {}
     for t, names in enumerate(expected):
-        best = max((r for r in range(len(rows)) if r not in used.values()),
-                   key=lambda r: len(set(names) & {q.name for q in rows[r]}), default=None)
+        best = max(
+            (r for r in range(len(rows)) if r not in used.values()),
+            key=lambda r: len(set(names) & {q.name for q in rows[r]}),
+            default=None,
+        )
         if best is not None and set(names) & {q.name for q in rows[best]}:
             used[t] = best
     correct, wrong, found = 0, [], 0

@@ -1,4 +1,5 @@
 """Page scale fallbacks: the sheet size from the image's aspect ratio, and calibration pulses over the page size."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,17 @@ from ecgdigitize.scale import scale_from_page_width, sheet_of_image
 page_mod = pytest.importorskip("ecgrender.page")
 
 
-@pytest.mark.parametrize("size, sheet", [((1100, 850), "letter"), ((1169, 827), "A4"), ((827, 1169), "A4"),
-                                         ((2339, 1654), "A4"), ((1000, 1000), "letter"), ((1600, 900), "letter")])
+@pytest.mark.parametrize(
+    "size, sheet",
+    [
+        ((1100, 850), "letter"),
+        ((1169, 827), "A4"),
+        ((827, 1169), "A4"),
+        ((2339, 1654), "A4"),
+        ((1000, 1000), "letter"),
+        ((1600, 900), "letter"),
+    ],
+)
 def test_sheet_of_image(size, sheet):
     """Whole letter and A4 sheets (either orientation) are told apart by aspect ratio; other shapes (crops,
     photos) fall back to letter."""
@@ -25,8 +35,9 @@ def test_page_width_scale_of_an_a4_page():
 
 
 def _no_grid_page(signal, **spec):
-    return page_mod.render_page(signal, 500, page_mod.STANDARD_LEADS,
-                                page_mod.PageSpec(dpi=100, grid_color="none", **spec), rng=0)
+    return page_mod.render_page(
+        signal, 500, page_mod.STANDARD_LEADS, page_mod.PageSpec(dpi=100, grid_color="none", **spec), rng=0
+    )
 
 
 def test_no_grid_a4_page_is_timed_right(signal):
@@ -94,8 +105,14 @@ def test_a_crop_keeps_its_grid_period_when_the_self_check_prefers_it(monkeypatch
     def reading(status: str, trusted: bool):
         note = [] if trusted else [f"{pl.SUB_HARMONIC_NOTE} 101 mm page; using 1/3 of it"]
         sc = SimpleNamespace(warnings=note, px_per_mm_x=6.39 if trusted else 2.13)
-        return SimpleNamespace(scale=sc, check=SimpleNamespace(status=status, score=0.5), warnings=[],
-                               trusted=trusted, row_curves=[], row_timings=[])
+        return SimpleNamespace(
+            scale=sc,
+            check=SimpleNamespace(status=status, score=0.5),
+            warnings=[],
+            trusted=trusted,
+            row_curves=[],
+            row_timings=[],
+        )
 
     for divided, as_read, keep in (("failed", "suspect", True), ("suspect", "failed", False)):
         calls = []
@@ -111,7 +128,10 @@ def test_a_crop_keeps_its_grid_period_when_the_self_check_prefers_it(monkeypatch
         assert any("kept as read" in w for w in result.warnings) is keep
     # no division, no second reading
     calls.clear()
-    monkeypatch.setattr(pl, "_digitize_page", lambda image, prob, trust_grid_period=False, **kw:
-                        calls.append(trust_grid_period) or reading("ok", True))
+    monkeypatch.setattr(
+        pl,
+        "_digitize_page",
+        lambda image, prob, trust_grid_period=False, **kw: calls.append(trust_grid_period) or reading("ok", True),
+    )
     pl.digitize_page(np.zeros((10, 10, 3), np.uint8))
     assert calls == [False]

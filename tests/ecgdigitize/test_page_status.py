@@ -1,4 +1,5 @@
 """Page status from the self-check: a right page is 'ok', a wrongly read one never is."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,7 @@ page_mod = pytest.importorskip("ecgrender.page")
 
 @pytest.fixture(scope="module")
 def page(signal):
-    return page_mod.render_page(signal, 500, page_mod.STANDARD_LEADS, page_mod.PageSpec(dpi=100, layout="3x4+1"),
-                                rng=0)
+    return page_mod.render_page(signal, 500, page_mod.STANDARD_LEADS, page_mod.PageSpec(dpi=100, layout="3x4+1"), rng=0)
 
 
 def test_right_page_is_ok(page):

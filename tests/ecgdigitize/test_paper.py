@@ -1,4 +1,5 @@
 """Paper sheet of a photographed page: found inside a dark background, absent on a plain page."""
+
 from __future__ import annotations
 
 import cv2
@@ -7,8 +8,13 @@ import numpy as np
 from ecgdigitize.paper import paper_mask
 
 
-def _photo(h: int = 600, w: int = 800, sheet_frac: tuple[float, float] = (0.8, 0.75), angle_deg: float = 4.0,
-           background: int = 60) -> tuple[np.ndarray, np.ndarray]:
+def _photo(
+    h: int = 600,
+    w: int = 800,
+    sheet_frac: tuple[float, float] = (0.8, 0.75),
+    angle_deg: float = 4.0,
+    background: int = 60,
+) -> tuple[np.ndarray, np.ndarray]:
     """A light sheet (``sheet_frac`` of the image's width and height) with red grid lines and a black trace,
     turned by ``angle_deg`` on a dark background; returns (RGB image, true sheet mask)."""
     img = np.full((h, w, 3), background, np.uint8)

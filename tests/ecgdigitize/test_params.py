@@ -1,4 +1,5 @@
 """The digitizer's thresholds: one frozen object, passed through digitize_page to its stages."""
+
 from __future__ import annotations
 
 import dataclasses

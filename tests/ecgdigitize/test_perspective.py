@@ -1,11 +1,17 @@
 """Perspective (keystone) rectification from the vanishing points of the grid's two line families."""
+
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from ecgdigitize.orientation import (TileAngle, estimate_orientation, projective_rectification, tile_angles,
-                                     vanishing_point)
+from ecgdigitize.orientation import (
+    TileAngle,
+    estimate_orientation,
+    projective_rectification,
+    tile_angles,
+    vanishing_point,
+)
 
 
 def _grid_map(h: int = 900, w: int = 1200, step: int = 8) -> np.ndarray:

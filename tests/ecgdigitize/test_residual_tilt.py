@@ -1,14 +1,15 @@
 """Rows still tilted after rectification: the page is read again turned by their common tilt."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from reference_scoring import snr_db
 
 import ecgdigitize.pipeline as pipeline
 import ecgdigitize.stages as stages
 from ecgdigitize.orientation import Orientation
 from ecgdigitize.vectorise import TraceCurve
-from reference_scoring import snr_db
 
 page_mod = pytest.importorskip("ecgrender.page")
 distort = pytest.importorskip("ecgrender.distort")
@@ -25,8 +26,7 @@ def test_row_tilts_deg():
 def test_page_whose_angle_was_missed_is_read_again(signal, monkeypatch):
     """A page turned by 2.5 degrees whose angle estimate failed (identity, as under heavy noise): the rows'
     tilt is found and the page read again, with a self-check no worse and a better signal."""
-    page = page_mod.render_page(signal, 500, page_mod.STANDARD_LEADS, page_mod.PageSpec(dpi=150, layout="3x4+1"),
-                                rng=0)
+    page = page_mod.render_page(signal, 500, page_mod.STANDARD_LEADS, page_mod.PageSpec(dpi=150, layout="3x4+1"), rng=0)
     page = distort.apply_distortions(page, [{"name": "rotation", "angle_deg": 2.5}], rng=0)
     monkeypatch.setattr(stages, "estimate_orientation", lambda g, p: Orientation(source="none"))
     first = pipeline._digitize_page(page.image)

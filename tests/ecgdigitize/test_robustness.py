@@ -1,13 +1,14 @@
 """Digitizer robustness: high gain, 1000 Hz records, keystone pages, image file variants, sizes, row finding."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from reference_scoring import snr_db
 
 from ecgdigitize.image_io import load_image
 from ecgdigitize.layout import row_map
 from ecgdigitize.pipeline import digitize_page
-from reference_scoring import snr_db
 
 page_mod = pytest.importorskip("ecgrender.page")
 synth_mod = pytest.importorskip("ecgrender.synth")
@@ -101,7 +102,7 @@ def test_row_map_keeps_broken_thin_trace():
     prob[:, 38:44] = 0.0  # a gap every ~80 px: pieces shorter than 12 mm at 5 px/mm
     prob[:, 118:124] = 0.0
     for g in range(200, w, 50):
-        prob[:, g:g + 2] = 0.0
+        prob[:, g : g + 2] = 0.0
     kept = row_map(prob, 5.0, bridge=True) > 0.5
     assert kept.sum() >= 0.9 * (prob > 0.5).sum()
     assert (row_map(prob, 5.0) > 0.5).sum() < 0.5 * (prob > 0.5).sum()  # unbridged: pieces dropped
@@ -110,10 +111,11 @@ def test_row_map_keeps_broken_thin_trace():
 def test_binarised_bw_page_grid_removed(signal):
     """Binarised black-and-white copy: the grid is as black as the trace; thin straight lines must be
     removed by shape so that scale, layout and traces are found (measured 14.3 dB; -6.8 dB before)."""
+    from reference_scoring import snr_db
+
+    from ecgdigitize.pipeline import digitize_page
     from ecgrender.distort import apply_preset
     from ecgrender.page import STANDARD_LEADS, PageSpec, render_page
-    from ecgdigitize.pipeline import digitize_page
-    from reference_scoring import snr_db
 
     rng = np.random.default_rng(1)
     page = render_page(signal, 500, STANDARD_LEADS, PageSpec(dpi=200), rng=rng)
@@ -163,8 +165,8 @@ def test_thick_horizontal_grid_lines_go_but_crossing_strokes_stay():
     trace = np.zeros_like(img)
     ys = 260.0 + 8.0 * np.sin(np.arange(w) / 25.0)  # a wandering baseline (a perfectly flat one is a line)
     for c in range(100, w, 200):  # QRS spikes from the baseline up through the line at y = 200 to y = 150
-        ys[c - 6:c + 1] = np.linspace(ys[c - 6], 150, 7)
-        ys[c:c + 7] = np.linspace(150, ys[c + 6], 7)
+        ys[c - 6 : c + 1] = np.linspace(ys[c - 6], 150, 7)
+        ys[c : c + 7] = np.linspace(150, ys[c + 6], 7)
     pts = np.stack([np.arange(w), ys], axis=1).astype(np.int32)
     cv2.polylines(trace, [pts], False, 1, 4)
     binary = (img | trace) > 0
@@ -188,10 +190,36 @@ def test_thin_trace_on_grey_grid_is_kept(tmp_path):
 
     sig, _ = synth_mod.synthesize_ecg(["BRADY"], fs=500.0, duration_s=10.0, rng=np.random.default_rng([99, 1]))
     (tmp_path / "sig").mkdir()
-    wfdb.wrsamp("rec_001", fs=500, units=["mV"] * 12, sig_name=list(STANDARD_LEADS), p_signal=np.clip(sig, -30, 30),
-                fmt=["16"] * 12, adc_gain=[1000.0] * 12, baseline=[0] * 12, write_dir=str(tmp_path / "sig"))
-    assert render_cli.main(["-i", str(tmp_path / "sig"), "-o", str(tmp_path / "out"), "--preset", "clean",
-                            "--seed", "2", "--layout", "3x4+1", "--dpi", "100"]) == 0
+    wfdb.wrsamp(
+        "rec_001",
+        fs=500,
+        units=["mV"] * 12,
+        sig_name=list(STANDARD_LEADS),
+        p_signal=np.clip(sig, -30, 30),
+        fmt=["16"] * 12,
+        adc_gain=[1000.0] * 12,
+        baseline=[0] * 12,
+        write_dir=str(tmp_path / "sig"),
+    )
+    assert (
+        render_cli.main(
+            [
+                "-i",
+                str(tmp_path / "sig"),
+                "-o",
+                str(tmp_path / "out"),
+                "--preset",
+                "clean",
+                "--seed",
+                "2",
+                "--layout",
+                "3x4+1",
+                "--dpi",
+                "100",
+            ]
+        )
+        == 0
+    )
     sidecar = json.loads((tmp_path / "out" / "rec_001-0.json").read_text())
     assert sidecar["grid_color"] == "grey" and sidecar["spec"]["trace_width_pt"] < 0.6  # the case under test
     res = digitize_page(load_image(tmp_path / "out" / "rec_001-0.png"), fs=500, num_samples=5000)

@@ -1,13 +1,14 @@
 """Per-row time axes: a keystone left on the page (rows of different px per mm) still lines the rows up."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from reference_scoring import snr_db
 
 import ecgdigitize.pipeline as pipeline
 import ecgdigitize.stages as stages
 from ecgdigitize.orientation import Orientation
-from reference_scoring import snr_db
 
 page_mod = pytest.importorskip("ecgrender.page")
 distort = pytest.importorskip("ecgrender.distort")
@@ -15,11 +16,11 @@ distort = pytest.importorskip("ecgrender.distort")
 
 @pytest.fixture(scope="module")
 def keystoned(signal):
-    page = page_mod.render_page(signal, 500, page_mod.STANDARD_LEADS, page_mod.PageSpec(dpi=150, layout="3x4+1"),
-                                rng=0)
+    page = page_mod.render_page(signal, 500, page_mod.STANDARD_LEADS, page_mod.PageSpec(dpi=150, layout="3x4+1"), rng=0)
     # the top edge 6 % narrower than the bottom: a camera tilted towards the page's top
-    return distort.apply_distortions(page, [{"name": "perspective", "corner_offsets": [[0.03, 0], [-0.03, 0], [0, 0],
-                                                                                       [0, 0]]}], rng=0)
+    return distort.apply_distortions(
+        page, [{"name": "perspective", "corner_offsets": [[0.03, 0], [-0.03, 0], [0, 0], [0, 0]]}], rng=0
+    )
 
 
 def _qrs_timing_ms(result) -> float:

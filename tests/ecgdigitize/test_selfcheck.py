@@ -1,4 +1,5 @@
 """Physical self-check of digitized pages (ecgdigitize.selfcheck) on synthetic vector-cardiograms."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,14 @@ def synthetic_ecg(hr: float = 72.0) -> np.ndarray:
     lead_i = hx
     lead_ii = 0.5 * hx + np.sqrt(3) / 2 * hy
     limb = [lead_i, lead_ii, lead_ii - lead_i, -(lead_i + lead_ii) / 2, lead_i - lead_ii / 2, lead_ii - lead_i / 2]
-    prec = [0.1 * hx + 1.0 * hz, 0.3 * hx + 0.9 * hz, 0.6 * hx - 0.2 * hy + 0.5 * hz,
-            0.9 * hx - 0.2 * hy + 0.1 * hz, 1.0 * hx - 0.1 * hy - 0.2 * hz, 0.9 * hx - 0.3 * hz]
+    prec = [
+        0.1 * hx + 1.0 * hz,
+        0.3 * hx + 0.9 * hz,
+        0.6 * hx - 0.2 * hy + 0.5 * hz,
+        0.9 * hx - 0.2 * hy + 0.1 * hz,
+        1.0 * hx - 0.1 * hy - 0.2 * hz,
+        0.9 * hx - 0.3 * hz,
+    ]
     return np.stack(limb + prec, axis=1)
 
 
@@ -67,8 +74,8 @@ def stretched(true: np.ndarray, leads: list[str], k: float) -> np.ndarray:
     for name in leads:
         j = NAMES.index(name)
         a = COLUMN[name] * col
-        tt = t[a:a + col]
-        out[a:a + col, j] = np.interp(a + (tt - a) / k, t, true[:, j])
+        tt = t[a : a + col]
+        out[a : a + col, j] = np.interp(a + (tt - a) / k, t, true[:, j])
     return out
 
 
@@ -123,7 +130,7 @@ def test_swapped_leads_fail(true_ecg, a, b, law):
 
 def test_row_copied_onto_another_fails(true_ecg):
     true = true_ecg.copy()
-    for dst, src in zip(ROWS[0], ROWS[2]):                      # row 0 shows row 2's traces
+    for dst, src in zip(ROWS[0], ROWS[2]):  # row 0 shows row 2's traces
         true[:, NAMES.index(dst)] = true[:, NAMES.index(src)]
     res = check_signal(page(true), NAMES, FS)
     assert res.status in ("suspect", "failed")
@@ -157,7 +164,7 @@ def test_stretched_precordial_column_fails(true_ecg):
 
 
 def test_stretched_row_fails(true_ecg):
-    res = check_signal(page(stretched(true_ecg, ROWS[0], 1.25)), NAMES, FS)   # I, aVR, V1, V4
+    res = check_signal(page(stretched(true_ecg, ROWS[0], 1.25)), NAMES, FS)  # I, aVR, V1, V4
     checks = by_name(res)
     assert res.status == "failed"
     assert checks["einthoven"].passed is False and checks["goldberger"].passed is False
@@ -177,9 +184,9 @@ def test_row_amplitude_doubled_fails(true_ecg):
 def test_calibration_pulse_is_reported(true_ecg):
     sig = page(true_ecg)
     j = NAMES.index("V1")
-    start = 2 * int(2.5 * FS)                                   # V1's column
-    base = np.median(sig[start:start + int(2.5 * FS), j])
-    sig[start + 5:start + 5 + int(0.2 * FS), j] = base + 1.0 + np.random.default_rng(3).normal(0, 0.02, 50)
+    start = 2 * int(2.5 * FS)  # V1's column
+    base = np.median(sig[start : start + int(2.5 * FS), j])
+    sig[start + 5 : start + 5 + int(0.2 * FS), j] = base + 1.0 + np.random.default_rng(3).normal(0, 0.02, 50)
     res = check_signal(sig, NAMES, FS)
     pulse = by_name(res)["pulse"]
     assert res.status in ("suspect", "failed")
@@ -191,7 +198,7 @@ def test_calibration_pulse_is_reported(true_ecg):
 def test_flat_lead_is_reported(true_ecg):
     sig = page(true_ecg)
     j = NAMES.index("V2")
-    sig[np.isfinite(sig[:, j]), j] = 0.3                        # a grid line traced as V2
+    sig[np.isfinite(sig[:, j]), j] = 0.3  # a grid line traced as V2
     res = check_signal(sig, NAMES, FS)
     assert res.status in ("suspect", "failed")
     assert by_name(res)["flat"].passed is False
@@ -230,17 +237,17 @@ def test_partial_and_short_inputs_never_raise(true_ecg):
     for cols in ([1], [0, 1], [0, 2, 6]):
         res = check_signal(sig[:, cols], [NAMES[c] for c in cols], FS)
         assert res.status in ("ok", "suspect", "failed")
-    res = check_signal(sig[:100], NAMES, FS)                    # 0.4 s
+    res = check_signal(sig[:100], NAMES, FS)  # 0.4 s
     assert res.status in ("suspect", "failed")
-    res = check_signal(sig[:, 1], ["II"], FS)                   # 1-D
+    res = check_signal(sig[:, 1], ["II"], FS)  # 1-D
     assert res.status == "suspect"
     json.dumps(res.to_dict(), allow_nan=False)
 
 
 def test_rhythm_strip_vs_segment(true_ecg):
     short = page(true_ecg)
-    short[int(2.5 * FS):, 1] = np.nan                           # II: the short segment only
-    strip = page(true_ecg, seed=5)[:, 1]                        # the rhythm strip, traced separately
+    short[int(2.5 * FS) :, 1] = np.nan  # II: the short segment only
+    strip = page(true_ecg, seed=5)[:, 1]  # the rhythm strip, traced separately
     res = check_signal(short, NAMES, FS, rhythm={"ii": strip})
     checks = by_name(res)
     assert checks["rhythm_vs_segment:II"].passed is True

@@ -1,4 +1,5 @@
 """Column-separator ticks: found at fixed height, subtracted without cutting the trace, hidden ones kept."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,10 +25,10 @@ def _page(deep_at_boundary: bool) -> tuple[np.ndarray, list[float], float]:
         y[606:615] = np.linspace(360.0, base, 9)
     for x in range(W - 1):
         a, b = sorted((y[x], y[x + 1]))
-        p[int(a) - 1:int(b) + 2, x] = 1.0
+        p[int(a) - 1 : int(b) + 2, x] = 1.0
     t = int(round(3 * PPM))
     for xb in (300, 600):
-        p[int(base) - t:int(base) + t + 1, xb - 1:xb + 2] = 1.0
+        p[int(base) - t : int(base) + t + 1, xb - 1 : xb + 2] = 1.0
     return p, [300.0, 600.0], base
 
 
@@ -74,6 +75,6 @@ def test_no_ticks_on_a_page_without_separators():
     p, bnds, base = _page(False)
     t = int(round(3 * PPM))
     for xb in bnds:
-        p[int(base) - t:int(base) - 1, int(xb) - 1:int(xb) + 2] = 0.0
-        p[int(base) + 2:int(base) + t + 1, int(xb) - 1:int(xb) + 2] = 0.0
+        p[int(base) - t : int(base) - 1, int(xb) - 1 : int(xb) + 2] = 0.0
+        p[int(base) + 2 : int(base) + t + 1, int(xb) - 1 : int(xb) + 2] = 0.0
     assert find_ticks(p, [(0, x, base) for x in bnds], PPM, PPM) == []

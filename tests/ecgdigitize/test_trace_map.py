@@ -1,4 +1,5 @@
 """The classical trace map: faint anti-aliased ink of thin traces on a coloured grid."""
+
 from __future__ import annotations
 
 import cv2
@@ -30,7 +31,7 @@ def _page(width_px: float, h: int = 400, w: int = 900) -> np.ndarray:
     img = np.round(img * (1.0 - cover)).astype(np.uint8)
     for i, name in enumerate(("I", "aVR", "V1", "V4")):
         cv2.putText(img, name, (30 + 220 * i, h - 40), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 0, 0), 3)
-        img[h - 120:h - 60, 20 + 220 * i:26 + 220 * i] = 0
+        img[h - 120 : h - 60, 20 + 220 * i : 26 + 220 * i] = 0
     return img
 
 

@@ -1,5 +1,6 @@
 """Rows without a calibration pulse start where the pulses of the other rows say (the rows of a page start at one
 time)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,8 +30,9 @@ def _pulse(row: int, start: float) -> Pulse:
 def test_row_whose_pulse_ink_was_missed_starts_with_the_others():
     """Row 1's pulse was not traced: its first ink (the signal, 6 px late) is not its start."""
     rows, curves = _rows_and_curves([0, 30, 0])
-    got = trace_starts_from_pulses(rows, curves, {0: _pulse(0, 24.0), 2: _pulse(2, 24.0)}, tol_px=1.7,
-                                   max_shift_px=0.5 * PX_PER_S)
+    got = trace_starts_from_pulses(
+        rows, curves, {0: _pulse(0, 24.0), 2: _pulse(2, 24.0)}, tol_px=1.7, max_shift_px=0.5 * PX_PER_S
+    )
     assert got == {1: 24.0}
 
 
@@ -65,8 +67,9 @@ def test_row_starts_disagree_only_slightly():
     from ecgdigitize.pipeline import row_starts_disagree
 
     def timings(*x0: float) -> list[RowTiming]:
-        return [RowTiming(x_t0=x, px_per_s=PX_PER_S, duration_s=10.0, base_y=0.0, mv_per_px=0.01, source="grid")
-                for x in x0]
+        return [
+            RowTiming(x_t0=x, px_per_s=PX_PER_S, duration_s=10.0, base_y=0.0, mv_per_px=0.01, source="grid") for x in x0
+        ]
 
     assert row_starts_disagree(timings(16.0, 21.0, 16.0))
     assert not row_starts_disagree(timings(16.0, 16.5, 16.0))  # within 1 % of a second: one start

@@ -1,4 +1,5 @@
 """Row tracking: a row's track never stays on a neighbouring row's line."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,6 @@
 """End to end: a small trained model digitizes clean rendered pages through team_code at >= 15 dB
 (official 2024 scorer, references masked to the printed samples as the organisers' are)."""
+
 from __future__ import annotations
 
 import json

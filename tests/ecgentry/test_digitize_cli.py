@@ -1,5 +1,6 @@
 """``python -m ecgentry digitize``: arguments are checked before any model loads and bad ones are reported in one
 line with exit code 2, never a traceback; unreadable images are reported before the model loads."""
+
 from __future__ import annotations
 
 import subprocess
@@ -23,13 +24,19 @@ def inputs(tmp_path: Path) -> dict[str, Path]:
     model = tmp_path / "broken_model"
     model.mkdir()
     (model / "entry.json").write_text("{}")
-    return {"page": tmp_path / "page.png", "corrupt": tmp_path / "corrupt.png", "file": tmp_path / "afile",
-            "model": model, "tmp": tmp_path}
+    return {
+        "page": tmp_path / "page.png",
+        "corrupt": tmp_path / "corrupt.png",
+        "file": tmp_path / "afile",
+        "model": model,
+        "tmp": tmp_path,
+    }
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ecgentry", "digitize", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "ecgentry", "digitize", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.parametrize("case", ["output_is_a_file", "missing_input", "bad_fs", "bad_workers", "no_model"])
@@ -50,8 +57,9 @@ def test_bad_arguments_one_line_exit_2(inputs, case):
 
 
 def test_model_that_cannot_load_is_one_line_and_after_the_corrupt_image(inputs):
-    proc = _cli(str(inputs["page"]), str(inputs["corrupt"]), "-m", str(inputs["model"]), "-o",
-                str(inputs["tmp"] / "out"))
+    proc = _cli(
+        str(inputs["page"]), str(inputs["corrupt"]), "-m", str(inputs["model"]), "-o", str(inputs["tmp"] / "out")
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 2, proc.stderr
@@ -146,8 +154,9 @@ def test_progress_bar_on_a_terminal_keeps_log_lines_whole(monkeypatch, capsys):
     page = {"name": "a", "page": 1, "status": "ok", "status_reasons": [], "confidence": 0.9, "layout": "3x4+1"}
     progress.file_done({"file": "a.png", "pages": [page]})
     logging.getLogger("ecgdigitize.pipeline").warning("a log line while the bar runs")
-    progress.file_done({"file": "b.png", "pages": [dict(page, name="b", status="suspect",
-                                                        status_reasons=["Einthoven's law fails"])]})
+    progress.file_done(
+        {"file": "b.png", "pages": [dict(page, name="b", status="suspect", status_reasons=["Einthoven's law fails"])]}
+    )
     progress.close()
     err = capsys.readouterr().err
     whole = [seg.split("\r")[-1].strip() for seg in err.split("\n")]

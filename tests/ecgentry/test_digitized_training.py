@@ -1,6 +1,7 @@
 """Training the Dx head on the records' own digitized pages (ecgentry.digitized_training), its cache, the
 calibrated decisions (ecgentry.calibration), the leads the self-check does not trust (ecgfeatures.trust) and the
 fallback labels of a page whose digitization failed."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 
 LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 
@@ -67,17 +67,18 @@ def test_platt_calibration_recovers_a_known_distortion_and_reports_it():
     fixed = apply_calibration(reported, cal)
     before, after = calibration_report(reported, y, ["A"]), calibration_report(fixed, y, ["A"])
     assert after["brier"] < before["brier"] and after["ece"] < 0.02 < before["ece"]
-    assert np.all(apply_calibration(np.array([0.0, 1.0]), {"slope": [0.5, 0.5], "intercept": [-1, -1]})
-                  == [0.0, 1.0])  # rule decisions stay
+    assert np.all(
+        apply_calibration(np.array([0.0, 1.0]), {"slope": [0.5, 0.5], "intercept": [-1, -1]}) == [0.0, 1.0]
+    )  # rule decisions stay
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # trust
 def _true_signal(fs: float = 500.0) -> np.ndarray:
-    from ecgrender.synth import write_synthetic_records
     import tempfile
 
     import helper_code as hc
+    from ecgrender.synth import write_synthetic_records
 
     with tempfile.TemporaryDirectory() as d:
         names = write_synthetic_records(d, 1, fs=fs, seed=3)
@@ -119,11 +120,12 @@ def test_untrusted_leads_are_missing_features():
 def test_failed_page_gets_the_fallback_labels(tmp_path, monkeypatch):
     """A page read with a signal but judged 'failed' by its self-check gives no Dx probabilities: its record gets
     the fallback labels; the same reading judged 'ok' is classified."""
+    from PIL import Image
+
     from ecgdigitize import pipeline
     from ecgdigitize.selfcheck import SelfCheck
     from ecgentry import infer
     from ecgentry.random_entry import write_random_entry
-    from PIL import Image
 
     folder = write_random_entry(tmp_path / "model", trace_source="classical", classes=("NORM", "Old MI", "CD"))
     summary = json.loads((folder / "entry.json").read_text())
@@ -145,12 +147,14 @@ def test_failed_page_gets_the_fallback_labels(tmp_path, monkeypatch):
     (rec.parent / "r1.hea").write_text("\n".join(hea) + "\n")
     _, labels = infer.run_record(entry, str(rec))
     assert labels == ["CD"]
-    _, probs, _ = infer.analyse_page_result(entry, np.full((170, 220, 3), 255, np.uint8), fs=500.0,
-                                            num_samples=sig.shape[0], lead_names=LEADS)
+    _, probs, _ = infer.analyse_page_result(
+        entry, np.full((170, 220, 3), 255, np.uint8), fs=500.0, num_samples=sig.shape[0], lead_names=LEADS
+    )
     assert probs.size == 0
     status["value"] = "ok"
-    _, probs, _ = infer.analyse_page_result(entry, np.full((170, 220, 3), 255, np.uint8), fs=500.0,
-                                            num_samples=sig.shape[0], lead_names=LEADS)
+    _, probs, _ = infer.analyse_page_result(
+        entry, np.full((170, 220, 3), 255, np.uint8), fs=500.0, num_samples=sig.shape[0], lead_names=LEADS
+    )
     assert probs.shape == (3,)
 
 
@@ -166,10 +170,9 @@ def _write_disagreeing(folder: Path) -> tuple[Path, Path]:
     signals calls the B pages A; one fitted on the pages tells them apart."""
     import wfdb
 
+    import helper_code as hc
     from ecgrender import render_cli
     from ecgrender.synth import write_synthetic_records
-
-    import helper_code as hc
 
     raw = folder / "raw"
     bases = write_synthetic_records(raw, 2, fs=100.0, seed=11)
@@ -185,10 +188,37 @@ def _write_disagreeing(folder: Path) -> tuple[Path, Path]:
         size = (1.5 if label == "A" else 0.75) * rng.uniform(0.9, 1.1)
         sig = sig * (size / max(np.ptp(sig, axis=0).max(), 1e-3)) + rng.normal(0, 0.01, sig.shape)
         truth[name] = (label, sig)
-        wfdb.wrsamp(name, fs=100, units=["mV"] * 12, sig_name=LEADS, p_signal=2.0 * sig, fmt=["16"] * 12,
-                    adc_gain=[1000.0] * 12, baseline=[0] * 12, comments=[f"Labels: {label}"], write_dir=str(pages_in))
-    assert render_cli.main(["-i", str(pages_in), "-o", str(out), "--preset", "clean", "--seed", "5", "--layout",
-                            "3x4+1", "--dpi", "100"]) == 0
+        wfdb.wrsamp(
+            name,
+            fs=100,
+            units=["mV"] * 12,
+            sig_name=LEADS,
+            p_signal=2.0 * sig,
+            fmt=["16"] * 12,
+            adc_gain=[1000.0] * 12,
+            baseline=[0] * 12,
+            comments=[f"Labels: {label}"],
+            write_dir=str(pages_in),
+        )
+    assert (
+        render_cli.main(
+            [
+                "-i",
+                str(pages_in),
+                "-o",
+                str(out),
+                "--preset",
+                "clean",
+                "--seed",
+                "5",
+                "--layout",
+                "3x4+1",
+                "--dpi",
+                "100",
+            ]
+        )
+        == 0
+    )
     train, test = folder / "train", folder / "test"
     for k, name in enumerate(names):
         dst = train if k < N_TRAIN else test
@@ -196,9 +226,18 @@ def _write_disagreeing(folder: Path) -> tuple[Path, Path]:
         label, sig = truth[name]
         png = sorted(out.rglob(f"{name}-*.png"))[0]
         shutil.copy(png, dst / png.name)
-        wfdb.wrsamp(name, fs=100, units=["mV"] * 12, sig_name=LEADS, p_signal=sig, fmt=["16"] * 12,
-                    adc_gain=[1000.0] * 12, baseline=[0] * 12,
-                    comments=[f"Labels: {label}", f"Image: {png.name}"], write_dir=str(dst))
+        wfdb.wrsamp(
+            name,
+            fs=100,
+            units=["mV"] * 12,
+            sig_name=LEADS,
+            p_signal=sig,
+            fmt=["16"] * 12,
+            adc_gain=[1000.0] * 12,
+            baseline=[0] * 12,
+            comments=[f"Labels: {label}", f"Image: {png.name}"],
+            write_dir=str(dst),
+        )
     return train, test
 
 
@@ -211,9 +250,19 @@ def _train(data: Path, model: Path, tiny: str, **overrides) -> dict:
     from ecgentry.config import TrainConfig
     from ecgentry.train import train
 
-    cfg = TrainConfig.from_dict({**json.loads(tiny), "segmentation": False,
-                                 "trace_source": "classical", "dx_use_image": False, "dx_hidden_sizes": [],
-                                 "dx_min_positives": 3, "dx_oof_folds": 5, "dx_digitize_workers": 2, **overrides})
+    cfg = TrainConfig.from_dict(
+        {
+            **json.loads(tiny),
+            "segmentation": False,
+            "trace_source": "classical",
+            "dx_use_image": False,
+            "dx_hidden_sizes": [],
+            "dx_min_positives": 3,
+            "dx_oof_folds": 5,
+            "dx_digitize_workers": 2,
+            **overrides,
+        }
+    )
     return train(str(data), str(model), cfg)
 
 
@@ -224,11 +273,13 @@ def _macro_f_on_pages(model: Path, test: Path, cache: Path) -> float:
 
     entry = load_entry(str(model))
     infos, _ = scan_records(str(test))
-    pages, _ = digitize_training_pages([(i.record, i.image_files[0], i.fs, i.num_samples) for i in infos],
-                                       str(cache), 2)
+    pages, _ = digitize_training_pages(
+        [(i.record, i.image_files[0], i.fs, i.num_samples) for i in infos], str(cache), 2
+    )
     truth = [i.labels[0] for i in infos]
-    pred = [labels_from_probs(entry, dx_probabilities(entry, p.signal, STANDARD_LEADS, p.fs, check=p.check))
-            for p in pages]
+    pred = [
+        labels_from_probs(entry, dx_probabilities(entry, p.signal, STANDARD_LEADS, p.fs, check=p.check)) for p in pages
+    ]
     scores = []
     for c in ("A", "B"):
         tp = sum(c in p and t == c for p, t in zip(pred, truth))
@@ -239,8 +290,9 @@ def _macro_f_on_pages(model: Path, test: Path, cache: Path) -> float:
 
 
 @pytest.mark.slow
-def test_head_fitted_on_digitized_pages_beats_the_true_signal_head_and_the_cache_is_reused(disagreeing, tmp_path,
-                                                                                            tiny_config_env):
+def test_head_fitted_on_digitized_pages_beats_the_true_signal_head_and_the_cache_is_reused(
+    disagreeing, tmp_path, tiny_config_env
+):
     train_folder, test_folder = disagreeing
     dig_model, true_model = tmp_path / "dig", tmp_path / "true"
     summary = _train(train_folder, dig_model, tiny_config_env, dx_digitized_pages=True)

@@ -1,4 +1,5 @@
 """The entry's own pieces: configuration, record reading, training and inference through team_code."""
+
 from __future__ import annotations
 
 import json
@@ -87,7 +88,9 @@ def test_train_run_and_shapes(tmp_path, tiny_data, tiny_config_env, monkeypatch,
     summary = json.loads((model_folder / "entry.json").read_text())
     losses = [row["train_total"] for row in summary["history"]]
     assert len(losses) == 3 and losses[-1] < losses[0]
-    assert (model_folder / "model" / "config.json").is_file() and (model_folder / "model" / "model.safetensors").is_file()
+    assert (model_folder / "model" / "config.json").is_file() and (
+        model_folder / "model" / "model.safetensors"
+    ).is_file()
     assert summary["weights_source"] == "random" and summary["trace_source"] in TRACE_SOURCES[1:]
     # dx_use_image="auto": without pre-trained weights the Dx head uses the signal features alone.
     saved = json.loads((model_folder / "model" / "config.json").read_text())
@@ -129,6 +132,7 @@ def test_positive_weights_favour_rare_classes():
 # A record is never lost: every failure gives NaN of the header's shape and the fallback labels
 # ----------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def random_entry(tmp_path_factory):
     """A loaded untrained entry (tiny random model, combined trace source) and its folder."""
@@ -147,8 +151,12 @@ def _bomb_png(path: Path, width: int, height: int) -> None:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(b"\x00" * (1 + 3 * width))) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00" * (1 + 3 * width)))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _header(folder: Path, name: str, images: list[str], first_line: str | None = None) -> str:
@@ -160,8 +168,9 @@ def _header(folder: Path, name: str, images: list[str], first_line: str | None =
 
 
 def test_bad_records_give_nan_and_fallback_labels(random_entry, tmp_path, caplog):
-    import team_code
     from PIL import Image
+
+    import team_code
 
     entry, _ = random_entry
     data = tmp_path / "data"
@@ -197,10 +206,10 @@ def test_bad_records_give_nan_and_fallback_labels(random_entry, tmp_path, caplog
 
 
 def test_a_page_failing_in_any_step_keeps_the_record(random_entry, tmp_path, monkeypatch, caplog):
-    import team_code
     from PIL import Image
 
     import ecgentry.infer as infer
+    import team_code
 
     entry, _ = random_entry
     Image.new("RGB", (600, 400), "white").save(tmp_path / "p.png")

@@ -1,5 +1,6 @@
 """The worker pool (``ecgentry.parallel.run_tasks``): a worker killed mid-task costs only that task, which runs
 once more in a fresh worker and is reported as WorkerCrashed when it kills that one too."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """The path guard (``ecgentry.safe_paths``) and record reading through it: names from headers never leave the
 record's folder (``../``, absolute paths, symlinks pointing out, ``..`` inside a name)."""
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,20 @@ def tree(tmp_path: Path) -> dict[str, Path]:
     return {"data": data, "outside": outside}
 
 
-@pytest.mark.parametrize("name", ["../outside/secret.txt", "sub/../../outside/secret.txt", "..", ".", "",
-                                  "link_out.png", "dir_out/secret.txt", "dir_out", "a\0b"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../outside/secret.txt",
+        "sub/../../outside/secret.txt",
+        "..",
+        ".",
+        "",
+        "link_out.png",
+        "dir_out/secret.txt",
+        "dir_out",
+        "a\0b",
+    ],
+)
 def test_names_leaving_the_folder_are_refused(tree, name):
     assert resolve_inside(tree["data"], name) is None
     with pytest.raises(OutsideFolder, match="rec"):
@@ -83,9 +96,17 @@ def _write_header(folder: Path, name: str, images: list[str], signal_file: str |
 
 
 def test_record_images_from_a_hostile_header(tree, caplog):
-    names = ["ok.png", "../outside/page.png", str(tree["outside"] / "page.png"), "/etc/hostname",
-             "../../../../etc/passwd", "link_out.png", "dir_out/page.png", "sub/../../outside/page.png",
-             "sub/deep.png"]
+    names = [
+        "ok.png",
+        "../outside/page.png",
+        str(tree["outside"] / "page.png"),
+        "/etc/hostname",
+        "../../../../etc/passwd",
+        "link_out.png",
+        "dir_out/page.png",
+        "sub/../../outside/page.png",
+        "sub/deep.png",
+    ]
     record = _write_header(tree["data"], "rec", names)
     with caplog.at_level("WARNING"):
         files = record_image_files(record, read_header(record))

@@ -1,5 +1,6 @@
 """Everyday use and scale: the digitize CLI, data-parallel training (two Gloo processes), parallel inference
 (byte-identical to the serial official run) and resumable training."""
+
 from __future__ import annotations
 
 import csv
@@ -68,7 +69,20 @@ def test_digitize_cli_images_csv_wfdb_and_bad_file(tmp_path, tiny_data, trained)
     assert any("broken.png" in r["file"] and "unreadable" in r["error"] for r in summary["results"])
     for base in (out / "page", out / "sub" / "photo", out / "two-p1", out / "two-p2"):
         header = hc.load_header(str(base))
-        assert hc.get_signal_names(header) == ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+        assert hc.get_signal_names(header) == [
+            "I",
+            "II",
+            "III",
+            "aVR",
+            "aVL",
+            "aVF",
+            "V1",
+            "V2",
+            "V3",
+            "V4",
+            "V5",
+            "V6",
+        ]
         assert hc.get_num_samples(header) == 5000 and hc.get_sampling_frequency(header) == 500
         assert set(hc.get_signal_formats(header)) == {"16"} and set(hc.get_adc_gains(header)) == {1000.0}
         signal, _ = hc.load_signals(str(base))
@@ -104,8 +118,14 @@ def test_parallel_run_matches_serial_official_run(tmp_path, tiny_data, trained):
         for f in tiny_data.glob(f"{rec}*"):
             shutil.copy(f, data / f.name)
     serial = tmp_path / "serial"
-    proc = subprocess.run([sys.executable, "run_model.py", "-d", str(data), "-m", str(trained), "-o", str(serial)],
-                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "run_model.py", "-d", str(data), "-m", str(trained), "-o", str(serial)],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     parallel = tmp_path / "parallel"
     assert main(["run", "-d", str(data), "-m", str(trained), "-o", str(parallel), "--workers", "2"]) == 0
@@ -127,10 +147,29 @@ def test_two_gloo_processes_shard_data_and_agree(tmp_path, tiny_data, tiny_confi
     model = tmp_path / "model"
     cfg = dict(json.loads(tiny_config_env), epochs=2, trace_source="classical", device="cpu")
     env = _env(ECG_TRAIN_CONFIG=json.dumps(cfg), ECG_TRAIN_TRACE_DIR=str(trace))
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-                           "train_model.py", "-d", str(tiny_data), "-m", str(model)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(_free_port()),
+            "train_model.py",
+            "-d",
+            str(tiny_data),
+            "-m",
+            str(model),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [json.loads((trace / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["world_size"] == ranks[1]["world_size"] == 2

@@ -1,4 +1,5 @@
 """Tests of ecgfeatures.features on synthetic ECGs with known truth (ecgrender.synth)."""
+
 from __future__ import annotations
 
 import time
@@ -114,7 +115,7 @@ def test_other_leads_arbitrate_between_detectors():
     true = np.asarray(info["r_peak_samples"], np.int64)
     raw = sig[:, 1].copy()
     for k, q in enumerate(true):
-        raw[max(0, q - 15):q + 15] *= 8.0 if k % 3 == 1 else 0.5
+        raw[max(0, q - 15) : q + 15] *= 8.0 if k % 3 == 1 else 0.5
     inner = true[(true > 0.1 * fs) & (true < len(raw) - 0.1 * fs)]
     alone, _ = _detect_r_peaks(raw, fs)
     assert len(alone) < 0.5 * len(inner)  # the case under test
@@ -165,7 +166,7 @@ def test_atrial_features_tell_af_from_sinus(seed):
                 w = s.shape[0] // 4
                 for col in range(4):
                     rows = [j for j in range(3 * col, 3 * col + 3) if j != 1]
-                    s[np.r_[0:col * w, (col + 1) * w:s.shape[0]][:, None], rows] = np.nan
+                    s[np.r_[0 : col * w, (col + 1) * w : s.shape[0]][:, None], rows] = np.nan
             feats.append(extract_features(s, 500.0))
         f_af, f_n = feats
         assert f_af[IDX["af_score"]] > 0.4 > f_n[IDX["af_score"]]
@@ -230,7 +231,7 @@ def _bad_inputs():
     page = np.full_like(sig, np.nan)  # 3x4 page layout: 2.5 s per lead, lead II full length
     for j in range(12):
         k = j // 3
-        page[k * 1250:(k + 1) * 1250, j] = sig[k * 1250:(k + 1) * 1250, j]
+        page[k * 1250 : (k + 1) * 1250, j] = sig[k * 1250 : (k + 1) * 1250, j]
     page[:, 1] = sig[:, 1]
     low, _ = synthesize_ecg(["NORM"], fs=100.0, duration_s=10.0, rng=2)
     return {

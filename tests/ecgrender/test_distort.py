@@ -1,4 +1,5 @@
 """Tests for ecgrender.distort: presets, recorded parameters and homography, mask warping, determinism."""
+
 from __future__ import annotations
 
 import json
@@ -67,9 +68,15 @@ def test_presets(page: RenderedPage, preset: str) -> None:
     assert page.sidecar["distortions"] == []  # input untouched
 
 
-@pytest.mark.parametrize("item", [{"name": "rotation", "angle_deg": 8.0},
-                                  {"name": "perspective", "max_shift": 0.07},
-                                  {"name": "scanner_skew"}, {"name": "crop_pad", "scale": 0.93}])
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"name": "rotation", "angle_deg": 8.0},
+        {"name": "perspective", "max_shift": 0.07},
+        {"name": "scanner_skew"},
+        {"name": "crop_pad", "scale": 0.93},
+    ],
+)
 def test_geometric_homography_maps_points_onto_traces(page: RenderedPage, item: dict) -> None:
     out = apply_distortions(page, [item], rng=1)
     H = np.asarray(out.sidecar["homography"])
@@ -89,8 +96,11 @@ def test_geometric_homography_maps_points_onto_traces(page: RenderedPage, item: 
 
 
 def test_composed_geometry_and_wrinkles(page: RenderedPage) -> None:
-    out = apply_distortions(page, ["wrinkles", {"name": "rotation", "angle_deg": -5.0}, "blur",
-                                   {"name": "perspective", "max_shift": 0.04}], rng=2)
+    out = apply_distortions(
+        page,
+        ["wrinkles", {"name": "rotation", "angle_deg": -5.0}, "blur", {"name": "perspective", "max_shift": 0.04}],
+        rng=2,
+    )
     H = np.asarray(out.sidecar["homography"])
     assert _fraction_on_trace(out.lead_mask, _map(H, _points(page.sidecar))) > 0.95
     creases = out.sidecar["distortions"][0]["creases"]
@@ -139,8 +149,9 @@ def test_errors(page: RenderedPage) -> None:
 def test_pen_marks_are_text_in_the_class_mask(page: RenderedPage) -> None:
     from ecgrender.page import CLASS_TEXT
 
-    out = apply_distortions(page, [{"name": "pen_marks", "num_marks": 6, "colour": [20, 40, 150], "width_px": 3}],
-                            rng=2)
+    out = apply_distortions(
+        page, [{"name": "pen_marks", "num_marks": 6, "colour": [20, 40, 150], "width_px": 3}], rng=2
+    )
     changed = np.abs(out.image.astype(int) - page.image.astype(int)).max(axis=2) > 60
     assert changed.sum() > 200  # the pen left visible ink
     pen = (out.class_mask == CLASS_TEXT) & (page.class_mask != CLASS_TEXT)
@@ -152,8 +163,19 @@ def test_pen_marks_are_text_in_the_class_mask(page: RenderedPage) -> None:
 def test_print_texture_keeps_solid_ink_and_breaks_faint_lines(page: RenderedPage) -> None:
     from ecgrender.page import CLASS_GRID, CLASS_TRACE
 
-    out = apply_distortions(page, [{"name": "print_texture", "band_strength": 0.0, "halftone_strength": 0.8,
-                                    "halftone_period_px": 4.0, "speckle": 0.0}], rng=0)
+    out = apply_distortions(
+        page,
+        [
+            {
+                "name": "print_texture",
+                "band_strength": 0.0,
+                "halftone_strength": 0.8,
+                "halftone_period_px": 4.0,
+                "speckle": 0.0,
+            }
+        ],
+        rng=0,
+    )
     dark_before = 255.0 - page.image.astype(float).mean(axis=2)
     dark_after = 255.0 - out.image.astype(float).mean(axis=2)
     trace = (page.class_mask == CLASS_TRACE) & (dark_before > 200)

@@ -1,4 +1,5 @@
 """Tests for ecgrender.page: geometry round trip, layouts, masks, lead sets, sampling rates, edge cases."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from ecgrender.page import (LAYOUTS, STANDARD_LEADS, PageSpec, RenderedPage, canonical_lead_name,
-                            render_page)
+from ecgrender.page import LAYOUTS, STANDARD_LEADS, PageSpec, RenderedPage, canonical_lead_name, render_page
 from ecgvocab import snr_db
 
 
@@ -19,8 +19,8 @@ def make_signal(fs: float, seconds: float, num_leads: int = 12, seed: int = 0) -
     for j in range(num_leads):
         beat = np.zeros_like(t)
         for c in np.arange(0.3, seconds, 0.85):
-            beat += rng.uniform(0.6, 1.5) * np.exp(-((t - c) / 0.012) ** 2)
-            beat += 0.25 * np.exp(-((t - c - 0.25) / 0.05) ** 2)
+            beat += rng.uniform(0.6, 1.5) * np.exp(-(((t - c) / 0.012) ** 2))
+            beat += 0.25 * np.exp(-(((t - c - 0.25) / 0.05) ** 2))
         out[:, j] = beat * rng.choice([-1, 1]) + 0.1 * np.sin(2 * np.pi * 0.3 * t + j)
     return out
 
@@ -37,7 +37,9 @@ def reconstruct(page: RenderedPage, num_samples: int) -> np.ndarray:
         n = lead["start_sample"] + (x - lead["x0_px"]) * sc["fs"] / (sc["paper_speed_mm_s"] * sc["px_per_mm_x"])
         idx = np.round(n).astype(int)
         assert np.allclose(n, idx, atol=0.01), "x_px does not map back to integer samples"
-        out[idx, STANDARD_LEADS.index(lead["name"])] = (lead["baseline_y_px"] - y) / (sc["gain_mm_mv"] * sc["px_per_mm_y"])
+        out[idx, STANDARD_LEADS.index(lead["name"])] = (lead["baseline_y_px"] - y) / (
+            sc["gain_mm_mv"] * sc["px_per_mm_y"]
+        )
     return out
 
 
@@ -96,7 +98,7 @@ def test_image_trace_matches_signal() -> None:
     rhythm = [lead for lead in page.sidecar["leads"] if lead["rhythm"]][0]
     x = np.asarray(rhythm["x_px"])
     base = rhythm["baseline_y_px"]
-    band = page.lead_mask[int(base) - 120:int(base) + 120]
+    band = page.lead_mask[int(base) - 120 : int(base) + 120]
     cols = np.arange(int(np.ceil(x[0])) + 2, int(x[-1]) - 2)
     ys, xs = np.nonzero(band[:, cols] == 2)
     est = np.full(cols.size, np.nan)
@@ -206,8 +208,7 @@ def test_nan_samples_not_drawn() -> None:
     sig = make_signal(fs, 10.0)
     sig[:, :] = 0.0
     sig[300:600, 0] = np.nan  # lead I, column 0, 0.6-1.2 s
-    page = render_page(sig, fs, STANDARD_LEADS, PageSpec(dpi=200, lead_labels=False, calibration_pulse=False),
-                       rng=0)
+    page = render_page(sig, fs, STANDARD_LEADS, PageSpec(dpi=200, lead_labels=False, calibration_pulse=False), rng=0)
     lead = [lead for lead in page.sidecar["leads"] if lead["name"] == "I"][0]
     assert lead["missing_samples"] == list(range(300, 600))
     assert len(lead["x_px"]) == 1250 - 300
@@ -216,8 +217,8 @@ def test_nan_samples_not_drawn() -> None:
     x_a = int(np.ceil(lead["x0_px"] + 310 * step))
     x_b = int(lead["x0_px"] + 590 * step)
     y = int(round(lead["baseline_y_px"]))
-    assert not (page.lead_mask[y - 5:y + 6, x_a:x_b] == 1).any()
-    assert (page.lead_mask[y - 5:y + 6, x_b + 10:x_b + 50] == 1).any()
+    assert not (page.lead_mask[y - 5 : y + 6, x_a:x_b] == 1).any()
+    assert (page.lead_mask[y - 5 : y + 6, x_b + 10 : x_b + 50] == 1).any()
 
 
 def test_clipping_at_page_edge() -> None:

@@ -1,4 +1,5 @@
 """End-to-end tests of ``python -m ecgrender render`` (ecgrender.render_cli.main) and ecgrender.records."""
+
 from __future__ import annotations
 
 import json
@@ -20,12 +21,30 @@ def _make_inputs(root: Path) -> None:
     t = np.arange(10 * fs) / fs
     sig = np.stack([0.8 * np.sin(2 * np.pi * 1.2 * t + j) for j in range(12)], 1)
     (root / "sub").mkdir(parents=True)
-    wfdb.wrsamp("rec_a", fs=fs, units=["mV"] * 12, sig_name=list(STANDARD_LEADS), p_signal=sig, fmt=["16"] * 12,
-                adc_gain=[1000.0] * 12, baseline=[0] * 12, comments=["Age: 50", "Sex: Female", "Labels: NORM"],
-                write_dir=str(root))
-    wfdb.wrsamp("rec_b", fs=fs, units=["mV"] * 12, sig_name=[n.lower() for n in STANDARD_LEADS],
-                p_signal=sig[: 6 * fs] * 0.5, fmt=["16"] * 12, adc_gain=[1000.0] * 12, baseline=[0] * 12,
-                comments=["Labels: AFIB/AFL, CD"], write_dir=str(root / "sub"))
+    wfdb.wrsamp(
+        "rec_a",
+        fs=fs,
+        units=["mV"] * 12,
+        sig_name=list(STANDARD_LEADS),
+        p_signal=sig,
+        fmt=["16"] * 12,
+        adc_gain=[1000.0] * 12,
+        baseline=[0] * 12,
+        comments=["Age: 50", "Sex: Female", "Labels: NORM"],
+        write_dir=str(root),
+    )
+    wfdb.wrsamp(
+        "rec_b",
+        fs=fs,
+        units=["mV"] * 12,
+        sig_name=[n.lower() for n in STANDARD_LEADS],
+        p_signal=sig[: 6 * fs] * 0.5,
+        fmt=["16"] * 12,
+        adc_gain=[1000.0] * 12,
+        baseline=[0] * 12,
+        comments=["Labels: AFIB/AFL, CD"],
+        write_dir=str(root / "sub"),
+    )
     (root / "broken.hea").write_text("broken 12 250 2500\nbroken.dat 16 1000/mV 16 0 0 0 0 I\n")
 
 
@@ -60,8 +79,14 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert not (out / "broken.hea").exists()
     # the mask files never match the <record>-<k>.png image pattern
     pngs = sorted(p.name for p in out.glob("rec_a-*.png"))
-    assert pngs == ["rec_a-0.png", "rec_a-0_classes.png", "rec_a-0_leads.png", "rec_a-1.png",
-                    "rec_a-1_classes.png", "rec_a-1_leads.png"]
+    assert pngs == [
+        "rec_a-0.png",
+        "rec_a-0_classes.png",
+        "rec_a-0_leads.png",
+        "rec_a-1.png",
+        "rec_a-1_classes.png",
+        "rec_a-1_leads.png",
+    ]
 
 
 def test_cli_workers_do_not_change_results(tmp_path: Path) -> None:
@@ -78,8 +103,21 @@ def test_cli_workers_do_not_change_results(tmp_path: Path) -> None:
 def test_cli_mask_unplotted(tmp_path: Path) -> None:
     inp, out = tmp_path / "in", tmp_path / "out"
     _make_inputs(inp)
-    args = ["-i", str(inp), "-o", str(out), "--images-per-record", "1", "--dpi", "60", "--layout", "3x4",
-            "--preset", "clean", "--mask-unplotted"]
+    args = [
+        "-i",
+        str(inp),
+        "-o",
+        str(out),
+        "--images-per-record",
+        "1",
+        "--dpi",
+        "60",
+        "--layout",
+        "3x4",
+        "--preset",
+        "clean",
+        "--mask-unplotted",
+    ]
     assert render_cli.main(args) == 0
     sig, fs, _, _ = load_record_12(out / "rec_a")
     # 3x4: lead I shown in [0, 2.5) s only, aVR in [2.5, 5) s

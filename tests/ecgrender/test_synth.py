@@ -1,4 +1,5 @@
 """Tests of the synthetic 12-lead ECG generator (ecgrender.synth)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,7 +26,7 @@ def detect_r_peaks(sig: np.ndarray, fs: float, leads: list[int] | None = None) -
     leads = [L["II"]] if leads is None else leads
     b, a = sps.butter(2, [5.0 / (fs / 2), min(25.0, 0.45 * fs) / (fs / 2)], btype="band")
     x = sps.filtfilt(b, a, sig[:, leads], axis=0)
-    energy = np.sum(x ** 2, axis=1)
+    energy = np.sum(x**2, axis=1)
     energy = np.convolve(energy, np.ones(int(0.04 * fs)) / int(0.04 * fs), mode="same")
     peaks, _ = sps.find_peaks(energy, height=0.25 * np.percentile(energy, 99.5), distance=int(0.25 * fs))
     return peaks
@@ -59,13 +60,13 @@ def seed_where(labels: list[str], pred, start: int = 0, tries: int = 200) -> int
 
 
 def test_constants() -> None:
-    assert CLASSES == ["NORM", "Acute MI", "Old MI", "STTC", "CD", "HYP", "PAC", "PVC", "AFIB/AFL", "TACHY",
-                       "BRADY"]
+    assert CLASSES == ["NORM", "Acute MI", "Old MI", "STTC", "CD", "HYP", "PAC", "PVC", "AFIB/AFL", "TACHY", "BRADY"]
     assert STANDARD_LEADS == ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 
 
-@pytest.mark.parametrize("labels", [["NORM"], ["AFIB/AFL", "CD"], ["PVC", "HYP"], ["Acute MI", "STTC"],
-                                    ["Old MI", "PAC", "TACHY"]])
+@pytest.mark.parametrize(
+    "labels", [["NORM"], ["AFIB/AFL", "CD"], ["PVC", "HYP"], ["Acute MI", "STTC"], ["Old MI", "PAC", "TACHY"]]
+)
 @pytest.mark.parametrize("noise", [True, False])
 def test_lead_consistency(labels: list[str], noise: bool) -> None:
     sig, _ = synthesize_ecg(labels, fs=FS, rng=3, noise=noise)
@@ -148,7 +149,7 @@ def test_r_amplitude_in_lead_ii() -> None:
     for seed in range(8):
         sig, info = synthesize_ecg(["NORM"], fs=FS, rng=seed, noise=False)
         r = np.asarray(info["r_peak_samples"])
-        amp = np.median([sig[k - 25:k + 25, L["II"]].max() for k in r[1:-1]])
+        amp = np.median([sig[k - 25 : k + 25, L["II"]].max() for k in r[1:-1]])
         assert 0.4 <= amp <= 1.7, amp
         assert 120.0 <= info["pr_ms"] <= 200.0
         assert 80.0 <= info["qrs_ms"] <= 100.0
@@ -238,7 +239,7 @@ def test_bundle_branch_block_is_wide(cd_type: str) -> None:
         # rSR': V1 has a late positive wave after a negative one.
         r = info["r_peak_samples"][2]
         on = info["qrs_onset_samples"][2]
-        v1 = sig[on:on + int(info["qrs_ms"] / 1000 * FS) + 5, L["V1"]]
+        v1 = sig[on : on + int(info["qrs_ms"] / 1000 * FS) + 5, L["V1"]]
         k_min = int(np.argmin(v1))
         assert v1[k_min] < -0.1 and v1[k_min:].max() > 0.3
         assert r > on
@@ -263,8 +264,8 @@ def _sokolow(sig: np.ndarray, info: dict) -> float:
     for k, r in enumerate(info["r_peak_samples"]):
         if info["beat_types"][k] != "N" or r < 50 or r + 60 > len(sig):
             continue
-        s_v1 = -sig[r - 50:r + 50, L["V1"]].min()
-        r_v5 = max(sig[r - 50:r + 50, L["V5"]].max(), sig[r - 50:r + 50, L["V6"]].max())
+        s_v1 = -sig[r - 50 : r + 50, L["V1"]].min()
+        r_v5 = max(sig[r - 50 : r + 50, L["V5"]].max(), sig[r - 50 : r + 50, L["V6"]].max())
         vals.append(s_v1 + r_v5)
     return float(np.median(vals))
 
@@ -303,7 +304,7 @@ def test_sttc_st_depression_and_t_inversion() -> None:
         base, _ = synthesize_ecg(["NORM"], fs=FS, rng=seed, noise=False)
         # T wave in V5 (largest deflection 150-400 ms after the R peak) is inverted.
         r = info["r_peak_samples"][2]
-        tw = sig[r + int(0.15 * FS):r + int(0.4 * FS), L["V5"]]
+        tw = sig[r + int(0.15 * FS) : r + int(0.4 * FS), L["V5"]]
         assert tw[np.argmax(np.abs(tw))] < 0
 
 
@@ -314,7 +315,7 @@ def test_old_mi_pathological_q() -> None:
         on = info["qrs_onset_samples"][2]
         q_leads = 0
         for name in synth._TERRITORY_LEADS[terr]:
-            x = sig[on - 2:on + int(0.12 * FS), L[name]] - sig[on - 5, L[name]]
+            x = sig[on - 2 : on + int(0.12 * FS), L[name]] - sig[on - 5, L[name]]
             neg = np.nonzero(x < -0.02)[0]
             if len(neg) == 0 or neg[0] > int(0.015 * FS):
                 continue  # first deflection is not negative

@@ -1,4 +1,5 @@
 """The shared vocabulary: lead matching, the Dx classes, clipping and converting for WFDB, SNR."""
+
 from __future__ import annotations
 
 import ast
@@ -10,9 +11,24 @@ from reference_scoring import snr_db as reference_pooled_snr
 from reference_scoring import snr_reference
 
 import ecgvocab
-from ecgvocab import (DX_CLASSES, FORMAT16_LIMIT_MV, FORMAT16_MAX, FORMAT16_NAN, LEAD_TOKEN, OUTPUT_LIMIT_MV,
-                      STANDARD_LEAD_KEYS, STANDARD_LEADS, canonical_lead_name, clip_for_wfdb, lead_index, lead_key,
-                      physical_range, snr_db, sort_classes, to_format16)
+from ecgvocab import (
+    DX_CLASSES,
+    FORMAT16_LIMIT_MV,
+    FORMAT16_MAX,
+    FORMAT16_NAN,
+    LEAD_TOKEN,
+    OUTPUT_LIMIT_MV,
+    STANDARD_LEAD_KEYS,
+    STANDARD_LEADS,
+    canonical_lead_name,
+    clip_for_wfdb,
+    lead_index,
+    lead_key,
+    physical_range,
+    snr_db,
+    sort_classes,
+    to_format16,
+)
 
 PACKAGE = Path(ecgvocab.__file__).resolve().parent
 
@@ -20,13 +36,14 @@ PACKAGE = Path(ecgvocab.__file__).resolve().parent
 def test_standard_leads_and_classes() -> None:
     assert STANDARD_LEADS == ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
     assert STANDARD_LEAD_KEYS[3:6] == ("AVR", "AVL", "AVF")
-    assert DX_CLASSES == ["NORM", "Acute MI", "Old MI", "STTC", "CD", "HYP", "PAC", "PVC", "AFIB/AFL", "TACHY",
-                          "BRADY"]
+    assert DX_CLASSES == ["NORM", "Acute MI", "Old MI", "STTC", "CD", "HYP", "PAC", "PVC", "AFIB/AFL", "TACHY", "BRADY"]
     assert sort_classes(["Abnormal", "CD", "NORM", "CD"]) == ["NORM", "CD", "Abnormal"]
 
 
-@pytest.mark.parametrize("written, canonical", [("aVR", "aVR"), ("AVR", "aVR"), (" avr ", "aVR"), ("avl", "aVL"),
-                                                ("i", "I"), ("III", "III"), ("v6", "V6")])
+@pytest.mark.parametrize(
+    "written, canonical",
+    [("aVR", "aVR"), ("AVR", "aVR"), (" avr ", "aVR"), ("avl", "aVL"), ("i", "I"), ("III", "III"), ("v6", "V6")],
+)
 def test_lead_names_match_case_insensitively(written: str, canonical: str) -> None:
     assert canonical_lead_name(written) == canonical
     assert lead_index(written) == STANDARD_LEADS.index(canonical)
@@ -58,8 +75,9 @@ def test_to_format16_at_the_limits() -> None:
     x = np.array([[0.0, 1.2344, 32.767, 32.7674, 99.0, -99.0, np.inf, np.nan]])
     d = to_format16(x)
     assert d.dtype == np.int16
-    np.testing.assert_array_equal(d[0], [0, 1234, FORMAT16_MAX, FORMAT16_MAX, FORMAT16_MAX, -FORMAT16_MAX,
-                                         FORMAT16_MAX, FORMAT16_NAN])
+    np.testing.assert_array_equal(
+        d[0], [0, 1234, FORMAT16_MAX, FORMAT16_MAX, FORMAT16_MAX, -FORMAT16_MAX, FORMAT16_MAX, FORMAT16_NAN]
+    )
 
 
 def test_physical_range() -> None:
@@ -90,10 +108,25 @@ def test_snr_edge_cases() -> None:
 
 
 def test_vocabulary_imports_nothing_of_the_project() -> None:
-    project = {"ecgdigitize", "ecgentry", "ecgrender", "ecgfeatures", "models", "benchmarks", "helper_code",
-               "team_code", "run_model", "train_model"}
+    project = {
+        "ecgdigitize",
+        "ecgentry",
+        "ecgrender",
+        "ecgfeatures",
+        "models",
+        "benchmarks",
+        "helper_code",
+        "team_code",
+        "run_model",
+        "train_model",
+    }
     for path in PACKAGE.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             assert not {n.split(".")[0] for n in names} & project, (path.name, names)

@@ -1,4 +1,5 @@
 """Tests for models.backbone: shapes per source, freezing, offline fallback, pre-processing."""
+
 from __future__ import annotations
 
 import logging
@@ -14,7 +15,10 @@ from models.config import BackboneConfig
 
 TINY_CONVNEXT = {"model_type": "convnextv2", "depths": [1, 1, 1, 1], "hidden_sizes": [8, 16, 32, 64]}
 TINY_RESNET = {
-    "model_type": "resnet", "embedding_size": 8, "depths": [1, 1, 1, 1], "hidden_sizes": [8, 16, 32, 64],
+    "model_type": "resnet",
+    "embedding_size": 8,
+    "depths": [1, 1, 1, 1],
+    "hidden_sizes": [8, 16, 32, 64],
     "layer_type": "basic",
 }
 
@@ -29,8 +33,9 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def tiny_cfg(hf_config: dict = TINY_CONVNEXT, **kw) -> BackboneConfig:
     kw.setdefault("pretrained", False)
-    return BackboneConfig(source="hf", name="ecg-test/tiny", hf_config=dict(hf_config), image_height=64,
-                          image_width=128, **kw)
+    return BackboneConfig(
+        source="hf", name="ecg-test/tiny", hf_config=dict(hf_config), image_height=64, image_width=128, **kw
+    )
 
 
 @pytest.mark.parametrize("hf_config", [TINY_CONVNEXT, TINY_RESNET], ids=["convnextv2", "resnet"])
@@ -53,8 +58,17 @@ def test_hf_out_indices_select_stages() -> None:
 
 
 def test_swinv2_random_config_gives_feature_maps() -> None:
-    cfg = tiny_cfg({"model_type": "swinv2", "image_size": 64, "patch_size": 4, "window_size": 4, "embed_dim": 8,
-                    "depths": [1, 1, 1, 1], "num_heads": [1, 1, 2, 2]})
+    cfg = tiny_cfg(
+        {
+            "model_type": "swinv2",
+            "image_size": 64,
+            "patch_size": 4,
+            "window_size": 4,
+            "embed_dim": 8,
+            "depths": [1, 1, 1, 1],
+            "num_heads": [1, 1, 2, 2],
+        }
+    )
     bb = create_backbone(cfg)
     feats = bb(torch.randn(1, 3, 64, 128))
     assert bb.channels == [8, 16, 32, 64]

@@ -1,5 +1,6 @@
 """models.backbone: a weight file that is there but unreadable is an error, never random initialisation; weights
 that are not available offline fall back to random initialisation with one warning."""
+
 from __future__ import annotations
 
 import logging
@@ -23,8 +24,9 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def tiny_cfg(**kw) -> BackboneConfig:
-    return BackboneConfig(source="hf", name="ecg-test/tiny", hf_config=dict(TINY_CONVNEXT), image_height=64,
-                          image_width=128, **kw)
+    return BackboneConfig(
+        source="hf", name="ecg-test/tiny", hf_config=dict(TINY_CONVNEXT), image_height=64, image_width=128, **kw
+    )
 
 
 def saved_tiny(folder: Path) -> Path:

@@ -1,4 +1,5 @@
 """Tests for models.heads: Dx head, thresholds, regression head size, resampling."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -72,10 +73,12 @@ def test_tune_thresholds_with_explicit_grid() -> None:
 def test_predict_thresholds_and_fallback() -> None:
     head = DxHead(DxHeadConfig(classes=CLASSES, thresholds=[0.5, 0.9, 0.5]), [4])
     logit = lambda p: float(np.log(p / (1 - p)))  # noqa: E731
-    logits = torch.tensor([
-        [logit(0.6), logit(0.8), logit(0.7)],  # NORM, STTC above; Acute MI below its 0.9
-        [logit(0.1), logit(0.3), logit(0.2)],  # none above -> most probable: Acute MI
-    ])
+    logits = torch.tensor(
+        [
+            [logit(0.6), logit(0.8), logit(0.7)],  # NORM, STTC above; Acute MI below its 0.9
+            [logit(0.1), logit(0.3), logit(0.2)],  # none above -> most probable: Acute MI
+        ]
+    )
     assert head.predict(logits) == [["NORM", "STTC"], ["Acute MI"]]
     assert head.predict(logits, thresholds=[0.95, 0.95, 0.95]) == [["Acute MI"], ["Acute MI"]]
     head.set_thresholds([0.5, 0.5, 0.5])
@@ -162,8 +165,11 @@ def test_dx_head_on_signal_features_alone():
 def _bce(head: DxHead, x: np.ndarray, y: np.ndarray, pos_weight: np.ndarray) -> float:
     with torch.no_grad():
         logits = head.logits_from_inputs(torch.from_numpy(x))
-        return float(torch.nn.functional.binary_cross_entropy_with_logits(
-            logits, torch.from_numpy(y), pos_weight=torch.from_numpy(pos_weight).float()))
+        return float(
+            torch.nn.functional.binary_cross_entropy_with_logits(
+                logits, torch.from_numpy(y), pos_weight=torch.from_numpy(pos_weight).float()
+            )
+        )
 
 
 def test_linear_head_full_batch_fit_learns_and_standardises() -> None:
@@ -191,8 +197,11 @@ def test_linear_head_full_batch_fit_learns_and_standardises() -> None:
     other = DxHead(DxHeadConfig.from_dict(cfg.to_dict()), [4])
     other.load_state_dict(head.state_dict())
     with torch.no_grad():
-        np.testing.assert_allclose(other.logits_from_inputs(torch.from_numpy(x)).numpy(),
-                                   head.logits_from_inputs(torch.from_numpy(x)).numpy(), rtol=1e-6)
+        np.testing.assert_allclose(
+            other.logits_from_inputs(torch.from_numpy(x)).numpy(),
+            head.logits_from_inputs(torch.from_numpy(x)).numpy(),
+            rtol=1e-6,
+        )
     assert "input_mean" not in DxHead(DxHeadConfig(classes=["A"], extra_features=2, use_image=False), [4]).state_dict()
     with pytest.raises(ValueError):
         fit_dx_head(head, x[:, :5], y)

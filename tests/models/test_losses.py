@@ -1,4 +1,5 @@
 """Tests for models.losses: metrics against independent numpy code, gradients, surrogates, soft-DTW."""
+
 from __future__ import annotations
 
 import math

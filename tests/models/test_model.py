@@ -1,4 +1,5 @@
 """Tests for models.config and models.model: JSON round trip, losses, save/load, a few training steps."""
+
 from __future__ import annotations
 
 import json
@@ -34,13 +35,26 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def make_cfg(balancing: str = "uncertainty", local_dir: str | None = None, **loss_kw) -> ModelConfig:
     return ModelConfig(
-        backbone=BackboneConfig(source="hf", name="ecg-test/tiny", hf_config=dict(TINY_CONVNEXT),
-                                pretrained=local_dir is not None, local_dir=local_dir,
-                                image_height=64, image_width=128),
+        backbone=BackboneConfig(
+            source="hf",
+            name="ecg-test/tiny",
+            hf_config=dict(TINY_CONVNEXT),
+            pretrained=local_dir is not None,
+            local_dir=local_dir,
+            image_height=64,
+            image_width=128,
+        ),
         dx_head=DxHeadConfig(classes=CLASSES, hidden_sizes=[16], dropout=0.0),
-        digitization_head=DigitizationHeadConfig(num_leads=3, max_len=200, fs=100.0, bottleneck_channels=8,
-                                                 pool_size=[2, 4], hidden_sizes=[32], lead_code_size=16,
-                                                 dropout=0.0),
+        digitization_head=DigitizationHeadConfig(
+            num_leads=3,
+            max_len=200,
+            fs=100.0,
+            bottleneck_channels=8,
+            pool_size=[2, 4],
+            hidden_sizes=[32],
+            lead_code_size=16,
+            dropout=0.0,
+        ),
         loss=LossConfig(digitization_weights={"mae": 1.0, "rmse": 0.5}, balancing=balancing, **loss_kw),
         lead_names=LEADS,
     )
@@ -105,8 +119,9 @@ def test_uncertainty_weighting_parts_are_separate_from_total() -> None:
     assert all(isinstance(v, float) for v in parts.values())
     expected_dx = torch.nn.functional.binary_cross_entropy_with_logits(out["dx_logits"], dx).item()
     assert parts["dx"] == pytest.approx(expected_dx, rel=1e-5)
-    assert parts["digitization"] == pytest.approx(parts["digitization.mae"] + 0.5 * parts["digitization.rmse"],
-                                                  rel=1e-5)
+    assert parts["digitization"] == pytest.approx(
+        parts["digitization.mae"] + 0.5 * parts["digitization.rmse"], rel=1e-5
+    )
     expected_total = math.exp(-0.7) * parts["dx"] + 0.7 + math.exp(0.4) * parts["digitization"] - 0.4
     assert parts["total"] == pytest.approx(expected_total, rel=1e-5)
     assert total.item() == pytest.approx(expected_total, rel=1e-5)
@@ -116,8 +131,9 @@ def test_uncertainty_weighting_parts_are_separate_from_total() -> None:
 
 
 def test_fixed_weighting_nan_targets_and_length_alignment() -> None:
-    model = build_model(make_cfg("fixed", classification_weight=2.0, digitization_weight=0.5,
-                                 pos_weight=[1.0, 3.0, 1.0]))
+    model = build_model(
+        make_cfg("fixed", classification_weight=2.0, digitization_weight=0.5, pos_weight=[1.0, 3.0, 1.0])
+    )
     x, dx, sig = batch()
     dx[0, 1] = float("nan")
     sig = sig[..., :150].clone()  # shorter than max_len: padded with NaN
@@ -185,8 +201,16 @@ def test_save_load_round_trip_random_backbone(tmp_path, monkeypatch: pytest.Monk
 
 def test_save_load_round_trip_frozen_pretrained_backbone(tmp_path) -> None:
     torch.manual_seed(5)
-    src = create_backbone(BackboneConfig(source="hf", name="ecg-test/tiny", hf_config=dict(TINY_CONVNEXT),
-                                         pretrained=False, image_height=64, image_width=128))
+    src = create_backbone(
+        BackboneConfig(
+            source="hf",
+            name="ecg-test/tiny",
+            hf_config=dict(TINY_CONVNEXT),
+            pretrained=False,
+            image_height=64,
+            image_width=128,
+        )
+    )
     src.body.save_pretrained(str(tmp_path / "pretrained"))
     model = build_model(make_cfg(local_dir=str(tmp_path / "pretrained")))
     assert model.backbone.pretrained and model.backbone.frozen

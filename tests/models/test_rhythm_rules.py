@@ -1,4 +1,5 @@
 """models.rhythm_rules: fitting cut-offs on constructed cases with a known optimum, applying them."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,8 +48,11 @@ def test_limit_bounds_the_other_side():
     fast = RhythmRule("TACHY", "heart_rate_bpm", "above", 100.0, limit=250.0)
     np.testing.assert_array_equal(fast.fires(np.array([[120.0, 0, 0], [300.0, 0, 0]]), NAMES), [True, False])
     assert RhythmRule(**rule.to_dict()) == rule
-    assert "not under 40" in rule.describe() and "unless AFIB/AFL is predicted" in RhythmRule(
-        "TACHY", "heart_rate_bpm", "above", 100.0, unless_class="AFIB/AFL").describe()
+    assert (
+        "not under 40" in rule.describe()
+        and "unless AFIB/AFL is predicted"
+        in RhythmRule("TACHY", "heart_rate_bpm", "above", 100.0, unless_class="AFIB/AFL").describe()
+    )
 
 
 def test_pvc_rule_from_compensatory_pauses():
@@ -84,13 +88,19 @@ def test_small_gain_does_not_move_a_default():
 
 
 def test_apply_replace_or_and_nan():
-    rules = [RhythmRule("TACHY", "heart_rate_bpm", "above", 100.0, "replace", "af_score", 0.5),
-             RhythmRule("BRADY", "heart_rate_bpm", "below", 50.0, "replace"),
-             RhythmRule("AFIB/AFL", "af_score", "above", 0.5, "or")]
-    probs = np.array([[0.1, 0.2, 0.7, 0.6],   # HR 120, no AF: TACHY 1, BRADY 0
-                      [0.1, 0.2, 0.7, 0.6],   # HR 130 with AF: TACHY 0 (the fast rhythm is AF), AF raised
-                      [0.1, 0.3, 0.7, 0.6],   # HR 45: BRADY 1, TACHY 0, AF left alone
-                      [0.1, 0.3, 0.7, 0.6]])  # HR not measured: everything left alone
+    rules = [
+        RhythmRule("TACHY", "heart_rate_bpm", "above", 100.0, "replace", "af_score", 0.5),
+        RhythmRule("BRADY", "heart_rate_bpm", "below", 50.0, "replace"),
+        RhythmRule("AFIB/AFL", "af_score", "above", 0.5, "or"),
+    ]
+    probs = np.array(
+        [
+            [0.1, 0.2, 0.7, 0.6],  # HR 120, no AF: TACHY 1, BRADY 0
+            [0.1, 0.2, 0.7, 0.6],  # HR 130 with AF: TACHY 0 (the fast rhythm is AF), AF raised
+            [0.1, 0.3, 0.7, 0.6],  # HR 45: BRADY 1, TACHY 0, AF left alone
+            [0.1, 0.3, 0.7, 0.6],
+        ]
+    )  # HR not measured: everything left alone
     values = np.array([[120.0, 0.1, 0], [130.0, 0.9, 0], [45.0, np.nan, 0], [np.nan, np.nan, 0]])
     out = apply_rhythm_rules(probs, values, NAMES, CLASSES, rules)
     np.testing.assert_allclose(out[0], [0.1, 0.2, 1.0, 0.0])
@@ -108,13 +118,19 @@ def test_sinus_rate_classes_yield_to_a_predicted_af():
     """TACHY and BRADY with ``unless_class="AFIB/AFL"``: a regular fast rhythm that the head (or the AF rule,
     whatever its place in the list) calls AFIB/AFL is not TACHY; without AF the rate rules fire; the class
     counts as predicted at its own threshold."""
-    rules = [RhythmRule("TACHY", "heart_rate_bpm", "above", 100.0, "replace", unless_class="AFIB/AFL"),
-             RhythmRule("BRADY", "heart_rate_bpm", "below", 50.0, "replace", unless_class="AFIB/AFL"),
-             RhythmRule("AFIB/AFL", "af_score", "above", 0.5, "or")]
-    probs = np.array([[0.1, 0.8, 0.2, 0.2],   # HR 150, head says AFL: not TACHY
-                      [0.1, 0.1, 0.2, 0.2],   # HR 150, AF score high: the AF rule (listed last) fires first
-                      [0.1, 0.1, 0.2, 0.2],   # HR 150, no AF: TACHY
-                      [0.1, 0.4, 0.2, 0.2]])  # HR 40, AF probability 0.4
+    rules = [
+        RhythmRule("TACHY", "heart_rate_bpm", "above", 100.0, "replace", unless_class="AFIB/AFL"),
+        RhythmRule("BRADY", "heart_rate_bpm", "below", 50.0, "replace", unless_class="AFIB/AFL"),
+        RhythmRule("AFIB/AFL", "af_score", "above", 0.5, "or"),
+    ]
+    probs = np.array(
+        [
+            [0.1, 0.8, 0.2, 0.2],  # HR 150, head says AFL: not TACHY
+            [0.1, 0.1, 0.2, 0.2],  # HR 150, AF score high: the AF rule (listed last) fires first
+            [0.1, 0.1, 0.2, 0.2],  # HR 150, no AF: TACHY
+            [0.1, 0.4, 0.2, 0.2],
+        ]
+    )  # HR 40, AF probability 0.4
     values = np.array([[150.0, 0.0, 0], [150.0, 0.9, 0], [150.0, 0.0, 0], [40.0, 0.0, 0]])
     out = apply_rhythm_rules(probs, values, NAMES, CLASSES, rules)
     np.testing.assert_allclose(out[:, 2:], [[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
@@ -130,5 +146,9 @@ def test_rules_live_in_the_head_config():
     restored = DxHeadConfig.from_dict(cfg.to_dict())
     assert restored.rhythm_rules == head.rhythm_rules and restored.rhythm_rules[0]["cutoff"] == 50.0
     with pytest.raises(ConfigError):
-        DxHeadConfig(classes=CLASSES, rhythm_rules=[{"class_name": "BRADY", "feature": "heart_rate_bpm",
-                                                     "direction": "sideways", "cutoff": 50.0}])
+        DxHeadConfig(
+            classes=CLASSES,
+            rhythm_rules=[
+                {"class_name": "BRADY", "feature": "heart_rate_bpm", "direction": "sideways", "cutoff": 50.0}
+            ],
+        )

@@ -1,4 +1,5 @@
 """Tests for models.segmentation: head shapes and size, loss, letterboxed targets, page mapping, overfitting."""
+
 from __future__ import annotations
 
 import cv2
@@ -45,8 +46,14 @@ def _one_thread():
 
 def tiny_backbone(height: int = 64, width: int = 128):
     return create_backbone(
-        BackboneConfig(source="hf", name="ecg-test/tiny", pretrained=False, hf_config=dict(TINY_CONVNEXT),
-                       image_height=height, image_width=width)
+        BackboneConfig(
+            source="hf",
+            name="ecg-test/tiny",
+            pretrained=False,
+            hf_config=dict(TINY_CONVNEXT),
+            image_height=height,
+            image_width=width,
+        )
     )
 
 
@@ -103,8 +110,9 @@ def test_head_initial_prediction_follows_prior() -> None:
 
 
 def test_config_round_trip_and_validation() -> None:
-    cfg = SegmentationHeadConfig(decoder_channels=32, stages=[0, 1, 2], trace_weight=3.0, dice_weight=0.5,
-                                 upsample="pixelshuffle")
+    cfg = SegmentationHeadConfig(
+        decoder_channels=32, stages=[0, 1, 2], trace_weight=3.0, dice_weight=0.5, upsample="pixelshuffle"
+    )
     d = cfg.to_dict()
     assert d["config_version"] >= 1
     back = SegmentationHeadConfig.from_dict(d)
@@ -258,8 +266,9 @@ def test_trace_probability_maps_blob_back_to_page() -> None:
 
 
 def test_trace_probability_transform_with_offset() -> None:
-    tr = PageTransform(scale=0.5, pad_top=4, pad_left=8, resized_height=20, resized_width=30, page_height=40,
-                       page_width=60)
+    tr = PageTransform(
+        scale=0.5, pad_top=4, pad_left=8, resized_height=20, resized_width=30, page_height=40, page_width=60
+    )
     logits = torch.zeros(NUM_CLASSES, 32, 48)
     logits[TRACE_CLASS, 4 + 10, 8 : 8 + 30] = 10.0  # model row 14 = page rows 20..21
     prob = trace_probability(logits, tr)
