@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ecgvocab import ADC_GAIN_PER_MV, DEFAULT_FORMAT, to_format16
+from ecgvocab import format16_fields
 
 
 def write_csv(path: str | os.PathLike, signal: np.ndarray, fs: float, lead_names: Sequence[str]) -> Path:
@@ -58,19 +58,12 @@ def write_wfdb(
     folder = record_path.parent
     folder.mkdir(parents=True, exist_ok=True)
     sig = _check(signal, lead_names)
-    digital = to_format16(sig)  # clipped to format 16's range, NaN as its missing value
-    n = sig.shape[1]
     wfdb.wrsamp(
         name,
         fs=float(fs),
-        units=["mV"] * n,
-        sig_name=list(lead_names),
-        d_signal=digital,
-        fmt=[DEFAULT_FORMAT] * n,
-        adc_gain=[ADC_GAIN_PER_MV] * n,
-        baseline=[0] * n,
         comments=[c.lstrip("# ").rstrip() for c in comments],
         write_dir=str(folder),
+        **format16_fields(sig, lead_names),  # clipped to format 16's range, NaN as its missing value
     )
     return folder / f"{name}.hea"
 

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 import wfdb
 
-from ecgvocab import ADC_GAIN_PER_MV, DEFAULT_FORMAT, STANDARD_LEADS, canonical_lead_name, to_format16
+from ecgvocab import STANDARD_LEADS, canonical_lead_name, format16_fields
 
 logger = logging.getLogger(__name__)
 
@@ -85,21 +85,8 @@ def write_challenge_record(
         raise ValueError(f"signal shape {sig.shape} does not match {len(lead_names)} lead names")
     if sig.shape[0] == 0:
         raise ValueError("cannot write an empty signal")
-    digital = to_format16(sig)
     kept = [c for c in comments if not c.lstrip("# ").lower().startswith("image:")]
     if image_files:
         kept.append("Image: " + ", ".join(image_files))
-    n = sig.shape[1]
-    wfdb.wrsamp(
-        record_name,
-        fs=float(fs),
-        units=["mV"] * n,
-        sig_name=list(lead_names),
-        d_signal=digital,
-        fmt=[DEFAULT_FORMAT] * n,
-        adc_gain=[ADC_GAIN_PER_MV] * n,
-        baseline=[0] * n,
-        comments=list(kept),
-        write_dir=str(out),
-    )
+    wfdb.wrsamp(record_name, fs=float(fs), comments=list(kept), write_dir=str(out), **format16_fields(sig, lead_names))
     return out / f"{record_name}.hea"

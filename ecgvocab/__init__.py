@@ -24,6 +24,7 @@ from ecgvocab.wfdb_limits import (
     FORMAT_BITS,
     OUTPUT_LIMIT_MV,
     clip_for_wfdb,
+    format16_fields,
     physical_range,
     to_format16,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "BINARY_CLASSES",
     "DEFAULT_FORMAT",
     "DX_CLASSES",
+    "format16_fields",
     "FORMAT16_LIMIT_MV",
     "FORMAT16_MAX",
     "FORMAT16_NAN",

@@ -6,6 +6,8 @@ digital values ``-32767..32767`` hold ``-32.767..32.767`` mV and ``-32768`` is W
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import numpy as np
 
 #: WFDB storage format of written records, and its ADC units per mV.
@@ -71,3 +73,17 @@ def to_format16(signal: np.ndarray, adc_gain: float = ADC_GAIN_PER_MV) -> np.nda
     digital = np.clip(np.round(np.where(nan, 0.0, sig) * adc_gain), -FORMAT16_MAX, FORMAT16_MAX).astype(np.int16)
     digital[nan] = FORMAT16_NAN
     return digital
+
+
+def format16_fields(signal: np.ndarray, lead_names: Sequence[str]) -> dict[str, Any]:
+    """The keyword arguments of ``wfdb.wrsamp`` that store ``signal`` (num_samples, num_leads) mV as this project
+    writes every record: format 16 at :data:`ADC_GAIN_PER_MV`, baseline 0, units mV (see :func:`to_format16`)."""
+    n = len(lead_names)
+    return {
+        "units": ["mV"] * n,
+        "sig_name": list(lead_names),
+        "d_signal": to_format16(signal),
+        "fmt": [DEFAULT_FORMAT] * n,
+        "adc_gain": [ADC_GAIN_PER_MV] * n,
+        "baseline": [0] * n,
+    }
