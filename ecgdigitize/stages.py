@@ -497,12 +497,12 @@ def time_rows(
     out = RowTimings([], [], [])
     for i, (r, c) in enumerate(zip(rows, curves)):
         p = pulse_of_row.get(i)
-        ok = np.flatnonzero(np.isfinite(c.y))
         half = c.half_width_px
+        first = c.first_ink_x
         if p is not None:
             x_t0, base_y = p.trace_start_x + half, p.base_y
         else:
-            x_t0 = start_pred.get(i, float(c.x0 + ok[0]) if ok.size else float(r.x0) - half) + half
+            x_t0 = start_pred.get(i, first if first is not None else float(r.x0) - half) + half
             base_y = base_pred.get(i, _curve_mode(c, r.baseline_y, ppy, P))
         row_pps = cal.paper_speed * row_px_per_mm_x(tm.grid, r, rows, ppx, P) if sc.source == "grid" else px_per_s
         rt = asm.row_timing(
@@ -1134,9 +1134,8 @@ def trace_starts_from_pulses(
     for i, (r, c) in enumerate(zip(rows, curves)):
         if i in pulse_of_row:
             continue
-        ok = np.flatnonzero(np.isfinite(c.y))
         pred = float(a + b * r.baseline_y)
-        if ok.size and abs(float(c.x0 + ok[0]) - pred) <= max_shift_px:
+        if c.first_ink_x is not None and abs(c.first_ink_x - pred) <= max_shift_px:
             out[i] = pred
     return out
 
@@ -1164,13 +1163,12 @@ def common_trace_starts(
     predicted starts and first ink) where its first ink lies within ``max_shift_px`` of it."""
     starts: dict[int, float] = {}
     for i, c in enumerate(curves):
-        ok = np.flatnonzero(np.isfinite(c.y))
         if i in pulse_of_row:
             starts[i] = pulse_of_row[i].trace_start_x
         elif i in start_pred:
             starts[i] = start_pred[i]
-        elif ok.size:
-            starts[i] = float(c.x0 + ok[0])
+        elif c.first_ink_x is not None:
+            starts[i] = c.first_ink_x
     if len(starts) < 2:
         return start_pred
     common = float(np.median(list(starts.values())))

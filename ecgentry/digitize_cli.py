@@ -294,31 +294,21 @@ def _digitize_page(
     fs, num_samples = opts["fs"], opts["num_samples"]
     labels: list[str] | None = None
     probs: dict[str, float] | None = None
+    reading = dict(
+        fs=fs,
+        num_samples=num_samples,
+        lead_names=list(STANDARD_LEADS),
+        layout=opts["layout"],
+        paper_speed=opts["paper_speed"],
+        gain=opts["gain"],
+    )
     if _ENTRY is None:
-        result = digitize_page(
-            image,
-            None,
-            fs=fs,
-            num_samples=num_samples,
-            lead_names=list(STANDARD_LEADS),
-            layout=opts["layout"],
-            paper_speed=opts["paper_speed"],
-            gain=opts["gain"],
-        )
+        result = digitize_page(image, None, **reading)
         signal = result.signal
     else:
         from ecgentry.infer import analyse_page_result, labels_from_probs
 
-        signal, p, result = analyse_page_result(
-            _ENTRY,
-            image,
-            fs=fs,
-            num_samples=num_samples,
-            lead_names=list(STANDARD_LEADS),
-            layout=opts["layout"],
-            paper_speed=opts["paper_speed"],
-            gain=opts["gain"],
-        )
+        signal, p, result = analyse_page_result(_ENTRY, image, **reading)
         if p.size:
             labels = labels_from_probs(_ENTRY, p)
             probs = {c: float(v) for c, v in zip(_ENTRY.classes, p)}
