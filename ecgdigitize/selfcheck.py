@@ -695,18 +695,17 @@ def _check_timing(
     limb-lead law already confirms, with the samples where it does: their detected QRS times and R-R intervals are
     not compared there (see LAW_ALIGNED_MAX_RESIDUAL)."""
     aligned = aligned or {}
-    keys = {id(L): k for k, L in leads.items()}
-    clear = [L for L in leads.values() if L.clear]
+    clear = [(k, L) for k, L in leads.items() if L.clear]
     edge = int(round(EDGE_S * fs))
     worst_t: tuple[float, str, tuple[str, ...]] = (float("nan"), "", ())
     worst_rr: tuple[float, str, tuple[str, ...]] = (float("nan"), "", ())
-    for ia, A in enumerate(clear):
-        for B in clear[ia + 1 :]:
+    for ia, (ka, A) in enumerate(clear):
+        for kb, B in clear[ia + 1 :]:
             for s0, s1 in _runs(A.ok & B.ok):
                 if s1 - s0 < MIN_SIMULTANEOUS_S * fs:
                     continue
                 where = f"{A.name}/{B.name} at {s0 / fs:.1f}-{s1 / fs:.1f} s"
-                confirmed = aligned.get(frozenset((keys[id(A)], keys[id(B)])))
+                confirmed = aligned.get(frozenset((ka, kb)))
                 if confirmed is not None and confirmed[s0:s1].mean() >= LAW_ALIGNED_MIN_OVERLAP:
                     continue  # aligned and scaled alike by a law: beats and R-R not compared
                 med = []
@@ -753,7 +752,7 @@ def _check_timing(
 
     # columns that share no lead: compare their mean R-R
     groups: dict[tuple[int, int], list[float]] = {}
-    for L in clear:
+    for _, L in clear:
         for s0, s1 in L.runs:
             bb = L.beats[(L.beats >= s0) & (L.beats < s1)]
             if bb.size >= 3:
