@@ -40,6 +40,21 @@ FAINT_INK_MAX_LINE_WIDTH_PX = 2.0
 FAINT_INK_MAX_GRID_DARKNESS = 0.1
 #: trace probability given to a faint ink pixel kept by hysteresis (just above the 0.5 tracing threshold)
 FAINT_INK_PROB = 0.6
+#: Dense grey grids: an ECG trace covers 1-8 % of a page (1-4 % on the Challenge generator's grey-grid pages, up to 8 %
+#: on its coloured ones, measured after line removal); where more of a grey-grid page is above the trace threshold,
+#: the grid itself passed it...
+DENSE_GRID_MAX_INK_FRACTION = 0.12
+#: ... and the threshold is split again above it, to at most this darkness (a trace lighter than that is not
+#: separable from such a grid by darkness).
+DENSE_GRID_MAX_THRESHOLD = 0.7
+#: ... and ink above the first split within this many pixels of the ink above the second joins it (the trace's
+#: lighter stretches between its darker ones), not further (grid lines crossing the trace stay out).
+DENSE_GRID_GROW_PX = 3
+#: ... growing only from pieces of at least this many pixels per (guessed) pixel per mm, i.e. a 1-px line this many
+#: mm long (the grid-line crossings left above the second split are specks of 1-4 px on a 5 px/mm page).
+DENSE_GRID_SEED_MIN_MM = 3.0
+#: width of a landscape letter/A4 ECG page (mm), for a first pixels-per-mm guess before the grid is measured
+PAGE_WIDTH_MM = 280.0
 
 
 @dataclass
@@ -232,17 +247,21 @@ def classical_trace_map(rgb: np.ndarray) -> TraceMap:
         prob = _with_faint_ink(prob, dark, thr)
 
     # grey / bw pages: dark grid lines may pass the threshold; remove long straight thin lines
-    binary = prob > 0.5
-    if binary.any():
-        L = max(40, int(round(max(h, w) * 0.12)))
-        lines = remove_straight_lines(binary, L)
-        frac = lines.sum() / max(binary.sum(), 1)
-        if frac > 0.02:
-            # keep the darkest ink on lines (trace crossing a line stays, thin grid removed)
-            very_dark = dark > min(0.95, thr + 0.3)
-            kill = lines & ~very_dark if frac < 0.6 else lines
-            prob = np.where(kill, 0.0, prob).astype(np.float32)
-            log.debug("removed %.1f%% straight-line pixels from the trace map", 100 * frac)
+    prob = _without_straight_lines(prob, dark, thr)
+    if grid_is_grey and float((prob > 0.5).mean()) > DENSE_GRID_MAX_INK_FRACTION:
+        # a dense grey grid as dark as the Otsu split: most of "ink" is grid broken into short pieces (JPEG,
+        # uneven scan) that line removal misses; split the ink class again (three-class Otsu: paper, grid, trace)
+        above = sub_dark[sub_dark > thr]
+        if above.size > 50:
+            thr2 = float(min(otsu_threshold(above, thr, 1.0), DENSE_GRID_MAX_THRESHOLD))
+            if thr2 > thr:
+                log.debug("dense grey grid: trace threshold raised from %.2f to %.2f", thr, thr2)
+                weak = prob > 0.5  # above the first split, straight lines removed
+                thr = thr2
+                prob = np.clip((dark - (thr - soft)) / (2 * soft), 0.0, 1.0)
+                prob = _without_straight_lines(prob, dark, thr)
+                seed_px = DENSE_GRID_SEED_MIN_MM * max(h, w) / PAGE_WIDTH_MM
+                prob = _grown_into(prob, weak, DENSE_GRID_GROW_PX, seed_px)
     # black-and-white copies: grid lines as dark as the trace; remove thin straight lines by shape (only on
     # binarised pages: elsewhere, e.g. on light grey grids, thin flat stretches of a thin trace would go too)
     binary = prob > 0.5
@@ -252,7 +271,7 @@ def classical_trace_map(rgb: np.ndarray) -> TraceMap:
     midgrey = nonpaper & (sub_lum > 60.0) & (sub_lum < 190.0)
     binarised = bool(nonpaper.sum() > 0 and midgrey.sum() < 0.08 * nonpaper.sum())
     if binary.any() and binarised:
-        ppm_est = max(h, w) / 280.0  # a landscape letter/A4 page filling the image
+        ppm_est = max(h, w) / PAGE_WIDTH_MM  # a landscape letter/A4 page filling the image
         thin_lines = thin_grid_lines(binary, int(round(15.0 * ppm_est)))
         frac = thin_lines.sum() / max(binary.sum(), 1)
         if frac > 0.1:
@@ -279,6 +298,41 @@ def classical_trace_map(rgb: np.ndarray) -> TraceMap:
         warnings=warnings,
         binarised=binarised,
     )
+
+
+def _without_straight_lines(prob: np.ndarray, dark: np.ndarray, thr: float) -> np.ndarray:
+    """``prob`` (H, W) with the pixels of long straight horizontal and vertical runs of ink removed (grid lines of grey
+    and black-and-white pages that pass the threshold ``thr``), keeping the darkest ink on them (a trace crossing a
+    line) unless most of the ink is on lines."""
+    h, w = prob.shape
+    binary = prob > 0.5
+    if not binary.any():
+        return prob
+    L = max(40, int(round(max(h, w) * 0.12)))
+    lines = remove_straight_lines(binary, L)
+    frac = lines.sum() / max(binary.sum(), 1)
+    if frac <= 0.02:
+        return prob
+    very_dark = dark > min(0.95, thr + 0.3)
+    kill = lines & ~very_dark if frac < 0.6 else lines
+    log.debug("removed %.1f%% straight-line pixels from the trace map", 100 * frac)
+    return np.where(kill, 0.0, prob).astype(np.float32)
+
+
+def _grown_into(prob: np.ndarray, weak: np.ndarray, steps_px: int, min_seed_px: float) -> np.ndarray:
+    """``prob`` (H, W) with the ``weak`` pixels (bool, (H, W)) within ``steps_px`` 8-connected steps of its ink pieces
+    of at least ``min_seed_px`` pixels raised to FAINT_INK_PROB: a geodesic dilation that closes the short gaps of a
+    trace cut by a raised threshold, without following the grid lines that cross it further than that (nor growing
+    from the specks where grid lines cross, which are smaller)."""
+    ink = prob > 0.5
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    big = stats[:, cv2.CC_STAT_AREA] >= min_seed_px
+    big[0] = False
+    grown = big[labels]
+    kernel = np.ones((3, 3), np.uint8)
+    for _ in range(max(0, int(steps_px))):
+        grown = (cv2.dilate(grown.astype(np.uint8), kernel) > 0) & (weak | ink)
+    return np.where(grown & ~ink, FAINT_INK_PROB, prob).astype(np.float32)
 
 
 def _with_faint_ink(prob: np.ndarray, dark: np.ndarray, thr: float) -> np.ndarray:

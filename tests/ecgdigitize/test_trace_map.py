@@ -61,3 +61,48 @@ def test_faint_rim_of_a_solid_trace_is_not_added():
     rim = (dark > 0.2) & (dark < tm.threshold - 0.1)
     assert rim.any()
     assert not (tm.prob[rim] > 0.5).any()
+
+
+def _dense_grey_grid_page(h: int = 400, w: int = 900, seed: int = 0) -> np.ndarray:
+    """A grey photocopy-like page: a dense grey grid (lines every 5 px, every pixel of a line its own shade, as a
+    JPEG of a scan leaves it) nearly as dark as a thin trace whose ink is dark or lighter every few pixels, and
+    noise; the grid covers a third of the page."""
+    rng = np.random.default_rng(seed)
+    img = np.full((h, w), 205.0, np.float32)
+    for x in range(0, w, 5):
+        img[:, x] = rng.uniform(130, 185, h)
+    for y in range(0, h, 5):
+        img[y, :] = np.minimum(img[y, :], rng.uniform(130, 185, w))
+    up = 4
+    ink = np.zeros((h * up, w * up), np.uint8)
+    xs = np.arange(20, w - 20, 0.25)
+    ys = TRACE_ROWS / 2 + 50 * np.sin(xs / 31.0) + 12 * np.sin(xs / 9.0)
+    pts = np.round(np.stack([xs, ys], 1) * up).astype(np.int32)
+    cv2.polylines(ink, [pts], False, 255, int(1.5 * up), cv2.LINE_8)
+    cover = cv2.resize(ink, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    shade = np.repeat(rng.choice([60.0, 125.0], size=w // 3 + 1, p=[0.7, 0.3]), 3)[:w][None, :]  # uneven ink
+    img = img * (1.0 - cover) + shade * cover + rng.normal(0, 6, (h, w))
+    grey = np.clip(img, 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
+def test_dense_grey_grid_is_left_out_and_the_trace_kept(monkeypatch):
+    """A grid as dark as the first split between paper and ink fills the map (a sixth of the page); split again,
+    with the trace's lighter stretches grown back from its darker pieces, the map keeps the trace and little
+    else."""
+    from ecgdigitize import trace_map
+
+    img = _dense_grey_grid_page()
+    monkeypatch.setattr(trace_map, "DENSE_GRID_MAX_INK_FRACTION", 1.0)
+    before = classical_trace_map(img).prob > 0.5
+    monkeypatch.undo()
+    tm = classical_trace_map(img)
+    assert tm.grid_is_grey
+    after = tm.prob > 0.5
+    assert before.mean() > 0.12
+    assert after.mean() < 0.05
+    band = after[:TRACE_ROWS]
+    # the trace's lighter stretches join its darker ones (without that, 0.67-0.70 of the columns in 65-67 pieces)
+    assert band[:, 25:-25].any(axis=0).mean() > 0.85
+    assert _pieces(after) <= 40
+    assert after[TRACE_ROWS + 20 :].mean() < 0.01  # below the trace: grid only
