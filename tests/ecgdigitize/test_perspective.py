@@ -111,3 +111,67 @@ def test_tiles_overrule_a_whole_page_search_that_locked_on_noise(monkeypatch):
     monkeypatch.setattr(ori, "family_angle", real)
     plain = ori.estimate_orientation(rotated, np.zeros_like(g))  # an honest search is left alone
     assert abs(plain.angle_deg + 9.0) < 0.15 and not any("tiles" in m for m in plain.warnings)
+
+
+def _curled(g: np.ndarray, amplitude_px: float = 2.0, waves: float = 3.0) -> np.ndarray:
+    """The map on paper that curls: every point moved up or down by a slow wave along x (``waves`` periods across the
+    page), so the horizontal lines' angle changes by about a degree from tile to tile."""
+    h, w = g.shape
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    dy = amplitude_px * np.sin(2 * np.pi * waves * xs / w + 0.7 * ys / h)
+    return cv2.remap(g, xs, (ys + dy).astype(np.float32), cv2.INTER_LINEAR)
+
+
+def test_strong_keystone_on_curled_paper_is_removed():
+    """A page photographed from below its bottom edge (its vertical lines lean up to 10 degrees at the sides) on
+    curling paper (its horizontal lines meet in no consistent point): the converging family alone gives the
+    keystone, the other is taken as parallel; the columns come out upright."""
+    g = _curled(_grid_map())
+    h, w = g.shape
+    shift = np.array([[130, 0], [-130, 0], [0, 0], [0, 0]], np.float64)  # the top edge 260 px shorter
+    seen, H_true = _photographed(g, shift)
+    vertical = [t.angle_deg for t in tile_angles(seen) if t.family == "vertical"]
+    assert np.ptp(vertical) > 10.0
+    o = estimate_orientation(seen, np.zeros_like(seen))
+    assert o.keystone
+    composite = o.homography @ H_true
+    for x in (100, 600, 1100):
+        pts = cv2.perspectiveTransform(np.float32([[[x, y] for y in range(100, h - 100, 50)]]), composite)[0]
+        assert np.ptp(pts[:, 0]) < 12.0, pts[:, 0]  # 73 px at x = 100 and 1100 from the page's thirds alone
+
+
+def test_scattered_family_is_parallel_only_beside_a_strong_keystone():
+    """The missing family is set at infinity along its tiles' median angle only where the other family converges by
+    degrees across the page; beside a nearly parallel family nothing is made up."""
+    from ecgdigitize.orientation import _with_parallel_family
+
+    centre, unit, w, h = (600.0, 450.0), 600.0, 1200, 900
+    horizontal = [TileAngle(x, y, "horizontal", a, 1.0) for (x, y), a in zip(_TILES, [0.4, -0.6, 1.2, 0.1, 0.9])]
+    converging = np.array([0.0, -4.0, 1.0])  # far below the page: vertical lines lean by about 8 degrees at its sides
+    parallel = np.array([0.02, 1.0, 0.0])
+    out = _with_parallel_family({"horizontal": None, "vertical": converging}, horizontal, w, h, centre, unit)
+    assert out["horizontal"] is not None and out["horizontal"][2] == 0.0
+    assert abs(np.degrees(np.arctan2(out["horizontal"][1], out["horizontal"][0])) - 0.4) < 1e-6  # weighted median
+    kept = _with_parallel_family({"horizontal": None, "vertical": parallel}, horizontal, w, h, centre, unit)
+    assert kept["horizontal"] is None
+
+
+_TILES = [(150, 150), (450, 150), (750, 450), (1050, 450), (300, 750), (900, 750)]
+
+
+def test_converging_family_with_curl_still_meets():
+    """Tiles of a strongly converging family, each up to a degree off (curl), still meet in a point; tiles
+    scattered by a few degrees without converging do not."""
+    centre, unit = (600.0, 450.0), 600.0
+    vp = np.array([600.0, 450.0 + 3000.0])  # pixels, below the page
+    rng = np.random.default_rng(3)
+    tiles, scattered = [], []
+    for x in range(100, 1200, 200):
+        for y in (150, 450, 750):
+            d = vp - (x, y)
+            a = float(np.degrees(np.arctan2(d[0], d[1]))) + float(rng.uniform(-1.0, 1.0))
+            tiles.append(TileAngle(x, y, "vertical", a, 1.0))
+            scattered.append(TileAngle(x, y, "vertical", float(rng.uniform(-2.0, 2.0)), 1.0))
+    assert np.ptp([t.angle_deg for t in tiles]) > 15.0
+    assert vanishing_point(tiles, centre, unit) is not None
+    assert vanishing_point(scattered, centre, unit) is None
