@@ -30,6 +30,15 @@ class Row:
     x0: int
     x1: int
     strength: float = 0.0
+    #: a row whose leads were printed at different heights (merged from neighbouring profile peaks over different
+    #: columns): (x0, x1, height) in pixels of each part; empty for a row printed at one height
+    levels: list[tuple[int, int, float]] = field(default_factory=list)
+
+    def level_at(self, x: float) -> float:
+        """The printed height (pixels) of the row's part at column ``x``: the nearest part's, or the baseline."""
+        if not self.levels:
+            return self.baseline_y
+        return min(self.levels, key=lambda lv: max(lv[0] - x, x - lv[1], 0.0))[2]
 
 
 @dataclass
@@ -120,6 +129,29 @@ COLUMN_GAP_MM = 10.0
 COLUMN_MIN_MM = 20.0
 
 
+#: Neighbouring peaks of the row profile whose ink covers different columns are one row whose leads sit at
+#: different heights (baseline wander; a printer that draws each lead at its own offset) when they are closer than
+#: this (mm) ...
+ROW_MERGE_MM = 12.0
+#: ... or than this fraction of the page's median peak spacing (a page printed each lead at its own DC offset: V6
+#: drawn 12.8 mm above III, aVF and V3 of its row, 0.67 of the spacing of 19 mm)
+ROW_MERGE_SPACING = 0.75
+
+
+#: half height (mm) of the band around a merged part's own height in which its ink marks its columns
+LEVEL_CORE_MM = 3.0
+
+
+def _longest_stretch(cols: np.ndarray, max_gap_px: float) -> tuple[int, int] | None:
+    """First and last of the longest run of sorted column indices ``cols`` whose gaps are at most ``max_gap_px``."""
+    if cols.size == 0:
+        return None
+    breaks = np.flatnonzero(np.diff(cols) > max_gap_px)
+    starts, ends = np.r_[0, breaks + 1], np.r_[breaks, cols.size - 1]
+    k = int(np.argmax(cols[ends] - cols[starts]))
+    return int(cols[starts[k]]), int(cols[ends[k]])
+
+
 def find_rows(rmap: np.ndarray, px_per_mm_y: float, px_per_mm_x: float) -> list[Row]:
     """Rows of traces from the cleaned trace map: baselines at the peaks of the row profile, bands
     halfway to the neighbours, x extent from the covered columns near the baseline."""
@@ -157,19 +189,24 @@ def find_rows(rmap: np.ndarray, px_per_mm_y: float, px_per_mm_x: float) -> list[
     # merge neighbouring peaks whose covered columns hardly overlap (one row whose leads sit at
     # different heights because of baseline wander)
     merged: list[tuple[int, int, int, np.ndarray]] = []
+    parts: list[list[tuple[int, np.ndarray]]] = []  # the peaks merged into each row, with their columns
+    spacing = float(np.median(np.diff(peaks))) if len(peaks) >= 3 else 0.0
+    near = max(ROW_MERGE_MM * px_per_mm_y, ROW_MERGE_SPACING * spacing)
     for c in cand:
         if merged:
             p0, a0, b0, cov0 = merged[-1]
-            close = (c[0] - p0) < 12.0 * px_per_mm_y
+            close = (c[0] - p0) < near
             overlap = float((cov0 & c[3]).sum()) / max(1.0, float(min(cov0.sum(), c[3].sum())))
             if close and overlap < 0.3:
                 w0, w1 = float(cov0.sum()), float(c[3].sum())
                 pk = int(round((p0 * w0 + c[0] * w1) / max(w0 + w1, 1.0)))
                 merged[-1] = (pk, min(a0, c[1]), max(b0, c[2]), cov0 | c[3])
+                parts[-1].append((c[0], c[3]))
                 continue
         merged.append(c)
+        parts.append([(c[0], c[3])])
     rows: list[Row] = []
-    for pk, a, b, cov in merged:
+    for (pk, a, b, cov), row_parts in zip(merged, parts):
         if cov.sum() < 20.0 * px_per_mm_x:
             continue
         # longest stretch of covered columns allowing gaps up to ROW_GAP_MM, extended over blank gaps between
@@ -203,7 +240,17 @@ def find_rows(rmap: np.ndarray, px_per_mm_y: float, px_per_mm_x: float) -> list[
         j0, j1 = max(0, j - 2), min(sub.size, j + 3)
         wts = sub[j0:j1]
         base = a + float(np.dot(np.arange(j0, j1), wts) / max(wts.sum(), 1e-9))
-        rows.append(Row(base, 0, H, x0, x1 + 1, float(sm[pk])))
+        levels = []
+        if len(row_parts) > 1:
+            # each part's columns: its ink within LEVEL_CORE_MM of its own height (another part's tall QRS strokes
+            # cross that height only briefly), the longest stretch with gaps up to ROW_GAP_MM
+            core = int(round(LEVEL_CORE_MM * px_per_mm_y))
+            for peak, _ in row_parts:
+                near_cols = rmap[max(0, peak - core) : peak + core + 1, x0 : x1 + 1].max(axis=0) > 0.5
+                stretch = _longest_stretch(np.flatnonzero(near_cols), ROW_GAP_MM * px_per_mm_x)
+                if stretch is not None:
+                    levels.append((x0 + stretch[0], x0 + stretch[1] + 1, float(peak)))
+        rows.append(Row(base, 0, H, x0, x1 + 1, float(sm[pk]), levels if len(levels) > 1 else []))
     # merge rows that are too close (a tall QRS profile can make two peaks)
     rows.sort(key=lambda r: r.baseline_y)
     for i, r in enumerate(rows):

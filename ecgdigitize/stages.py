@@ -42,6 +42,7 @@ from .layout import (
     LABELLED_TEMPLATES,
     TEMPLATES,
     Layout,
+    LeadBox,
     Row,
     boundary_evidence,
     find_rows,
@@ -640,7 +641,12 @@ def assemble_signal(
         inner = [b.x0 for b in boxes if b.row == i and b.column > 0 and (i, b.x0) not in handled]
         if inner:
             asm.remove_separators(curves[i], inner, rt.base_y, ppx, ppy)
-    traces = [asm.sample_lead(curves[b.row], b, timings_rows[b.row], opts.fs, opts.num_samples) for b in boxes]
+    traces = [
+        asm.sample_lead(
+            curves[b.row], b, _lead_timing(rows, curves, timings_rows, b, ppy, P), opts.fs, opts.num_samples
+        )
+        for b in boxes
+    ]
     retimed = retime_columns(traces, opts.fs)
     if retimed:
         notes.append(retimed)
@@ -650,6 +656,27 @@ def assemble_signal(
     if unknown:
         notes.append(f"unknown lead names (left NaN): {unknown}")
     return AssembledSignal(signal, traces)
+
+
+def _lead_timing(
+    rows: list[Row],
+    curves: list[TraceCurve],
+    timings: list[asm.RowTiming],
+    box: LeadBox,
+    px_per_mm_y: float,
+    params: DigitizerParams,
+) -> asm.RowTiming:
+    """The time axis and baseline a lead box is sampled on: its row's, with the lead's own isoelectric level as the
+    baseline where the row's leads were printed at different heights (:attr:`Row.levels`; a printer that draws each
+    lead at its own offset: a lead drawn 13 mm above its row read 1.3 mV high)."""
+    rt = timings[box.row]
+    row = rows[box.row] if box.row < len(rows) else None
+    if row is None or not row.levels:
+        return rt
+    c = curves[box.row]
+    inside = (c.x >= box.x0) & (c.x < box.x1)
+    level = _height_mode(c.y[inside], row.level_at(0.5 * (box.x0 + box.x1)), px_per_mm_y, params)
+    return replace(rt, base_y=level)
 
 
 # --- 12. the self-check and the reading's confidence ------------------------------------------------------------
@@ -1076,8 +1103,13 @@ def _curve_mode(
     """Isoelectric level (pixels) of a traced row: the most frequent curve height (bins of
     :attr:`~DigitizerParams.mode_bin_px`, smoothed over :attr:`~DigitizerParams.mode_smooth_mm`), if within
     :attr:`~DigitizerParams.mode_max_shift_mm` of ``fallback`` (the row-profile baseline)."""
+    return _height_mode(curve.y, fallback, px_per_mm_y, params)
+
+
+def _height_mode(y: np.ndarray, fallback: float, px_per_mm_y: float, params: DigitizerParams = DEFAULT_PARAMS) -> float:
+    """The most frequent of the heights ``y`` (pixels; NaN ignored) as in :func:`_curve_mode`, or ``fallback``."""
     P = params
-    y = curve.y[np.isfinite(curve.y)]
+    y = y[np.isfinite(y)]
     if y.size < P.mode_min_points:
         return fallback
     lo = float(y.min())

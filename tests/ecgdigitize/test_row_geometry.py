@@ -74,3 +74,41 @@ def test_a_row_spans_blank_gaps_between_printed_columns():
     rows = find_rows(rmap, ppm, ppm)
     assert 7.0 < COLUMN_GAP_MM
     assert [(r.x0, r.x1) for r in rows] == [(20, 1300), (20, 700)]
+
+
+def test_a_lead_printed_at_its_own_height_stays_in_its_row(signal, monkeypatch):
+    """V6 drawn 13 mm above its row (a printer that places each lead at its own offset; here a 1.3 mV offset in the
+    signal): its profile peak is merged into the row (closer than 3/4 of the row spacing, over other columns), the
+    row remembers both heights, and V6 is read from its own isoelectric level. Without the merge the page had five
+    rows and failed its self-check."""
+    import ecgdigitize.layout as layout
+
+    shifted = signal.copy()
+    shifted[:, 11] += 1.3
+    page = page_mod.render_page(
+        shifted, 500, page_mod.STANDARD_LEADS, page_mod.PageSpec(dpi=150, layout="3x4+1"), rng=0
+    )
+    result = pipeline._digitize_page(page.image)
+    assert result.layout.name == "3x4+1" and result.status == "ok", result.status_reasons
+    row = result.layout.rows[2]
+    assert len(row.levels) == 2
+    heights = sorted(level[2] for level in row.levels)
+    assert heights[1] - heights[0] == pytest.approx(13.0 * 150 / 25.4, rel=0.1)  # 13 mm at 150 DPI
+    v6 = result.signal[:, 11]
+    printed = np.isfinite(v6)
+    assert printed.sum() == 1250
+    assert abs(float(np.median(v6[printed]))) < 0.15  # its own level, not 1.3 mV above the row's
+    assert np.corrcoef(v6[printed], signal[printed, 11])[0, 1] > 0.95
+    monkeypatch.setattr(layout, "ROW_MERGE_SPACING", 0.0)
+    split = pipeline._digitize_page(page.image)
+    assert len(split.layout.rows) == 5 and split.status == "failed"
+
+
+def test_row_level_at_a_column():
+    from ecgdigitize.layout import Row
+
+    flat = Row(500.0, 400, 600, 0, 1000)
+    assert flat.level_at(900) == 500.0
+    row = Row(480.0, 400, 600, 0, 1000, levels=[(0, 740, 500.0), (760, 1000, 410.0)])
+    assert row.level_at(100) == 500.0 and row.level_at(900) == 410.0
+    assert row.level_at(745) == 500.0 and row.level_at(758) == 410.0  # the nearer part in the gap
