@@ -12,11 +12,7 @@ out-of-fold predictions, and a cap on how often a class may be predicted.
   has at least ``min_positives`` positive records, else ``default`` (0.5: more likely than not, on calibrated
   probabilities); then the rate cap: where the threshold predicts the class for more than ``max_rate_ratio``
   times its prevalence of the records, it is raised until it does not (a probability of 1, a rule that fired,
-  still passes: that is the strong evidence). A class too rare for a tuned threshold is capped at
-  ``rare_max_rate_ratio`` times its prevalence instead, where that is given: its out-of-fold ranking rests on a
-  handful of positives, and pages of records outside the fit are read worse than those inside it, so a rare
-  class is predicted more often on new records than out of fold (PAC on the Challenge generator's pages: 10
-  predictions of 4 true records in 5-fold CV under a cap of 1.5 x).
+  still passes: that is the strong evidence).
 """
 
 from __future__ import annotations
@@ -187,12 +183,9 @@ def choose_thresholds(
     max_rate_ratio: float = 1.5,
     default: float = 0.5,
     tune: bool = True,
-    rare_max_rate_ratio: float | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Thresholds (C,) for probabilities ``probs`` (N, C) of records with targets (N, C) (see the module
-    docstring); ``prevalence`` (C,): the classes' share of the training records (default: of these records);
-    ``rare_max_rate_ratio``: the cap of the classes left untuned for having under ``min_positives`` positives
-    (when ``tune``; None: ``max_rate_ratio``).
+    docstring); ``prevalence`` (C,): the classes' share of the training records (default: of these records).
     Returns the thresholds and what was done per class: ``{"tuned": [bool], "capped": [bool], "rate": [..]}``."""
     from models.heads import tune_thresholds
 
@@ -207,14 +200,9 @@ def choose_thresholds(
         tuned = y.sum(axis=0) >= int(min_positives)
         thresholds[tuned] = best[tuned]
     capped = np.zeros(c, bool)
-    ratios = np.full(c, float(max_rate_ratio or 0.0))
-    if tune and rare_max_rate_ratio is not None and rare_max_rate_ratio > 0:
-        ratios[~tuned] = float(rare_max_rate_ratio)
-    if n:
+    if max_rate_ratio and max_rate_ratio > 0 and n:
         for j in range(c):
-            if not ratios[j] > 0:
-                continue
-            allowed = int(np.floor(ratios[j] * prev[j] * n + 1e-9))
+            allowed = int(np.floor(max_rate_ratio * prev[j] * n + 1e-9))
             if np.sum(p[:, j] >= thresholds[j]) <= allowed:
                 continue
             desc = np.sort(p[:, j])[::-1]

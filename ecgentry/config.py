@@ -54,8 +54,7 @@ class TrainConfig(_ConfigBase):
     any), ``dx_calibrate`` (per-class Platt scaling of the head's probabilities on the out-of-fold predictions,
     :mod:`ecgentry.calibration`; thresholds then apply to calibrated probabilities), ``dx_max_rate_ratio`` (a
     class's threshold is raised until it is predicted for at most this times its training prevalence of the
-    out-of-fold records; a rule-fired probability of 1 still passes; 0: no cap), ``dx_rare_max_rate_ratio`` (the
-    same cap for the classes too rare for a tuned threshold, fewer than ``dx_min_positives`` positive records).
+    out-of-fold records; a rule-fired probability of 1 still passes; 0: no cap).
     """
 
     _nested: ClassVar[dict[str, type]] = {"backbone": BackboneConfig}
@@ -108,7 +107,6 @@ class TrainConfig(_ConfigBase):
     dx_page_cache: str = ""
     dx_calibrate: bool = True
     dx_max_rate_ratio: float = 1.5
-    dx_rare_max_rate_ratio: float = 1.0
 
     def validate(self) -> None:
         if not 0.0 <= float(self.val_fraction) < 1.0:
@@ -134,12 +132,9 @@ class TrainConfig(_ConfigBase):
         if (
             float(self.dx_digitized_weight) < 0
             or float(self.dx_max_rate_ratio) < 0
-            or float(self.dx_rare_max_rate_ratio) < 0
             or int(self.dx_digitize_workers) < 0
         ):
-            raise ConfigError(
-                "dx_digitized_weight, dx_max_rate_ratio, dx_rare_max_rate_ratio and dx_digitize_workers must be >= 0"
-            )
+            raise ConfigError("dx_digitized_weight, dx_max_rate_ratio and dx_digitize_workers must be >= 0")
         if self.dx_use_image not in (True, False, "auto"):
             raise ConfigError(f"dx_use_image must be true, false or \"auto\", got {self.dx_use_image!r}")
         if self.dx_use_image is False and not self.signal_features:

@@ -173,10 +173,9 @@ def fit_dx_full_batch(
     :mod:`ecgentry.calibration`), go through the head's rhythm rules and are averaged per record (as
     ``run_record`` averages pages); the thresholds are chosen on those record probabilities (``cfg.dx_thresholds``
     "oof": F-maximising for classes with at least ``cfg.dx_min_positives`` positive records, 0.5 otherwise;
-    "fixed": 0.5) and capped at ``cfg.dx_max_rate_ratio`` (``cfg.dx_rare_max_rate_ratio`` for the classes too rare
-    to tune) times the class's ``prevalence`` (C,) (default: its share of these records). Then the head is fitted
-    on all rows. Returns a summary dict (thresholds, calibration and its report, out-of-fold macro F and
-    predicted-vs-true counts)."""
+    "fixed": 0.5) and capped at ``cfg.dx_max_rate_ratio`` times the class's ``prevalence`` (C,) (default: its share
+    of these records). Then the head is fitted on all rows. Returns a summary dict (thresholds, calibration and
+    its report, out-of-fold macro F and predicted-vs-true counts)."""
     import copy
 
     from ecgentry.calibration import apply_calibration, calibration_report, choose_thresholds, fit_calibration
@@ -260,22 +259,14 @@ def fit_dx_full_batch(
         raw_records = np.stack([p_rows[owner_rows == g].mean(axis=0) for g in records[groups]])
         rec = per_record_probs(cal_rows, thresholds)
         prev = oof_targets.mean(axis=0) if prevalence is None else np.asarray(prevalence, np.float64)
-
-        def choose(p: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
-            return choose_thresholds(
-                p,
-                oof_targets,
-                prev,
-                cfg.dx_min_positives,
-                cfg.dx_max_rate_ratio,
-                tune=cfg.dx_thresholds == "oof",
-                rare_max_rate_ratio=cfg.dx_rare_max_rate_ratio,
-            )
-
-        thresholds, decisions = choose(rec)
+        thresholds, decisions = choose_thresholds(
+            rec, oof_targets, prev, cfg.dx_min_positives, cfg.dx_max_rate_ratio, tune=cfg.dx_thresholds == "oof"
+        )
         if rules:  # the rules' "unless AFIB/AFL is predicted" with the chosen thresholds, then once more
             rec = per_record_probs(cal_rows, thresholds)
-            thresholds, decisions = choose(rec)
+            thresholds, decisions = choose_thresholds(
+                rec, oof_targets, prev, cfg.dx_min_positives, cfg.dx_max_rate_ratio, tune=cfg.dx_thresholds == "oof"
+            )
         oof_f = macro_f(rec, oof_targets, thresholds)
         pred = decide(rec, thresholds)
         counts = {c: [int(pred[:, j].sum()), int(oof_targets[:, j].sum())] for j, c in enumerate(classes)}

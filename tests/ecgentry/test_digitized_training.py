@@ -352,26 +352,3 @@ def test_checks_list_the_leads_they_blame():
     assert untrusted_leads(old_report) == {"V2", "V5"}
     laws = {c.name: c for c in check_signal(sig, LEADS, 500.0).checks}
     assert set(laws["einthoven"].leads) == {"I", "II", "III"} and laws["einthoven"].passed
-
-
-def test_a_class_too_rare_to_tune_is_capped_at_its_own_ratio():
-    """A class with 4 positives in 100 records (too few to tune) whose default threshold passes 12 records: capped at
-    1.0 x its prevalence with ``rare_max_rate_ratio``, at 1.5 x without; a tuned class keeps the 1.5 x cap."""
-    from ecgentry.calibration import choose_thresholds
-
-    rng = np.random.default_rng(5)
-    p = np.zeros((100, 2))
-    y = np.zeros((100, 2))
-    p[:, 0] = np.concatenate([np.linspace(0.95, 0.51, 12), rng.uniform(0.0, 0.4, 88)])
-    y[[0, 2, 5, 9], 0] = 1
-    p[:, 1] = np.linspace(0.99, 0.0, 100)
-    y[:20, 1] = 1
-    th, info = choose_thresholds(p, y, min_positives=10, max_rate_ratio=1.5, rare_max_rate_ratio=1.0)
-    assert info["tuned"] == [False, True] and info["capped"][0]
-    assert np.sum(p[:, 0] >= th[0]) == 4
-    assert np.sum(p[:, 1] >= th[1]) <= 30
-    th_old, _ = choose_thresholds(p, y, min_positives=10, max_rate_ratio=1.5)
-    assert np.sum(p[:, 0] >= th_old[0]) == 6
-    assert th_old[1] == th[1]
-    fixed, _ = choose_thresholds(p, y, min_positives=10, max_rate_ratio=1.5, tune=False, rare_max_rate_ratio=1.0)
-    assert np.sum(p[:, 0] >= fixed[0]) == 6  # untuned by choice, not by rarity: the common cap
