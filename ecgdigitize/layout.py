@@ -30,8 +30,8 @@ class Row:
     x0: int
     x1: int
     strength: float = 0.0
-    #: a row whose leads were printed at different heights (merged from neighbouring profile peaks over different
-    #: columns): (x0, x1, height) in pixels of each part; empty for a row printed at one height
+    #: a row whose leads were printed at different heights (merged from profile peaks over different columns at
+    #: least ROW_MERGE_MM apart): (x0, x1, height) in pixels of each part; empty for a row printed at one height
     levels: list[tuple[int, int, float]] = field(default_factory=list)
 
     def level_at(self, x: float) -> float:
@@ -130,11 +130,13 @@ COLUMN_MIN_MM = 20.0
 
 
 #: Neighbouring peaks of the row profile whose ink covers different columns are one row whose leads sit at
-#: different heights (baseline wander; a printer that draws each lead at its own offset) when they are closer than
-#: this (mm) ...
+#: different heights when they are closer than this (mm): baseline wander, or tall QRS strokes of a high-gain page
+#: (20 mm/mV) making a second peak; the row keeps one baseline ...
 ROW_MERGE_MM = 12.0
-#: ... or than this fraction of the page's median peak spacing (a page printed each lead at its own DC offset: V6
-#: drawn 12.8 mm above III, aVF and V3 of its row, 0.67 of the spacing of 19 mm)
+#: ... or, further apart, when closer than this fraction of the page's median peak spacing: a printer that draws
+#: each lead at its own offset (V6 drawn 12.8 mm above III, aVF and V3 of its row, 0.67 of the spacing of 19 mm);
+#: the row then keeps each part's height (:attr:`Row.levels`) and each lead is read from its own level (taking the
+#: parts of a high-gain page's row as levels cost it 12 dB).
 ROW_MERGE_SPACING = 0.75
 
 
@@ -241,7 +243,8 @@ def find_rows(rmap: np.ndarray, px_per_mm_y: float, px_per_mm_x: float) -> list[
         wts = sub[j0:j1]
         base = a + float(np.dot(np.arange(j0, j1), wts) / max(wts.sum(), 1e-9))
         levels = []
-        if len(row_parts) > 1:
+        heights = [peak for peak, _ in row_parts]
+        if max(heights) - min(heights) >= ROW_MERGE_MM * px_per_mm_y:  # (closer: one baseline, see ROW_MERGE_MM)
             # each part's columns: its ink within LEVEL_CORE_MM of its own height (another part's tall QRS strokes
             # cross that height only briefly), the longest stretch with gaps up to ROW_GAP_MM
             core = int(round(LEVEL_CORE_MM * px_per_mm_y))
