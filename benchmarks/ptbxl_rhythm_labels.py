@@ -2,13 +2,14 @@
 
     python -m benchmarks.ptbxl_rhythm_labels --shared ../shared/data [--workers 2]
 
-The Challenge labels TACHY, BRADY and AFIB/AFL come from PTB-XL's SCP codes (``prepare_ptbxl_data.CODE_LABELS``).
+The Challenge labels TACHY, BRADY, AFIB/AFL, PAC and PVC come from PTB-XL's SCP codes (``prepare_ptbxl_data.CODE_LABELS``).
 Part of PTB-XL (the Swedish and some German reports) states a rhythm in the free-text report without the code,
 so a correct detector is scored as a false positive there. For every record of ``<shared>/ptbxl/records100``
 this prints (1) how many records carry the class by code, by report text, both and only one, and (2) the
 F-measure of a one-feature rule on the record's true signal (``ecgfeatures``) against the code labels and against
 code-or-report labels: TACHY heart rate > 100 bpm, BRADY 40-60 bpm and 40-50 bpm (the entry's fitted cut-off),
-AFIB/AFL ``af_score`` > 0.5, each at the best cut-off too (the in-sample ceiling of a rate rule).
+AFIB/AFL ``af_score`` > 0.5, PAC and PVC the entry's rules (premature narrow beats; compensatory pauses; neither
+under AF), each at the best cut-off too (the in-sample ceiling of a rate rule).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.rhythm_rules import f_measure  # noqa: E402  (re-exported for the tests)
 
-#: Phrases of a report (lower case; German, Swedish, English as in PTB-XL) that state a rhythm class.
+#: Phrases of a report (regular expressions on the lower-case text, each starting at a word boundary; German, Swedish,
+#: English as in PTB-XL) that state a rhythm class. The ectopic-beat phrases: a word boundary keeps "supraventrikuläre
+#: extrasystole" (PAC) out of "ventrikuläre extrasystole" (PVC).
 REPORT_TERMS: dict[str, tuple[str, ...]] = {
     "TACHY": ("sinus tachycardia", "sinustachykardi", "sinustakykardi", "supraventricular tachycardia"),
     "BRADY": ("sinus bradycardia", "sinusbradykardi"),
@@ -38,13 +41,28 @@ REPORT_TERMS: dict[str, tuple[str, ...]] = {
         "förmaksflimmer",
         "förmaksfladder",
     ),
+    "PAC": (
+        "premature atrial",
+        "atrial premature",
+        r"supraventricular (extrasystole|premature)",
+        r"supraventrikulär\S* (extrasystol|extraslag)",
+        "förmaksextraslag",
+    ),
+    "PVC": (
+        "premature ventricular",
+        "ventricular premature",
+        "ventricular extrasystole",
+        r"ventrikulär\S* (extrasystol|extraslag)",
+        "kammarextraslag",
+    ),
 }
+_REPORT_PATTERNS = {c: re.compile("|".join(rf"\b(?:{t})" for t in terms)) for c, terms in REPORT_TERMS.items()}
 
 
 def report_classes(report: str) -> set[str]:
     """Rhythm classes of :data:`REPORT_TERMS` that a free-text report states (any language of PTB-XL)."""
     text = re.sub(r"\s+", " ", str(report).lower())
-    return {c for c, terms in REPORT_TERMS.items() if any(t in text for t in terms)}
+    return {c for c, pattern in _REPORT_PATTERNS.items() if pattern.search(text)}
 
 
 def code_classes(scp_codes: str) -> set[str]:
@@ -99,12 +117,28 @@ def main(argv: list[str] | None = None) -> int:
 
     hr = feats[:, FEATURE_NAMES.index("heart_rate_bpm")]
     af = feats[:, FEATURE_NAMES.index("af_score")]
+    narrow = feats[:, FEATURE_NAMES.index("ectopic_narrow_fraction")]
+    pause = feats[:, FEATURE_NAMES.index("compensatory_pause_fraction")]
     with np.errstate(invalid="ignore"):
         rules = [
             ("TACHY", "heart rate > 100 bpm", lambda c: hr > c, 100.0, np.arange(90.0, 121.0, 1.0)),
             ("BRADY", "heart rate 40-60 bpm", lambda c: (hr >= 40) & (hr < c), 60.0, np.arange(45.0, 61.0, 0.5)),
             ("BRADY", "heart rate 40-50 bpm", lambda c: (hr >= 40) & (hr < c), 50.0, np.arange(45.0, 61.0, 0.5)),
             ("AFIB/AFL", "af_score > 0.5", lambda c: af > c, 0.5, np.arange(0.2, 0.91, 0.05)),
+            (
+                "PAC",
+                "premature narrow beats > 0, no AF",
+                lambda c: (narrow > c) & ~(af > 0.5),
+                0.0,
+                np.arange(0.0, 0.31, 0.05),
+            ),
+            (
+                "PVC",
+                "compensatory pauses > 0.08, no AF",
+                lambda c: (pause > c) & ~(af > 0.5),
+                0.08,
+                np.arange(0.04, 0.31, 0.02),
+            ),
         ]
         print(
             "\n| class | rule | F vs codes | F vs codes or report | best cut-off vs codes (F) |\n"
