@@ -333,3 +333,18 @@ def test_bigeminy_leads_seeing_different_beats_are_aligned_by_the_laws():
     res = check_signal(page(shifted), NAMES, FS)
     assert by_name(res)["einthoven"].passed is False
     assert res.status != "ok"
+
+
+def test_a_lead_without_samples_is_the_one_named():
+    """A lead left without samples fails the coverage check under its own name; the others' coverage, which passes,
+    is not named as if it had failed (the detail used to read "lowest coverage 1.00 (I, limit 0.8); no samples in
+    V4", and the Dx trust's fallback for reports without a lead list then blamed I as well)."""
+    from ecgfeatures.trust import untrusted_leads
+
+    sig = page(synthetic_ecg())
+    sig[:, NAMES.index("V4")] = np.nan
+    cov = by_name(check_signal(sig, NAMES, FS))["coverage"]
+    assert cov.passed is False and list(cov.leads) == ["V4"]
+    assert cov.detail == "no samples in V4"
+    as_text = {"status": "suspect", "checks": [{"name": "coverage", "passed": False, "detail": cov.detail}]}
+    assert untrusted_leads(as_text) == {"V4"}
