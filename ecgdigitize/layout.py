@@ -144,12 +144,18 @@ ROW_MERGE_SPACING = 0.75
 LEVEL_CORE_MM = 3.0
 
 
+def _stretches(cols: np.ndarray, max_gap_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices into the sorted, non-empty column indices ``cols`` of the first and last column of each run whose gaps
+    are at most ``max_gap_px``."""
+    breaks = np.flatnonzero(np.diff(cols) > max_gap_px)
+    return np.r_[0, breaks + 1], np.r_[breaks, cols.size - 1]
+
+
 def _longest_stretch(cols: np.ndarray, max_gap_px: float) -> tuple[int, int] | None:
     """First and last of the longest run of sorted column indices ``cols`` whose gaps are at most ``max_gap_px``."""
     if cols.size == 0:
         return None
-    breaks = np.flatnonzero(np.diff(cols) > max_gap_px)
-    starts, ends = np.r_[0, breaks + 1], np.r_[breaks, cols.size - 1]
+    starts, ends = _stretches(cols, max_gap_px)
     k = int(np.argmax(cols[ends] - cols[starts]))
     return int(cols[starts[k]]), int(cols[ends[k]])
 
@@ -214,10 +220,7 @@ def find_rows(rmap: np.ndarray, px_per_mm_y: float, px_per_mm_x: float) -> list[
         # longest stretch of covered columns allowing gaps up to ROW_GAP_MM, extended over blank gaps between
         # printed columns (up to COLUMN_GAP_MM) to neighbouring stretches of at least COLUMN_MIN_MM
         xs = np.flatnonzero(cov)
-        gaps = np.diff(xs)
-        breaks = np.flatnonzero(gaps > ROW_GAP_MM * px_per_mm_x)
-        seg_starts = np.r_[0, breaks + 1]
-        seg_ends = np.r_[breaks, xs.size - 1]
+        seg_starts, seg_ends = _stretches(xs, ROW_GAP_MM * px_per_mm_x)
         lens = xs[seg_ends] - xs[seg_starts]
         s = int(np.argmax(lens))
         first = last = s

@@ -522,13 +522,10 @@ def _check_coverage(out: _Checks, leads: dict[str, _Lead], missing: list[str]) -
     worst = min(cov, key=cov.get)
     low = [leads[k].name for k in cov if cov[k] < COVERAGE_MIN]
     value = 0.0 if missing else cov[worst]
-    worst_text = f"{cov[worst]:.2f} ({leads[worst].name}, limit {COVERAGE_MIN})"
-    if not missing:
-        detail = f"lowest coverage {cov[worst]:.2f} of the printed window ({leads[worst].name}, limit {COVERAGE_MIN})"
-    elif low:
-        detail = f"no samples in {', '.join(missing)}; lowest coverage of the others {worst_text}"
-    else:  # (the others' coverage passes: naming its lowest would read as if that lead failed)
-        detail = f"no samples in {', '.join(missing)}"
+    lowest = f"lowest coverage {cov[worst]:.2f} of the printed window ({leads[worst].name}, limit {COVERAGE_MIN})"
+    # leads without samples named first; the others' lowest coverage only where it fails too (named when it passes,
+    # it read as if that lead had failed)
+    detail = lowest if not missing else f"no samples in {', '.join(missing)}" + (f"; {lowest}" if low else "")
     out.add(
         "coverage",
         value,

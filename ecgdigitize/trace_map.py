@@ -53,7 +53,8 @@ DENSE_GRID_GROW_PX = 3
 #: ... growing only from pieces of at least this many pixels per (guessed) pixel per mm, i.e. a 1-px line this many
 #: mm long (the grid-line crossings left above the second split are specks of 1-4 px on a 5 px/mm page).
 DENSE_GRID_SEED_MIN_MM = 3.0
-#: width of a landscape letter/A4 ECG page (mm), for a first pixels-per-mm guess before the grid is measured
+#: width of a landscape letter/A4 ECG page (mm), rounded (:data:`ecgdigitize.scale.LETTER_WIDTH_MM` is the sheet's),
+#: for a first pixels-per-mm guess before the grid is measured
 PAGE_WIDTH_MM = 280.0
 
 
