@@ -16,11 +16,12 @@ the nearest columns left and right of the boundary where old and new agree.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from .vectorise import TraceCurve, trace_rows
+from .vectorise import TraceCurve, foreign_stretches, trace_rows
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,27 @@ def _window_anchors(curve: TraceCurve, xa: int, xz: int, n: int = 3) -> tuple[tu
     return tuple((float(curve.x0 + i), float(curve.y[i])) for i in pick)
 
 
+def _strays(
+    curve: TraceCurve,
+    new: TraceCurve,
+    row: int,
+    bases: np.ndarray,
+    px_per_mm_x: float,
+    level_at: Callable[[float], float] | None = None,
+) -> bool:
+    """True when the re-traced window ``new`` of row ``row`` follows another row's trace over columns where
+    ``curve`` (the row's current curve) does not; ``level_at``: the row's own level (pixels) at a column."""
+    own = None if level_at is None else np.array([level_at(float(x)) for x in new.x])
+    stretches = foreign_stretches(new.y, row, bases, px_per_mm_x, own)
+    if not stretches:
+        return False
+    old = np.interp(new.x, curve.x, curve.y, left=np.nan, right=np.nan)
+    old_foreign = np.zeros(new.y.size, bool)
+    for a, e in foreign_stretches(old, row, bases, px_per_mm_x, own):
+        old_foreign[a:e] = True
+    return any(not old_foreign[a:e].all() for a, e in stretches)
+
+
 def retrace_boundaries(
     prob: np.ndarray,
     curves: list[TraceCurve],
@@ -86,9 +108,16 @@ def retrace_boundaries(
     zones: list[BoundaryZone],
     window_px: int,
     threshold: float = 0.5,
+    px_per_mm_x: float | None = None,
+    levels: list[Callable[[float], float]] | None = None,
 ) -> int:
     """Re-trace ``window_px`` pixels on both sides of every boundary zone, dropping the other lead's ink
     next to the boundary, and splice the result into ``curves`` (in place; see :func:`splice`).
+    With ``px_per_mm_x``, a re-traced window that follows another row's trace where the row's curve did not
+    (:func:`vectorise.foreign_stretches`) is not spliced: a short window tracked jointly with its neighbours
+    can lose its own line (the Challenge generator's black-and-white pages: lead III's last 0.13 s taken from
+    the rhythm strip 32 mm below, next to a separator tick). ``levels``: per row, its own level (pixels) at a
+    column, for rows whose leads are printed at their own heights (:meth:`layout.Row.level_at`).
 
     prob: (H, W) trace probability (e.g. with separator ticks subtracted); curves: one per row; rows:
     per row (y0, y1, x0, x1, baseline_y) page pixels. Zones whose windows overlap are re-traced together
@@ -98,6 +127,7 @@ def retrace_boundaries(
     if not zones or not curves:
         return 0
     zones = sorted(zones, key=lambda z: z.x_lo)
+    bases = np.array([r[4] for r in rows], np.float64)
     groups: list[list[BoundaryZone]] = [[zones[0]]]
     for z in zones[1:]:
         if z.x_lo - max(g.x_hi for g in groups[-1]) <= window_px:
@@ -123,7 +153,13 @@ def retrace_boundaries(
         ]
         new = trace_rows(prob, sub_rows, threshold=threshold, boundary_x=bx, anchors=anchors)
         for z in grp:
-            if z.row < len(curves) and splice(curves[z.row], new[z.row], z.x_lo, z.x_hi, window_px / 3.0):
+            if z.row >= len(curves):
+                continue
+            level_at = levels[z.row] if levels is not None and z.row < len(levels) else None
+            if px_per_mm_x is not None and _strays(curves[z.row], new[z.row], z.row, bases, px_per_mm_x, level_at):
+                log.debug("re-traced window of row %d at x=%.0f follows another row: not spliced", z.row, z.x)
+                continue
+            if splice(curves[z.row], new[z.row], z.x_lo, z.x_hi, window_px / 3.0):
                 n += 1
     if n:
         log.debug("re-traced %d lead boundaries", n)

@@ -55,6 +55,7 @@ from .lead_labels import LabelRead, labels_by_row, read_lead_labels
 from .orientation import Orientation, estimate_orientation, rot90_image, rows_are_horizontal, warp
 from .paper import paper_mask
 from .params import DEFAULT_PARAMS, DigitizerParams
+from .row_extent import extend_rows_to_boxes
 from .scale import Scale, estimate_scale, scale_from_page_width
 from .selfcheck import SelfCheck, check_signal
 from .separators import find_ticks, retrace_near_ticks, subtract_ticks
@@ -618,16 +619,20 @@ def assemble_signal(
     P = params
     rows, curves, timings_rows, boxes = rl.rows, rl.curves, rl.timings, rl.layout.boxes
     ppx, ppy = cal.scale.px_per_mm_x, cal.scale.px_per_mm_y
+    longer = extend_rows_to_boxes(rows, curves, boxes, prob, ppx, ppy)
+    if longer:
+        notes.append(f"rows {longer} traced further over their lead boxes")
     # column-separator ticks: subtract visible ones and re-trace around them; blank the columns only
     # where no tick was recognised (the old fallback); leave ticks hidden inside a stroke to the trace
     seps = [(b.row, b.x0, timings_rows[b.row].base_y) for b in boxes if b.column > 0 and b.row < len(timings_rows)]
     ticks = find_ticks(prob, seps, ppx, ppy)
     row_spans = [(r.y0, r.y1, r.x0, r.x1, r.baseline_y) for r in rows]
+    levels = [r.level_at for r in rows]
     window = int(round(P.retrace_window_s * cal.px_per_s))
     prob_nt = prob
     if any(not t.hidden for t in ticks):
         prob_nt = subtract_ticks(prob, ticks)
-        retrace_near_ticks(prob_nt, curves, row_spans, ticks, window_px=window)
+        retrace_near_ticks(prob_nt, curves, row_spans, ticks, window_px=window, px_per_mm_x=ppx, levels=levels)
     # boundaries without a visible tick: re-trace so each lead keeps its own ink
     visible = {(t.row, t.boundary_x) for t in ticks if not t.hidden}
     reach = (
@@ -635,7 +640,7 @@ def assemble_signal(
         + P.boundary_reach_px
     )
     zones = [BoundaryZone(row, x, x - reach, x + reach) for row, x, _ in seps if (row, x) not in visible]
-    retrace_boundaries(prob_nt, curves, row_spans, zones, window_px=window)
+    retrace_boundaries(prob_nt, curves, row_spans, zones, window_px=window, px_per_mm_x=ppx, levels=levels)
     handled = {(t.row, t.boundary_x) for t in ticks}
     for i, rt in enumerate(timings_rows):
         inner = [b.x0 for b in boxes if b.row == i and b.column > 0 and (i, b.x0) not in handled]

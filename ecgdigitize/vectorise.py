@@ -23,6 +23,13 @@ log = logging.getLogger(__name__)
 
 #: node cost per pixel of distance (beyond 1 px) between a run and an anchor point of its column
 ANCHOR_PENALTY = 50.0
+#: A column with more runs than a band keeps (crowded: a vertical grid line the map kept, cut into dozens of runs by
+#: the other grid family) keeps first the runs that touch ink of the nearest uncrowded column on either side, within
+#: this many columns, then the heaviest. Keeping only the heaviest had left out the trace's own run where a major
+#: grid line crossed it (the Challenge generator's black-and-white pages: 52 runs of 7 px in one column) and sent the
+#: rhythm strip 10 mm down to the printed "10mm/mV" for 0.2 s; leaving such columns out instead lost calibration
+#: pulses whose edges lie on a grid line (those pages fell 3 dB).
+CROWDED_REACH_COLS = 3
 
 
 @dataclass
@@ -73,7 +80,8 @@ class ColumnRuns:
 
 def column_runs(band: np.ndarray, threshold: float = 0.5, max_runs: int = 6) -> ColumnRuns:
     """Vertical runs of ``band`` (h, w) > threshold in every column, with probability-weighted
-    centroids (pixels from the band top); keeps the ``max_runs`` heaviest runs per column."""
+    centroids (pixels from the band top); keeps ``max_runs`` runs per column: in crowded columns those that continue
+    their neighbours' ink first, then the heaviest (see :data:`CROWDED_REACH_COLS`)."""
     h, w = band.shape
     p = np.ascontiguousarray(band.T.astype(np.float32))  # (w, h)
     b = p > threshold
@@ -101,8 +109,9 @@ def column_runs(band: np.ndarray, threshold: float = 0.5, max_runs: int = 6) -> 
     rank = np.arange(sc.size) - first[sc]
     counts = np.bincount(sc, minlength=w)
     if counts.max() > K:
-        # keep the K heaviest runs in crowded columns
-        order = np.lexsort((-m, sc))
+        # keep K runs in crowded columns: those continuing the nearest uncrowded columns' ink, then the heaviest
+        touch = _continues_neighbours(b, counts > K, sc, sr, er)
+        order = np.lexsort((-m, ~touch, sc))
         sc, sr, er, m, cy = sc[order], sr[order], er[order], m[order], cy[order]
         first = np.searchsorted(sc, np.arange(w))
         rank = np.arange(sc.size) - first[sc]
@@ -114,6 +123,33 @@ def column_runs(band: np.ndarray, threshold: float = 0.5, max_runs: int = 6) -> 
     mass[sc, rank] = m
     count = np.minimum(counts, K)
     return ColumnRuns(top, bottom, cen, mass, count, all_heights=(er - sr).astype(np.float64))
+
+
+def _continues_neighbours(
+    b: np.ndarray, crowded: np.ndarray, sc: np.ndarray, sr: np.ndarray, er: np.ndarray
+) -> np.ndarray:
+    """Per run (column ``sc``, rows [sr, er)), True where it lies in a ``crowded`` column and touches (within 1 px)
+    ink of the nearest uncrowded column within :data:`CROWDED_REACH_COLS` on its left or right; b: (w, h) bool."""
+    w, h = b.shape
+    cb = np.zeros((w, h + 1), np.int32)
+    np.cumsum(b, axis=1, out=cb[:, 1:])
+    lo, hi = np.maximum(sr - 1, 0), np.minimum(er + 1, h)
+    touch = np.zeros(sc.size, bool)
+    in_crowded = crowded[sc]
+    for step in (-1, 1):
+        nb = np.full(w, -1, np.int64)
+        for c in np.flatnonzero(crowded):
+            for k in range(1, CROWDED_REACH_COLS + 1):
+                n = c + step * k
+                if not 0 <= n < w:
+                    break
+                if not crowded[n]:
+                    nb[c] = n
+                    break
+        ok = in_crowded & (nb[sc] >= 0)
+        n = nb[sc[ok]]
+        touch[ok] |= (cb[n, hi[ok]] - cb[n, lo[ok]]) > 0
+    return touch
 
 
 def track_runs(
@@ -520,6 +556,31 @@ FOREIGN_LEVEL_FRACTION = 0.3
 FOREIGN_STRETCH_MM = 1.2
 
 
+def foreign_stretches(
+    y: np.ndarray, row: int, baselines_y: np.ndarray, px_per_mm_x: float, own_y: np.ndarray | None = None
+) -> list[tuple[int, int]]:
+    """[start, end) index ranges of ``y`` (one row's curve, page pixels, NaN where not traced; row index ``row`` of
+    ``baselines_y``) that follow another row's trace (see :data:`FOREIGN_LEVEL_FRACTION`). ``own_y``: the row's own
+    level per element of ``y`` where its leads are printed at their own heights (default: its baseline)."""
+    bases = np.asarray(baselines_y, np.float64)
+    if bases.size < 2 or y.size == 0:
+        return []
+    spacing = float(np.median(np.diff(np.sort(bases))))
+    if spacing <= 0:
+        return []
+    near_other = np.zeros(y.size, bool)
+    ok = np.isfinite(y)
+    for b in np.delete(bases, row):
+        near_other[ok] |= np.abs(y[ok] - b) <= FOREIGN_LEVEL_FRACTION * spacing
+    own = bases[row] if own_y is None else np.asarray(own_y, np.float64)[ok]
+    near_other[ok] &= np.abs(y[ok] - own) >= (1.0 - FOREIGN_LEVEL_FRACTION) * spacing
+    if not near_other.any():
+        return []
+    min_len = FOREIGN_STRETCH_MM * px_per_mm_x
+    d = np.diff(np.r_[0, near_other.astype(np.int8), 0])
+    return [(int(a), int(e)) for a, e in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)) if e - a >= min_len]
+
+
 def drop_foreign_stretches(curves: list[TraceCurve], baselines_y: list[float], px_per_mm_x: float) -> int:
     """Blank (in place, NaN; the centre-line points there are dropped too) the stretches of each row's curve that
     follow another row's trace (see :data:`FOREIGN_LEVEL_FRACTION`). ``baselines_y``: per curve, the row's baseline
@@ -527,31 +588,18 @@ def drop_foreign_stretches(curves: list[TraceCurve], baselines_y: list[float], p
     if len(curves) < 2:
         return 0
     bases = np.asarray(baselines_y, np.float64)
-    spacing = float(np.median(np.diff(np.sort(bases))))
-    if spacing <= 0:
-        return 0
-    min_len = FOREIGN_STRETCH_MM * px_per_mm_x
     n_blank = 0
     for i, c in enumerate(curves):
         y = c.y
-        others = np.delete(bases, i)
-        near_other = np.zeros(y.size, bool)
-        ok = np.isfinite(y)
-        for b in others:
-            near_other[ok] |= np.abs(y[ok] - b) <= FOREIGN_LEVEL_FRACTION * spacing
-        near_other[ok] &= np.abs(y[ok] - bases[i]) >= (1.0 - FOREIGN_LEVEL_FRACTION) * spacing
-        if not near_other.any():
-            continue
-        d = np.diff(np.r_[0, near_other.astype(np.int8), 0])
-        for a, e in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
-            if e - a < min_len:
-                continue
+        stretches = foreign_stretches(y, i, bases, px_per_mm_x)
+        for a, e in stretches:
             y[a:e] = np.nan
             x_lo, x_hi = c.x0 + a - 0.5, c.x0 + e - 0.5
             keep = (c.pts_x < x_lo) | (c.pts_x > x_hi)
             c.pts_x, c.pts_y = c.pts_x[keep], c.pts_y[keep]
             n_blank += int(e - a)
-        c.coverage = float(np.isfinite(y).mean()) if y.size else 0.0
+        if stretches:
+            c.coverage = float(np.isfinite(y).mean()) if y.size else 0.0
     return n_blank
 
 

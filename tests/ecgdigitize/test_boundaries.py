@@ -88,3 +88,24 @@ def test_remove_sample_spikes_keeps_smooth_peaks():
     assert abs(out[50] - smooth[50]) < 1.0
     assert np.all(np.abs(out[120:122] - smooth[120:122]) < 1.0)
     assert np.max(np.abs(out - smooth)) < 1.0
+
+
+def test_retraced_window_that_follows_the_next_row_is_not_spliced():
+    """Two rows 280 px apart; in the re-traced map row 0's line is missing around the boundary, and ink joins it
+    to row 1's line there: the window's new track follows row 1 for 40 px. With the scale given, that window
+    is not spliced (row 0 keeps its curve); without it, it is."""
+    ppm = 7.874
+    rows = [(0, 240, 0, 800, 100.0), (240, 520, 0, 800, 380.0)]
+    p = np.zeros((520, 800), np.float32)
+    p[99:102, :] = 1.0
+    p[379:382, :] = 1.0
+    for spliced, scale in ((False, ppm), (True, None)):
+        curves = trace_rows(p, rows)
+        q = p.copy()
+        q[99:102, 381:420] = 0.0
+        q[100:381, 380] = 1.0
+        q[100:381, 420] = 1.0
+        zone = BoundaryZone(0, XB, XB - 8.0, XB + 8.0)
+        n = retrace_boundaries(q, curves, rows, [zone], window_px=60, px_per_mm_x=scale)
+        assert (n == 1) == spliced
+        assert (np.nanmax(curves[0].y[385 - curves[0].x0 : 415 - curves[0].x0]) > 300.0) == spliced

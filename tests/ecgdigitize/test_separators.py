@@ -78,3 +78,34 @@ def test_no_ticks_on_a_page_without_separators():
         p[int(base) - t : int(base) - 1, int(xb) - 1 : int(xb) + 2] = 0.0
         p[int(base) + 2 : int(base) + t + 1, int(xb) - 1 : int(xb) + 2] = 0.0
     assert find_ticks(p, [(0, x, base) for x in bnds], PPM, PPM) == []
+
+
+def test_qrs_stroke_on_a_boundary_is_not_subtracted_as_a_tick():
+    """A lead starting at its QRS trough right after the boundary, rising steeply to the peak and falling back:
+    columns of the stroke run through the baseline at a tick's height, but their neighbours reach the trough and
+    the peak (a slanted stroke, not a bar): nothing visible is found, and the stroke's ink stays in the map."""
+    H, W = 420, 900
+    p = np.zeros((H, W), np.float32)
+    base = 200.0
+    y = np.full(W, base)
+    bnds = [300.0, 600.0]
+    for xb in bnds:
+        xq = int(xb) + 3
+        y[xq : xq + 6] = np.linspace(base + 6 * PPM, base - 6 * PPM, 6)  # trough to peak, 19 px per column
+        y[xq + 5 : xq + 12] = np.linspace(base - 6 * PPM, base, 7)
+        y[int(xb) : xq] = np.nan  # the gap between two leads
+    for x in range(W - 1):
+        if np.isfinite(y[x]) and np.isfinite(y[x + 1]):
+            a, b = sorted((y[x], y[x + 1]))
+            p[int(a) - 1 : int(b) + 2, x] = 1.0
+    ticks = find_ticks(p, [(0, x, base) for x in bnds], PPM, PPM)
+    assert not [t for t in ticks if not t.hidden]
+    assert np.array_equal(subtract_ticks(p, ticks), p)
+
+
+def test_tick_touched_on_one_side_by_the_next_leads_qrs_stays_visible():
+    p, bnds, base = _page(False)
+    # the next lead's R wave rises right beside the tick at x = 300 (columns 302-303, 8 mm up)
+    p[int(base - 8 * PPM) : int(base) + 2, 302:304] = 1.0
+    ticks = find_ticks(p, [(0, x, base) for x in bnds], PPM, PPM)
+    assert len(ticks) == 2 and not any(t.hidden for t in ticks)

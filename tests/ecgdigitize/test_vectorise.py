@@ -42,3 +42,23 @@ def test_rows_reaching_beyond_the_page_are_traced_jointly():
     assert len(curves) == 3
     assert np.nanmedian(curves[0].y) == 40.0 and np.nanmedian(curves[1].y) == 90.0
     assert not np.isfinite(curves[2].y).any()
+
+
+def test_a_vertical_line_cut_into_many_runs_does_not_pull_the_track_off_its_line():
+    """One column crossed by a grid line the map kept, cut into 11-px pieces by the other grid family: its
+    heaviest runs leave out the trace's own 5-px run there. The runs continuing the neighbouring columns' ink are
+    kept first, so the track stays on its line."""
+    from ecgdigitize.vectorise import column_runs, trace_rows
+
+    prob = np.zeros((300, 300), np.float32)
+    prob[99:102, 10:290] = 1.0
+    for y in range(0, 300, 12):
+        if not 85 < y < 110:
+            prob[y : y + 11, 150] = 1.0
+    prob[98:103, 150] = 1.0
+    c = trace_rows(prob, [(0, 300, 10, 290, 100.0)], max_runs=10)[0]
+    assert np.isfinite(c.y).all() and np.max(np.abs(c.y - 100.0)) <= 2.0
+    # every crowded column keeps max_runs runs; those touching a neighbour's ink come first
+    runs = column_runs(prob[:, 148:153], max_runs=10)
+    assert runs.count.tolist() == [1, 1, 10, 1, 1]
+    assert 98 in runs.top[2].tolist()
