@@ -181,6 +181,12 @@ def _snap_to_start_end_cluster(timings: list[RowTiming], tol_px: float) -> list[
 #: best on every preset of ``benchmarks/digitize.py`` (1.5 and 2.5 ms were 0.0-0.2 dB worse; +0.5 to +0.9 dB
 #: over none at 100 and 200 DPI).
 SMOOTH_S = 0.002
+#: A lead's unprinted first or last samples inside its window (the pen-lift gap at a column boundary, a stroke the
+#: tracer missed) are filled with the median of the nearest this many seconds of its traced samples: the lead's
+#: level there. Holding the nearest value instead held whatever the trace began on: a lead whose first traced column
+#: is the top of an R wave started with a 150 ms plateau at +1.2 mV, which the self-check took for a calibration
+#: pulse.
+EDGE_LEVEL_S = 0.2
 
 
 def sample_lead(
@@ -305,10 +311,23 @@ def remove_sample_spikes(ys: np.ndarray, min_jump_px: float) -> np.ndarray:
     return y
 
 
-def place(lead_traces: list[LeadTrace], lead_names: list[str], num_samples: int) -> np.ndarray:
+def _edge_levels_filled(v: np.ndarray, n_level: int) -> np.ndarray:
+    """``v`` (samples, mV) with its leading and trailing NaNs set to the median of its first / last ``n_level``
+    finite samples (see :data:`EDGE_LEVEL_S`); inner gaps untouched."""
+    ok = np.flatnonzero(np.isfinite(v))
+    if ok.size == 0:
+        return v
+    v = v.copy()
+    v[: ok[0]] = np.median(v[ok[:n_level]])
+    v[ok[-1] + 1 :] = np.median(v[ok[-n_level:]])
+    return v
+
+
+def place(lead_traces: list[LeadTrace], lead_names: list[str], num_samples: int, fs: float | None = None) -> np.ndarray:
     """(num_samples, len(lead_names)) mV array; leads matched case-insensitively; overlapping segments
-    of one lead (short + rhythm strip) are averaged; NaN elsewhere; short NaN runs inside a window
-    interpolated."""
+    of one lead (short + rhythm strip) are averaged; NaN elsewhere; NaN runs inside a window interpolated, and
+    (with ``fs``, Hz) a window's unprinted first and last samples filled with the lead's level there
+    (:data:`EDGE_LEVEL_S`; without ``fs`` the nearest value is held)."""
     out = np.full((num_samples, len(lead_names)), np.nan)
     index = {}
     for j, name in enumerate(lead_names):
@@ -321,6 +340,8 @@ def place(lead_traces: list[LeadTrace], lead_names: list[str], num_samples: int)
             continue
         v = lt.values_mv
         if np.isfinite(v).any() and not np.isfinite(v).all():
+            if fs is not None:
+                v = _edge_levels_filled(v, max(1, int(round(EDGE_LEVEL_S * fs))))
             v = interpolate_gaps(v)
         sl = slice(lt.start_sample, lt.start_sample + v.size)
         ok = np.isfinite(v)

@@ -613,9 +613,11 @@ def assemble_signal(
     params: DigitizerParams,
     notes: list[str],
 ) -> AssembledSignal:
-    """Rows traced again at column boundaries (separator ticks subtracted, each lead keeping its own ink), each lead
-    box sampled at ``fs`` on its row's time axis, columns retimed against the rhythm strip, rhythm strips named by
-    correlation, and the leads placed in the output's columns (NaN where not printed)."""
+    """Rows found short traced over the rest of their lead boxes (:func:`row_extent.extend_rows_to_boxes`), rows
+    traced again at column boundaries (separator ticks subtracted, each lead keeping its own ink), each lead box
+    sampled at ``fs`` on its row's time axis, columns retimed against the rhythm strip, rhythm strips named by
+    correlation, and the leads placed in the output's columns (NaN where not printed; a window's untraced first
+    and last samples at the lead's level there)."""
     P = params
     rows, curves, timings_rows, boxes = rl.rows, rl.curves, rl.timings, rl.layout.boxes
     ppx, ppy = cal.scale.px_per_mm_x, cal.scale.px_per_mm_y
@@ -656,7 +658,7 @@ def assemble_signal(
     if retimed:
         notes.append(retimed)
     traces = _assign_rhythm(traces, P)
-    signal = asm.place(traces, opts.lead_names, opts.num_samples)
+    signal = asm.place(traces, opts.lead_names, opts.num_samples, opts.fs)
     unknown = [n for n in opts.lead_names if lead_index(n) is None]
     if unknown:
         notes.append(f"unknown lead names (left NaN): {unknown}")

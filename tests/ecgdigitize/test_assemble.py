@@ -32,3 +32,25 @@ def test_smooth_samples_tiny_sigma_is_identity():
     rng = np.random.default_rng(0)
     y = rng.normal(size=50)
     np.testing.assert_array_equal(smooth_samples(y, 0.05), y)
+
+
+def test_unprinted_lead_start_takes_the_leads_level_not_an_r_peak():
+    """A lead whose trace is missed for its first 0.1 s and resumes on the top of an R wave: its first samples
+    are the lead's level next to them (the median of its nearest 0.2 s), not a plateau at the peak; a gap inside
+    the window is still interpolated, and without ``fs`` the nearest value is held as before."""
+    from ecgdigitize.assemble import LeadTrace, place
+    from ecgdigitize.layout import LeadBox
+
+    fs = 500.0
+    v = np.zeros(1250)
+    v[:50] = np.nan  # 0.1 s not traced
+    v[50:60] = 1.2  # the R wave's top, then back to the level
+    v[600:610] = np.nan
+    box = LeadBox("V6", 2, 3, 0.0, 1.0, 7.5, 10.0, 0.0)
+    lt = LeadTrace("V6", box, np.zeros(0), np.zeros(0), 3750, v)
+    out = place([lt], ["I", "V6"], 5000, fs)[:, 1]
+    np.testing.assert_allclose(out[3750:3800], 0.0)
+    np.testing.assert_allclose(out[4350:4360], 0.0)
+    assert np.isnan(out[:3750]).all()
+    held = place([lt], ["I", "V6"], 5000)[:, 1]
+    np.testing.assert_allclose(held[3750:3800], 1.2)
