@@ -53,7 +53,7 @@ from .layout import (
 from .lead_identity import RowSpan, choose_layout
 from .lead_labels import LabelRead, labels_by_row, read_lead_labels
 from .orientation import Orientation, estimate_orientation, rot90_image, rows_are_horizontal, warp
-from .paper import paper_mask
+from .paper import paper_mask, sheet_cuts_trace_rows
 from .params import DEFAULT_PARAMS, DigitizerParams
 from .row_extent import extend_rows_to_boxes
 from .scale import Scale, estimate_scale, scale_from_page_width
@@ -271,6 +271,9 @@ def make_trace_map(
             tm = classical_trace_map(rgb)
     notes += tm.warnings
     sheet = paper_mask(rgb)
+    if sheet is not None and sheet_cuts_trace_rows(sheet, tm.prob):
+        notes.append("the darker region around the page is shaded paper (trace rows cross into it): not masked")
+        sheet = None
     if sheet is not None:
         # photographed page: the sheet's edge and the background beyond it are no trace
         tm.prob = (tm.prob * sheet).astype(np.float32)

@@ -56,3 +56,27 @@ def test_background_wedges_at_the_image_border_are_left_out():
     assert m is not None
     assert not m[~sheet].any()
     assert m[sheet].mean() > 0.9
+
+
+def test_a_sheet_edge_that_cuts_trace_rows_is_shaded_paper_not_background():
+    """Trace rows running on past the sheet's edge mean the "background" is paper in shadow (a wrinkle's shadow
+    on the Challenge generator's pages); rows that stay inside, with unrelated ink beyond (a desk's edge, clutter),
+    mean a true background."""
+    from ecgdigitize.paper import sheet_cuts_trace_rows
+
+    h, w = 600, 1000
+    sheet = np.zeros((h, w), bool)
+    sheet[:, :650] = True
+    prob = np.zeros((h, w), np.float32)
+    for y in (100, 250, 400):
+        prob[y - 1 : y + 2, 40:960] = 1.0  # rows across the whole image: cut by the sheet's edge
+    assert sheet_cuts_trace_rows(sheet, prob)
+    prob = np.zeros((h, w), np.float32)
+    for y in (100, 250, 400):
+        prob[y - 1 : y + 2, 40:600] = 1.0  # rows end inside the sheet
+    prob[500:503, 700:990] = 1.0  # a long dark line in the background
+    prob[50:80, 800:830] = 1.0  # a blob
+    assert not sheet_cuts_trace_rows(sheet, prob)
+    # the dark wedge a rotated scan leaves in a corner, partly inside the sheet: a blob, not a trace row
+    prob[540:600, 560:1000] = np.tri(60, 440, 380, dtype=np.float32)[::-1]
+    assert not sheet_cuts_trace_rows(sheet, prob)
