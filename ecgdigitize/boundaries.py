@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .vectorise import TraceCurve, foreign_stretches, trace_rows
+from .vectorise import TraceCurve, curve_anchors, foreign_stretches, trace_rows
 
 log = logging.getLogger(__name__)
 
@@ -66,18 +66,6 @@ def splice(
     order = np.argsort(px, kind="stable")
     curve.pts_x, curve.pts_y = px[order], py[order]
     return True
-
-
-def _window_anchors(curve: TraceCurve, xa: int, xz: int, n: int = 3) -> tuple[tuple[float, float], ...]:
-    """(x, y) of the curve's first and last ``n`` finite columns inside [xa, xz) (page pixels)."""
-    if xz <= xa or curve.y.size == 0:
-        return ()
-    i0, i1 = max(0, xa - curve.x0), min(curve.y.size, xz - curve.x0)
-    idx = np.flatnonzero(np.isfinite(curve.y[i0:i1])) + i0 if i1 > i0 else np.zeros(0, np.int64)
-    if idx.size == 0:
-        return ()
-    pick = np.unique(np.r_[idx[:n], idx[-n:]])
-    return tuple((float(curve.x0 + i), float(curve.y[i])) for i in pick)
 
 
 def _strays(
@@ -148,7 +136,7 @@ def retrace_boundaries(
         # every re-traced row starts and ends on its current curve (a neighbour row tracked over a short
         # window has no context and may otherwise start on another row's trace)
         anchors = [
-            _window_anchors(curves[k], sub_rows[k][2], sub_rows[k][3]) if k < len(curves) else ()
+            curve_anchors(curves[k], sub_rows[k][2], sub_rows[k][3]) if k < len(curves) else ()
             for k in range(len(rows))
         ]
         new = trace_rows(prob, sub_rows, threshold=threshold, boundary_x=bx, anchors=anchors)

@@ -17,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from .layout import LeadBox, Row
-from .vectorise import TraceCurve, foreign_stretches, trace_rows
+from .vectorise import TraceCurve, curve_anchors, foreign_stretches, trace_rows
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +36,6 @@ ROW_EXTEND_OVERLAP_MM = 5.0
 def _ends(curve: TraceCurve) -> tuple[int, int] | None:
     ok = np.flatnonzero(np.isfinite(curve.y))
     return (curve.x0 + int(ok[0]), curve.x0 + int(ok[-1])) if ok.size else None
-
-
-def _anchors(curve: TraceCurve, xa: int, xz: int, n: int = 3) -> tuple[tuple[float, float], ...]:
-    """(x, y) of the curve's first and last ``n`` finite columns inside [xa, xz] (page pixels)."""
-    i0, i1 = max(0, xa - curve.x0), min(curve.y.size, xz + 1 - curve.x0)
-    if i1 <= i0:
-        return ()
-    idx = np.flatnonzero(np.isfinite(curve.y[i0:i1])) + i0
-    pick = np.unique(np.r_[idx[:n], idx[-n:]]) if idx.size else idx
-    return tuple((float(curve.x0 + i), float(curve.y[i])) for i in pick)
 
 
 def _with_stretch(curve: TraceCurve, new: TraceCurve, xa: int, xz: int) -> TraceCurve:
@@ -99,8 +89,8 @@ def extend_rows_to_boxes(
                 # (x0, x1) of a row span: x1 exclusive
                 sa, sz = (wa, wz + 1) if k == i else (max(wa, x0), min(wz + 1, x1))
                 sub.append((y0, y1, sa, max(sa, sz), b))
-            anchors = [_anchors(curves[k], s[2], s[3]) for k, s in enumerate(sub)]
-            anchors[i] = _anchors(curves[i], wa, wz)
+            anchors = [curve_anchors(curves[k], s[2], s[3]) for k, s in enumerate(sub)]
+            anchors[i] = curve_anchors(curves[i], wa, wz + 1)
             new = trace_rows(prob, sub, anchors=anchors)[i]
             cols = np.arange(xa, xz + 1)
             vals = new.y[cols - new.x0] if new.y.size == wz + 1 - wa else np.full(cols.size, np.nan)

@@ -373,6 +373,18 @@ def _curve_from_choice(
     return TraceCurve(x0, y, thick, cov, jumps, px + x0, py + y0, w_line)
 
 
+def curve_anchors(curve: TraceCurve, xa: int, xz: int, n: int = 3) -> tuple[tuple[float, float], ...]:
+    """(x, y) of the curve's first and last ``n`` finite columns inside [xa, xz) (page pixels)."""
+    if xz <= xa or curve.y.size == 0:
+        return ()
+    i0, i1 = max(0, xa - curve.x0), min(curve.y.size, xz - curve.x0)
+    idx = np.flatnonzero(np.isfinite(curve.y[i0:i1])) + i0 if i1 > i0 else np.zeros(0, np.int64)
+    if idx.size == 0:
+        return ()
+    pick = np.unique(np.r_[idx[:n], idx[-n:]])
+    return tuple((float(curve.x0 + i), float(curve.y[i])) for i in pick)
+
+
 def _claim_map(shape: tuple[int, int], sels: list[_BandChoice]) -> tuple[np.ndarray, list[np.ndarray]]:
     """Count of rows claiming each page pixel, (H, W) int16, and per row the (n_chosen, 3) array of
     its chosen runs as (page column, top y, bottom y) (inclusive pixels)."""
