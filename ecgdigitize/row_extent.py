@@ -34,6 +34,7 @@ ROW_EXTEND_OVERLAP_MM = 5.0
 
 
 def _ends(curve: TraceCurve) -> tuple[int, int] | None:
+    """Page x of the curve's first and last traced columns; None when nothing was traced."""
     ok = np.flatnonzero(np.isfinite(curve.y))
     return (curve.x0 + int(ok[0]), curve.x0 + int(ok[-1])) if ok.size else None
 
@@ -97,10 +98,10 @@ def extend_rows_to_boxes(
             ok = np.isfinite(vals)
             if ok.mean() < ROW_EXTEND_MIN_COVERAGE:
                 continue
-            level = np.array([r.level_at(x) for x in cols[ok]])
-            if np.median(np.abs(vals[ok] - level)) > ROW_EXTEND_MAX_LEVEL_MM * px_per_mm_y:
+            level = np.array([r.level_at(float(x)) for x in cols])
+            if np.median(np.abs(vals[ok] - level[ok])) > ROW_EXTEND_MAX_LEVEL_MM * px_per_mm_y:
                 continue
-            if foreign_stretches(vals, i, bases, px_per_mm_x):
+            if foreign_stretches(vals, i, bases, px_per_mm_x, level):
                 continue
             curves[i] = _with_stretch(curves[i], new, xa, xz)
             rows[i] = r = replace(r, x0=min(r.x0, xa), x1=max(r.x1, xz))
