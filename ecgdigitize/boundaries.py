@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .vectorise import TraceCurve, curve_anchors, foreign_stretches, trace_rows
+from .vectorise import TraceCurve, curve_anchors, foreign_stretches, spliced_points, trace_rows
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,7 @@ def splice(
     ni = np.arange(s, e + 1) - new.x0
     ok = (ci >= 0) & (ci < curve.y.size)
     curve.y[ci[ok]] = new.y[ni[ok]]
-    keep = (curve.pts_x < s) | (curve.pts_x > e)
-    mnew = (new.pts_x >= s) & (new.pts_x <= e)
-    px = np.r_[curve.pts_x[keep], new.pts_x[mnew]]
-    py = np.r_[curve.pts_y[keep], new.pts_y[mnew]]
-    order = np.argsort(px, kind="stable")
-    curve.pts_x, curve.pts_y = px[order], py[order]
+    curve.pts_x, curve.pts_y = spliced_points(curve, new, s, e)
     return True
 
 

@@ -17,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from .layout import LeadBox, Row
-from .vectorise import TraceCurve, curve_anchors, foreign_stretches, trace_rows
+from .vectorise import TraceCurve, curve_anchors, foreign_stretches, spliced_points, trace_rows
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,8 @@ def _with_stretch(curve: TraceCurve, new: TraceCurve, xa: int, xz: int) -> Trace
     y[curve.x0 - x0 : curve.x0 - x0 + curve.y.size] = curve.y
     cols = np.arange(xa, xz + 1)
     y[cols - x0] = new.y[cols - new.x0]
-    keep = (curve.pts_x < xa - 0.5) | (curve.pts_x > xz + 0.5)
-    take = (new.pts_x >= xa - 0.5) & (new.pts_x <= xz + 0.5)
-    px = np.r_[curve.pts_x[keep], new.pts_x[take]]
-    py = np.r_[curve.pts_y[keep], new.pts_y[take]]
-    order = np.argsort(px, kind="stable")
-    return replace(curve, x0=x0, y=y, coverage=float(np.isfinite(y).mean()), pts_x=px[order], pts_y=py[order])
+    px, py = spliced_points(curve, new, xa - 0.5, xz + 0.5)
+    return replace(curve, x0=x0, y=y, coverage=float(np.isfinite(y).mean()), pts_x=px, pts_y=py)
 
 
 def extend_rows_to_boxes(

@@ -59,15 +59,15 @@ def _base_run(col: np.ndarray, b: int) -> tuple[int, int] | None:
     return t, e
 
 
-def _side_reach(ink: np.ndarray, xs: range, y_top: int, y_bot: int) -> tuple[int, int]:
-    """(top, bottom) rows reached by the ink runs of columns ``xs`` that overlap rows [y_top, y_bot];
-    (y_top, y_bot) where there are none. ink: (H, W) bool."""
-    H, W = ink.shape
+def _side_reach(prob: np.ndarray, threshold: float, xs: range, y_top: int, y_bot: int) -> tuple[int, int]:
+    """(top, bottom) rows reached by the ink runs (``prob`` (H, W) above ``threshold``) of columns ``xs`` that
+    overlap rows [y_top, y_bot]; (y_top, y_bot) where there are none."""
+    H, W = prob.shape
     top, bot = y_top, y_bot
     for x in xs:
         if not 0 <= x < W:
             continue
-        col = ink[:, x]
+        col = prob[:, x] > threshold
         rows = np.flatnonzero(col[max(0, y_top) : min(H, y_bot + 1)]) + max(0, y_top)
         if rows.size == 0:
             continue
@@ -161,11 +161,10 @@ def find_ticks(
         if len(tick_cols) > wmax:
             continue
         tx0, tx1 = min(m[0] for m in tick_cols), max(m[0] for m in tick_cols)
-        ink = prob > threshold
         sides = (range(tx0 - TICK_SIDE_PX, tx0), range(tx1 + 1, tx1 + 1 + TICK_SIDE_PX))
         reach_beyond = [
             st < base + T - beyond or sb > base + B + beyond
-            for st, sb in (_side_reach(ink, xs, y0, y1) for xs in sides)
+            for st, sb in (_side_reach(prob, threshold, xs, y0, y1) for xs in sides)
         ]
         if all(reach_beyond):
             out.append(Tick(row, xb, tx0, tx1, y0, y1, hidden=True))

@@ -131,24 +131,26 @@ def _continues_neighbours(
     """Per run (column ``sc``, rows [sr, er)), True where it lies in a ``crowded`` column and touches (within 1 px)
     ink of the nearest uncrowded column within :data:`CROWDED_REACH_COLS` on its left or right; b: (w, h) bool."""
     w, h = b.shape
-    cb = np.zeros((w, h + 1), np.int32)
-    np.cumsum(b, axis=1, out=cb[:, 1:])
+    cols = np.flatnonzero(crowded)
     lo, hi = np.maximum(sr - 1, 0), np.minimum(er + 1, h)
     touch = np.zeros(sc.size, bool)
     in_crowded = crowded[sc]
     for step in (-1, 1):
+        # nearest uncrowded neighbour of each crowded column on this side (the farthest assigned first)
         nb = np.full(w, -1, np.int64)
-        for c in np.flatnonzero(crowded):
-            for k in range(1, CROWDED_REACH_COLS + 1):
-                n = c + step * k
-                if not 0 <= n < w:
-                    break
-                if not crowded[n]:
-                    nb[c] = n
-                    break
+        for k in range(CROWDED_REACH_COLS, 0, -1):
+            n = cols + step * k
+            ok = (n >= 0) & (n < w)
+            ok[ok] &= ~crowded[n[ok]]
+            nb[cols[ok]] = n[ok]
         ok = in_crowded & (nb[sc] >= 0)
-        n = nb[sc[ok]]
-        touch[ok] |= (cb[n, hi[ok]] - cb[n, lo[ok]]) > 0
+        if not ok.any():
+            continue
+        # ink counts along the needed neighbour columns only
+        need, which = np.unique(nb[sc[ok]], return_inverse=True)
+        cb = np.zeros((need.size, h + 1), np.int32)
+        np.cumsum(b[need], axis=1, out=cb[:, 1:])
+        touch[ok] |= (cb[which, hi[ok]] - cb[which, lo[ok]]) > 0
     return touch
 
 
@@ -371,6 +373,17 @@ def _curve_from_choice(
     cov = float(np.isfinite(y).mean())
     jumps = float(np.nanmean(np.abs(np.diff(y)))) if np.isfinite(y).sum() > 2 else 0.0
     return TraceCurve(x0, y, thick, cov, jumps, px + x0, py + y0, w_line)
+
+
+def spliced_points(curve: TraceCurve, new: TraceCurve, x_lo: float, x_hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """Centre-line points (x, y), sorted by x, of ``curve`` with those in [x_lo, x_hi] (pixels) replaced by
+    ``new``'s there (a re-traced stretch of the same row)."""
+    keep = (curve.pts_x < x_lo) | (curve.pts_x > x_hi)
+    take = (new.pts_x >= x_lo) & (new.pts_x <= x_hi)
+    px = np.r_[curve.pts_x[keep], new.pts_x[take]]
+    py = np.r_[curve.pts_y[keep], new.pts_y[take]]
+    order = np.argsort(px, kind="stable")
+    return px[order], py[order]
 
 
 def curve_anchors(curve: TraceCurve, xa: int, xz: int, n: int = 3) -> tuple[tuple[float, float], ...]:
