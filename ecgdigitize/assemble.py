@@ -29,6 +29,9 @@ class RowTiming:
     x_t0_end: float = float("nan")
     #: x (pixels) of the row's last sample as traced (NaN = unknown)
     x_last: float = float("nan")
+    #: x (pixels) where the row's calibration pulse's falling stroke ends (NaN = no pulse): the generator draws
+    #: that stroke over the signal's first samples, which are therefore not read (see :func:`sample_lead`)
+    x_pulse_end: float = float("nan")
 
 
 @dataclass
@@ -197,9 +200,12 @@ def sample_lead(
     num_samples: int,
     use_points: bool = True,
     smooth_s: float = SMOOTH_S,
+    read_x: tuple[float, float] = (-np.inf, np.inf),
 ) -> LeadTrace:
     """Read the samples of ``box``'s time window [t0, t1) from the row curve (gaps interpolated), then
-    smooth them with a Gaussian of ``smooth_s`` seconds (0: none)."""
+    smooth them with a Gaussian of ``smooth_s`` seconds (0: none). Only the ink between ``read_x`` (pixels) is read:
+    a separator tick's or a calibration pulse's stroke covers the samples beyond (NaN there, bar the held end values
+    just beside the read ink)."""
     n0 = int(np.ceil(box.t0 * fs - 1e-9))
     n1 = min(int(np.ceil(box.t1 * fs - 1e-9)), num_samples)
     n0 = max(0, n0)
@@ -209,7 +215,9 @@ def sample_lead(
     xs = timing.x_t0 + t * timing.px_per_s
     # a lead owns the curve inside its box only (the neighbouring lead's ink never leaks across the
     # column boundary); at the box edges the nearest own value is held
-    lo, hi = box.x0, box.x1
+    lo, hi = max(box.x0, read_x[0]), min(box.x1, read_x[1])
+    if not np.isnan(timing.x_pulse_end) and box.column == 0:
+        lo = max(lo, timing.x_pulse_end)
     own = (curve.x >= lo) & (curve.x <= hi) & np.isfinite(curve.y)
     if not own.any():
         return LeadTrace(box.name, box, xs, np.full(xs.size, np.nan), n0, np.full(xs.size, np.nan))

@@ -130,6 +130,15 @@ class DigitizerParams:
     edge_row_very_short: float = 0.2
     #: dropping edge rows must lower the layout fit's cost by at least this much
     edge_row_cost_gain: float = 0.1
+    #: at most this many rows are peeled off each edge (a header's lines of text; shadows and a border)
+    edge_row_peel: int = 3
+    #: an edge row off the rows' spacing whose trace leaves its running median (over ``edge_row_flat_window_s``) by
+    #: less than this (mm) in all but 1 % of its columns has no QRS complex: a border or rule line (the dark edge a
+    #: rotated scan leaves), however long. Measured: such lines 0.7-1.2 mm; true rows 1.5 mm (a low rhythm strip)
+    #: and up, 3 mm and up for four-lead rows
+    edge_row_flat_mm: float = 1.5
+    #: ... the running median's window (s), longer than a QRS complex
+    edge_row_flat_window_s: float = 0.2
     #: row spacing (mm) assumed to place the lead labels where the page has one row
     single_row_spacing_mm: float = 30.0
     #: rows fit a layout template when its cost is below this

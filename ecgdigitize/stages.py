@@ -29,6 +29,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from scipy.ndimage import median_filter
 
 from ecgvocab import lead_index, lead_key
 
@@ -58,7 +59,7 @@ from .params import DEFAULT_PARAMS, DigitizerParams
 from .row_extent import extend_rows_to_boxes
 from .scale import Scale, estimate_scale, scale_from_page_width
 from .selfcheck import SelfCheck, check_signal
-from .separators import find_ticks, retrace_near_ticks, subtract_ticks
+from .separators import Tick, find_ticks, retrace_near_ticks, subtract_ticks
 from .trace_map import TraceMap, classical_trace_map, given_trace_map, line_width_px
 from .vectorise import TraceCurve, drop_foreign_stretches, trace_band, trace_rows
 
@@ -106,6 +107,22 @@ PULSE_WIDTH_MAX_S = 0.5
 #: median), and the self-check chooses (a real scan: row II's first ink 36 ms after rows I and III's, Einthoven's
 #: residual 0.82 as read).
 ROW_START_MAX_SPREAD_S = 0.1
+#: A separator tick is printed where the next lead starts (the Challenge generator draws it at the next lead's first
+#: sample, our renderer at the column's start), a sharper time mark than the calibration pulse, whose fall the
+#: generator draws 1.5 samples after the signal's start. The page's time axis is moved onto its visible ticks when at
+#: least :data:`TICK_SHIFT_MIN_TICKS` of them agree (median absolute deviation of their offsets at most
+#: :data:`TICK_SHIFT_SPREAD_S`). Measured on generator pages: ticks 3-9 ms before the boundaries the pulses gave at
+#: 500 Hz, 20 ms at 100 Hz, matching the digitized signals' lag behind the truth (3-8.5 and 19 ms).
+TICK_SHIFT_MIN_TICKS = 2
+#: ... and only by at least this many pixels: a tick is printed and read in whole pixel columns, and a scan's
+#: resampling blurs it further, so a smaller offset is no evidence (our renderer rounds its ticks to whole pixels:
+#: offsets of 0.2-0.45 px, up to 0.6 px on its scanned pages, and moving those by 2.4-3 ms cost them 5-7 dB; the
+#: generator's pages: 0.6-4 px)
+TICK_SHIFT_MIN_PX = 1.0
+#: Pixels beyond a calibration pulse's falling stroke (its last high column plus the trace's half width) that its
+#: anti-aliased edge still darkens: the signal is read from there on.
+PULSE_STROKE_MARGIN_PX = 1.0
+TICK_SHIFT_SPREAD_S = 0.008
 
 
 class NoReading(Exception):
@@ -519,6 +536,8 @@ def time_rows(
             opts.fs,
             trust_scale=sc.source == "grid" and sc.confidence >= P.trust_grid_confidence,
         )
+        if p is not None:
+            rt.x_pulse_end = p.x1 + half + PULSE_STROKE_MARGIN_PX
         out.timings.append(rt)
         out.durations.append(rt.duration_s)
         x_end = x_t0 + rt.duration_s * rt.px_per_s
@@ -543,19 +562,39 @@ def fit_rows_layout(
     and names) and its lead boxes."""
     P = params
     curves, timings, durations, evidence = traces.curves, timed.timings, timed.durations, timed.evidence
+    pulses = set(traces.pulse_of_row)
+    flat = {
+        i
+        for i, c in enumerate(curves)
+        if row_deflection_mm(c, cal.scale.px_per_mm_y, cal.px_per_s, P) < P.edge_row_flat_mm
+    }
     keep = _rows_without_edge_text(
         rows,
         durations,
         evidence,
-        set(traces.pulse_of_row),
+        pulses,
         P.edge_row_short,
         P.edge_row_cost_gain,
         P.edge_row_very_short,
         P,
+        flat,
+    )
+    inner = _rows_without_fragments(
+        [rows[i] for i in keep],
+        [durations[i] for i in keep],
+        [evidence[i] for i in keep],
+        {j for j, i in enumerate(keep) if i in pulses},
+        P.edge_row_very_short,
+        P.edge_row_cost_gain,
+        P,
     )
     if len(keep) < len(rows):
         dropped = [i for i in range(len(rows)) if i not in keep]
-        notes.append(f"short edge rows {dropped} ignored (text, not traces)")
+        notes.append(f"edge rows {dropped} ignored (text or border lines, not traces)")
+    if len(inner) < len(keep):
+        notes.append(f"short rows {[keep[j] for j in range(len(keep)) if j not in inner]} ignored (fragments)")
+        keep = [keep[j] for j in inner]
+    if len(keep) < len(rows):
         rows = [rows[i] for i in keep]
         curves = [curves[i] for i in keep]
         timings = [timings[i] for i in keep]
@@ -631,6 +670,16 @@ def assemble_signal(
     # where no tick was recognised (the old fallback); leave ticks hidden inside a stroke to the trace
     seps = [(b.row, b.x0, timings_rows[b.row].base_y) for b in boxes if b.column > 0 and b.row < len(timings_rows)]
     ticks = find_ticks(prob, seps, ppx, ppy)
+    shift_s = time_shift_from_ticks(ticks, boxes, timings_rows)
+    if shift_s:
+        notes.append(f"time axis moved {1000 * shift_s:+.0f} ms onto the separator ticks")
+        for i, rt in enumerate(timings_rows):
+            timings_rows[i] = replace(rt, x_t0=rt.x_t0 + shift_s * rt.px_per_s)
+        for k, b in enumerate(boxes):
+            dx = shift_s * timings_rows[b.row].px_per_s if b.row < len(timings_rows) else 0.0
+            boxes[k] = replace(b, x0=b.x0 + dx, x1=b.x1 + dx)
+        seps = [(b.row, b.x0, timings_rows[b.row].base_y) for b in boxes if b.column > 0 and b.row < len(timings_rows)]
+        ticks = find_ticks(prob, seps, ppx, ppy)
     row_spans = [(r.y0, r.y1, r.x0, r.x1, r.baseline_y) for r in rows]
     levels = [r.level_at for r in rows]
     window = int(round(P.retrace_window_s * cal.px_per_s))
@@ -653,7 +702,12 @@ def assemble_signal(
             asm.remove_separators(curves[i], inner, rt.base_y, ppx, ppy)
     traces = [
         asm.sample_lead(
-            curves[b.row], b, _lead_timing(rows, curves, timings_rows, b, ppy, P), opts.fs, opts.num_samples
+            curves[b.row],
+            b,
+            _lead_timing(rows, curves, timings_rows, b, ppy, P),
+            opts.fs,
+            opts.num_samples,
+            read_x=_beside_ticks(b, ticks),
         )
         for b in boxes
     ]
@@ -666,6 +720,41 @@ def assemble_signal(
     if unknown:
         notes.append(f"unknown lead names (left NaN): {unknown}")
     return AssembledSignal(signal, traces)
+
+
+def _beside_ticks(box: LeadBox, ticks: list[Tick]) -> tuple[float, float]:
+    """The x range (pixels) of ``box`` not covered by a visible separator tick at either of its ends: the tick is
+    printed over the lead's first samples (and the previous lead's last), which are therefore not read."""
+    lo, hi = -math.inf, math.inf
+    for t in ticks:
+        if t.hidden or t.row != box.row:
+            continue
+        if abs(t.boundary_x - box.x0) < 0.5:
+            lo = max(lo, t.x1 + 1.0)
+        elif abs(t.boundary_x - box.x1) < 0.5:
+            hi = min(hi, t.x0 - 1.0)
+    return lo, hi
+
+
+def time_shift_from_ticks(ticks: list[Tick], boxes: list[LeadBox], timings: list[asm.RowTiming]) -> float:
+    """Seconds to add to every row's time axis so that the lead boundaries fall on the visible separator ticks'
+    centres: the median offset of the ticks from the boundaries the axes give, when at least
+    :data:`TICK_SHIFT_MIN_TICKS` ticks agree within :data:`TICK_SHIFT_SPREAD_S` and the offset reaches
+    :data:`TICK_SHIFT_MIN_PX`; else 0."""
+    start_of = {(b.row, b.x0): b.t0 for b in boxes}
+    offsets = []
+    for t in ticks:
+        t0 = start_of.get((t.row, t.boundary_x))
+        if t.hidden or t0 is None or t.row >= len(timings):
+            continue
+        rt = timings[t.row]
+        offsets.append((0.5 * (t.x0 + t.x1) - (rt.x_t0 + t0 * rt.px_per_s)) / rt.px_per_s)
+    if len(offsets) < TICK_SHIFT_MIN_TICKS:
+        return 0.0
+    med = float(np.median(offsets))
+    if float(np.median(np.abs(np.asarray(offsets) - med))) > TICK_SHIFT_SPREAD_S:
+        return 0.0
+    return med if abs(med) * float(np.median([t.px_per_s for t in timings])) >= TICK_SHIFT_MIN_PX else 0.0
 
 
 def _lead_timing(
@@ -1072,39 +1161,109 @@ def _rows_without_edge_text(
     gain: float = 0.1,
     very_short: float = 0.2,
     params: DigitizerParams = DEFAULT_PARAMS,
+    flat_rows: set[int] | frozenset[int] = frozenset(),
 ) -> list[int]:
-    """Indices of the rows to keep: the first and/or last row is dropped when it is short (a traced
-    span under ``short`` times the longest row, no calibration pulse) and off the regular spacing of
-    the other rows (by more than :attr:`~DigitizerParams.edge_row_off_spacing`), as header or footer text is, or
-    very short (under ``very_short`` times the longest row: a sliver of background at a photo's edge can sit on the
-    spacing), and the remaining rows fit a layout template better by at least ``gain`` in cost."""
+    """Indices of the rows to keep, after peeling up to :attr:`~DigitizerParams.edge_row_peel` rows off the top and the bottom.
+
+    A peeled row has no calibration pulse and is no trace: short (a traced span under ``short`` times the longest
+    row, as header or footer text is) or flat (in ``flat_rows``: no QRS complex, see :func:`row_deflection_mm`).
+    The peeled row next to the kept ones also lies off their regular spacing (by more than
+    :attr:`~DigitizerParams.edge_row_off_spacing`), unless it is very short (under ``very_short`` times the longest:
+    a sliver of background at a photo's edge can sit on the spacing). Flat rows (border and rule lines) are peeled
+    at once; a peel with a short row must make the kept rows fit a layout template better by at least ``gain`` in
+    cost."""
     n = len(rows)
     if n < 3 or not durations:
         return list(range(n))
     dmax = max(durations)
-
     bases = [r.baseline_y for r in rows]
 
-    def droppable(i: int) -> bool:
-        # text lines sit off the rows' regular spacing; a short trace row (cut, faint) does not
-        inner = bases[1:-1] if n >= 4 else bases[1:] if i == 0 else bases[:-1]
-        spacing = float(np.median(np.diff(inner))) if len(inner) >= 2 else 0.0
-        gap = abs(bases[1] - bases[0]) if i == 0 else abs(bases[-1] - bases[-2])
-        off_grid = spacing <= 0 or abs(gap - spacing) > params.edge_row_off_spacing * spacing
-        return i not in pulse_rows and durations[i] < short * dmax and (off_grid or durations[i] < very_short * dmax)
+    def not_trace(i: int) -> bool:
+        return i not in pulse_rows and (durations[i] < short * dmax or i in flat_rows)
+
+    def off_spacing(i: int, kept: list[int]) -> bool:
+        # text and border lines sit off the rows' regular spacing; a short trace row (cut, faint) does not
+        spacing = float(np.median(np.diff([bases[k] for k in kept]))) if len(kept) >= 2 else 0.0
+        gap = abs(bases[kept[0]] - bases[i]) if i < kept[0] else abs(bases[i] - bases[kept[-1]])
+        return spacing <= 0 or abs(gap - spacing) > params.edge_row_off_spacing * spacing
+
+    peels: dict[tuple[int, int], list[int]] = {}
+    for top in range(params.edge_row_peel + 1):
+        for bottom in range(params.edge_row_peel + 1):
+            kept = list(range(top, n - bottom))
+            dropped = [*range(top), *range(n - bottom, n)]
+            if len(kept) < 2 or not all(not_trace(i) for i in dropped):
+                continue
+            nearest = ([top - 1] if top else []) + ([n - bottom] if bottom else [])
+            if all(off_spacing(i, kept) or durations[i] < very_short * dmax for i in nearest):
+                peels[(top, bottom)] = kept
+    lines = max(
+        (p for p in peels if all(i in flat_rows for i in range(n) if i not in peels[p])), key=sum, default=(0, 0)
+    )
 
     def cost_of(idx: list[int]) -> float:
         return fit_layout([rows[i] for i in idx], [durations[i] for i in idx], [evidence[i] for i in idx])[1]
 
-    best, best_cost = list(range(n)), cost_of(list(range(n)))
-    for drop in ({0}, {n - 1}, {0, n - 1}):
-        if not all(droppable(i) for i in drop):
-            continue
-        idx = [i for i in range(n) if i not in drop]
-        c = cost_of(idx)
-        if c + gain < best_cost:
-            best, best_cost = idx, c
+    best = peels.get(lines, list(range(n)))
+    best_cost = cost_of(best)
+    for (top, bottom), kept in peels.items():
+        if top >= lines[0] and bottom >= lines[1] and (top, bottom) != lines:
+            c = cost_of(kept)
+            if c + gain < best_cost:
+                best, best_cost = kept, c
     return best
+
+
+def _rows_without_fragments(
+    rows: list[Row],
+    durations: list[float],
+    evidence: list[list[float]],
+    pulse_rows: set[int],
+    very_short: float = 0.2,
+    gain: float = 0.1,
+    params: DigitizerParams = DEFAULT_PARAMS,
+) -> list[int]:
+    """Indices of the rows to keep: inner rows traced over under ``very_short`` times the longest row, without a
+    calibration pulse, that sit between two rows lying one regular spacing apart (within
+    :attr:`~DigitizerParams.edge_row_off_spacing`), are fragments (a crease's shadow, a stray mark), and go when the
+    other rows then fit a layout template better by at least ``gain`` in cost."""
+    n = len(rows)
+    if n < 4 or not durations:
+        return list(range(n))
+    dmax = max(durations)
+    bases = [r.baseline_y for r in rows]
+    frags = []
+    for i in range(1, n - 1):
+        if i in pulse_rows or durations[i] >= very_short * dmax:
+            continue
+        others = bases[:i] + bases[i + 1 :]
+        spacing = float(np.median(np.diff(others)))
+        if spacing > 0 and abs(bases[i + 1] - bases[i - 1] - spacing) <= params.edge_row_off_spacing * spacing:
+            frags.append(i)
+    if not frags:
+        return list(range(n))
+
+    def cost_of(idx: list[int]) -> float:
+        return fit_layout([rows[i] for i in idx], [durations[i] for i in idx], [evidence[i] for i in idx])[1]
+
+    keep = [i for i in range(n) if i not in frags]
+    return keep if cost_of(keep) + gain < cost_of(list(range(n))) else list(range(n))
+
+
+def row_deflection_mm(
+    curve: TraceCurve, px_per_mm_y: float, px_per_s: float, params: DigitizerParams = DEFAULT_PARAMS
+) -> float:
+    """How far (mm) a traced row leaves its running median over :attr:`~DigitizerParams.edge_row_flat_window_s`
+    in all but 1 % of its traced columns: a QRS complex's few mm in a trace row, pixel noise in a straight line.
+    Pixel noise is first smoothed over 3 columns. Infinite (not shown flat) when under two windows are traced."""
+    y = np.asarray(curve.y, dtype=np.float64)
+    y = y[np.isfinite(y)]
+    win = int(params.edge_row_flat_window_s * px_per_s) | 1
+    if y.size < 2 * win or px_per_mm_y <= 0:
+        return math.inf
+    y = median_filter(y, size=3, mode="nearest")
+    away = np.abs(y - median_filter(y, size=win, mode="nearest"))
+    return float(np.percentile(away, 99) / px_per_mm_y)
 
 
 def _curve_mode(
@@ -1161,10 +1320,19 @@ def trace_starts_from_pulses(
     """Trace starts (x, pixels) of rows without a pulse, from the rows with one: the rows of a printed page start at
     one time, so where at least two pulses' trace starts lie on a line in the rows' heights (within ``tol_px``; a
     straight line allows for a keystone), a row whose first ink lies within ``max_shift_px`` of that line starts on
-    it. {} where the pulses disagree or no row lacks one."""
+    it. With a single pulse, only rows whose first ink lies within ``tol_px`` of the pulse row's first ink start on
+    its trace start: they begin with a pulse too, one the detector missed (the generator's next R wave can merge with
+    a pulse's fall). {} where the pulses disagree or no row lacks one."""
     idx = sorted(pulse_of_row)
-    if len(idx) < 2 or len(idx) == len(rows):
+    if len(idx) == len(rows) or not idx:
         return {}
+    if len(idx) == 1:
+        p, own = pulse_of_row[idx[0]], curves[idx[0]].first_ink_x
+        return {
+            i: float(p.trace_start_x)
+            for i, c in enumerate(curves)
+            if own is not None and i != idx[0] and c.first_ink_x is not None and abs(c.first_ink_x - own) <= tol_px
+        }
     yy = np.array([rows[i].baseline_y for i in idx], np.float64)
     xx = np.array([pulse_of_row[i].trace_start_x for i in idx], np.float64)
     if np.ptp(yy) <= 0:

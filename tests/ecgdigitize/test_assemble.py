@@ -54,3 +54,35 @@ def test_unprinted_lead_start_takes_the_leads_level_not_an_r_peak():
     assert np.isnan(out[:3750]).all()
     held = place([lt], ["I", "V6"], 5000)[:, 1]
     np.testing.assert_allclose(held[3750:3800], 1.2)
+
+
+def test_ink_under_a_pulse_fall_and_under_ticks_is_not_read():
+    """The generator draws a calibration pulse's fall over a row's first samples and a separator tick over the
+    samples at each lead boundary: without ``x_pulse_end`` and ``read_x`` the first lead starts on the pulse's
+    stroke and ends on the tick; with them both ends stay at the lead's level."""
+    from ecgdigitize.assemble import RowTiming, place, sample_lead
+    from ecgdigitize.layout import LeadBox
+    from ecgdigitize.vectorise import TraceCurve
+
+    base, pps, fs = 300.0, 200.0, 500.0
+    y = np.full(800, base)
+    y[:21] = base - 40.0  # the pulse's top (4 mV at 10 px/mV ... any height)
+    y[21:24] = base - 20.0  # its falling stroke's column centres
+    y[399:404] = base - 20.0  # the tick's columns (its ink through the baseline)
+    y[404:412] = base + 30.0  # the next lead starts in an S wave
+    curve = TraceCurve(0, y)
+    timing = RowTiming(x_t0=21.0, px_per_s=pps, duration_s=3.8, base_y=base, mv_per_px=0.01)
+    xb = 401.5
+    box_a = LeadBox("I", 0, 0, 21.0, xb, 0.0, (xb - 21.0) / pps, base)
+
+    def ends(lt):
+        out = place([lt], ["I"], 2000, fs)[:, 0]
+        ok = np.flatnonzero(np.isfinite(out))
+        return out[ok[:3]], out[ok[-3:]]
+
+    first, last = ends(sample_lead(curve, box_a, timing, fs, 2000))
+    assert first.max() > 0.1 and np.abs(last).max() > 0.1  # the failure: pulse and tick read as lead I
+    timing.x_pulse_end = 24.0
+    first, last = ends(sample_lead(curve, box_a, timing, fs, 2000, read_x=(-np.inf, 398.0)))
+    np.testing.assert_allclose(first, 0.0, atol=1e-6)
+    np.testing.assert_allclose(last, 0.0, atol=1e-6)

@@ -326,6 +326,77 @@ def test_header_text_row_is_not_a_trace_row():
     assert keep == [1, 2, 3, 4]
 
 
+def test_border_lines_at_the_page_edges_are_not_trace_rows():
+    """The dark edges a rotated scan leaves are found as full-length rows above and below the traces: flat (no QRS)
+    and off the rows' spacing, they go even when the layout fit alone would keep them; a flat row on the spacing
+    (a lead printed without signal) stays."""
+    from ecgdigitize.layout import Row
+    from ecgdigitize.stages import _rows_without_edge_text
+
+    def rows_at(ys):
+        return [Row(float(y), int(y) - 40, int(y) + 40, 100, 2100) for y in ys]
+
+    evidence = [[0.0, 0.0, 0.0]] * 6
+    bordered = rows_at([17, 727, 1011, 1294, 1554, 1719])  # measured on a rotated generator page
+    durations = [10.0] * 6
+    assert _rows_without_edge_text(bordered, durations, evidence, {1, 2, 3, 4}) == [0, 1, 2, 3, 4, 5]
+    keep = _rows_without_edge_text(bordered, durations, evidence, {1, 2, 3, 4}, flat_rows={0, 5})
+    assert keep == [1, 2, 3, 4]
+    on_spacing = rows_at([444, 727, 1011, 1294, 1554])
+    keep = _rows_without_edge_text(on_spacing, durations[:5], evidence[:5], {1, 2, 3, 4}, flat_rows={0})
+    assert keep == [0, 1, 2, 3, 4]
+
+
+def test_several_rows_of_shadow_and_border_are_peeled_off_an_edge():
+    """Three short rows above the traces (a shadow's edges and a border on a wrinkled generator page, measured) go
+    together, although the outer two lie on the spacing of their own; two traces' rows without pulses stay."""
+    from ecgdigitize.layout import Row
+    from ecgdigitize.stages import _rows_without_edge_text
+
+    rows = [Row(float(y), int(y) - 40, int(y) + 40, 100, 2100) for y in [41, 227, 488, 709, 993, 1273, 1534]]
+    evidence = [[0.0, 0.0, 0.0]] * 3 + [[1.0, 1.0, 1.0]] * 3 + [[0.0, 0.0, 0.0]]
+    durations = [2.3, 1.7, 0.9, 10.0, 10.0, 10.0, 10.0]
+    keep = _rows_without_edge_text(rows, durations, evidence, {4, 5, 6}, flat_rows={0, 2})
+    assert keep == [3, 4, 5, 6]
+    traces = [10.0] * 7
+    assert _rows_without_edge_text(rows, traces, evidence, {4, 5, 6}) == list(range(7))
+
+
+def test_row_deflection_tells_a_trace_from_a_straight_line():
+    """A noisy straight line (a border) deflects well under a millimetre; a trace row with QRS complexes several."""
+    from ecgdigitize.stages import row_deflection_mm
+    from ecgdigitize.vectorise import TraceCurve
+
+    ppm, pps = 7.85, 7.85 * 25
+    rng = np.random.default_rng(3)
+    x = np.arange(2000)
+    line = TraceCurve(0, 20.0 + 0.004 * x + rng.normal(0, 1.0, x.size))
+    assert row_deflection_mm(line, ppm, pps) < 1.0
+    ecg = np.full(x.size, 700.0) + rng.normal(0, 1.0, x.size)
+    for beat in range(60, 2000, 160):  # 1.2 mV R waves, 0.08 s wide
+        ecg[beat : beat + 16] -= 12 * ppm * np.hanning(16)
+    assert row_deflection_mm(TraceCurve(0, ecg), ppm, pps) > 3.0
+    assert row_deflection_mm(TraceCurve(0, np.full(20, 5.0)), ppm, pps) == float("inf")  # too short to tell
+
+
+def test_fragment_rows_between_trace_rows_are_dropped():
+    """A short stretch traced between two rows one spacing apart (a crease's shadow on a wrinkled page) is no row;
+    a short row where the spacing leaves room for it (a row traced in part) stays."""
+    from ecgdigitize.layout import Row
+    from ecgdigitize.stages import _rows_without_fragments
+
+    def rows_at(ys):
+        return [Row(float(y), int(y) - 40, int(y) + 40, 100, 2100) for y in ys]
+
+    evidence = [[0.0, 0.0, 0.0]] * 5
+    fragment = rows_at([705, 868, 995, 1280, 1541])  # measured on a wrinkled generator page
+    assert _rows_without_fragments(fragment, [10, 0.8, 10, 10, 10], evidence, {0, 2, 3}) == [0, 2, 3, 4]
+    part_row = rows_at([705, 995, 1280, 1541, 1800])
+    keep = _rows_without_fragments(part_row, [10, 0.8, 10, 10, 10], evidence, {0, 2, 3})
+    assert keep == [0, 1, 2, 3, 4]
+    assert _rows_without_fragments(fragment, [10, 0.8, 10, 10, 10], evidence, {0, 1, 2, 3}) == [0, 1, 2, 3, 4]
+
+
 def test_paper_speed_50_read_from_the_pulses(signal):
     """A page printed at 50 mm/s (5 s per row, 10 mm wide pulses) is timed at 50 mm/s unless told."""
     page = render(signal, dpi=200, paper_speed=50.0)

@@ -109,3 +109,38 @@ def test_tick_touched_on_one_side_by_the_next_leads_qrs_stays_visible():
     p[int(base - 8 * PPM) : int(base) + 2, 302:304] = 1.0
     ticks = find_ticks(p, [(0, x, base) for x in bnds], PPM, PPM)
     assert len(ticks) == 2 and not any(t.hidden for t in ticks)
+
+
+def test_time_axis_moves_onto_agreeing_ticks_only():
+    """Visible ticks 5 ms before the boundaries the rows' time axes give (a calibration pulse's fall drawn after
+    the signal's start) move the axes by -5 ms; one stray tick does not change the median; hidden ticks do not count;
+    ticks that disagree, a single tick, or ticks under a pixel off move nothing."""
+    from ecgdigitize.assemble import RowTiming
+    from ecgdigitize.layout import LeadBox
+    from ecgdigitize.separators import Tick
+    from ecgdigitize.stages import time_shift_from_ticks
+
+    pps = 200.0  # px/s
+    timings = [RowTiming(100.0, pps, 10.0, 300.0 + 280 * r, 0.01) for r in range(3)]
+    boxes = [
+        LeadBox(f"L{r}{c}", r, c, 100.0 + c * 500, 600.0 + c * 500, 2.5 * c, 2.5 * (c + 1), 300.0 + 280 * r)
+        for r in range(3)
+        for c in range(4)
+    ]
+
+    def ticks_at(offsets_s, hidden=()):
+        out = []
+        for k, (b, off) in enumerate(zip([b for b in boxes if b.column > 0], offsets_s)):
+            x = b.x0 + off * pps
+            out.append(Tick(b.row, b.x0, int(round(x - 1)), int(round(x + 1)), 0, 0, hidden=k in hidden))
+        return out
+
+    agree = ticks_at([-0.005] * 8 + [0.03])
+    assert abs(time_shift_from_ticks(agree, boxes, timings) + 0.005) < 1e-9
+    assert time_shift_from_ticks(ticks_at([-0.005] * 9, hidden=range(8)), boxes, timings) == 0.0
+    assert time_shift_from_ticks(ticks_at([-0.03, 0.02, -0.01, 0.03, 0.0, -0.02]), boxes, timings) == 0.0
+    assert time_shift_from_ticks(ticks_at([-0.005]), boxes, timings) == 0.0
+    # ticks on whole pixels 0.8 px before the boundaries: within a tick's rounding and blur, no shift; 1.2 px: a shift
+    for x_t0, moved in ((100.8, False), (101.2, True)):
+        off_axis = [RowTiming(x_t0, pps, 10.0, rt.base_y, 0.01) for rt in timings]
+        assert (time_shift_from_ticks(ticks_at([0.0] * 9), boxes, off_axis) != 0.0) == moved

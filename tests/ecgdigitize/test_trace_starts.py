@@ -52,6 +52,14 @@ def test_disagreeing_pulses_or_far_ink_give_nothing():
     assert trace_starts_from_pulses(rows, curves, agree, tol_px=1.7, max_shift_px=0.5 * PX_PER_S) == {}
 
 
+def test_rows_beginning_where_the_only_pulse_rises_start_where_it_ends():
+    """One pulse found (the others merged with an R wave right after their fall): rows whose first ink is where the
+    pulse row's begins start where its pulse ends; a row whose ink begins elsewhere keeps its own start."""
+    rows, curves = _rows_and_curves([0, 1, 60])
+    pulse = Pulse(row=0, x0=0.0, x1=44.0, top_y=0.0, base_y=100.0, trace_start_x=44.0)
+    assert trace_starts_from_pulses(rows, curves, {0: pulse}, tol_px=1.7, max_shift_px=0.5 * PX_PER_S) == {1: 44.0}
+
+
 def test_common_start_of_rows_without_pulses():
     """No pulses: in the common-start reading every row whose first ink lies near the rows' median starts there."""
     from ecgdigitize.pipeline import common_trace_starts
