@@ -97,6 +97,10 @@ BRIDGED_MIN_GAIN = 1.1
 #: and page periods agree within 0.1-0.2 %).
 ROW_SCALE_MIN_DEVIATION = 0.004
 ROW_SCALE_MAX_DEVIATION = 0.08
+#: ... and only when it lies within this fraction of an adjacent row's (a keystone or bulge changes the scale
+#: smoothly down the page; a single row 7 % off between two rows on the page's scale was a noisy grid band on a rotated
+#: generator page, which put its lead boxes 0.05-0.2 s off their separator ticks)
+ROW_SCALE_STEP = 0.04
 #: start of the scale warning of :func:`_plausible_scale` (the page is then also read with the period as read)
 SUB_HARMONIC_NOTE = "grid period implies a"
 #: Longest calibration pulse (s): a row's first ink this close to the start its neighbours' pulses give is the same
@@ -517,6 +521,7 @@ def time_rows(
             rows, curves, pulse_of_row, start_pred, max_shift_px=ROW_START_MAX_SPREAD_S * px_per_s
         )
     out = RowTimings([], [], [])
+    row_ppx = row_scales_px_per_mm_x(tm.grid, rows, ppx, P) if sc.source == "grid" else [ppx] * len(rows)
     for i, (r, c) in enumerate(zip(rows, curves)):
         p = pulse_of_row.get(i)
         half = c.half_width_px
@@ -526,7 +531,7 @@ def time_rows(
         else:
             x_t0 = start_pred.get(i, first if first is not None else float(r.x0) - half) + half
             base_y = base_pred.get(i, _curve_mode(c, r.baseline_y, ppy, P))
-        row_pps = cal.paper_speed * row_px_per_mm_x(tm.grid, r, rows, ppx, P) if sc.source == "grid" else px_per_s
+        row_pps = cal.paper_speed * row_ppx[i] if sc.source == "grid" else px_per_s
         rt = asm.row_timing(
             c,
             x_t0,
@@ -1110,6 +1115,22 @@ def row_px_per_mm_x(
         return page_px_per_mm_x
     dev = abs(local.px_per_mm_x / page_px_per_mm_x - 1.0)
     return float(local.px_per_mm_x) if ROW_SCALE_MIN_DEVIATION < dev <= ROW_SCALE_MAX_DEVIATION else page_px_per_mm_x
+
+
+def row_scales_px_per_mm_x(
+    grid: np.ndarray, rows: list[Row], page_px_per_mm_x: float, params: DigitizerParams = DEFAULT_PARAMS
+) -> list[float]:
+    """Pixels per mm along x for each of ``rows``: its band's own (:func:`row_px_per_mm_x`) where an adjacent row's
+    lies within :data:`ROW_SCALE_STEP` of it (or it has no adjacent row), else the page's."""
+    own = [row_px_per_mm_x(grid, r, rows, page_px_per_mm_x, params) for r in rows]
+    dev = [v / page_px_per_mm_x - 1.0 for v in own]
+    order = sorted(range(len(rows)), key=lambda i: rows[i].baseline_y)
+    out = list(own)
+    for k, i in enumerate(order):
+        near = [dev[order[j]] for j in (k - 1, k + 1) if 0 <= j < len(order)]
+        if near and min(abs(dev[i] - d) for d in near) > ROW_SCALE_STEP:
+            out[i] = page_px_per_mm_x
+    return out
 
 
 def _grid_scale_from_pulses(

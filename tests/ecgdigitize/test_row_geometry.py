@@ -112,3 +112,21 @@ def test_row_level_at_a_column():
     row = Row(480.0, 400, 600, 0, 1000, levels=[(0, 740, 500.0), (760, 1000, 410.0)])
     assert row.level_at(100) == 500.0 and row.level_at(900) == 410.0
     assert row.level_at(745) == 500.0 and row.level_at(758) == 410.0  # the nearer part in the gap
+
+
+def test_a_single_row_off_the_page_scale_between_rows_on_it_keeps_the_page_scale(monkeypatch):
+    """A keystone changes the scale smoothly down the page (each row keeps its own); one row 7 % off between rows on
+    the page's scale is a noisy grid band (measured on a rotated generator page) and keeps the page's."""
+    from ecgdigitize.layout import Row
+
+    rows = [Row(300.0 + 280 * i, 160 + 280 * i, 440 + 280 * i, 100, 2100) for i in range(4)]
+    page = 7.87
+
+    def scales(own):
+        values = dict(zip([r.baseline_y for r in rows], own))
+        monkeypatch.setattr(stages, "row_px_per_mm_x", lambda grid, row, rows, ppx, params: values[row.baseline_y])
+        return stages.row_scales_px_per_mm_x(np.zeros((10, 10)), rows, page)
+
+    keystone = [page * f for f in (0.97, 0.99, 1.01, 1.03)]
+    assert scales(keystone) == keystone
+    assert scales([page, page, 0.928 * page, page]) == [page] * 4
