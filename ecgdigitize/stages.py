@@ -111,6 +111,9 @@ PULSE_WIDTH_MAX_S = 0.5
 #: median), and the self-check chooses (a real scan: row II's first ink 36 ms after rows I and III's, Einthoven's
 #: residual 0.82 as read).
 ROW_START_MAX_SPREAD_S = 0.1
+#: A row without a pulse whose last ink lies within this many start tolerances of the pulse rows' last ink ends
+#: with them, and so starts with them (a trace's end varies by about a line width with the wave it ends on).
+ROW_END_TOL_STARTS = 2.0
 #: A separator tick is printed where the next lead starts (the Challenge generator draws it at the next lead's first
 #: sample, our renderer at the column's start), a sharper time mark than the calibration pulse, whose fall the
 #: generator draws 1.5 samples after the signal's start. The page's time axis is moved onto its visible ticks when at
@@ -1343,16 +1346,30 @@ def trace_starts_from_pulses(
     straight line allows for a keystone), a row whose first ink lies within ``max_shift_px`` of that line starts on
     it. With a single pulse, only rows whose first ink lies within ``tol_px`` of the pulse row's first ink start on
     its trace start: they begin with a pulse too, one the detector missed (the generator's next R wave can merge with
-    a pulse's fall). {} where the pulses disagree or no row lacks one."""
+    a pulse's fall). Either way, a row whose last ink lies within :data:`ROW_END_TOL_STARTS` start tolerances of the
+    pulse rows' (median) last ink starts with them too, wherever its first ink: the rows of a page end together,
+    and a row's beginning can be lost (a shadow, a stain) or lie on other ink. {} where the pulses disagree or no
+    row lacks one."""
     idx = sorted(pulse_of_row)
     if len(idx) == len(rows) or not idx:
         return {}
+    ends = [e for e in (curves[i].last_ink_x for i in idx) if e is not None]
+    end = float(np.median(ends)) if ends else None
+
+    def ends_with_pulse_rows(c: TraceCurve) -> bool:
+        last = c.last_ink_x
+        return end is not None and last is not None and abs(last - end) <= ROW_END_TOL_STARTS * tol_px
+
     if len(idx) == 1:
         p, own = pulse_of_row[idx[0]], curves[idx[0]].first_ink_x
         return {
             i: float(p.trace_start_x)
             for i, c in enumerate(curves)
-            if own is not None and i != idx[0] and c.first_ink_x is not None and abs(c.first_ink_x - own) <= tol_px
+            if i != idx[0]
+            and (
+                (own is not None and c.first_ink_x is not None and abs(c.first_ink_x - own) <= tol_px)
+                or ends_with_pulse_rows(c)
+            )
         }
     yy = np.array([rows[i].baseline_y for i in idx], np.float64)
     xx = np.array([pulse_of_row[i].trace_start_x for i in idx], np.float64)
@@ -1366,7 +1383,7 @@ def trace_starts_from_pulses(
         if i in pulse_of_row:
             continue
         pred = float(a + b * r.baseline_y)
-        if c.first_ink_x is not None and abs(c.first_ink_x - pred) <= max_shift_px:
+        if (c.first_ink_x is not None and abs(c.first_ink_x - pred) <= max_shift_px) or ends_with_pulse_rows(c):
             out[i] = pred
     return out
 

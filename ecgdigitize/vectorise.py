@@ -55,6 +55,12 @@ class TraceCurve:
         return float(self.x0 + ok[0]) if ok.size else None
 
     @property
+    def last_ink_x(self) -> float | None:
+        """x (pixels) of the curve's last traced column; None when nothing was traced."""
+        ok = np.flatnonzero(np.isfinite(self.y))
+        return float(self.x0 + ok[-1]) if ok.size else None
+
+    @property
     def half_width_px(self) -> float:
         """Distance (pixels) from the centre of the first/last inked column to the curve's end point."""
         w = self.line_width_px if self.line_width_px > 0 else self.thickness_px

@@ -47,7 +47,8 @@ def test_disagreeing_pulses_or_far_ink_give_nothing():
     rows, curves = _rows_and_curves([0, 30, 0, 0])
     disagree = {0: _pulse(0, 24.0), 2: _pulse(2, 60.0), 3: _pulse(3, 24.0)}
     assert trace_starts_from_pulses(rows, curves, disagree, tol_px=1.7, max_shift_px=0.5 * PX_PER_S) == {}
-    rows, curves = _rows_and_curves([0, 400, 0])  # ink starts 2.2 s later: another start, not a missed pulse
+    rows, curves = _rows_and_curves([0, 400, 0])  # ink starts 2.2 s later and ends 2 s earlier: another stretch
+    curves[1].y[1360:] = np.nan
     agree = {0: _pulse(0, 24.0), 2: _pulse(2, 24.0)}
     assert trace_starts_from_pulses(rows, curves, agree, tol_px=1.7, max_shift_px=0.5 * PX_PER_S) == {}
 
@@ -56,6 +57,7 @@ def test_rows_beginning_where_the_only_pulse_rises_start_where_it_ends():
     """One pulse found (the others merged with an R wave right after their fall): rows whose first ink is where the
     pulse row's begins start where its pulse ends; a row whose ink begins elsewhere keeps its own start."""
     rows, curves = _rows_and_curves([0, 1, 60])
+    curves[2].y[1500:] = np.nan  # and ends elsewhere
     pulse = Pulse(row=0, x0=0.0, x1=44.0, top_y=0.0, base_y=100.0, trace_start_x=44.0)
     assert trace_starts_from_pulses(rows, curves, {0: pulse}, tol_px=1.7, max_shift_px=0.5 * PX_PER_S) == {1: 44.0}
 
@@ -82,3 +84,17 @@ def test_row_starts_disagree_only_slightly():
     assert row_starts_disagree(timings(16.0, 21.0, 16.0))
     assert not row_starts_disagree(timings(16.0, 16.5, 16.0))  # within 1 % of a second: one start
     assert not row_starts_disagree(timings(16.0, 60.0, 16.0))  # more than 0.1 s: not one start misread
+
+
+def test_row_whose_beginning_was_lost_starts_with_the_rows_it_ends_with():
+    """Row 1's first 0.8 s lie under a shadow (its first ink far after the pulses' line), but it ends where the pulse
+    rows end: it starts with them. A row that also ends elsewhere keeps its own start."""
+    rows, curves = _rows_and_curves([0, 160, 0])
+    pulses = {0: _pulse(0, 24.0), 2: _pulse(2, 24.0)}
+    assert trace_starts_from_pulses(rows, curves, pulses, tol_px=1.7, max_shift_px=0.5 * PX_PER_S) == {1: 24.0}
+    curves[1].y[1500:] = np.nan
+    assert trace_starts_from_pulses(rows, curves, pulses, tol_px=1.7, max_shift_px=0.5 * PX_PER_S) == {}
+    single = {0: _pulse(0, 24.0)}
+    curves[1].y[1500:] = 100.0 + 250
+    got = trace_starts_from_pulses(rows, curves, single, tol_px=1.7, max_shift_px=0.5 * PX_PER_S)
+    assert got == {1: 24.0, 2: 24.0}  # row 2 begins where row 0 does
