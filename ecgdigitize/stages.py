@@ -121,6 +121,7 @@ ROW_END_TOL_STARTS = 2.0
 #: :data:`TICK_SHIFT_SPREAD_S`). Measured on generator pages: ticks 3-9 ms before the boundaries the pulses gave at
 #: 500 Hz, 20 ms at 100 Hz, matching the digitized signals' lag behind the truth (3-8.5 and 19 ms).
 TICK_SHIFT_MIN_TICKS = 2
+TICK_SHIFT_SPREAD_S = 0.008
 #: ... and only by at least this many pixels: a tick is printed and read in whole pixel columns, and a scan's
 #: resampling blurs it further, so a smaller offset is no evidence (our renderer rounds its ticks to whole pixels:
 #: offsets of 0.2-0.45 px, up to 0.6 px on its scanned pages, and moving those by 2.4-3 ms cost them 5-7 dB; the
@@ -129,7 +130,6 @@ TICK_SHIFT_MIN_PX = 1.0
 #: Pixels beyond a calibration pulse's falling stroke (its last high column plus the trace's half width) that its
 #: anti-aliased edge still darkens: the signal is read from there on.
 PULSE_STROKE_MARGIN_PX = 1.0
-TICK_SHIFT_SPREAD_S = 0.008
 
 
 class NoReading(Exception):
