@@ -1176,6 +1176,11 @@ def _grid_scale_from_pulses(
     )
 
 
+def _layout_cost(rows: list[Row], durations: list[float], evidence: list[list[float]], idx: list[int]) -> float:
+    """The layout fit's cost (:func:`fit_layout`) of the rows ``idx`` alone."""
+    return fit_layout([rows[i] for i in idx], [durations[i] for i in idx], [evidence[i] for i in idx])[1]
+
+
 def _rows_without_edge_text(
     rows: list[Row],
     durations: list[float],
@@ -1225,14 +1230,11 @@ def _rows_without_edge_text(
         (p for p in peels if all(i in flat_rows for i in range(n) if i not in peels[p])), key=sum, default=(0, 0)
     )
 
-    def cost_of(idx: list[int]) -> float:
-        return fit_layout([rows[i] for i in idx], [durations[i] for i in idx], [evidence[i] for i in idx])[1]
-
     best = peels.get(lines, list(range(n)))
-    best_cost = cost_of(best)
+    best_cost = _layout_cost(rows, durations, evidence, best)
     for (top, bottom), kept in peels.items():
         if top >= lines[0] and bottom >= lines[1] and (top, bottom) != lines:
-            c = cost_of(kept)
+            c = _layout_cost(rows, durations, evidence, kept)
             if c + gain < best_cost:
                 best, best_cost = kept, c
     return best
@@ -1267,11 +1269,13 @@ def _rows_without_fragments(
     if not frags:
         return list(range(n))
 
-    def cost_of(idx: list[int]) -> float:
-        return fit_layout([rows[i] for i in idx], [durations[i] for i in idx], [evidence[i] for i in idx])[1]
-
     keep = [i for i in range(n) if i not in frags]
-    return keep if cost_of(keep) + gain < cost_of(list(range(n))) else list(range(n))
+    full = list(range(n))
+    return (
+        keep
+        if _layout_cost(rows, durations, evidence, keep) + gain < _layout_cost(rows, durations, evidence, full)
+        else full
+    )
 
 
 def row_deflection_mm(
