@@ -74,6 +74,13 @@ GLYPH_MAX_H_MM = 7.5
 GLYPH_MAX_W_MM = 6.0
 #: smallest readable glyph height, pixels
 GLYPH_MIN_H_PX = 4
+#: ruled lines (grid lines, trace baselines) are ink on straight runs at least this long, mm: horizontally longer
+#: than any word's stroke, vertically twice the tallest label (so that a glyph's upright stroke is never one)
+RULED_LINE_H_MM = 8.0
+RULED_LINE_V_MM = 15.0
+#: ... except ink this much darker (0..1) than the line under it, which keeps its own darkness: a stroke crossing a
+#: grid line stays whole (a QRS cut there into short pieces survives the long-run stripping and reads as 'I')
+RULED_LINE_STROKE = 0.35
 #: label (word) cap height range, mm
 LABEL_MIN_H_MM = 1.2
 LABEL_MAX_H_MM = 7.5
@@ -227,6 +234,21 @@ def _strip_long_runs(binary: np.ndarray, run_h_px: int, run_v_px: int) -> np.nda
     long_h = cv2.morphologyEx(binary, cv2.MORPH_OPEN, h_k)
     long_v = cv2.morphologyEx(binary, cv2.MORPH_OPEN, v_k)
     return binary & ~(long_h | long_v) & 1
+
+
+def without_ruled_lines(ink: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """``ink`` (H, W) float32 darkness less the ruled lines under it: at each pixel, the darkness of a horizontal
+    line of at least :data:`RULED_LINE_H_MM` or a vertical one of at least :data:`RULED_LINE_V_MM` through it (a
+    grey-scale opening along each direction) is subtracted. Text printed over a dense grid of the trace's own
+    grey keeps only what is darker than the grid line it crosses, and the grid between the glyphs vanishes,
+    where any single binarisation either keeps the grid or breaks a serif font's thin strokes."""
+    kh = max(3, int(round(RULED_LINE_H_MM * px_per_mm)))
+    kv = max(3, int(round(RULED_LINE_V_MM * px_per_mm)))
+    ink = np.asarray(ink, np.float32)
+    along_h = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((1, kh), np.uint8))
+    along_v = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((kv, 1), np.uint8))
+    above = ink - np.maximum(along_h, along_v)
+    return np.where(above >= RULED_LINE_STROKE, ink, np.clip(above, 0.0, 1.0)).astype(np.float32)
 
 
 def _normalise_crop(mask: np.ndarray) -> tuple[np.ndarray, float]:
@@ -1104,6 +1126,7 @@ class _Candidate:
     extra: int  # glyphs chained before and after the word (0: a word standing alone)
     mask: np.ndarray
     left_clear: bool = True  # no ink just left of the word (after stripping strokes)
+    source: int = 0  # the map it was found on (0: the ink as it is, 1: without ruled lines)
     probs: np.ndarray | None = None
     name: str = REJECT
     score: float = 0.0
@@ -1226,16 +1249,24 @@ def _anchors(cands: list[_Candidate]) -> list[_Candidate]:
 
 def _share_text_lines(cands: list[_Candidate]) -> None:
     """A word found inside a text line (at least TEXT_LINE_EXTRA glyphs around it) at one binarisation is in
-    that line at the others too (where letters may have merged or broken apart, ending the chain)."""
+    that line at the others of the same map too (where letters may have merged or broken apart, ending the
+    chain). Not across maps: without its ruled lines a glyph crossed by them falls into more pieces."""
     long = [c for c in cands if c.extra >= TEXT_LINE_EXTRA]
     for c in cands:
         for o in long:
             if (
-                o.extra > c.extra
+                o.source == c.source
+                and o.extra > c.extra
                 and _overlap(c.box, o.box) >= SAME_WORD_OVERLAP
                 and abs(c.h - o.h) <= max(ALIGN_MIN_PX, ALIGN_TOLERANCE * c.h)
             ):
                 c.extra = o.extra
+
+
+def _with_new_boxes(cands: list[_Candidate], more: list[_Candidate]) -> list[_Candidate]:
+    """``cands`` and those of ``more`` whose box none of ``cands`` has (a word found alike on two maps counts once)."""
+    seen = {c.box for c in cands}
+    return cands + [c for c in more if c.box not in seen]
 
 
 def _pass(
@@ -1245,11 +1276,14 @@ def _pass(
     glyph_h: tuple[float, float],
     word_h: tuple[float, float],
     max_glyph_w: float,
+    source: int = 0,
 ) -> list[_Candidate]:
     cands: list[_Candidate] = []
     _, lab0, st0, _ = cv2.connectedComponentsWithStats((ink > min(thresholds)).astype(np.uint8), connectivity=8)
     for thr in thresholds:
         cands += _page_candidates((ink > thr).astype(np.uint8), run_px, glyph_h, word_h, max_glyph_w, (lab0, st0))
+    for c in cands:
+        c.source = source
     return _classify(cands)
 
 
@@ -1276,30 +1310,46 @@ def read_lead_labels(
     ppm = float(px_per_mm)
     if not ppm > 0:
         raise ValueError(f"px_per_mm must be positive, got {px_per_mm}")
-    thresholds = _ink_thresholds(ink)
+    # the page as it is and without its ruled lines: each gives candidates, the best reading of a place wins
+    maps = [(m, _ink_thresholds(m)) for m in (ink, without_ruled_lines(ink, ppm))]
     min_glyph = max(float(GLYPH_MIN_H_PX), GLYPH_MIN_H_MM * ppm)
-    cands = _pass(
-        ink,
-        thresholds,
-        (int(round(TRACE_RUN_H_MM * ppm)), int(round(TRACE_RUN_V_MM * ppm))),
-        (min_glyph, GLYPH_MAX_H_MM * ppm),
-        (max(float(GLYPH_MIN_H_PX), LABEL_MIN_H_MM * ppm), LABEL_MAX_H_MM * ppm),
-        GLYPH_MAX_W_MM * ppm,
-    )
+    cands: list[_Candidate] = []
+    for source, (m, thresholds) in enumerate(maps):
+        cands = _with_new_boxes(
+            cands,
+            _pass(
+                m,
+                thresholds,
+                (int(round(TRACE_RUN_H_MM * ppm)), int(round(TRACE_RUN_V_MM * ppm))),
+                (min_glyph, GLYPH_MAX_H_MM * ppm),
+                (max(float(GLYPH_MIN_H_PX), LABEL_MIN_H_MM * ppm), LABEL_MAX_H_MM * ppm),
+                GLYPH_MAX_W_MM * ppm,
+                source,
+            ),
+        )
     anchors = _anchors(cands)
-    ref_h = float(np.median([c.h for c in anchors])) if len(anchors) >= MIN_ANCHORS else None
+    # the page's label height from the ink as it is where that has enough anchors (the other map's words can be
+    # cut differently by the lines taken out)
+    sized = [a for a in anchors if a.source == 0]
+    sized = sized if len(sized) >= MIN_ANCHORS else anchors
+    ref_h = float(np.median([c.h for c in sized])) if len(sized) >= MIN_ANCHORS else None
     if ref_h is not None:
         run = (max(3, int(round(REFINED_RUN_H * ref_h))), max(3, int(round(REFINED_RUN_V * ref_h))))
         word_h = (ref_h / HEIGHT_TOLERANCE, ref_h * HEIGHT_TOLERANCE)
         glyph_h = (max(float(GLYPH_MIN_H_PX), REFINED_GLYPH_MIN * ref_h), word_h[1])
-        cands += _pass(ink, thresholds, run, glyph_h, word_h, REFINED_GLYPH_MAX_W * ref_h)
+        refined: list[_Candidate] = []
+        for source, (m, thresholds) in enumerate(maps):
+            found = _pass(m, thresholds, run, glyph_h, word_h, REFINED_GLYPH_MAX_W * ref_h, source)
+            refined = _with_new_boxes(refined, found)
+        cands += refined
         anchors = _anchors(cands)
     _share_text_lines(cands)
     reject = CLASSES.index(REJECT)
     for c in cands:
         bar = c.name in BAR_NAMES
         lone_bar = c.name == "I" and c.n_glyphs == 1
-        tight = any(_aligned(c, a) for a in anchors) and (c.left_clear or not lone_bar)
+        # context from the words of the same map: each map is read on its own, the best reading of a place wins
+        tight = any(_aligned(c, a) for a in anchors if a.source == c.source) and (c.left_clear or not lone_bar)
         if tight and c.score >= (ALIGNED_MIN_PROB_BAR if lone_bar else ALIGNED_MIN_PROB):
             # on a text line with confidently read labels: what looks like a stroke is likely a glyph
             c.score = c.score + ALIGNED_REJECT_SHARE * float(c.probs[reject])
