@@ -154,6 +154,17 @@ def test_precordial_sign_flip_is_suspect(true_ecg):
     assert by_name(res)["precordial"].passed is False
 
 
+def test_one_anticorrelated_precordial_pair_is_the_transition(true_ecg):
+    """V4 of opposite polarity to V5 and V6 (a late R/S transition, as on a real scan with V4/V5 at -0.58): one
+    adjacent pair below the limit is allowed, and the page is ok; V5 upside down leaves two pairs below it."""
+    true = true_ecg.copy()
+    true[:, NAMES.index("V4")] *= -1
+    res = check_signal(page(true), NAMES, FS)
+    c = by_name(res)["precordial"]
+    assert res.status == "ok" and c.passed
+    assert "V4/V5" in c.detail and "transition" in c.detail
+
+
 def test_stretched_precordial_column_fails(true_ecg):
     # V1-V3 read 1.4x too slowly: no law covers them, the QRS timing against the rhythm strip II does
     res = check_signal(page(stretched(true_ecg, ["V1", "V2", "V3"], 1.4)), NAMES, FS)
