@@ -4,7 +4,7 @@ Templates (:mod:`layout`) say which lead each column of each row shows on a stan
 at the start of each lead segment (:mod:`lead_labels`) say it on this page. Each template's lead boxes are
 compared with the labels read in their rows: a confident label at the start of a box agrees or disagrees with
 the template's lead there. The template cost (rows, durations, column evidence) plus :data:`LABEL_WEIGHT` times
-the share of disagreeing minus agreeing labels picks the layout; then every box whose label disagrees with
+the share of disagreeing (or placed in no box) minus agreeing labels picks the layout; then every box whose label disagrees with
 confidence (:data:`RENAME_SCORE`) takes the label's lead where the labels are seen to be matched to the right
 boxes (:data:`AGREEING_SHARE`): labels win (a rhythm strip labelled V1 is V1, a column labelled V4R is not reported
 as V4). Every comparison is kept as evidence for the report.
@@ -26,11 +26,20 @@ LABEL_WEIGHT = 1.0
 VOTE_SCORE = 0.6
 #: Label confidence from which a label renames the box it starts.
 RENAME_SCORE = 0.65
+#: Label confidence from which a label naming a lead the template lacks (V4R, V7-V9) renames its box (also where
+#: the labels are not seen to be matched to the right boxes), and from which such a label offers the 15-lead
+#: template: a word of a photographed page's cut header read as 'V9' at 0.73 renamed V1.
+EXTRA_LEAD_SCORE = 0.85
 #: Share of the voting labels that must agree with the chosen template before disagreeing ones rename their boxes
 #: to other leads of the template (below it the labels may be matched to the wrong boxes: rows found at other x
 #: extents, a row of text taken for a trace row); a label naming a lead the template lacks (V4R, V7-V9) renames its
-#: box regardless.
+#: box regardless, read with :data:`EXTRA_LEAD_SCORE` (but never on a page where no label agrees).
 AGREEING_SHARE = 0.5
+#: A page prints its labels at one height relative to their rows' baselines: a label that renames its box lies within
+#: this many mm of the height of the labels that agree with the template (median). Measured: a page's true labels
+#: within 0.2-7.5 mm of that height (a printer that draws each lead at its own offset), text of a photographed
+#: page's header read as 'V9' 12 mm off it.
+LABEL_HEIGHT_TOL_MM = 8.0
 #: A label belongs to the box it starts: its centre lies from this far (mm) left of the box's start ...
 LABEL_BEFORE_MM = 4.0
 #: ... to this far (mm) right of it, or a third of the box, whichever is less.
@@ -188,13 +197,40 @@ def compare(boxes: list[LeadBox], labels_per_row: list[list[LabelRead]], px_per_
     return out
 
 
-def label_cost(evidence: list[LabelEvidence]) -> float:
-    """:data:`LABEL_WEIGHT` times (disagreeing - agreeing) / compared, over labels of at least
-    :data:`VOTE_SCORE`; 0 when no label is that confident."""
+def label_cost(evidence: list[LabelEvidence], unplaced: int = 0) -> float:
+    """:data:`LABEL_WEIGHT` times (disagreeing + unplaced - agreeing) / (compared + unplaced), over labels of at
+    least :data:`VOTE_SCORE`; ``unplaced``: such labels in the rows that start no box of the template (a template
+    that places one label and agrees with it must not beat one that places six and agrees with five: a 15-lead
+    page's 2 s columns against 3x4's 2.5 s ones). 0 when no label is that confident."""
     votes = [e for e in evidence if e.agrees is not None and e.score >= VOTE_SCORE]
-    if not votes:
+    if not votes and not unplaced:
         return 0.0
-    return LABEL_WEIGHT * (sum(not e.agrees for e in votes) - sum(bool(e.agrees) for e in votes)) / len(votes)
+    against = sum(not e.agrees for e in votes) + unplaced
+    return LABEL_WEIGHT * (against - sum(bool(e.agrees) for e in votes)) / (len(votes) + unplaced)
+
+
+def unplaced_labels(boxes: list[LeadBox], labels_per_row: list[list[LabelRead]], px_per_mm_x: float) -> int:
+    """Labels of at least :data:`VOTE_SCORE` in the rows that start none of ``boxes`` (see :func:`label_of_box`)."""
+    placed = set()
+    for b in boxes:
+        if b.row < len(labels_per_row):
+            lab = label_of_box(b, labels_per_row[b.row], px_per_mm_x)
+            if lab is not None:
+                placed.add(id(lab))
+    return sum(lab.score >= VOTE_SCORE and id(lab) not in placed for row in labels_per_row for lab in row)
+
+
+def _label_height(box: LeadBox, labels_per_row: list[list[LabelRead]], px_per_mm_x: float) -> float | None:
+    """Height (pixels, down positive) of the centre of the label at the box's start above its baseline, or None."""
+    if box.row >= len(labels_per_row):
+        return None
+    lab = label_of_box(box, labels_per_row[box.row], px_per_mm_x)
+    return None if lab is None else lab.cy - box.baseline_y
+
+
+def _disagrees(e: LabelEvidence) -> bool:
+    """The box's label names another lead with the confidence to rename it (:data:`RENAME_SCORE`)."""
+    return e.agrees is False and e.score >= RENAME_SCORE and e.label is not None
 
 
 def choose_layout(
@@ -215,7 +251,7 @@ def choose_layout(
         boxes, warns = template_boxes(name, rows, spans, labels_per_row)
         ev = compare(boxes, labels_per_row, px_per_mm_x)
         per[name] = (boxes, warns, ev)
-        combined[name] = round(cost + label_cost(ev), 4)
+        combined[name] = round(cost + label_cost(ev, unplaced_labels(boxes, labels_per_row, px_per_mm_x)), 4)
     name = forced if forced in per else min(combined, key=combined.get)
     boxes, warns, ev = per[name]
     warnings = list(warns)
@@ -226,16 +262,26 @@ def choose_layout(
     matched = bool(votes) and sum(bool(e.agrees) for e in votes) >= AGREEING_SHARE * len(votes)
     # (rhythm strips repeat leads of the grid by design: names are unique among the grid's boxes and among the strips)
     confirmed = {(b.rhythm, b.name.upper()) for b, e in zip(boxes, ev) if e.agrees}
+    # ... nor the name of another box that keeps it: one whose own label does not say otherwise with confidence (a
+    # misread label, 'V5' read as 'V9' on a 15-lead page, would leave that lead out and print V9 twice)
+    kept = {(b.rhythm, b.name.upper()) for b, e in zip(boxes, ev) if not _disagrees(e)}
+    # ... nor the name of a label away from the height at which the agreeing labels stand (with no label agreeing,
+    # nothing shows where this page prints its labels: no box is renamed)
+    heights = {id(b): _label_height(b, labels_per_row, px_per_mm_x) for b in boxes}
+    agreeing = [heights[id(b)] for b, e in zip(boxes, ev) if e.agrees and heights[id(b)] is not None]
+    usual = float(np.median(agreeing)) if agreeing else None
     renamed = []
     for b, e in zip(boxes, ev):
         if e.agrees:
             b.named_by_label = True
         elif (
-            e.agrees is False
-            and e.score >= RENAME_SCORE
+            _disagrees(e)
             and e.label is not None
-            and (matched or e.label.upper() not in template_leads)
+            and (e.score >= EXTRA_LEAD_SCORE if e.label.upper() not in template_leads else matched)
             and (b.rhythm, e.label.upper()) not in confirmed
+            and (b.rhythm, e.label.upper()) not in kept
+            and usual is not None
+            and abs(heights[id(b)] - usual) <= LABEL_HEIGHT_TOL_MM * px_per_mm_x
         ):
             renamed.append(f"{b.name}->{e.label}")
             b.name = e.label

@@ -135,7 +135,8 @@ def digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, **kwa
     The page is read once; each doubt that reading leaves makes it be read again under the other hypothesis, and
     the reading the self-check ranks higher is kept: a grid period divided down to a sub-harmonic (the page may be
     a crop) is also kept as read; rows whose starts disagree slightly on a page not 'ok' are also read from their
-    common start; rows of a classical reading still sloping alike are read again turned by their tilt."""
+    common start; rows timed on scales of their own on a page not 'ok' are also timed on the page's grid scale;
+    rows of a classical reading still sloping alike are read again turned by their tilt."""
     try:
         params = kwargs.get("params", DEFAULT_PARAMS)
         result = _digitize_page(image, trace_prob, **kwargs)
@@ -155,7 +156,15 @@ def digitize_page(image: np.ndarray, trace_prob: np.ndarray | None = None, **kwa
                 common.warnings.append(
                     "rows read from their common start: the self-check prefers it to each row's first ink"
                 )
-                result = common
+                result, flags = common, {**flags, "common_row_start": True}
+        if result.check is not None and result.check.status != "ok" and rows_scaled_apart(result.row_timings):
+            # a row's own scale comes from its grid band, which text or a fold can disturb: the page's is the other
+            page_scale = _digitize_page(image, trace_prob, page_scale_rows=True, **flags, **kwargs)
+            if reading_rank(page_scale) > reading_rank(result):
+                page_scale.warnings.append(
+                    "rows timed on the page's grid scale: the self-check prefers it to the rows' own scales"
+                )
+                result = page_scale
         if trace_prob is None:
             result = _with_residual_tilt_removed(result, kwargs)
         return result
@@ -200,6 +209,7 @@ def _digitize_page(
     debug: bool = False,
     trust_grid_period: bool = False,
     common_row_start: bool = False,
+    page_scale_rows: bool = False,
     params: DigitizerParams = DEFAULT_PARAMS,
 ) -> DigitizationResult:
     """Digitise one ECG page image: the stages of :mod:`ecgdigitize.stages`, in order.
@@ -212,6 +222,7 @@ def _digitize_page(
     gain: nominal mm/mV when no standard calibration pulse is found. layout: "auto" or a template name.
     trust_grid_period: keep the grid period as read even when it implies a page under 120 mm (a crop).
     common_row_start: start rows without a pulse of their own at the rows' common start.
+    page_scale_rows: time every row on the page's grid scale (no row's own scale from its grid band).
     params: the thresholds (:class:`~ecgdigitize.params.DigitizerParams`).
     Returns a :class:`DigitizationResult` whose ``signal`` is (num_samples, len(lead_names)) in mV.
     Never raises for unreadable pages: the signal is NaN and ``warnings`` says why.
@@ -226,6 +237,7 @@ def _digitize_page(
         layout,
         trust_grid_period,
         common_row_start,
+        page_scale_rows,
     )
     P, notes, clock = params, [], _StageClock()
     try:
@@ -303,6 +315,16 @@ def reading_rank(result: DigitizationResult) -> tuple[int, float]:
     """Sort key of competing readings of one page (higher is better): self-check status, then its score; a
     reading without a self-check (nothing read) ranks lowest."""
     return (-1, 0.0) if result.check is None else _check_rank(result.check)
+
+
+#: Rows whose px per second differ by more than this fraction were timed on their own scales.
+ROW_SCALES_APART = 1e-3
+
+
+def rows_scaled_apart(timings: list[asm.RowTiming]) -> bool:
+    """Were some rows timed on a scale of their own (:func:`~ecgdigitize.stages.row_scales_px_per_mm_x`)?"""
+    pps = [t.px_per_s for t in timings if np.isfinite(t.px_per_s) and t.px_per_s > 0]
+    return len(pps) >= 2 and max(pps) > (1.0 + ROW_SCALES_APART) * min(pps)
 
 
 def _grid_period_divided(result: DigitizationResult) -> bool:

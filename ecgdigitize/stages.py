@@ -51,7 +51,7 @@ from .layout import (
     row_map,
     template_rows,
 )
-from .lead_identity import RowSpan, choose_layout
+from .lead_identity import EXTRA_LEAD_SCORE, RowSpan, choose_layout
 from .lead_labels import LabelRead, labels_by_row, read_lead_labels
 from .orientation import Orientation, estimate_orientation, rot90_image, rows_are_horizontal, warp
 from .paper import paper_mask, sheet_cuts_trace_rows
@@ -114,6 +114,18 @@ ROW_START_MAX_SPREAD_S = 0.1
 #: A row without a pulse whose last ink lies within this many start tolerances of the pulse rows' last ink ends
 #: with them, and so starts with them (a trace's end varies by about a line width with the wave it ends on).
 ROW_END_TOL_STARTS = 2.0
+#: Rows whose printed labels stand at the same x in at least :data:`LABEL_COLUMNS_MIN` columns (within
+#: :data:`LABEL_COLUMN_TOL_MM`) were printed on one time axis: a row without a pulse whose first ink lies
+#: :data:`LABEL_START_MIN_MM` to :data:`LABEL_START_MAX_S` before their start (the median of their pulse rows', else
+#: the latest) starts there (ink before a row's start is a grid line, a pulse cut by the image's edge or a label,
+#: never the trace: a 15-lead scan's rows began at 0, 5 and 14 px, two of them on grid lines at the image's edge,
+#: which put their columns 0.04-0.12 s early while their labels stood within 1 px of each other). Under a millimetre
+#: the starts' own spread decides (:func:`~ecgdigitize.assemble.align_row_starts`; a scan's rows 0.4 mm apart, moved
+#: onto one pulse row's start, broke Goldberger's law).
+LABEL_COLUMN_TOL_MM = 1.0
+LABEL_COLUMNS_MIN = 2
+LABEL_START_MIN_MM = 1.0
+LABEL_START_MAX_S = 0.25
 #: A separator tick is printed where the next lead starts (the Challenge generator draws it at the next lead's first
 #: sample, our renderer at the column's start), a sharper time mark than the calibration pulse, whose fall the
 #: generator draws 1.5 samples after the signal's start. The page's time axis is moved onto its visible ticks when at
@@ -157,6 +169,8 @@ class ReadingOptions:
     layout: str
     trust_grid_period: bool = False
     common_row_start: bool = False
+    #: time every row on the page's grid scale (no row's own scale)
+    page_scale_rows: bool = False
 
 
 @dataclass
@@ -524,7 +538,8 @@ def time_rows(
             rows, curves, pulse_of_row, start_pred, max_shift_px=ROW_START_MAX_SPREAD_S * px_per_s
         )
     out = RowTimings([], [], [])
-    row_ppx = row_scales_px_per_mm_x(tm.grid, rows, ppx, P) if sc.source == "grid" else [ppx] * len(rows)
+    own_scales = sc.source == "grid" and not opts.page_scale_rows
+    row_ppx = row_scales_px_per_mm_x(tm.grid, rows, ppx, P) if own_scales else [ppx] * len(rows)
     for i, (r, c) in enumerate(zip(rows, curves)):
         p = pulse_of_row.get(i)
         half = c.half_width_px
@@ -608,11 +623,29 @@ def fit_rows_layout(
         timings = [timings[i] for i in keep]
         durations = [durations[i] for i in keep]
         evidence = [evidence[i] for i in keep]
-    asm.align_row_starts(timings, max(P.row_start_tol_px, P.row_start_tol_s * cal.px_per_s))
+    tol_px = max(P.row_start_tol_px, P.row_start_tol_s * cal.px_per_s)
+    asm.align_row_starts(timings, tol_px)
+    ppx, ppy = cal.scale.px_per_mm_x, cal.scale.px_per_mm_y
+    spacing = (
+        float(np.median(np.diff([r.baseline_y for r in rows]))) if len(rows) >= 2 else P.single_row_spacing_mm * ppy
+    )
+    labels_per_row = labels_by_row(labels, [r.baseline_y for r in rows], spacing)
+    with_pulse = {j for j, i in enumerate(keep) if i in pulses}
+    moved = start_rows_with_their_labels(
+        timings,
+        labels_per_row,
+        with_pulse,
+        LABEL_COLUMN_TOL_MM * ppx,
+        LABEL_START_MIN_MM * ppx,
+        LABEL_START_MAX_S * cal.px_per_s,
+    )
+    if moved:
+        notes.append(f"rows {moved} start with the rows their labels line up with (ink before that is no trace)")
     extras = {lead_key(n) for n in FIFTEEN_LEAD_EXTRAS}
     templates = TEMPLATES + (
         LABELLED_TEMPLATES
-        if opts.layout in LABELLED_TEMPLATES or any(lead_key(lab.name) in extras for lab in labels)
+        if opts.layout in LABELLED_TEMPLATES
+        or any(lead_key(lab.name) in extras and lab.score >= EXTRA_LEAD_SCORE for lab in labels)
         else ()
     )
     name, cost, costs = fit_layout(rows, durations, evidence, templates=templates)
@@ -623,11 +656,6 @@ def fit_rows_layout(
             lay_warn.append(f"unknown layout {opts.layout!r}; using the detected {name}")
         else:
             forced = opts.layout
-    ppx, ppy = cal.scale.px_per_mm_x, cal.scale.px_per_mm_y
-    spacing = (
-        float(np.median(np.diff([r.baseline_y for r in rows]))) if len(rows) >= 2 else P.single_row_spacing_mm * ppy
-    )
-    labels_per_row = labels_by_row(labels, [r.baseline_y for r in rows], spacing)
     spans = [RowSpan(rt.x_t0, rt.px_per_s, rt.duration_s, rt.base_y) for rt in timings]
     name, cost, combined, boxes, id_warn, label_ev = choose_layout(costs, rows, spans, labels_per_row, ppx, forced)
     lay_warn += id_warn
@@ -742,6 +770,49 @@ def _beside_ticks(box: LeadBox, ticks: list[Tick]) -> tuple[float, float]:
         elif abs(t.boundary_x - box.x1) < 0.5:
             hi = min(hi, t.x0 - 1.0)
     return lo, hi
+
+
+def start_rows_with_their_labels(
+    timings: list[asm.RowTiming],
+    labels_per_row: list[list[LabelRead]],
+    with_pulse: set[int],
+    tol_label_px: float,
+    min_shift_px: float,
+    max_shift_px: float,
+) -> list[int]:
+    """Rows printed on one time axis, as their labels show (:data:`LABEL_COLUMNS_MIN` label x positions shared
+    with other rows, within ``tol_label_px``), start together: at the median start of those with a pulse
+    (``with_pulse``: row indices), else at the latest start. Each such row without a pulse whose ``x_t0`` lies
+    ``min_shift_px`` to ``max_shift_px`` before it moves there, keeping its traced end (in place). Returns the rows
+    moved."""
+    xs = [sorted(lab.x0 for lab in row) for row in labels_per_row[: len(timings)]]
+    shared: set[int] = set()
+    columns: list[float] = []
+    for i in range(len(xs)):
+        for j in range(i + 1, len(xs)):
+            for a in xs[i]:
+                if any(abs(a - b) <= tol_label_px for b in xs[j]):
+                    shared |= {i, j}
+                    if all(abs(a - c) > tol_label_px for c in columns):
+                        columns.append(a)
+    if len(columns) < LABEL_COLUMNS_MIN:
+        return []
+    members = [i for i in sorted(shared) if np.isfinite(timings[i].x_t0) and timings[i].px_per_s > 0]
+    if len(members) < 2:
+        return []
+    pulsed = [timings[i].x_t0 for i in members if i in with_pulse]
+    start = float(np.median(pulsed)) if pulsed else max(timings[i].x_t0 for i in members)
+    moved = []
+    for i in members:
+        t = timings[i]
+        shift = start - t.x_t0
+        if i in with_pulse or not min_shift_px <= shift <= max_shift_px:
+            continue
+        t.duration_s = max(t.duration_s - shift / t.px_per_s, 0.0)
+        t.x_t0 = start
+        t.source += "+labels"
+        moved.append(i)
+    return moved
 
 
 def time_shift_from_ticks(ticks: list[Tick], boxes: list[LeadBox], timings: list[asm.RowTiming]) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ecgdigitize.layout import Row
-from ecgdigitize.lead_identity import RowSpan, choose_layout
+from ecgdigitize.lead_identity import RowSpan, choose_layout, compare, template_boxes
 from ecgdigitize.lead_labels import LabelRead
 
 PPM = 8.0  # px/mm
@@ -153,3 +153,76 @@ def test_fifteen_lead_page_with_its_extra_labels():
     name, _, _, boxes, _, evidence = choose_layout(costs, rows, spans, labels, PPM)
     assert name == "3x5" and all(e.agrees for e in evidence)
     assert [(b.name, b.t0, b.t1) for b in boxes if b.row == 0][-1] == ("V4R", 8.0, 10.0)
+
+
+def test_a_misread_label_never_gives_a_lead_twice():
+    """A 15-lead page where V5's label is misread as 'V9' (the serif '5' at 2.5 mm) and V9's own label is not read:
+    V5 keeps its name, since the V9 box holds V9 and nothing says otherwise. When the V9 box's label does say
+    otherwise (the labels describe another order), the rename goes through."""
+    from ecgdigitize.layout import template_rows
+
+    rows, spans = _rows(3)
+    grid = template_rows("3x5")
+    labels = [[_label(n, r, c, 5) for c, n in enumerate(row)] for r, row in enumerate(grid)]
+    labels[1][3] = _label("V9", 1, 3, 5, 0.8)
+    del labels[2][4]
+    costs = {"3x5": 0.3, "3x4": 1.0}
+    name, _, _, boxes, warnings, _ = choose_layout(costs, rows, spans, labels, PPM)
+    assert name == "3x5"
+    assert [b.name for b in boxes].count("V9") == 1 and "V5" in [b.name for b in boxes]
+    assert not any("V5->V9" in w for w in warnings)
+    labels[2].append(_label("V5", 2, 4, 5, 0.9))  # the boxes' labels are swapped on the page: both renamed
+    _, _, _, boxes, warnings, _ = choose_layout(costs, rows, spans, labels, PPM)
+    assert [b.name for b in boxes if b.column == 4 and b.row == 2] == ["V5"]
+    assert [b.name for b in boxes if b.column == 3 and b.row == 1] == ["V9"]
+
+
+def test_a_lead_the_template_lacks_needs_a_sure_label():
+    """Page text over the first row read as 'V9' at 0.73 (a photographed page's cut header) matched to V1's box:
+    V1 stays V1, and the 15-lead template is not offered; read at 0.9 it renames the box."""
+    from ecgdigitize.lead_identity import EXTRA_LEAD_SCORE
+
+    rows, spans = _rows(4)
+    costs = {"3x4+1": 0.1, "3x4+3": 2.1, "6x2": 2.2, "3x4": 1.1, "12x1": 8.1}
+    for score, renamed in ((0.73, False), (0.9, True)):
+        per_row = _labels_3x4_3()[:3] + [[_label("II", 3, 0, 1)]]
+        per_row[0][2] = _label("V9", 0, 2, 4, score)
+        _, _, _, boxes, _, _ = choose_layout(costs, rows, spans, per_row, PPM)
+        assert (boxes[2].name == "V9") is renamed and (score >= EXTRA_LEAD_SCORE) is renamed
+
+
+def test_labels_no_box_of_a_template_starts_count_against_it():
+    """A 15-lead page (2 s columns) with labels on its first two columns: 3x4's 2.5 s columns start only at the
+    first column's labels, which agree; 3x5's start at all six. The labels left out of 3x4's boxes count against it
+    (by share of agreement alone both would agree fully), so 3x5 wins clearly although the rows barely prefer it."""
+    from ecgdigitize.layout import template_rows
+    from ecgdigitize.lead_identity import label_cost, unplaced_labels
+
+    rows, spans = _rows(3)
+    grid = template_rows("3x5")
+    labels = [[_label(n, r, c, 5) for c, n in enumerate(row[:2])] for r, row in enumerate(grid)]
+    name, _, combined, *_ = choose_layout({"3x5": 0.33, "3x4": 0.37}, rows, spans, labels, PPM)
+    assert name == "3x5" and combined["3x4"] - combined["3x5"] > 1.0
+    boxes_3x4, _ = template_boxes("3x4", rows, spans, labels)
+    assert unplaced_labels(boxes_3x4, labels, PPM) == 3  # the second column's labels start no 3x4 box
+    ev = compare(boxes_3x4, labels, PPM)
+    assert label_cost(ev) == -1.0 and label_cost(ev, 3) == pytest.approx(0.0)  # 3 agree, 3 unplaced
+
+
+def test_a_label_away_from_where_the_page_prints_its_labels_renames_nothing():
+    """Header text 14 mm above the first row read as 'V9' at V1's start: the agreeing labels stand 4 mm below their
+    baselines, so V1 stays V1; with no label agreeing (nothing shows where labels are printed) nothing is renamed."""
+    rows, spans = _rows(4)
+    costs = {"3x4+1": 0.1, "3x4+3": 2.1, "6x2": 2.2, "3x4": 1.1, "12x1": 8.1}
+    per_row = _labels_3x4_3()[:3] + [[_label("II", 3, 0, 1)]]
+    lab = per_row[0][2]
+    per_row[0][2] = LabelRead("V9", lab.x0, lab.y0 - 18 * PPM, lab.x1, lab.y1 - 18 * PPM, 0.95)
+    _, _, _, boxes, _, _ = choose_layout(costs, rows, spans, per_row, PPM)
+    assert boxes[2].name == "V1"
+    per_row[0][2] = LabelRead("V9", lab.x0, lab.y0, lab.x1, lab.y1, 0.95)  # at the labels' height: renamed
+    _, _, _, boxes, _, _ = choose_layout(costs, rows, spans, per_row, PPM)
+    assert boxes[2].name == "V9"
+    alone = [[], [], [], []]
+    alone[0] = [per_row[0][2]]
+    _, _, _, boxes, _, _ = choose_layout(costs, rows, spans, alone, PPM)
+    assert boxes[2].name == "V1"

@@ -16,7 +16,14 @@ from ecgdigitize.pipeline import digitize_page
 REAL_SCANS = Path(__file__).resolve().parents[3] / "shared" / "data" / "real-scans"
 
 #: checked by eye on the overlays: every lead where its printed label says
-READ_RIGHT = {"ecg00001.png": "3x4+1", "ecg00003.png": "3x4+1", "ecg00006.png": "3x4+3", "ecg00023.jpg": "3x4"}
+READ_RIGHT = {
+    "ecg00001.png": "3x4+1",
+    "ecg00003.png": "3x4+1",
+    "ecg00006.png": "3x4+3",
+    "ecg00017.png": "3x4",
+    "ecg00023.jpg": "3x4",
+    "ecg00030.jpg": "3x4+1",
+}
 #: not read right (the reasons are in docs/RESULTS.md): any status but ok
 READ_WRONG = ("ecg00008.jpg", "ecg00020.jpg")
 
@@ -71,3 +78,20 @@ def test_leads_printed_at_their_own_heights_are_read_in_their_rows() -> None:
     assert np.isfinite(v6).sum() > 0.2 * v6.size
     assert abs(float(np.nanmedian(v6))) < 0.2
     assert result.status != "failed", result.status_reasons
+
+
+def test_fifteen_lead_scan_is_read_as_its_labels_say() -> None:
+    """ecg00020.jpg, 3 rows of 5 columns (V4R, V8, V9 after the 3x4 grid) with 2.5 mm serif labels on a dense grey grid:
+    the labels, read on the page without its ruled lines, offer the 15-lead layout and it is chosen; its rows, two of
+    which begin on grid lines at the image's edge, start where the first row does (their labels line up), so every
+    box starts at its label; a misread label ('V5' as 'V9') does not give V9 twice. The traces still jump onto grid
+    lines, and the self-check says so."""
+    from ecgdigitize.layout import template_rows
+
+    result = _read("ecg00020.jpg")
+    assert result.layout is not None and result.layout.name == "3x5"
+    names = [[b.name for b in result.layout.boxes if b.row == r] for r in range(3)]
+    assert names == template_rows("3x5")
+    starts = [t.x_t0 for t in result.row_timings]
+    assert np.ptp(starts) < 1.0 * result.scale.px_per_mm_x, starts
+    assert result.status != "ok"

@@ -130,3 +130,24 @@ def test_a_single_row_off_the_page_scale_between_rows_on_it_keeps_the_page_scale
     keystone = [page * f for f in (0.97, 0.99, 1.01, 1.03)]
     assert scales(keystone) == keystone
     assert scales([page, page, 0.928 * page, page]) == [page] * 4
+
+
+def test_a_row_scale_the_self_check_rejects_gives_way_to_the_page_scale(signal, monkeypatch):
+    """The rhythm strip's grid band read 2.5 % wide (text printed over it, a fold): its leads drift against the
+    simultaneous leads above and the page is not 'ok'. The page is read again with every row on the page's grid
+    scale, which the self-check prefers; a page whose rows agree is not read twice."""
+    page = page_mod.render_page(signal, 500, page_mod.STANDARD_LEADS, page_mod.PageSpec(dpi=150, layout="3x4+1"), rng=0)
+    plain = pipeline.digitize_page(page.image)
+    assert plain.check.status == "ok" and not pipeline.rows_scaled_apart(plain.row_timings)
+    own = stages.row_scales_px_per_mm_x
+
+    def disturbed(grid, rows, ppx, params=stages.DEFAULT_PARAMS):
+        return own(grid, rows, ppx, params)[:-1] + [1.025 * ppx]
+
+    monkeypatch.setattr(stages, "row_scales_px_per_mm_x", disturbed)
+    as_measured = pipeline._digitize_page(page.image)
+    assert as_measured.check.status != "ok" and pipeline.rows_scaled_apart(as_measured.row_timings)
+    chosen = pipeline.digitize_page(page.image)
+    assert chosen.check.status == "ok" and not pipeline.rows_scaled_apart(chosen.row_timings)
+    assert any("page's grid scale" in w for w in chosen.warnings)
+    assert snr_db(signal, chosen.signal) > snr_db(signal, as_measured.signal)

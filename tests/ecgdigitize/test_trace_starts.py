@@ -98,3 +98,42 @@ def test_row_whose_beginning_was_lost_starts_with_the_rows_it_ends_with():
     curves[1].y[1500:] = 100.0 + 250
     got = trace_starts_from_pulses(rows, curves, single, tol_px=1.7, max_shift_px=0.5 * PX_PER_S)
     assert got == {1: 24.0, 2: 24.0}  # row 2 begins where row 0 does
+
+
+def test_rows_whose_labels_line_up_start_together():
+    """A 15-lead scan: rows began at 14, 0 and 5 px (two on grid lines at the image's edge); their labels stand at
+    the same x in three columns, so the early rows start at 14 px and keep their traced end. A row with a pulse, a
+    start further off than the largest shift or nearer than the least, or labels in one shared column only, is left
+    alone; pulse rows give the start."""
+    from ecgdigitize.assemble import RowTiming
+    from ecgdigitize.lead_labels import LabelRead
+    from ecgdigitize.stages import start_rows_with_their_labels
+
+    pps = 120.0
+
+    def timings(starts: list[float]) -> list[RowTiming]:
+        return [RowTiming(x, pps, (1180.0 - x) / pps, 100.0 + 170.0 * i, 0.02) for i, x in enumerate(starts)]
+
+    def lab(x: float, row: int) -> LabelRead:
+        return LabelRead("V1", x, 110.0 + 170.0 * row, x + 15.0, 122.0 + 170.0 * row, 0.9)
+
+    per_row = [[lab(256, 0), lab(741, 0)], [lab(257, 1), lab(742, 1), lab(984, 1)], [lab(984, 2)]]
+    rows = timings([14.0, 0.0, 5.0])
+    assert start_rows_with_their_labels(rows, per_row, set(), 5.0, 1.5, 30.0) == [1, 2]
+    assert [t.x_t0 for t in rows] == [14.0, 14.0, 14.0]
+    assert rows[1].x_t0 + rows[1].duration_s * pps == 1180.0  # the traced end is kept
+    rows = timings([14.0, 0.0, 5.0])
+    # a pulse row's start is the anchor: rows starting after it are not this rule's to move, nor is the pulse row
+    assert start_rows_with_their_labels(rows, per_row, {1}, 5.0, 1.5, 30.0) == []
+    assert start_rows_with_their_labels(rows, per_row, {2}, 5.0, 1.5, 30.0) == [1]
+    assert [t.x_t0 for t in rows] == [14.0, 5.0, 5.0]
+    rows = timings([14.0, 0.0, 5.0])
+    assert start_rows_with_their_labels(rows, per_row, set(), 5.0, 10.0, 30.0) == [1]  # 9 px is too near for row 2
+    rows = timings([14.0, 0.0, 5.0])
+    assert start_rows_with_their_labels(rows, per_row, set(), 5.0, 1.5, 10.0) == [2]  # 14 px is too far for row 1
+    rows = timings([14.0, 0.0, 5.0])
+    one_column = [[lab(256, 0)], [lab(257, 1)], []]
+    assert start_rows_with_their_labels(rows, one_column, set(), 5.0, 1.5, 30.0) == []
+    apart = [[lab(256, 0), lab(741, 0)], [lab(270, 1), lab(760, 1)], []]  # a keystone: labels 3 mm apart
+    assert start_rows_with_their_labels(rows, apart, set(), 5.0, 1.5, 30.0) == []
+    assert [t.x_t0 for t in rows] == [14.0, 0.0, 5.0]
