@@ -119,7 +119,8 @@ def template_boxes(
     """Lead boxes of template ``name`` on the found ``rows`` (their ``spans``), and warnings for rows the template
     has no lead for. The layout's time span is the longest row (shorter rows are columns of it), or the span the
     labels' column spacing implies when that is longer (:func:`span_from_labels`); a one-lead row keeps its own
-    end (past it the tracing is lost)."""
+    end (past it the tracing is lost); a row of several columns traced longer than such rows' median span takes
+    that span."""
     trows = template_rows(name)
     warnings: list[str] = []
     full_d = max((s.duration_s for s in spans), default=10.0)
@@ -132,6 +133,10 @@ def template_boxes(
         )
         full_d = from_labels
     n_grid_rows = 3 if name.startswith(("3x4", "3x5")) else len(trows)
+    # rows of several columns print on one time span: one traced past the others (into a shadow or the page's
+    # edge) keeps theirs (median), or its columns are stretched off their boundaries
+    multi = [s.duration_s for i, s in enumerate(spans[: len(rows)]) if i < len(trows) and len(trows[i]) > 1]
+    common_d = float(np.median(multi)) if multi else full_d
     boxes: list[LeadBox] = []
     for i, span in enumerate(spans[: len(rows)]):
         if i >= len(trows):
@@ -141,6 +146,8 @@ def template_boxes(
         ncol = len(leads)
         short = span.duration_s < SHORT_ROW_FRACTION * full_d
         d = full_d if span.duration_s <= 0 or ((short or from_labels is not None) and ncol > 1) else span.duration_s
+        if ncol > 1 and from_labels is None and d > common_d:
+            d = common_d
         for cidx, lead in enumerate(leads):
             t0, t1 = cidx * d / ncol, (cidx + 1) * d / ncol
             boxes.append(

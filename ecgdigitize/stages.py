@@ -114,6 +114,10 @@ ROW_START_MAX_SPREAD_S = 0.1
 #: A row without a pulse whose last ink lies within this many start tolerances of the pulse rows' last ink ends
 #: with them, and so starts with them (a trace's end varies by about a line width with the wave it ends on).
 ROW_END_TOL_STARTS = 2.0
+#: A pulse of no standard height whose trace start lies more than this many mm from the standard pulses' is no
+#: pulse (:func:`pulses_of_standard_height`): a wrinkled page's shadow edge read as one lay 8 mm before them; true
+#: pulses of one page start within 1 mm of each other (a real scan's 9.9-14.3 mm pulses: 45-51 px at 7.4 px/mm).
+PULSE_APART_MM = 3.0
 #: Rows whose printed labels stand at the same x in at least :data:`LABEL_COLUMNS_MIN` columns (within
 #: :data:`LABEL_COLUMN_TOL_MM`) were printed on one time axis: a row without a pulse whose first ink lies
 #: :data:`LABEL_START_MIN_MM` to :data:`LABEL_START_MAX_S` before their start (the median of their pulse rows', else
@@ -441,7 +445,28 @@ def vectorise_rows(
         if p is not None:
             pulses.append(p)
             pulse_of_row[i] = p
+    kept = pulses_of_standard_height(pulse_of_row, ppy, PULSE_APART_MM * ppx, params.pulse_standard_tolerance)
+    if len(kept) < len(pulse_of_row):
+        dropped = sorted(set(pulse_of_row) - set(kept))
+        notes.append(f"pulses of rows {dropped} ignored: no standard height, and they start apart from the others")
+        pulse_of_row = kept
+        pulses = [p for p in pulses if p.row in kept]
     return RowTraces(curves, pulses, pulse_of_row)
+
+
+def pulses_of_standard_height(
+    pulse_of_row: dict[int, Pulse], px_per_mm_y: float, tol_px: float, tol: float
+) -> dict[int, Pulse]:
+    """The pulses without those that are no calibration pulse: where some pulses are 1 mV at a standard gain
+    (:func:`~ecgdigitize.calibration.standard_gain` within the relative ``tol``), a pulse that is not and whose
+    trace start lies more than ``tol_px`` from theirs (median) is dropped. A shadow's edge at a wrinkled page's row
+    start read as an 18 mm pulse 63 px (8 mm) before the 10 mm pulses; the rows then disagreed and took no common
+    start."""
+    standard = {i: p for i, p in pulse_of_row.items() if standard_gain(p.height_px / px_per_mm_y, tol) is not None}
+    if not standard or len(standard) == len(pulse_of_row):
+        return pulse_of_row
+    ref = float(np.median([p.trace_start_x for p in standard.values()]))
+    return {i: p for i, p in pulse_of_row.items() if i in standard or abs(p.trace_start_x - ref) <= tol_px}
 
 
 # --- 8. calibration ---------------------------------------------------------------------------------------------

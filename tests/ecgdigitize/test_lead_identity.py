@@ -226,3 +226,14 @@ def test_a_label_away_from_where_the_page_prints_its_labels_renames_nothing():
     alone[0] = [per_row[0][2]]
     _, _, _, boxes, _, _ = choose_layout(costs, rows, spans, alone, PPM)
     assert boxes[2].name == "V1"
+
+
+def test_a_row_traced_past_the_others_keeps_their_span():
+    """A wrinkled page: the second row was traced 0.3 s past the others' common end into a shadow (10.5 s after
+    snapping): its columns keep the other rows' 2.5 s, not 10.5 / 4 s; the rhythm strip keeps its own end."""
+    rows, spans = _rows(4)
+    spans[1].duration_s = 10.5
+    spans[3].duration_s = 9.5
+    boxes, _ = template_boxes("3x4+1", rows, spans, [[] for _ in rows])
+    assert [(b.t0, b.t1) for b in boxes if b.row == 1] == [(0.0, 2.5), (2.5, 5.0), (5.0, 7.5), (7.5, 10.0)]
+    assert [(b.t0, b.t1) for b in boxes if b.rhythm] == [(0.0, 9.5)]

@@ -137,3 +137,31 @@ def test_rows_whose_labels_line_up_start_together():
     apart = [[lab(256, 0), lab(741, 0)], [lab(270, 1), lab(760, 1)], []]  # a keystone: labels 3 mm apart
     assert start_rows_with_their_labels(rows, apart, set(), 5.0, 1.5, 30.0) == []
     assert [t.x_t0 for t in rows] == [14.0, 0.0, 5.0]
+
+
+def test_a_pulse_of_no_standard_height_apart_from_the_others_is_no_pulse():
+    """A wrinkled generator page: a shadow's edge at the first row's start read as an 18 mm pulse ending at 59 px,
+    the second row's 10 mm pulse at 122 px. The first is dropped, and every row (their beginnings lost in the shadow,
+    all ending at 2085 px) starts with the true pulse. A pulse of no standard height where the others start stays,
+    and so do all pulses when none has a standard height."""
+    from ecgdigitize.stages import pulses_of_standard_height
+
+    ppm = 7.87
+
+    def pulse(row: int, start: float, height_mm: float) -> Pulse:
+        base = 700.0 + 290 * row
+        return Pulse(row=row, x0=start - 40, x1=start, top_y=base - height_mm * ppm, base_y=base, trace_start_x=start)
+
+    shadow, true = pulse(0, 59.0, 17.74), pulse(1, 122.0, 10.03)
+    assert pulses_of_standard_height({0: shadow, 1: true}, ppm, 2.0, 0.08) == {1: true}
+    level = pulse(0, 122.5, 17.74)
+    assert pulses_of_standard_height({0: level, 1: true}, ppm, 2.0, 0.08) == {0: level, 1: true}
+    odd = pulse(1, 122.0, 13.0)
+    assert pulses_of_standard_height({0: shadow, 1: odd}, ppm, 2.0, 0.08) == {0: shadow, 1: odd}
+    # with the shadow's pulse gone, the rows without a pulse start with the true one: they end with its row
+    rows, curves = _rows_and_curves([59, 77, 278, 985])
+    for c in curves:
+        c.y[2085:] = np.nan
+    starts = trace_starts_from_pulses(rows, curves, {1: true}, tol_px=2.0, max_shift_px=98.0)
+    assert starts == {0: 122.0, 2: 122.0, 3: 122.0}
+    assert trace_starts_from_pulses(rows, curves, {0: shadow, 1: true}, tol_px=2.0, max_shift_px=98.0) == {}
