@@ -119,7 +119,7 @@ def template_boxes(
     """Lead boxes of template ``name`` on the found ``rows`` (their ``spans``), and warnings for rows the template
     has no lead for. The layout's time span is the longest row (shorter rows are columns of it), or the span the
     labels' column spacing implies when that is longer (:func:`span_from_labels`); a one-lead row keeps its own
-    end (past it the tracing is lost); a row of several columns traced longer than such rows' median span takes
+    end (past it the tracing is lost); a row of several columns traced longer than the span most rows share takes
     that span."""
     trows = template_rows(name)
     warnings: list[str] = []
@@ -133,10 +133,9 @@ def template_boxes(
         )
         full_d = from_labels
     n_grid_rows = 3 if name.startswith(("3x4", "3x5")) else len(trows)
-    # rows of several columns print on one time span: one traced past the others (into a shadow or the page's
-    # edge) keeps theirs (median), or its columns are stretched off their boundaries
-    multi = [s.duration_s for i, s in enumerate(spans[: len(rows)]) if i < len(trows) and len(trows[i]) > 1]
-    common_d = float(np.median(multi)) if multi else full_d
+    # the rows of a page print on one time span: a row of several columns traced past the span most rows share (into
+    # a shadow or the page's edge) takes that span, or its columns are stretched off their boundaries
+    common_d = _shared_span(spans[: len(rows)])
     boxes: list[LeadBox] = []
     for i, span in enumerate(spans[: len(rows)]):
         if i >= len(trows):
@@ -146,7 +145,7 @@ def template_boxes(
         ncol = len(leads)
         short = span.duration_s < SHORT_ROW_FRACTION * full_d
         d = full_d if span.duration_s <= 0 or ((short or from_labels is not None) and ncol > 1) else span.duration_s
-        if ncol > 1 and from_labels is None and d > common_d:
+        if ncol > 1 and from_labels is None and common_d is not None and d > common_d:
             d = common_d
         for cidx, lead in enumerate(leads):
             t0, t1 = cidx * d / ncol, (cidx + 1) * d / ncol
@@ -164,6 +163,19 @@ def template_boxes(
                 )
             )
     return boxes, warnings
+
+
+def _shared_span(spans: list[RowSpan]) -> float | None:
+    """The traced duration (s) that more rows share than any other, when at least two do; else None."""
+    counts: dict[float, int] = {}
+    for s in spans:
+        if s.duration_s > 0:
+            key = round(float(s.duration_s), 2)
+            counts[key] = counts.get(key, 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    if not ranked or ranked[0][1] < 2 or (len(ranked) > 1 and ranked[1][1] == ranked[0][1]):
+        return None
+    return ranked[0][0]
 
 
 def unique_per_row(labels_per_row: list[list[LabelRead]]) -> list[list[LabelRead]]:

@@ -237,3 +237,9 @@ def test_a_row_traced_past_the_others_keeps_their_span():
     boxes, _ = template_boxes("3x4+1", rows, spans, [[] for _ in rows])
     assert [(b.t0, b.t1) for b in boxes if b.row == 1] == [(0.0, 2.5), (2.5, 5.0), (5.0, 7.5), (7.5, 10.0)]
     assert [(b.t0, b.t1) for b in boxes if b.rhythm] == [(0.0, 9.5)]
+    # rows that lost their ends to different lengths share no span: the longest keeps its own (a photographed page
+    # traced for 10, 9.5 and 8 s and a 5.5 s rhythm strip)
+    for i, d in enumerate((10.0, 9.5, 8.0, 5.5)):
+        spans[i].duration_s = d
+    boxes, _ = template_boxes("3x4+1", rows, spans, [[] for _ in rows])
+    assert [(b.t0, b.t1) for b in boxes if b.row == 0][-1] == (7.5, 10.0)
