@@ -4,10 +4,10 @@ Templates (:mod:`layout`) say which lead each column of each row shows on a stan
 at the start of each lead segment (:mod:`lead_labels`) say it on this page. Each template's lead boxes are
 compared with the labels read in their rows: a confident label at the start of a box agrees or disagrees with
 the template's lead there. The template cost (rows, durations, column evidence) plus :data:`LABEL_WEIGHT` times
-the share of disagreeing (or placed in no box) minus agreeing labels picks the layout; then every box whose label disagrees with
-confidence (:data:`RENAME_SCORE`) takes the label's lead where the labels are seen to be matched to the right
-boxes (:data:`AGREEING_SHARE`): labels win (a rhythm strip labelled V1 is V1, a column labelled V4R is not reported
-as V4). Every comparison is kept as evidence for the report.
+the share of disagreeing (or placed in no box) minus agreeing labels picks the layout; then every box whose label
+disagrees with confidence (:data:`RENAME_SCORE`) takes the label's lead where the labels are seen to be matched to
+the right boxes (:data:`AGREEING_SHARE`), unless another box keeps that name: labels win (a rhythm strip labelled
+V1 is V1, a column labelled V4R is not reported as V4). Every comparison is kept as evidence for the report.
 """
 
 from __future__ import annotations
