@@ -200,11 +200,24 @@ def label_of_box(box: LeadBox, row_labels: list[LabelRead], px_per_mm_x: float) 
     return max(near, key=lambda lab: lab.score) if near else None
 
 
-def compare(boxes: list[LeadBox], labels_per_row: list[list[LabelRead]], px_per_mm_x: float) -> list[LabelEvidence]:
-    """Each box against the label at its start (see :func:`label_of_box`)."""
+def labels_at_boxes(
+    boxes: list[LeadBox], labels_per_row: list[list[LabelRead]], px_per_mm_x: float
+) -> list[LabelRead | None]:
+    """The label at each box's start (:func:`label_of_box`), None where there is none."""
+    return [label_of_box(b, labels_per_row[b.row], px_per_mm_x) if b.row < len(labels_per_row) else None for b in boxes]
+
+
+def compare(
+    boxes: list[LeadBox],
+    labels_per_row: list[list[LabelRead]],
+    px_per_mm_x: float,
+    at_boxes: list[LabelRead | None] | None = None,
+) -> list[LabelEvidence]:
+    """Each box against the label at its start (``at_boxes``: :func:`labels_at_boxes`, found here when None)."""
+    if at_boxes is None:
+        at_boxes = labels_at_boxes(boxes, labels_per_row, px_per_mm_x)
     out = []
-    for b in boxes:
-        lab = label_of_box(b, labels_per_row[b.row], px_per_mm_x) if b.row < len(labels_per_row) else None
+    for b, lab in zip(boxes, at_boxes):
         if lab is None:
             out.append(LabelEvidence(b.row, b.column, b.name, None, 0.0, None))
         else:
@@ -228,23 +241,18 @@ def label_cost(evidence: list[LabelEvidence], unplaced: int = 0) -> float:
     return LABEL_WEIGHT * (against - sum(bool(e.agrees) for e in votes)) / (len(votes) + unplaced)
 
 
-def unplaced_labels(boxes: list[LeadBox], labels_per_row: list[list[LabelRead]], px_per_mm_x: float) -> int:
-    """Labels of at least :data:`VOTE_SCORE` in the rows that start none of ``boxes`` (see :func:`label_of_box`)."""
-    placed = set()
-    for b in boxes:
-        if b.row < len(labels_per_row):
-            lab = label_of_box(b, labels_per_row[b.row], px_per_mm_x)
-            if lab is not None:
-                placed.add(id(lab))
+def unplaced_labels(
+    boxes: list[LeadBox],
+    labels_per_row: list[list[LabelRead]],
+    px_per_mm_x: float,
+    at_boxes: list[LabelRead | None] | None = None,
+) -> int:
+    """Labels of at least :data:`VOTE_SCORE` in the rows that start none of ``boxes`` (``at_boxes``:
+    :func:`labels_at_boxes`, found here when None)."""
+    if at_boxes is None:
+        at_boxes = labels_at_boxes(boxes, labels_per_row, px_per_mm_x)
+    placed = {id(lab) for lab in at_boxes if lab is not None}
     return sum(lab.score >= VOTE_SCORE and id(lab) not in placed for row in labels_per_row for lab in row)
-
-
-def _label_height(box: LeadBox, labels_per_row: list[list[LabelRead]], px_per_mm_x: float) -> float | None:
-    """Height (pixels, down positive) of the centre of the label at the box's start above its baseline, or None."""
-    if box.row >= len(labels_per_row):
-        return None
-    lab = label_of_box(box, labels_per_row[box.row], px_per_mm_x)
-    return None if lab is None else lab.cy - box.baseline_y
 
 
 def _disagrees(e: LabelEvidence) -> bool:
@@ -265,14 +273,16 @@ def choose_layout(
     the caller chose (its boxes still take confident labels' names)."""
     labels_per_row = unique_per_row(labels_per_row)
     combined: dict[str, float] = {}
-    per: dict[str, tuple[list[LeadBox], list[str], list[LabelEvidence]]] = {}
+    per: dict[str, tuple[list[LeadBox], list[str], list[LabelEvidence], list[LabelRead | None]]] = {}
     for name, cost in costs.items():
         boxes, warns = template_boxes(name, rows, spans, labels_per_row)
-        ev = compare(boxes, labels_per_row, px_per_mm_x)
-        per[name] = (boxes, warns, ev)
-        combined[name] = round(cost + label_cost(ev, unplaced_labels(boxes, labels_per_row, px_per_mm_x)), 4)
+        at_boxes = labels_at_boxes(boxes, labels_per_row, px_per_mm_x)
+        ev = compare(boxes, labels_per_row, px_per_mm_x, at_boxes)
+        per[name] = (boxes, warns, ev, at_boxes)
+        unplaced = unplaced_labels(boxes, labels_per_row, px_per_mm_x, at_boxes)
+        combined[name] = round(cost + label_cost(ev, unplaced), 4)
     name = forced if forced in per else min(combined, key=combined.get)
-    boxes, warns, ev = per[name]
+    boxes, warns, ev, at_boxes = per[name]
     warnings = list(warns)
     template_leads = {lead.upper() for row in template_rows(name) for lead in row}
     votes = [e for e in ev if e.agrees is not None and e.score >= VOTE_SCORE]
@@ -286,7 +296,7 @@ def choose_layout(
     kept = {(b.rhythm, b.name.upper()) for b, e in zip(boxes, ev) if not _disagrees(e)}
     # ... nor the name of a label away from the height at which the agreeing labels stand (with no label agreeing,
     # nothing shows where this page prints its labels: no box is renamed)
-    heights = {id(b): _label_height(b, labels_per_row, px_per_mm_x) for b in boxes}
+    heights = {id(b): None if lab is None else lab.cy - b.baseline_y for b, lab in zip(boxes, at_boxes)}
     agreeing = [heights[id(b)] for b, e in zip(boxes, ev) if e.agrees and heights[id(b)] is not None]
     usual = float(np.median(agreeing)) if agreeing else None
     renamed = []
