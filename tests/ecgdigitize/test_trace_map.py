@@ -106,3 +106,34 @@ def test_dense_grey_grid_is_left_out_and_the_trace_kept(monkeypatch):
     assert band[:, 25:-25].any(axis=0).mean() > 0.85
     assert _pieces(after) <= 40
     assert after[TRACE_ROWS + 20 :].mean() < 0.01  # below the trace: grid only
+
+
+def _creased_page(h: int = 400, w: int = 900) -> tuple[np.ndarray, np.ndarray]:
+    """A white page with a sine-like black trace (2 px) under the shadow of a crease: a band 60 px wide whose
+    darkness rises to 45 % at a sharp edge and fades over the band (as a fold lit from one side). Returns the page
+    and the mask of the trace's pixels."""
+    img = np.full((h, w, 3), 250, np.uint8)
+    trace = np.zeros((h, w), np.uint8)
+    xs = np.arange(20, w - 20, 0.5)
+    ys = h / 2 + 50 * np.sin(xs / 31.0)
+    cv2.polylines(trace, [np.round(np.stack([xs, ys], 1)).astype(np.int32)], False, 255, 2, cv2.LINE_8)
+    img[trace > 0] = 20
+    shade = np.ones((h, w), np.float32)
+    yy, xx = np.mgrid[0:h, 0:w]
+    d = xx - (400 + 0.3 * yy)  # the crease's edge, slanted
+    band = (d >= 0) & (d < 60)
+    shade[band] = 0.55 + 0.45 * (d[band] / 60.0)
+    return np.round(img * shade[..., None]).astype(np.uint8), trace > 0
+
+
+def test_a_creases_shadow_is_no_ink_and_the_trace_under_it_is_kept():
+    """The sharp edge of a shadow is darker than the paper beside it, but broader than any printed line: it is no
+    trace ink (it was traced as a spike and pulled traces off their rows), while the trace crossing the shadow stays."""
+    img, trace = _creased_page()
+    tm = classical_trace_map(img)
+    ink = tm.prob > 0.5
+    near_trace = cv2.dilate(trace.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    assert (ink & ~near_trace).sum() < 20  # the shadow's edge is not ink (118 pixels of it were)
+    # the trace keeps its columns, inside the shadow too
+    cols = (ink & near_trace)[:, 25:-25].any(axis=0)
+    assert cols.mean() > 0.97
