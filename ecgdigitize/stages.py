@@ -563,17 +563,24 @@ def time_rows(
             rows, curves, pulse_of_row, start_pred, max_shift_px=ROW_START_MAX_SPREAD_S * px_per_s
         )
     out = RowTimings([], [], [])
-    own_scales = sc.source == "grid" and not opts.page_scale_rows
-    row_ppx = row_scales_px_per_mm_x(tm.grid, rows, ppx, P) if own_scales else [ppx] * len(rows)
+    starts = []
     for i, (r, c) in enumerate(zip(rows, curves)):
         p = pulse_of_row.get(i)
         half = c.half_width_px
         first = c.first_ink_x
         if p is not None:
-            x_t0, base_y = p.trace_start_x + half, p.base_y
+            starts.append((p.trace_start_x + half, p.base_y))
         else:
             x_t0 = start_pred.get(i, first if first is not None else float(r.x0) - half) + half
-            base_y = base_pred.get(i, _curve_mode(c, r.baseline_y, ppy, P))
+            starts.append((x_t0, base_pred.get(i, _curve_mode(c, r.baseline_y, ppy, P))))
+    own_scales = sc.source == "grid" and not opts.page_scale_rows
+    row_ppx = row_scales_px_per_mm_x(tm.grid, rows, ppx, P) if own_scales else [ppx] * len(rows)
+    if own_scales:
+        spans = [_traced_span_px(c, x_t0) for c, (x_t0, _) in zip(curves, starts)]
+        row_ppx = scales_of_rows_spanning_alike(row_ppx, spans, ppx)
+    for i, (r, c) in enumerate(zip(rows, curves)):
+        p = pulse_of_row.get(i)
+        x_t0, base_y = starts[i]
         row_pps = cal.paper_speed * row_ppx[i] if sc.source == "grid" else px_per_s
         rt = asm.row_timing(
             c,
@@ -1214,6 +1221,37 @@ def row_px_per_mm_x(
         return page_px_per_mm_x
     dev = abs(local.px_per_mm_x / page_px_per_mm_x - 1.0)
     return float(local.px_per_mm_x) if ROW_SCALE_MIN_DEVIATION < dev <= ROW_SCALE_MAX_DEVIATION else page_px_per_mm_x
+
+
+def _traced_span_px(curve: TraceCurve, x_t0: float) -> float:
+    """Pixels from a row's time origin ``x_t0`` to its last traced column (NaN when nothing is traced)."""
+    ok = np.flatnonzero(np.isfinite(curve.y))
+    return float(curve.x0 + ok[-1] - curve.half_width_px - x_t0) if ok.size else math.nan
+
+
+def scales_of_rows_spanning_alike(row_ppx: list[float], spans_px: list[float], page_ppx: float) -> list[float]:
+    """``row_ppx`` (px per mm along x, one per row) with the page's ``page_ppx`` for each row whose own scale the
+    rows' traced spans (``spans_px``, pixels from time origin to last ink) contradict. The rows of a page print one
+    span, so their spans in pixels stand in the ratio of their scales: a row on a scale of its own whose span is
+    nearer to equal with most other rows' (those within :data:`ROW_SCALE_MAX_DEVIATION` of it) than to the ratio of
+    the scales is on the page's. (A rotated generator page: its top row's grid band, beside the dark corner, read 3 %
+    short; its ink spanned the same 1968 px as the other rows', and its lead boxes ended 60 px early.)"""
+    out = list(row_ppx)
+    for i, (v, s) in enumerate(zip(row_ppx, spans_px)):
+        if abs(v / page_ppx - 1.0) < 1e-9 or not (math.isfinite(s) and s > 0):
+            continue
+        others = [
+            (row_ppx[j], spans_px[j])
+            for j in range(len(row_ppx))
+            if j != i
+            and math.isfinite(spans_px[j])
+            and spans_px[j] > 0
+            and abs(spans_px[j] / s - 1.0) <= ROW_SCALE_MAX_DEVIATION
+        ]
+        alike = sum(abs(s / sj - 1.0) < abs(s / sj - v / vj) for vj, sj in others)
+        if others and 2 * alike > len(others):
+            out[i] = page_ppx
+    return out
 
 
 def row_scales_px_per_mm_x(

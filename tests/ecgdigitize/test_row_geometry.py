@@ -132,10 +132,25 @@ def test_a_single_row_off_the_page_scale_between_rows_on_it_keeps_the_page_scale
     assert scales([page, page, 0.928 * page, page]) == [page] * 4
 
 
+def test_a_row_whose_ink_spans_the_other_rows_pixels_is_on_their_scale():
+    """The rows of a page print one span: a row whose own grid band reads 3 % short while its ink spans the same
+    pixels as the other rows' is on the page's scale; on a keystone the spans differ as the scales do and every row
+    keeps its own; a row cut short keeps its own scale (its span tells nothing)."""
+    page = 7.87
+    same = [1968.0, 1967.7, 1966.9, 1967.2]
+    assert stages.scales_of_rows_spanning_alike([0.97 * page, page, page, page], same, page) == [page] * 4
+    keystone = [page * f for f in (0.97, 0.99, 1.01, 1.03)]
+    spans = [1968.0 * f for f in (0.97, 0.99, 1.01, 1.03)]
+    assert stages.scales_of_rows_spanning_alike(keystone, spans, page) == keystone
+    cut = [1968.0, 1968.0, 1968.0, 1500.0]
+    assert stages.scales_of_rows_spanning_alike([page, page, page, 0.97 * page], cut, page)[3] == 0.97 * page
+
+
 def test_a_row_scale_the_self_check_rejects_gives_way_to_the_page_scale(signal, monkeypatch):
-    """The rhythm strip's grid band read 2.5 % wide (text printed over it, a fold): its leads drift against the
-    simultaneous leads above and the page is not 'ok'. The page is read again with every row on the page's grid
-    scale, which the self-check prefers; a page whose rows agree is not read twice."""
+    """The rhythm strip's grid band read 2.5 % wide (text printed over it, a fold) and its span not compared with the
+    other rows' (:func:`stages.scales_of_rows_spanning_alike` would give it the page's scale): its leads drift
+    against the simultaneous leads above and the page is not 'ok'. The page is read again with every row on the
+    page's grid scale, which the self-check prefers; a page whose rows agree is not read twice."""
     page = page_mod.render_page(signal, 500, page_mod.STANDARD_LEADS, page_mod.PageSpec(dpi=150, layout="3x4+1"), rng=0)
     plain = pipeline.digitize_page(page.image)
     assert plain.check.status == "ok" and not pipeline.rows_scaled_apart(plain.row_timings)
@@ -145,6 +160,9 @@ def test_a_row_scale_the_self_check_rejects_gives_way_to_the_page_scale(signal, 
         return own(grid, rows, ppx, params)[:-1] + [1.025 * ppx]
 
     monkeypatch.setattr(stages, "row_scales_px_per_mm_x", disturbed)
+    by_span = pipeline._digitize_page(page.image)  # the strip spans the other rows' pixels: on their scale
+    assert by_span.check.status == "ok" and not pipeline.rows_scaled_apart(by_span.row_timings)
+    monkeypatch.setattr(stages, "scales_of_rows_spanning_alike", lambda row_ppx, spans, ppx: list(row_ppx))
     as_measured = pipeline._digitize_page(page.image)
     assert as_measured.check.status != "ok" and pipeline.rows_scaled_apart(as_measured.row_timings)
     chosen = pipeline.digitize_page(page.image)
