@@ -585,6 +585,10 @@ def trace_rows(
 #: 0.1-0.4 s where III's own anti-aliased line fell below the map's threshold: 3.6 mV plateaus in the output).
 FOREIGN_LEVEL_FRACTION = 0.3
 FOREIGN_STRETCH_MM = 1.2
+#: ... untraced columns (NaN) up to this many mm between two parts of such a stretch do not end it (a rotated
+#: generator page's V1 lay on V2's line for 2.3 mm cut by 2 untraced columns into two parts under 1.2 mm: 0.15 s of
+#: V1 read at -3.6 mV).
+FOREIGN_GAP_MM = 0.6
 
 
 def foreign_stretches(
@@ -608,7 +612,12 @@ def foreign_stretches(
     if not near_other.any():
         return []
     min_len = FOREIGN_STRETCH_MM * px_per_mm_x
-    d = np.diff(np.r_[0, near_other.astype(np.int8), 0])
+    joined = near_other.copy()
+    d = np.diff(np.r_[0, (~ok).astype(np.int8), 0])
+    for a, e in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):  # untraced gaps [a, e)
+        if e - a <= FOREIGN_GAP_MM * px_per_mm_x and a > 0 and e < y.size and near_other[a - 1] and near_other[e]:
+            joined[a:e] = True
+    d = np.diff(np.r_[0, joined.astype(np.int8), 0])
     return [(int(a), int(e)) for a, e in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)) if e - a >= min_len]
 
 

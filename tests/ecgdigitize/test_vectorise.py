@@ -29,6 +29,23 @@ def test_stretch_on_the_neighbouring_rows_line_is_dropped():
     assert np.isfinite(curves[0].y).all()  # the row whose line it is keeps it
 
 
+def test_a_stretch_on_the_neighbours_line_cut_by_untraced_columns_is_one_stretch():
+    """A track on the neighbouring row's line for 19 px (2.4 mm) with 2 untraced columns in it: two parts of 8 and
+    9 px, each under the 1.2 mm a stretch needs, are one stretch and dropped; a gap wider than 0.6 mm ends it."""
+    bases = [100.0, 380.0]
+    y0 = np.full(600, bases[0])
+    y1 = np.full(600, bases[1])
+    y1[200:219] = bases[0] + 1.0
+    y1[208:210] = np.nan
+    y1[400:408] = bases[0] + 1.0  # two 8-px tips 12 px (1.5 mm) apart: each a QRS spike, kept
+    y1[408:420] = np.nan
+    y1[420:428] = bases[0] + 1.0
+    curves = [_curve(y0), _curve(y1)]
+    drop_foreign_stretches(curves, bases, PPM)
+    assert np.isnan(curves[1].y[200:219]).all()
+    assert np.isfinite(curves[1].y[400:408]).all() and np.isfinite(curves[1].y[420:428]).all()
+
+
 def test_rows_reaching_beyond_the_page_are_traced_jointly():
     """Row windows that leave the page (re-traced windows at its edges) or lie wholly outside it: the joint
     tracing with claims between rows clips them as each row's band is clipped (an empty band gives no track)."""
