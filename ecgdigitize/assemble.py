@@ -46,6 +46,13 @@ class LeadTrace:
     values_mv: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
+def last_traced_x(curve: TraceCurve) -> float:
+    """x (pixels) of a row's last traced sample (the curve's last finite column, less half a line width); NaN when
+    nothing is traced."""
+    ok = np.flatnonzero(np.isfinite(curve.y))
+    return float(curve.x0 + ok[-1] - curve.half_width_px) if ok.size else float("nan")
+
+
 def row_timing(
     curve: TraceCurve,
     x_t0: float,
@@ -65,10 +72,9 @@ def row_timing(
     the row end refines the start: x_t0 becomes the mean of the start and (end - duration) when they
     agree within ``align_tol_px``; otherwise, when the snapped span agrees with the scale within
     ``tol``, the span defines px per second (robust to small scale errors)."""
-    ok = np.flatnonzero(np.isfinite(curve.y))
-    if ok.size == 0 or not np.isfinite(px_per_s_grid):
+    x_last = last_traced_x(curve)
+    if not np.isfinite(x_last) or not np.isfinite(px_per_s_grid):
         return RowTiming(x_t0, px_per_s_grid, 0.0, base_y, mv_per_px)
-    x_last = curve.x0 + ok[-1] - curve.half_width_px
     span_px = max(x_last - x_t0, 1.0)
     d = span_px / px_per_s_grid + 1.0 / fs
     d_snap = max(snap_s, round(d / snap_s) * snap_s)

@@ -576,7 +576,7 @@ def time_rows(
     own_scales = sc.source == "grid" and not opts.page_scale_rows
     row_ppx = row_scales_px_per_mm_x(tm.grid, rows, ppx, P) if own_scales else [ppx] * len(rows)
     if own_scales:
-        spans = [_traced_span_px(c, x_t0) for c, (x_t0, _) in zip(curves, starts)]
+        spans = [asm.last_traced_x(c) - x_t0 for c, (x_t0, _) in zip(curves, starts)]
         row_ppx = scales_of_rows_spanning_alike(row_ppx, spans, ppx)
     for i, (r, c) in enumerate(zip(rows, curves)):
         p = pulse_of_row.get(i)
@@ -1221,12 +1221,6 @@ def row_px_per_mm_x(
         return page_px_per_mm_x
     dev = abs(local.px_per_mm_x / page_px_per_mm_x - 1.0)
     return float(local.px_per_mm_x) if ROW_SCALE_MIN_DEVIATION < dev <= ROW_SCALE_MAX_DEVIATION else page_px_per_mm_x
-
-
-def _traced_span_px(curve: TraceCurve, x_t0: float) -> float:
-    """Pixels from a row's time origin ``x_t0`` to its last traced column (NaN when nothing is traced)."""
-    ok = np.flatnonzero(np.isfinite(curve.y))
-    return float(curve.x0 + ok[-1] - curve.half_width_px - x_t0) if ok.size else math.nan
 
 
 def scales_of_rows_spanning_alike(row_ppx: list[float], spans_px: list[float], page_ppx: float) -> list[float]:

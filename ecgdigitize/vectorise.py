@@ -444,11 +444,9 @@ def _drop_pass_through(sels: list[_BandChoice], per_row: list[np.ndarray], count
         shared = (csum[b - lo, ar] - np.where(t > lo, csum[np.maximum(t - 1 - lo, 0), ar], 0)) > 0
         if not shared.any():
             continue
-        d = np.diff(np.r_[0, shared.astype(np.int8), 0])
-        starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
         h = b - t + 1
         flat_lim = 2.0 * sel.thick + 1.0
-        for s0, e0 in zip(starts, ends):
+        for s0, e0 in _true_runs(shared):
             if s0 == 0 or e0 >= cols.size or cols[e0 - 1] - cols[s0] + 1 > max_len_px:
                 continue
             l, r = s0 - 1, e0
@@ -591,6 +589,12 @@ FOREIGN_STRETCH_MM = 1.2
 FOREIGN_GAP_MM = 0.6
 
 
+def _true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) index ranges of the runs of True in a 1-D bool ``mask``."""
+    d = np.diff(np.r_[0, np.asarray(mask).astype(np.int8), 0])
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
+
+
 def foreign_stretches(
     y: np.ndarray, row: int, baselines_y: np.ndarray, px_per_mm_x: float, own_y: np.ndarray | None = None
 ) -> list[tuple[int, int]]:
@@ -613,12 +617,10 @@ def foreign_stretches(
         return []
     min_len = FOREIGN_STRETCH_MM * px_per_mm_x
     joined = near_other.copy()
-    d = np.diff(np.r_[0, (~ok).astype(np.int8), 0])
-    for a, e in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):  # untraced gaps [a, e)
+    for a, e in _true_runs(~ok):  # untraced gaps
         if e - a <= FOREIGN_GAP_MM * px_per_mm_x and a > 0 and e < y.size and near_other[a - 1] and near_other[e]:
             joined[a:e] = True
-    d = np.diff(np.r_[0, joined.astype(np.int8), 0])
-    return [(int(a), int(e)) for a, e in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)) if e - a >= min_len]
+    return [(a, e) for a, e in _true_runs(joined) if e - a >= min_len]
 
 
 def drop_foreign_stretches(curves: list[TraceCurve], baselines_y: list[float], px_per_mm_x: float) -> int:
@@ -842,10 +844,7 @@ def interpolate_gaps(y: np.ndarray, max_gap: int | None = None) -> np.ndarray:
     filled = np.interp(xs, xs[ok], y[ok])
     if max_gap is not None:
         # keep long interior gaps as NaN
-        bad = ~ok
-        d = np.diff(np.r_[0, bad.astype(np.int8), 0])
-        starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
-        for s, e in zip(starts, ends):
+        for s, e in _true_runs(~ok):
             if e - s > max_gap and s > 0 and e < y.size:
                 filled[s:e] = np.nan
     return filled
