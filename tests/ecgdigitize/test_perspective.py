@@ -113,6 +113,33 @@ def test_tiles_overrule_a_whole_page_search_that_locked_on_noise(monkeypatch):
     assert abs(plain.angle_deg + 9.0) < 0.15 and not any("tiles" in m for m in plain.warnings)
 
 
+def test_tiles_overrule_a_whole_page_vertical_search_that_locked_on_noise(monkeypatch):
+    """The vertical family's free whole-page search peaks off the grid while the horizontal one is right (a rotated,
+    noisy generator page: horizontal -3.00, vertical 1.94 where every tile said 3.00, read as a rotation of -2.47
+    degrees that left every row sloping 0.43 degrees): the tiles give both families."""
+    from ecgdigitize import orientation as ori
+
+    g = _grid_map()
+    h, w = g.shape
+    rotated = cv2.warpAffine(g, cv2.getRotationMatrix2D((w / 2, h / 2), 3.0, 1.0), (w, h))
+    real = ori.family_angle
+    whole_page = len(ori._points(rotated, thresh=0.08)[0])
+    free_searches = []
+
+    def noisy_vertical_search(u, v, wt, max_deg=10.0, around=None):
+        if around is None and u.size == whole_page:
+            free_searches.append(u)
+            if len(free_searches) == 2:  # the second free whole-page search is the vertical family's
+                return 1.94, 1.05
+        return real(u, v, wt, max_deg, around)
+
+    monkeypatch.setattr(ori, "family_angle", noisy_vertical_search)
+    o = ori.estimate_orientation(rotated, np.zeros_like(g))
+    assert len(free_searches) == 2
+    assert not o.keystone and abs(o.angle_deg + 3.0) < 0.1 and abs(o.vertical_angle_deg - 3.0) < 0.1
+    assert any("tiles" in m for m in o.warnings)
+
+
 def _curled(g: np.ndarray, amplitude_px: float = 2.0, waves: float = 3.0) -> np.ndarray:
     """The map on paper that curls: every point moved up or down by a slow wave along x (``waves`` periods across the
     page), so the horizontal lines' angle changes by about a degree from tile to tile."""
