@@ -39,6 +39,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -227,7 +228,7 @@ class LabelRead:
 # Binary image helpers shared by page analysis and training
 
 
-def _strip_long_runs(binary: np.ndarray, run_h_px: int, run_v_px: int) -> np.ndarray:
+def strip_long_runs(binary: np.ndarray, run_h_px: int, run_v_px: int) -> np.ndarray:
     """``binary`` (uint8 0/1) without pixels on horizontal runs >= run_h_px or vertical runs >= run_v_px."""
     h_k = cv2.getStructuringElement(cv2.MORPH_RECT, (max(3, int(run_h_px)), 1))
     v_k = cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(3, int(run_v_px))))
@@ -631,7 +632,7 @@ def _binarise_and_strip(img: np.ndarray, rng: np.random.Generator, cap_px: float
     binary = (img > thr).astype(np.uint8)
     run_h = int(round(cap_px * rng.uniform(1.1, 2.6)))
     run_v = int(round(cap_px * rng.uniform(1.25, 3.2)))
-    return _strip_long_runs(binary, run_h, run_v)
+    return strip_long_runs(binary, run_h, run_v)
 
 
 def _pack(sizes: list[tuple[int, int]], gap: int) -> tuple[list[tuple[int, int]], int, int]:
@@ -1153,7 +1154,7 @@ def _page_candidates(
     ``whole``: component labels and stats of the page binarised at the lowest threshold, unstripped (to tell
     which glyphs touch a stroke)."""
     lab0, st0 = whole
-    stripped = _strip_long_runs(binary, run_px[0], run_px[1])
+    stripped = strip_long_runs(binary, run_px[0], run_px[1])
     n, lab, st, _ = cv2.connectedComponentsWithStats(stripped, connectivity=8)
     if n <= 1:
         return []
@@ -1419,3 +1420,58 @@ def labels_by_row(labels: list[LabelRead], baselines_y: list[float], spacing_px:
     for r in rows:
         r.sort(key=lambda q: q.cx)
     return rows
+
+
+def _clusters(values: list[float], tol: float) -> list[list[int]]:
+    """Indices of ``values`` grouped where sorted neighbours lie within ``tol`` of each other."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and values[i] - values[groups[-1][-1]] <= tol:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+def unread_label_boxes(
+    labels: list[LabelRead], min_score: float = ANCHOR_SCORE, also_read: Sequence[LabelRead] = ()
+) -> list[tuple[float, float, float, float]]:
+    """Boxes (x0, y0, x1, y1 pixels) where the page's label lattice says a label is printed but none was read.
+
+    The lead labels of a page stand on a lattice: one text line per row of leads, one left edge per column (3x4, 6x2,
+    12x1 and their rhythm strips alike). Lines are labels' centres within half a label height, columns their left
+    edges within a label height, each with at least two labels, one of them read at ``min_score``; columns whose
+    spacing skips whole steps of the smallest spacing get the skipped ones (a column none of whose labels was read).
+    A box is the column's median label width and the line's height, at each crossing with no label of any score
+    (among ``labels`` and ``also_read``, labels read that are no part of the lattice)."""
+    if len(labels) < 4:
+        return []
+    h = float(np.median([lab.height for lab in labels]))
+    lines = [g for g in _clusters([lab.cy for lab in labels], 0.5 * h) if len(g) >= 2]
+    lines = [g for g in lines if any(labels[i].score >= min_score for i in g)]
+    cols = [g for g in _clusters([lab.x0 for lab in labels], h) if len(g) >= 2]
+    cols = [g for g in cols if any(labels[i].score >= min_score for i in g)]
+    if len(lines) < 2 or len(cols) < 2:
+        return []
+    col_x = sorted(float(np.median([labels[i].x0 for i in g])) for g in cols)
+    col_w = {
+        float(np.median([labels[i].x0 for i in g])): float(np.median([labels[i].x1 - labels[i].x0 for i in g]))
+        for g in cols
+    }
+    step = float(np.min(np.diff(col_x)))
+    filled = list(col_x)
+    for a, b in zip(col_x[:-1], col_x[1:]):
+        k = int(round((b - a) / step))
+        if k >= 2 and abs(b - a - k * step) <= 0.5 * h:
+            filled += [a + j * (b - a) / k for j in range(1, k)]
+    widths = float(np.median(list(col_w.values())))
+    boxes = []
+    for g in lines:
+        cy = float(np.median([labels[i].cy for i in g]))
+        for x in sorted(filled):
+            if any(abs(lab.x0 - x) <= h and abs(lab.cy - cy) <= 0.5 * h for lab in [*labels, *also_read]):
+                continue
+            w = col_w.get(x, widths)
+            boxes.append((x, cy - 0.5 * h, x + w, cy + 0.5 * h))
+    return boxes

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -52,7 +52,15 @@ from .layout import (
     template_rows,
 )
 from .lead_identity import EXTRA_LEAD_SCORE, RowSpan, choose_layout
-from .lead_labels import LabelRead, labels_by_row, read_lead_labels
+from .lead_labels import (
+    REFINED_RUN_H,
+    REFINED_RUN_V,
+    LabelRead,
+    labels_by_row,
+    read_lead_labels,
+    strip_long_runs,
+    unread_label_boxes,
+)
 from .orientation import Orientation, estimate_orientation, rot90_image, rows_are_horizontal, warp
 from .paper import paper_mask, sheet_cuts_trace_rows
 from .params import DEFAULT_PARAMS, DigitizerParams
@@ -407,11 +415,16 @@ def find_upright_rows(
 
 
 def read_labels(page_rows: PageRows, sc: Scale, params: DigitizerParams, notes: list[str]) -> PageLabels:
-    """The printed lead labels (those read to decide the turn are not read again) and the trace map without them."""
+    """The printed lead labels (those read to decide the turn are not read again) and the trace map without them and
+    without the glyphs where the labels' lattice places a label that was not read
+    (:func:`~ecgdigitize.lead_labels.unread_label_boxes`)."""
     tm_r = page_rows.geometry.trace_map
     labels = page_rows.labels if page_rows.labels is not None else _read_labels(tm_r, sc, notes)
     if labels:
-        tm_r = replace(tm_r, prob=erase_label_glyphs(tm_r.prob, labels, params.label_margin_px, params))
+        bases, margin = [r.baseline_y for r in page_rows.rows], params.label_margin_px
+        off_trace = [lab for lab in labels if strips_glyphs(lab, bases, margin)]
+        unread = [LabelRead("", *box, GLYPH_STRIP_MIN_SCORE) for box in unread_label_boxes(off_trace, also_read=labels)]
+        tm_r = replace(tm_r, prob=erase_label_glyphs(tm_r.prob, labels + unread, margin, params, bases))
     return PageLabels(labels, tm_r)
 
 
@@ -1177,13 +1190,36 @@ def _label_dict(lab: LabelRead) -> dict[str, Any]:
     }
 
 
+#: Only labels read at least this surely (:data:`~ecgdigitize.lead_labels.ANCHOR_SCORE`), and off every row's baseline,
+#: lose the ink that joins their box to the trace: labels read at 0.52-0.53 lay on the trace itself (a QRS read as
+#: 'V4'; stripping its short runs cut the trace there, a lead fell from 13.7 to -8.6 dB), and on our renderer's pages
+#: a rhythm strip's QRS complexes read 'aVL' at 0.81-0.95, lined up in a text line of their own, across the baseline.
+GLYPH_STRIP_MIN_SCORE = 0.8
+
+
+def strips_glyphs(label: LabelRead, baselines_y: Sequence[float], margin_px: float) -> bool:
+    """Does ``label`` lose the ink joining it to the trace (:data:`GLYPH_STRIP_MIN_SCORE`, and its box grown by
+    ``margin_px`` crosses none of the rows' ``baselines_y``, pixels)?"""
+    return label.score >= GLYPH_STRIP_MIN_SCORE and not any(
+        label.y0 - margin_px <= b <= label.y1 + margin_px for b in baselines_y
+    )
+
+
 def erase_label_glyphs(
-    prob: np.ndarray, labels: list[LabelRead], margin_px: float = 2.0, params: DigitizerParams = DEFAULT_PARAMS
+    prob: np.ndarray,
+    labels: list[LabelRead],
+    margin_px: float = 2.0,
+    params: DigitizerParams = DEFAULT_PARAMS,
+    baselines_y: Sequence[float] = (),
 ) -> np.ndarray:
-    """``prob`` (H, W) without the ink of the printed labels: connected pieces of ink (above
-    :attr:`~DigitizerParams.ink_probability`) that lie wholly inside a label's box (grown by ``margin_px``); a trace
-    passing through the box reaches its border and stays. Labels never enter a lead's signal (ecg-image-kit prints
-    them just below the baseline after each column's start, where the tracker followed them)."""
+    """``prob`` (H, W) without the ink of the printed labels: in each label's box (grown by ``margin_px``), connected
+    pieces of ink (above :attr:`~DigitizerParams.ink_probability`) that lie wholly inside it; for labels that
+    :func:`strips_glyphs` (given the rows' ``baselines_y``), also the ink of pieces that leave it which lies on no long
+    straight run (:data:`~ecgdigitize.lead_labels.REFINED_RUN_H` label heights across,
+    :data:`~ecgdigitize.lead_labels.REFINED_RUN_V` down, measured beyond the box: the label reader's own rule for
+    strokes that are no glyph). A trace passing through the box keeps its flat stretches and tall strokes; a glyph
+    touching it goes. Labels never enter a lead's signal (the Challenge generator prints them just below the baseline
+    after each column's start, where the tracker followed them, and a QRS reaching down joins them to the trace)."""
     out = prob.copy()
     H, W = prob.shape
     for lab in labels:
@@ -1197,7 +1233,16 @@ def erase_label_glyphs(
             continue
         edge = np.unique(np.r_[lab_img[0], lab_img[-1], lab_img[:, 0], lab_img[:, -1]])
         inner = np.isin(lab_img, edge, invert=True) & (lab_img > 0)
-        out[y0:y1, x0:x1][inner] = 0.0
+        if not strips_glyphs(lab, baselines_y, margin_px):
+            out[y0:y1, x0:x1][inner] = 0.0
+            continue
+        run_h = max(3, int(round(REFINED_RUN_H * lab.height)))
+        run_v = max(3, int(round(REFINED_RUN_V * lab.height)))
+        wx0, wy0 = max(0, x0 - run_h), max(0, y0 - run_v)
+        wx1, wy1 = min(W, x1 + run_h), min(H, y1 + run_v)
+        around = (out[wy0:wy1, wx0:wx1] > params.ink_probability).astype(np.uint8)
+        short = strip_long_runs(around, run_h, run_v)[y0 - wy0 : y1 - wy0, x0 - wx0 : x1 - wx0] > 0
+        out[y0:y1, x0:x1][inner | short] = 0.0
     return out
 
 
