@@ -53,6 +53,7 @@ from .layout import (
 )
 from .lead_identity import EXTRA_LEAD_SCORE, RowSpan, choose_layout
 from .lead_labels import (
+    ANCHOR_SCORE,
     REFINED_RUN_H,
     REFINED_RUN_V,
     LabelRead,
@@ -1190,11 +1191,11 @@ def _label_dict(lab: LabelRead) -> dict[str, Any]:
     }
 
 
-#: Only labels read at least this surely (:data:`~ecgdigitize.lead_labels.ANCHOR_SCORE`), and off every row's baseline,
+#: Only labels read at least this surely (the label reader's anchor score), and off every row's baseline,
 #: lose the ink that joins their box to the trace: labels read at 0.52-0.53 lay on the trace itself (a QRS read as
 #: 'V4'; stripping its short runs cut the trace there, a lead fell from 13.7 to -8.6 dB), and on our renderer's pages
 #: a rhythm strip's QRS complexes read 'aVL' at 0.81-0.95, lined up in a text line of their own, across the baseline.
-GLYPH_STRIP_MIN_SCORE = 0.8
+GLYPH_STRIP_MIN_SCORE = ANCHOR_SCORE
 
 
 def strips_glyphs(label: LabelRead, baselines_y: Sequence[float], margin_px: float) -> bool:
