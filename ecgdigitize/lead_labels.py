@@ -1454,11 +1454,11 @@ def unread_label_boxes(
     cols = [g for g in cols if any(labels[i].score >= min_score for i in g)]
     if len(lines) < 2 or len(cols) < 2:
         return []
-    col_x = sorted(float(np.median([labels[i].x0 for i in g])) for g in cols)
     col_w = {
         float(np.median([labels[i].x0 for i in g])): float(np.median([labels[i].x1 - labels[i].x0 for i in g]))
         for g in cols
     }
+    col_x = sorted(col_w)
     step = float(np.min(np.diff(col_x)))
     filled = list(col_x)
     for a, b in zip(col_x[:-1], col_x[1:]):
