@@ -1441,7 +1441,9 @@ def unread_label_boxes(
 
     The lead labels of a page stand on a lattice: one text line per row of leads, one left edge per column (3x4, 6x2,
     12x1 and their rhythm strips alike). Lines are labels' centres within half a label height, columns their left
-    edges within a label height, each with at least two labels, one of them read at ``min_score``; columns whose
+    edges within a label height, each with at least two labels, one of them read at ``min_score``; a label read at
+    ``min_score`` on a line, alone in its column, makes a column too where it stands a whole number of steps of that
+    spacing from the others (the last column's 'V4' read, its 'V5' and 'V6' touching their QRS); columns whose
     spacing skips whole steps of the smallest spacing get the skipped ones (a column none of whose labels was read).
     A box is the column's median label width and the line's height, at each crossing with no label of any score
     (among ``labels`` and ``also_read``, labels read that are no part of the lattice)."""
@@ -1460,6 +1462,15 @@ def unread_label_boxes(
     }
     col_x = sorted(col_w)
     step = float(np.min(np.diff(col_x)))
+    lines_cy = [float(np.median([labels[i].cy for i in g])) for g in lines]
+    for g in _clusters([lab.x0 for lab in labels], h):
+        lab = labels[g[0]]
+        if len(g) != 1 or lab.score < min_score or not any(abs(lab.cy - cy) <= 0.5 * h for cy in lines_cy):
+            continue
+        gap = min(abs(lab.x0 - x) for x in col_x)
+        if abs(gap - round(gap / step) * step) <= 0.5 * h:
+            col_w[lab.x0] = lab.x1 - lab.x0
+    col_x = sorted(col_w)
     filled = list(col_x)
     for a, b in zip(col_x[:-1], col_x[1:]):
         k = int(round((b - a) / step))
@@ -1467,8 +1478,7 @@ def unread_label_boxes(
             filled += [a + j * (b - a) / k for j in range(1, k)]
     widths = float(np.median(list(col_w.values())))
     boxes = []
-    for g in lines:
-        cy = float(np.median([labels[i].cy for i in g]))
+    for cy in lines_cy:
         for x in sorted(filled):
             if any(abs(lab.x0 - x) <= h and abs(lab.cy - cy) <= 0.5 * h for lab in [*labels, *also_read]):
                 continue

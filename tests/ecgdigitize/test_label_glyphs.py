@@ -77,6 +77,18 @@ def test_unread_labels_are_placed_on_the_lattice_of_the_read_ones():
     assert unread_label_boxes(_lattice({"I", "II", "III", "aVR", "aVL", "aVF"})) == []  # two columns left: no steps
 
 
+def test_a_column_read_once_surely_is_on_the_lattice_where_it_keeps_the_columns_spacing():
+    from ecgdigitize.lead_labels import unread_label_boxes
+
+    # the last column's 'V5' and 'V6' touch their QRS and are not read; its 'V4' alone places them
+    boxes = unread_label_boxes(_lattice({"V5", "V6"}))
+    assert sorted((round(b[0]), round(b[1])) for b in boxes) == [(1451, 928), (1451, 1184)]
+    # read unsurely, or half a column off the spacing (no label of the lattice), it places none
+    assert unread_label_boxes(_lattice({"V5", "V6"}, unsure={"V4"})) == []
+    stray = LabelRead("V4", 1230.0, 672.0, 1265.0, 693.0, 0.95)
+    assert unread_label_boxes([lab for lab in _lattice({"V5", "V6"}) if lab.name != "V4"] + [stray]) == []
+
+
 def test_a_label_across_a_rows_baseline_loses_only_the_glyphs_apart_from_the_trace():
     """A sure label whose box a row's baseline crosses lies on the trace (our renderer's rhythm-strip QRS complexes read
     'aVL' at 0.81-0.95): the ink joined to it stays."""
