@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import cv2
@@ -69,8 +69,15 @@ from .row_extent import extend_rows_to_boxes
 from .scale import Scale, estimate_scale, scale_from_page_width
 from .selfcheck import SelfCheck, check_signal
 from .separators import Tick, find_ticks, retrace_near_ticks, subtract_ticks
-from .trace_map import TraceMap, classical_trace_map, given_trace_map, line_width_px
-from .vectorise import TraceCurve, drop_foreign_stretches, trace_band, trace_rows
+from .trace_map import TraceMap, classical_trace_map, given_trace_map, line_width_px, without_image_frame
+from .vectorise import (
+    TraceCurve,
+    drop_foreign_stretches,
+    drop_stretches_on_lines,
+    trace_band,
+    trace_rows,
+    without_lines,
+)
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +277,8 @@ class RowsAndLayout:
     curves: list[TraceCurve]
     timings: list[asm.RowTiming]
     layout: Layout
+    #: the curves of the rows dropped as border lines or text at the page's edge (their ink is no trace)
+    edge_lines: list[TraceCurve] = field(default_factory=list)
 
 
 @dataclass
@@ -321,6 +330,7 @@ def make_trace_map(
             notes.append(prep.warnings[-1])
             tm = classical_trace_map(rgb)
     notes += tm.warnings
+    tm.prob = without_image_frame(tm.prob)
     sheet = paper_mask(rgb)
     if sheet is not None and sheet_cuts_trace_rows(sheet, tm.prob):
         notes.append("the darker region around the page is shaded paper (trace rows cross into it): not masked")
@@ -657,9 +667,19 @@ def fit_rows_layout(
         P.edge_row_cost_gain,
         P,
     )
+    edge_lines = []
     if len(keep) < len(rows):
         dropped = [i for i in range(len(rows)) if i not in keep]
+        edge_lines = [curves[i] for i in dropped]
         notes.append(f"edge rows {dropped} ignored (text or border lines, not traces)")
+        if drop_stretches_on_lines(
+            [curves[i] for i in keep],
+            [rows[i].baseline_y for i in keep],
+            [curves[i] for i in dropped],
+            [rows[i].baseline_y for i in dropped],
+            cal.scale.px_per_mm_x,
+        ):
+            notes.append("stretches of rows traced along an ignored edge row's line were left out")
     if len(inner) < len(keep):
         notes.append(f"short rows {[keep[j] for j in range(len(keep)) if j not in inner]} ignored (fragments)")
         keep = [keep[j] for j in inner]
@@ -723,7 +743,7 @@ def fit_rows_layout(
         [e.to_dict() for e in label_ev],
     )
     notes += lay_warn
-    return RowsAndLayout(rows, curves, timings, lay)
+    return RowsAndLayout(rows, curves, timings, lay, edge_lines)
 
 
 # --- 11. the assembled signal -----------------------------------------------------------------------------------
@@ -745,6 +765,8 @@ def assemble_signal(
     P = params
     rows, curves, timings_rows, boxes = rl.rows, rl.curves, rl.timings, rl.layout.boxes
     ppx, ppy = cal.scale.px_per_mm_x, cal.scale.px_per_mm_y
+    if rl.edge_lines:
+        prob = without_lines(prob, rl.edge_lines, ppy)
     longer = extend_rows_to_boxes(rows, curves, boxes, prob, ppx, ppy)
     if longer:
         notes.append(f"rows {longer} traced further over their lead boxes")

@@ -220,6 +220,34 @@ def thin_grid_lines(binary: np.ndarray, min_length: int, thick_px: int = 4) -> n
     return mask
 
 
+#: The image's outermost pixel rows and columns inked along at least this share of their length are a frame, never a
+#: trace: the Challenge generator draws a 1-px black one round its pages (scanners leave dark edges too), and a
+#: rhythm strip whose row band reached the bottom edge was traced along it for its first 0.15 s (-2.1 mV there; the
+#: page failed its self-check).
+FRAME_MIN_INK_SHARE = 0.8
+#: ... looked for up to this many pixels in from each edge (a frame line one to a few pixels wide).
+FRAME_MAX_PX = 3
+
+
+def without_image_frame(prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Copy of the trace probability ``prob`` (H, W) without the image's frame (see :data:`FRAME_MIN_INK_SHARE`):
+    from each edge inwards, pixel rows (columns) inked along most of their length go, up to :data:`FRAME_MAX_PX`."""
+    out = prob.copy()
+    h, w = out.shape
+    sides = (
+        [(slice(k, k + 1), slice(None)) for k in range(min(FRAME_MAX_PX, h))],
+        [(slice(h - 1 - k, h - k), slice(None)) for k in range(min(FRAME_MAX_PX, h))],
+        [(slice(None), slice(k, k + 1)) for k in range(min(FRAME_MAX_PX, w))],
+        [(slice(None), slice(w - 1 - k, w - k)) for k in range(min(FRAME_MAX_PX, w))],
+    )
+    for lines in sides:
+        for sl in lines:
+            if float((out[sl] > threshold).mean()) < FRAME_MIN_INK_SHARE:
+                break
+            out[sl] = 0.0
+    return out
+
+
 def classical_trace_map(rgb: np.ndarray) -> TraceMap:
     """Trace probability and grid maps of an (H, W, 3) uint8 RGB page without a neural network."""
     h, w = rgb.shape[:2]

@@ -613,14 +613,27 @@ def foreign_stretches(
         near_other[ok] |= np.abs(y[ok] - b) <= FOREIGN_LEVEL_FRACTION * spacing
     own = bases[row] if own_y is None else np.asarray(own_y, np.float64)[ok]
     near_other[ok] &= np.abs(y[ok] - own) >= (1.0 - FOREIGN_LEVEL_FRACTION) * spacing
-    if not near_other.any():
+    return _long_stretches(near_other, ok, px_per_mm_x)
+
+
+def _long_stretches(near: np.ndarray, traced: np.ndarray, px_per_mm_x: float) -> list[tuple[int, int]]:
+    """[start, end) runs of ``near`` (bool per column) at least :data:`FOREIGN_STRETCH_MM` long, untraced gaps (False
+    in ``traced``) up to :data:`FOREIGN_GAP_MM` between two parts joining them."""
+    if not near.any():
         return []
-    min_len = FOREIGN_STRETCH_MM * px_per_mm_x
-    joined = near_other.copy()
-    for a, e in _true_runs(~ok):  # untraced gaps
-        if e - a <= FOREIGN_GAP_MM * px_per_mm_x and a > 0 and e < y.size and near_other[a - 1] and near_other[e]:
+    joined = near.copy()
+    for a, e in _true_runs(~traced):  # untraced gaps
+        if e - a <= FOREIGN_GAP_MM * px_per_mm_x and a > 0 and e < near.size and near[a - 1] and near[e]:
             joined[a:e] = True
-    return [(a, e) for a, e in _true_runs(joined) if e - a >= min_len]
+    return [(a, e) for a, e in _true_runs(joined) if e - a >= FOREIGN_STRETCH_MM * px_per_mm_x]
+
+
+def _blank(c: TraceCurve, a: int, e: int) -> None:
+    """Blank (in place) columns [a, e) of ``c``'s curve and its centre-line points there."""
+    c.y[a:e] = np.nan
+    x_lo, x_hi = c.x0 + a - 0.5, c.x0 + e - 0.5
+    keep = (c.pts_x < x_lo) | (c.pts_x > x_hi)
+    c.pts_x, c.pts_y = c.pts_x[keep], c.pts_y[keep]
 
 
 def drop_foreign_stretches(curves: list[TraceCurve], baselines_y: list[float], px_per_mm_x: float) -> int:
@@ -632,16 +645,92 @@ def drop_foreign_stretches(curves: list[TraceCurve], baselines_y: list[float], p
     bases = np.asarray(baselines_y, np.float64)
     n_blank = 0
     for i, c in enumerate(curves):
-        y = c.y
-        stretches = foreign_stretches(y, i, bases, px_per_mm_x)
+        stretches = foreign_stretches(c.y, i, bases, px_per_mm_x)
         for a, e in stretches:
-            y[a:e] = np.nan
-            x_lo, x_hi = c.x0 + a - 0.5, c.x0 + e - 0.5
-            keep = (c.pts_x < x_lo) | (c.pts_x > x_hi)
-            c.pts_x, c.pts_y = c.pts_x[keep], c.pts_y[keep]
+            _blank(c, a, e)
             n_blank += int(e - a)
         if stretches:
-            c.coverage = float(np.isfinite(y).mean()) if y.size else 0.0
+            c.coverage = float(np.isfinite(c.y).mean()) if c.y.size else 0.0
+    return n_blank
+
+
+#: A line row's ink (:func:`without_lines`) is the vertical run of ink through its traced height in each column, when
+#: that run is at most this many mm tall (a border or a text line is a few tenths of a mm to 2 mm thick; a trace
+#: stroke crossing it makes the run longer, and then only the line's own width around its height goes).
+LINE_RUN_MAX_MM = 3.0
+
+
+def without_lines(prob: np.ndarray, lines: list[TraceCurve], px_per_mm_y: float, threshold: float = 0.5) -> np.ndarray:
+    """Copy of ``prob`` (H, W) without the ink of rows found on the page that are no trace (``lines``: their traced
+    curves; a border line or text at the page's edge): in each traced column, the run of ink through the line's
+    height (see :data:`LINE_RUN_MAX_MM`). Later re-tracing then cannot follow them again."""
+    out = prob.copy()
+    H, W = prob.shape
+    max_run = LINE_RUN_MAX_MM * px_per_mm_y
+    for line in lines:
+        half = max(1, int(np.ceil(0.5 * (line.line_width_px or line.thickness_px))))
+        for i in np.flatnonzero(np.isfinite(line.y)):
+            x, y = line.x0 + int(i), int(round(float(line.y[i])))
+            if not (0 <= x < W and 0 <= y < H):
+                continue
+            col = out[:, x] > threshold
+            if not col[y]:
+                continue
+            t, b = y, y
+            while t > 0 and col[t - 1] and y - t < max_run:
+                t -= 1
+            while b + 1 < H and col[b + 1] and b - y < max_run:
+                b += 1
+            if b - t + 1 > max_run:
+                t, b = max(0, y - half), min(H - 1, y + half)
+            out[t : b + 1, x] = 0.0
+    return out
+
+
+def _bridged(y: np.ndarray) -> np.ndarray:
+    """``y`` with its NaN gaps between traced values filled linearly (NaN before the first and after the last)."""
+    ok = np.flatnonzero(np.isfinite(y))
+    if ok.size < 2:
+        return y
+    idx = np.arange(y.size)
+    return np.interp(idx, ok, y[ok], left=np.nan, right=np.nan)
+
+
+def drop_stretches_on_lines(
+    curves: list[TraceCurve],
+    baselines_y: list[float],
+    lines: list[TraceCurve],
+    lines_y: list[float],
+    px_per_mm_x: float,
+) -> int:
+    """Blank (in place) the stretches of each curve (row baselines ``baselines_y``, pixels) that follow the traced line
+    of a row found on the page but no trace (``lines``, at ``lines_y``: a border line or text at the page's edge), by
+    the rule of :data:`FOREIGN_LEVEL_FRACTION` with the distance between the two rows' baselines for the rows' spacing
+    and the line's traced height for its level. The tracker took a rotated generator page's dark border, 21 mm below
+    the rhythm strip (the strip 166 px from it, the rows 280 px apart), for the strip's first 0.15 s: -1.0 mV there and
+    a self-check that failed the page. Returns the number of columns blanked."""
+    n_blank = 0
+    for c, base in zip(curves, baselines_y):
+        near = np.zeros(c.y.size, bool)
+        ok = np.isfinite(c.y)
+        for line, line_y in zip(lines, lines_y):
+            d = abs(float(line_y) - float(base))
+            i0, i1 = max(c.x0, line.x0), min(c.x0 + c.y.size, line.x0 + line.y.size)
+            if d <= 0 or i1 <= i0:
+                continue
+            y = c.y[i0 - c.x0 : i1 - c.x0]
+            ly = _bridged(line.y)[i0 - line.x0 : i1 - line.x0]
+            with np.errstate(invalid="ignore"):
+                on = (np.abs(y - ly) <= FOREIGN_LEVEL_FRACTION * d) & (
+                    np.abs(y - base) >= (1.0 - FOREIGN_LEVEL_FRACTION) * d
+                )
+            near[i0 - c.x0 : i1 - c.x0] |= on
+        stretches = _long_stretches(near, ok, px_per_mm_x)
+        for a, e in stretches:
+            _blank(c, a, e)
+            n_blank += int(e - a)
+        if stretches:
+            c.coverage = float(np.isfinite(c.y).mean()) if c.y.size else 0.0
     return n_blank
 
 

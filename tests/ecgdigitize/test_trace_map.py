@@ -137,3 +137,39 @@ def test_a_creases_shadow_is_no_ink_and_the_trace_under_it_is_kept():
     # the trace keeps its columns, inside the shadow too
     cols = (ink & near_trace)[:, 25:-25].any(axis=0)
     assert cols.mean() > 0.97
+
+
+def test_the_images_frame_is_no_trace():
+    """The Challenge generator's 1-px black frame round the page (and a 2-px scanner edge) leave the trace map; a trace
+    touching the image's edge keeps its ink."""
+    from ecgdigitize.trace_map import without_image_frame
+
+    prob = np.zeros((120, 200), np.float32)
+    prob[0, :] = prob[-1, :] = prob[:, 0] = 1.0  # 1-px frame on three sides
+    prob[:, -2:] = 1.0  # a 2-px dark edge on the right
+    prob[60, 0:150] = 1.0  # a trace reaching the left edge
+    prob[1:40, 100] = 1.0  # a stroke touching the top edge's frame
+    out = without_image_frame(prob)
+    assert out[0].max() == 0.0 and out[-1].max() == 0.0 and out[:, 0].max() == 0.0 and out[:, -2:].max() == 0.0
+    assert np.all(out[60, 1:150] == 1.0) and np.all(out[1:40, 100] == 1.0)
+    assert np.array_equal(without_image_frame(out), out)  # nothing more goes once the frame is gone
+
+
+def test_a_page_with_a_frame_is_traced_without_it():
+    """Four traces in a 1-px black frame (the frame's ink is a fifth of the page's: the classical map keeps it as
+    dark straight lines crossed by traces would be kept); the stage's map has no frame left."""
+    from ecgdigitize.params import DEFAULT_PARAMS
+    from ecgdigitize.stages import make_trace_map, prepare_page
+    from ecgdigitize.trace_map import classical_trace_map
+
+    img = np.full((600, 1200, 3), 255, np.uint8)
+    xs = np.arange(30, 1170)
+    for k in range(4):
+        ys = 90 + 130 * k + 30 * np.sin(xs / 17.0)
+        cv2.polylines(img, [np.stack([xs, ys], 1).astype(np.int32)], False, (0, 0, 0), 3)
+    img[0, :] = img[-1, :] = 0
+    img[:, 0] = img[:, -1] = 0
+    assert classical_trace_map(img).prob[-1].mean() > 0.9
+    prob = make_trace_map(prepare_page(img, DEFAULT_PARAMS, []), None, DEFAULT_PARAMS, []).trace_map.prob
+    assert prob[0].max() < 0.5 and prob[-1].max() < 0.5 and prob[:, 0].max() < 0.5 and prob[:, -1].max() < 0.5
+    assert (prob > 0.5).sum() > 4 * 1000 * 3  # the traces stay

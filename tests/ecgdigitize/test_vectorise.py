@@ -79,3 +79,37 @@ def test_a_vertical_line_cut_into_many_runs_does_not_pull_the_track_off_its_line
     runs = column_runs(prob[:, 148:153], max_runs=10)
     assert runs.count.tolist() == [1, 1, 10, 1, 1]
     assert 98 in runs.top[2].tolist()
+
+
+def test_a_stretch_along_an_edge_line_nearer_than_the_rows_spacing_is_dropped():
+    """A rhythm strip 166 px above the page's border line (rows 280 px apart) traced along the border for 75 px: the
+    neighbour rule on the rows' spacing keeps it (166 px is under 0.7 of 280); the line's own distance drops it. A QRS
+    tip reaching the border (4 px wide) and a gap in the line's trace keep their places."""
+    from ecgdigitize.vectorise import drop_stretches_on_lines
+
+    bases = [1274.0, 1554.0]
+    strip = np.full(600, bases[1])
+    strip[91:166] = 1719.0
+    strip[400:404] = 1718.0
+    border = np.full(600, 1720.0)
+    border[120:140] = np.nan  # columns the border's own trace left out
+    curves = [_curve(np.full(600, bases[0])), _curve(strip)]
+    assert drop_foreign_stretches(curves, bases, PPM) == 0
+    n = drop_stretches_on_lines([curves[1]], [bases[1]], [_curve(border)], [1720.0], PPM)
+    assert n == 75 and np.isnan(curves[1].y[91:166]).all()
+    assert np.isfinite(curves[1].y[400:404]).all() and np.isfinite(curves[1].y[166:400]).all()
+    assert not ((curves[1].pts_x >= 91) & (curves[1].pts_x < 166)).any()
+
+
+def test_an_edge_lines_ink_leaves_the_map_but_a_stroke_crossing_it_stays():
+    from ecgdigitize.vectorise import without_lines
+
+    prob = np.zeros((200, 300), np.float32)
+    prob[150:158, :] = 1.0  # a border line 8 px (1 mm) thick
+    prob[40:190, 100:102] = 1.0  # a trace stroke crossing it
+    line = np.full(300, 154.0)
+    out = without_lines(prob, [_curve(line)], PPM)
+    assert out[150:158, :100].max() == 0.0 and out[150:158, 102:].max() == 0.0
+    assert np.all(out[40:150, 100:102] == 1.0) and np.all(out[159:190, 100:102] == 1.0)
+    assert out[153:156, 100].max() == 0.0  # the line's traced width (2 px) around its height goes
+    assert np.array_equal(without_lines(prob, [], PPM), prob)
