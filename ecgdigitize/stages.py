@@ -1630,10 +1630,13 @@ def common_trace_starts(
 def _baselines_from_pulses(
     rows: list[Row], pulse_of_row: dict[int, Pulse], px_per_mm_y: float, params: DigitizerParams = DEFAULT_PARAMS
 ) -> dict[int, float]:
-    """Baselines (pixels) of rows without a pulse, predicted from the pulse feet of the other rows
-    when those lie on an evenly spaced line (base = a + b * row, residual under
+    """Baselines (pixels) of rows without a pulse between rows with one, predicted from the pulse feet of those rows
+    when they lie on an evenly spaced line (base = a + b * row, residual under
     :attr:`~DigitizerParams.pulse_feet_line_mm`) and the prediction is within
-    :attr:`~DigitizerParams.pulse_feet_reach_mm` of the row's own profile baseline; {} when that does not hold."""
+    :attr:`~DigitizerParams.pulse_feet_reach_mm` of the row's own profile baseline; {} when that does not hold.
+    Rows beyond the first or last pulse row are not predicted: the Challenge generator prints its rhythm strip at a
+    spacing of its own (the line of the three rows above put a rhythm strip whose pulse was missed 2.9 mm, 0.29 mV,
+    off its level; leaving each pulse row out, the line of the others missed it by 1.5-3.9 mm on those pages)."""
     reach_px = params.pulse_feet_reach_mm * px_per_mm_y
     idx = sorted(pulse_of_row)
     if len(idx) < 2 or len(idx) == len(rows):
@@ -1650,7 +1653,7 @@ def _baselines_from_pulses(
             return {}
     out: dict[int, float] = {}
     for i, r in enumerate(rows):
-        if i in pulse_of_row:
+        if i in pulse_of_row or not idx[0] < i < idx[-1]:
             continue
         pred = float(a + b * i)
         if abs(pred - r.baseline_y) <= reach_px:

@@ -62,3 +62,21 @@ def test_pulse_cut_by_the_page_edge_is_found():
 def test_flat_trace_has_no_pulse():
     y = np.full(400, BASE)
     assert find_pulse(y, 0, BASE, 0, PPM, PPM, 25.0) is None
+
+
+def test_a_rows_level_is_predicted_from_the_pulse_feet_between_pulse_rows_only():
+    """Pulse feet of rows 0, 2 and 3 evenly spaced (283.5 px): row 1 between them gets the line's level. Pulse feet of
+    rows 0-2 and a rhythm strip below them without a pulse, printed at a spacing of its own (262 px, as the Challenge
+    generator prints it; the line puts it 21.5 px, 2.7 mm, lower): the strip keeps its own level."""
+    from ecgdigitize.calibration import Pulse
+    from ecgdigitize.layout import Row
+    from ecgdigitize.stages import _baselines_from_pulses
+
+    def rows_and_pulses(ys: list[float], with_pulse: list[int]) -> tuple[list[Row], dict[int, Pulse]]:
+        rows = [Row(y, int(y) - 100, int(y) + 100, 90, 2100) for y in ys]
+        return rows, {i: Pulse(i, 90.0, 130.0, ys[i] - 78.7, ys[i], 140.0) for i in with_pulse}
+
+    rows, pulses = rows_and_pulses([727.0, 1012.0, 1294.0, 1577.5], [0, 2, 3])
+    assert _baselines_from_pulses(rows, pulses, 7.87) == {1: pytest.approx(1010.5, abs=0.5)}
+    rows, pulses = rows_and_pulses([727.0, 1010.5, 1294.0, 1556.0], [0, 1, 2])
+    assert _baselines_from_pulses(rows, pulses, 7.87) == {}
