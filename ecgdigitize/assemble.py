@@ -126,7 +126,7 @@ def remove_separators(
     return n
 
 
-def align_row_starts(timings: list[RowTiming], tol_px: float) -> None:
+def align_row_starts(timings: list[RowTiming], tol_px: float, sample_s: float = 0.0) -> None:
     """Rows of standard layouts start at one x (in place).
 
     With start- and end-based estimates of x_t0 (rows timed on a trusted grid): where they cluster
@@ -135,7 +135,11 @@ def align_row_starts(timings: list[RowTiming], tol_px: float) -> None:
     ``tol_px`` of their median (at least two rows and half of them) are kept as they are. In both cases
     a row outside the cluster whose start was misread (an undetected pulse, ink left of the trace) gets
     the cluster's start and the common duration when its traced end matches the common span (within 3
-    ``tol_px``) or when it starts left of the cluster (then also the cluster's px per second)."""
+    ``tol_px``) or when it starts left of the cluster (then also the cluster's px per second). ``sample_s``: the
+    output's sample period (s); a row's last traced sample lies one period before its span's end (as
+    :func:`row_timing`'s end-based estimate takes it). At 100 Hz that period is 2 px at 200 DPI: without it a generator
+    page's row 0, its pulse end read 0.04 s late, stayed there, its end putting its start 6.2 px from the other rows'
+    (4.2 px with it; limit 5.9 px)."""
     members = _snap_to_start_end_cluster(timings, tol_px)
     if members:
         centre = members[0].x_t0
@@ -153,7 +157,7 @@ def align_row_starts(timings: list[RowTiming], tol_px: float) -> None:
     for t in timings:
         if t in members or not np.isfinite(t.px_per_s):
             continue
-        end_ok = np.isfinite(t.x_last) and abs(t.x_last - d_common * t.px_per_s - centre) <= 3.0 * tol_px
+        end_ok = np.isfinite(t.x_last) and abs(t.x_last - (d_common - sample_s) * t.px_per_s - centre) <= 3.0 * tol_px
         # ink left of the common start (a grid remnant, speck or label) is never the trace's start
         early = t.x_t0 < centre - tol_px
         if end_ok or early:

@@ -690,7 +690,7 @@ def fit_rows_layout(
         durations = [durations[i] for i in keep]
         evidence = [evidence[i] for i in keep]
     tol_px = max(P.row_start_tol_px, P.row_start_tol_s * cal.px_per_s)
-    asm.align_row_starts(timings, tol_px)
+    asm.align_row_starts(timings, tol_px, 1.0 / opts.fs)
     ppx, ppy = cal.scale.px_per_mm_x, cal.scale.px_per_mm_y
     spacing = (
         float(np.median(np.diff([r.baseline_y for r in rows]))) if len(rows) >= 2 else P.single_row_spacing_mm * ppy

@@ -86,3 +86,21 @@ def test_ink_under_a_pulse_fall_and_under_ticks_is_not_read():
     first, last = ends(sample_lead(curve, box_a, timing, fs, 2000, read_x=(-np.inf, 398.0)))
     np.testing.assert_allclose(first, 0.0, atol=1e-6)
     np.testing.assert_allclose(last, 0.0, atol=1e-6)
+
+
+def test_a_row_whose_start_was_misread_takes_the_start_its_end_gives():
+    """A 100 Hz reading of a generator page (200 DPI, 196.85 px/s): three rows start at 122.2 px; row 0's pulse end was
+    read 8.3 px (0.04 s) late, while its last traced sample, one sample period before the 10 s span's end, puts its
+    start at 118.0 px like the others' ends: it starts with them."""
+    from ecgdigitize.assemble import RowTiming, align_row_starts
+
+    pps = 196.85
+
+    def row(x_start: float, x_last: float) -> RowTiming:
+        x_end = x_last - (10.0 - 0.01) * pps
+        return RowTiming(x_start, pps, 10.0, 700.0, 0.0127, "grid+span", x_start, x_end, x_last)
+
+    timings = [row(130.5, 2084.5), row(122.2, 2084.7), row(122.2, 2084.7), row(122.6, 2084.3)]
+    align_row_starts(timings, tol_px=0.01 * pps, sample_s=0.01)
+    assert [round(t.x_t0, 1) for t in timings] == [122.2, 122.2, 122.2, 122.6]
+    assert timings[0].source.endswith("+aligned")
