@@ -667,7 +667,7 @@ def fit_rows_layout(
         P.edge_row_cost_gain,
         P,
     )
-    edge_lines = []
+    edge_lines: list[TraceCurve] = []
     if len(keep) < len(rows):
         dropped = [i for i in range(len(rows)) if i not in keep]
         edge_lines = [curves[i] for i in dropped]
@@ -1635,8 +1635,8 @@ def _baselines_from_pulses(
     :attr:`~DigitizerParams.pulse_feet_line_mm`) and the prediction is within
     :attr:`~DigitizerParams.pulse_feet_reach_mm` of the row's own profile baseline; {} when that does not hold.
     Rows beyond the first or last pulse row are not predicted: the Challenge generator prints its rhythm strip at a
-    spacing of its own (the line of the three rows above put a rhythm strip whose pulse was missed 2.9 mm, 0.29 mV,
-    off its level; leaving each pulse row out, the line of the others missed it by 1.5-3.9 mm on those pages)."""
+    spacing of its own (the line of the three rows above put a rhythm strip whose pulse was missed 2.96 mm, 0.29 mV,
+    off its level, and missed the strip by 1.8-3.9 mm on six of its pages looked at)."""
     reach_px = params.pulse_feet_reach_mm * px_per_mm_y
     idx = sorted(pulse_of_row)
     if len(idx) < 2 or len(idx) == len(rows):
