@@ -135,7 +135,8 @@ def align_row_starts(timings: list[RowTiming], tol_px: float, sample_s: float = 
     ``tol_px`` of their median (at least two rows and half of them) are kept as they are. In both cases
     a row outside the cluster whose start was misread (an undetected pulse, ink left of the trace) gets
     the cluster's start and the common duration when its traced end matches the common span (within 3
-    ``tol_px``) or when it starts left of the cluster (then also the cluster's px per second). ``sample_s``: the
+    ``tol_px``) or when it starts left of the cluster (then also the cluster's px per second). Where neither
+    clusters, the rows' end-based estimates may (:func:`_snap_to_end_cluster`). ``sample_s``: the
     output's sample period (s); a row's last traced sample lies one period before its span's end (as
     :func:`row_timing`'s end-based estimate takes it). At 100 Hz that period is 2 px at 200 DPI: without it a generator
     page's row 0, its pulse end read 0.04 s late, stayed there, its end putting its start 6.2 px from the other rows'
@@ -149,9 +150,13 @@ def align_row_starts(timings: list[RowTiming], tol_px: float, sample_s: float = 
             return
         med = float(np.median([v for _, v in est]))
         members = [t for t, v in est if abs(v - med) <= tol_px]
-        if len(members) < max(2, 0.5 * len(est)):
-            return
-        centre = float(np.median([t.x_t0 for t in members]))  # members keep their own estimates
+        if len(members) >= max(2, 0.5 * len(est)):
+            centre = float(np.median([t.x_t0 for t in members]))  # members keep their own estimates
+        else:
+            members = _snap_to_end_cluster(timings, tol_px)
+            if not members:
+                return
+            centre = members[0].x_t0
     d_common = float(np.median([t.duration_s for t in members]))
     pps_common = float(np.median([t.px_per_s for t in members]))
     for t in timings:
@@ -166,6 +171,29 @@ def align_row_starts(timings: list[RowTiming], tol_px: float, sample_s: float = 
             t.x_t0 = centre
             t.duration_s = d_common
             t.source += "+aligned"
+
+
+#: Rows whose starts scatter (pulse ends misread) but whose end-based starts agree start there: at least this share
+#: of the rows, and three, within the tolerance. A generator page at 100 DPI read upsampled: pulse ends put its four
+#: rows' starts at 108.6-132.4 px, their ends all at 106.8-107.8 px; row 1 stood 0.13 s late and the page failed.
+END_CLUSTER_SHARE = 0.75
+
+
+def _snap_to_end_cluster(timings: list[RowTiming], tol_px: float) -> list[RowTiming]:
+    """Rows whose end-based x_t0 estimates lie within ``tol_px`` of their median get the median of those (in place,
+    source "+ends"); returns them ([] unless :data:`END_CLUSTER_SHARE` of the rows, and three, agree)."""
+    ends = [(t, t.x_t0_end) for t in timings if np.isfinite(t.x_t0_end)]
+    if len(ends) < 3:
+        return []
+    med = float(np.median([v for _, v in ends]))
+    close = [(t, v) for t, v in ends if abs(v - med) <= tol_px]
+    if len(close) < max(3, END_CLUSTER_SHARE * len(timings)):
+        return []
+    centre = float(np.median([v for _, v in close]))
+    for t, _ in close:
+        t.x_t0 = centre
+        t.source += "+ends"
+    return [t for t, _ in close]
 
 
 def _snap_to_start_end_cluster(timings: list[RowTiming], tol_px: float) -> list[RowTiming]:

@@ -104,3 +104,23 @@ def test_a_row_whose_start_was_misread_takes_the_start_its_end_gives():
     align_row_starts(timings, tol_px=0.01 * pps, sample_s=0.01)
     assert [round(t.x_t0, 1) for t in timings] == [122.2, 122.2, 122.2, 122.6]
     assert timings[0].source.endswith("+aligned")
+
+
+def test_rows_whose_starts_scatter_start_where_their_ends_agree():
+    """A 100-DPI generator page read upsampled (178.96 px/s): pulse ends misread put the four rows' starts at
+    111.4-132.4 px, while their traced ends give 107.3-107.8: every row starts at the ends' 107.7. Where the starts
+    agree among themselves, they stay, whatever the ends say (a grid scale a little off moves every end alike)."""
+    from ecgdigitize.assemble import RowTiming, align_row_starts
+
+    pps = 178.96
+
+    def row(x_start: float, x_end: float) -> RowTiming:
+        return RowTiming(x_start, pps, 10.0, 700.0, 0.0127, "grid+span", x_start, x_end, x_end + (10.0 - 0.01) * pps)
+
+    timings = [row(119.4, 107.8), row(132.4, 107.3), row(111.4, 107.8), row(112.0, 107.6)]
+    align_row_starts(timings, tol_px=0.01 * pps, sample_s=0.01)
+    assert [round(t.x_t0, 1) for t in timings] == [107.7] * 4
+    assert all(t.source.endswith("+ends") for t in timings)
+    timings = [row(122.2, 118.0), row(122.3, 118.1), row(122.2, 118.0), row(122.4, 118.2)]
+    align_row_starts(timings, tol_px=0.01 * pps, sample_s=0.01)
+    assert [round(t.x_t0, 1) for t in timings] == [122.2, 122.3, 122.2, 122.4]
