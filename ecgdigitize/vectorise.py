@@ -628,12 +628,17 @@ def _long_stretches(near: np.ndarray, traced: np.ndarray, px_per_mm_x: float) ->
     return [(a, e) for a, e in _true_runs(joined) if e - a >= FOREIGN_STRETCH_MM * px_per_mm_x]
 
 
-def _blank(c: TraceCurve, a: int, e: int) -> None:
-    """Blank (in place) columns [a, e) of ``c``'s curve and its centre-line points there."""
-    c.y[a:e] = np.nan
-    x_lo, x_hi = c.x0 + a - 0.5, c.x0 + e - 0.5
-    keep = (c.pts_x < x_lo) | (c.pts_x > x_hi)
-    c.pts_x, c.pts_y = c.pts_x[keep], c.pts_y[keep]
+def _blank_stretches(c: TraceCurve, stretches: list[tuple[int, int]]) -> int:
+    """Blank (in place) the column ranges [a, e) of ``c``'s curve and its centre-line points there, and update its
+    coverage; returns the number of columns blanked."""
+    for a, e in stretches:
+        c.y[a:e] = np.nan
+        x_lo, x_hi = c.x0 + a - 0.5, c.x0 + e - 0.5
+        keep = (c.pts_x < x_lo) | (c.pts_x > x_hi)
+        c.pts_x, c.pts_y = c.pts_x[keep], c.pts_y[keep]
+    if stretches:
+        c.coverage = float(np.isfinite(c.y).mean()) if c.y.size else 0.0
+    return int(sum(e - a for a, e in stretches))
 
 
 def drop_foreign_stretches(curves: list[TraceCurve], baselines_y: list[float], px_per_mm_x: float) -> int:
@@ -645,12 +650,7 @@ def drop_foreign_stretches(curves: list[TraceCurve], baselines_y: list[float], p
     bases = np.asarray(baselines_y, np.float64)
     n_blank = 0
     for i, c in enumerate(curves):
-        stretches = foreign_stretches(c.y, i, bases, px_per_mm_x)
-        for a, e in stretches:
-            _blank(c, a, e)
-            n_blank += int(e - a)
-        if stretches:
-            c.coverage = float(np.isfinite(c.y).mean()) if c.y.size else 0.0
+        n_blank += _blank_stretches(c, foreign_stretches(c.y, i, bases, px_per_mm_x))
     return n_blank
 
 
@@ -710,27 +710,23 @@ def drop_stretches_on_lines(
     the rhythm strip (the strip 166 px from it, the rows 280 px apart), for the strip's first 0.15 s: -1.0 mV there and
     a self-check that failed the page. Returns the number of columns blanked."""
     n_blank = 0
+    bridged = [_bridged(line.y) for line in lines]
     for c, base in zip(curves, baselines_y):
         near = np.zeros(c.y.size, bool)
         ok = np.isfinite(c.y)
-        for line, line_y in zip(lines, lines_y):
+        for line, line_y, line_ys in zip(lines, lines_y, bridged):
             d = abs(float(line_y) - float(base))
             i0, i1 = max(c.x0, line.x0), min(c.x0 + c.y.size, line.x0 + line.y.size)
             if d <= 0 or i1 <= i0:
                 continue
             y = c.y[i0 - c.x0 : i1 - c.x0]
-            ly = _bridged(line.y)[i0 - line.x0 : i1 - line.x0]
+            ly = line_ys[i0 - line.x0 : i1 - line.x0]
             with np.errstate(invalid="ignore"):
                 on = (np.abs(y - ly) <= FOREIGN_LEVEL_FRACTION * d) & (
                     np.abs(y - base) >= (1.0 - FOREIGN_LEVEL_FRACTION) * d
                 )
             near[i0 - c.x0 : i1 - c.x0] |= on
-        stretches = _long_stretches(near, ok, px_per_mm_x)
-        for a, e in stretches:
-            _blank(c, a, e)
-            n_blank += int(e - a)
-        if stretches:
-            c.coverage = float(np.isfinite(c.y).mean()) if c.y.size else 0.0
+        n_blank += _blank_stretches(c, _long_stretches(near, ok, px_per_mm_x))
     return n_blank
 
 
