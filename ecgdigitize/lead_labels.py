@@ -1452,7 +1452,8 @@ def unread_label_boxes(
     h = float(np.median([lab.height for lab in labels]))
     lines = [g for g in _clusters([lab.cy for lab in labels], 0.5 * h) if len(g) >= 2]
     lines = [g for g in lines if any(labels[i].score >= min_score for i in g)]
-    cols = [g for g in _clusters([lab.x0 for lab in labels], h) if len(g) >= 2]
+    x_groups = _clusters([lab.x0 for lab in labels], h)
+    cols = [g for g in x_groups if len(g) >= 2]
     cols = [g for g in cols if any(labels[i].score >= min_score for i in g)]
     if len(lines) < 2 or len(cols) < 2:
         return []
@@ -1463,7 +1464,7 @@ def unread_label_boxes(
     col_x = sorted(col_w)
     step = float(np.min(np.diff(col_x)))
     lines_cy = [float(np.median([labels[i].cy for i in g])) for g in lines]
-    for g in _clusters([lab.x0 for lab in labels], h):
+    for g in x_groups:
         lab = labels[g[0]]
         if len(g) != 1 or lab.score < min_score or not any(abs(lab.cy - cy) <= 0.5 * h for cy in lines_cy):
             continue
