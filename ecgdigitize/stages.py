@@ -1109,7 +1109,9 @@ def _looks_upside_down(
         return False, True
     ink = _upside_down_score(prob, rows, sc.px_per_mm_y, params)
     if right > left and right >= max(2, len(rows) // 2):
-        return ink < 0.0, True  # mirrored row ends can mimic a pulse: the ink must not contradict
+        # mirrored row ends can mimic a pulse (a crop's rows cut on a rising T wave): the ink must not contradict, and
+        # a balance only slightly below zero leaves the turn to the printed labels
+        return ink < 0.0, not -UPSIDE_DOWN_MARGIN <= ink < 0.0
     return ink < UPSIDE_DOWN_INK, abs(ink - UPSIDE_DOWN_INK) > UPSIDE_DOWN_MARGIN
 
 
