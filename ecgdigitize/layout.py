@@ -74,6 +74,9 @@ class Layout:
     #: lead labels read on the page (name, box, score) and each box compared with its label
     labels: list[dict] = field(default_factory=list)
     label_evidence: list[dict] = field(default_factory=list)
+    #: the template's leads that are not on the image when it shows part of a page (placed by its labels); empty
+    #: for a whole page
+    absent: list[str] = field(default_factory=list)
 
 
 def template_rows(name: str, rhythm: tuple[str, ...] | None = None) -> list[list[str]]:

@@ -285,10 +285,9 @@ def choose_layout(
     boxes, warns, ev, at_boxes = per[name]
     warnings = list(warns)
     template_leads = {lead.upper() for row in template_rows(name) for lead in row}
-    votes = [e for e in ev if e.agrees is not None and e.score >= VOTE_SCORE]
     # the labels are matched to the right boxes when most of them agree with the template; a name another box's
     # label confirms is never given twice (a label of the neighbouring row or column matched to this box)
-    matched = bool(votes) and sum(bool(e.agrees) for e in votes) >= AGREEING_SHARE * len(votes)
+    matched = labels_matched(ev)
     # (rhythm strips repeat leads of the grid by design: names are unique among the grid's boxes and among the strips)
     confirmed = {(b.rhythm, b.name.upper()) for b, e in zip(boxes, ev) if e.agrees}
     # ... nor the name of another box that keeps it: one whose own label does not say otherwise with confidence (a
@@ -321,3 +320,110 @@ def choose_layout(
             f"lead names from the printed labels where they differ from layout {name}: {', '.join(renamed)}"
         )
     return name, costs[name], combined, boxes, warnings, ev
+
+
+# --- a part of a page ---------------------------------------------------------------------------------------------
+
+#: Printed width (mm) of a standard page's leads: 10 s at 25 mm/s (5 s at 50 mm/s). A template's column is this over
+#: its columns: 62.5 mm for 3x4, 125 mm for 6x2.
+PRINTED_SPAN_MM = 250.0
+#: A label starts this far (mm) right of the start of the column it names. Measured (label's left edge minus the
+#: column boundary of a page read right): 0-0.6 mm on the Challenge generator's pages, 0.75 mm on our renderer's,
+#: 1.4 and 2.8 mm on two real scans; where separator ticks show, they move the columns onto themselves afterwards
+#: (:func:`~ecgdigitize.stages.time_shift_from_ticks`).
+LABEL_LEAD_IN_MM = 0.5
+#: An image whose rows are traced for less than this share of :data:`PRINTED_SPAN_MM`, or whose labels disagree with
+#: the whole-page template, may show part of a page ...
+PART_SPAN_SHARE = 0.9
+#: ... and is read as one when at least this many labels of :data:`VOTE_SCORE` place it, more than agree with the
+#: whole-page reading: one row offset for them (the template's row of each label minus the image row it stands in)
+#: and column starts that agree within :data:`PART_TOLERANCE` of a column ...
+PART_MIN_LABELS = 2
+#: ... and at least this share of the confident labels naming the template's leads (a misread label, 'aVF' read as
+#: 'aVL', is outvoted; labels below the grid, a rhythm strip's, take no part).
+PART_LABEL_SHARE = 2.0 / 3.0
+#: Column starts of one placement agree within this fraction of a column (a label's own lead-in varies by 3 mm).
+PART_TOLERANCE = 0.1
+#: A lead cut by the image's edge is read where at least this much of it (s) lies on the image.
+PART_MIN_BOX_S = 0.5
+
+
+@dataclass
+class PagePart:
+    """A template's lead boxes on an image that shows part of its page (a photograph or crop of a region): each
+    image row is one of the template's grid rows (``row_offset`` rows further down the page), and its time axis
+    starts where the page's does, left of the image when the image is cut (``origins``: image row -> x in pixels of
+    the page's t = 0). ``boxes`` hold the part of each lead on the image, with the page's times; ``absent``: the
+    template's grid leads that are not on the image; ``placed_by``: the labels that placed the columns."""
+
+    name: str
+    row_offset: int
+    origins: dict[int, float]
+    boxes: list[LeadBox]
+    absent: list[str]
+    placed_by: list[str]
+
+
+def place_page_part(
+    name: str, rows: list[Row], spans: list[RowSpan], labels_per_row: list[list[LabelRead]], px_per_mm_x: float
+) -> PagePart | None:
+    """The boxes of template ``name``'s grid (not its rhythm strips) placed by the printed labels on an image that
+    shows part of the page; None when too few confident labels place it consistently (:data:`PART_MIN_LABELS`,
+    :data:`PART_LABEL_SHARE`: one row offset, column starts within :data:`PART_TOLERANCE` of a column) or when every
+    lead of the grid is on the image (a whole page, which the templates read). ``labels_per_row`` are the image
+    rows' labels (:func:`unique_per_row` applied)."""
+    trows = template_rows(name)
+    grid = trows[:3] if name.startswith(("3x4", "3x5")) else trows
+    ncol = len(grid[0]) if grid else 0
+    if ncol < 2 or not spans:
+        return None
+    where = {lead.upper(): (r, c) for r, leads in enumerate(grid) for c, lead in enumerate(leads)}
+    col_px = PRINTED_SPAN_MM / ncol * px_per_mm_x
+    votes: list[tuple[int, int, float, str]] = []  # (image row, row offset, x of the page's t = 0, label)
+    for i, labels in enumerate(labels_per_row[: len(spans)]):
+        for lab in labels:
+            if lab.score >= VOTE_SCORE and lab.name.upper() in where:
+                r, c = where[lab.name.upper()]
+                votes.append((i, r - i, lab.x0 - LABEL_LEAD_IN_MM * px_per_mm_x - c * col_px, lab.name))
+    if len(votes) < PART_MIN_LABELS:
+        return None
+    offsets = [v[1] for v in votes]
+    offset = max(set(offsets), key=lambda o: (offsets.count(o), -abs(o)))
+    counted = [v for v in votes if v[0] + offset < len(grid)]  # (a rhythm strip's label stands below the grid)
+    at_offset = [v for v in counted if v[1] == offset]
+    if not at_offset:
+        return None
+    origin = float(np.median([v[2] for v in at_offset]))
+    placing = [v for v in at_offset if abs(v[2] - origin) <= PART_TOLERANCE * col_px]
+    if len(placing) < PART_MIN_LABELS or len(placing) < PART_LABEL_SHARE * len(counted):
+        return None
+    origins: dict[int, float] = {}
+    boxes: list[LeadBox] = []
+    for i, (row, span) in enumerate(zip(rows, spans)):
+        if not 0 <= i + offset < len(grid) or span.px_per_s <= 0:
+            continue
+        own = [v[2] for v in placing if v[0] == i]
+        x_t0 = float(np.median(own)) if own else origin
+        visible = 0
+        for c, lead in enumerate(grid[i + offset]):
+            lo, hi = max(x_t0 + c * col_px, float(row.x0)), min(x_t0 + (c + 1) * col_px, float(row.x1))
+            if hi - lo < PART_MIN_BOX_S * span.px_per_s:
+                continue
+            t0, t1 = (lo - x_t0) / span.px_per_s, (hi - x_t0) / span.px_per_s
+            # columns numbered as they show on the image: a lead cut by the image's left edge starts no column
+            boxes.append(LeadBox(lead, i, visible, lo, hi, t0, t1, span.base_y))
+            visible += 1
+        if visible:
+            origins[i] = x_t0
+    shown = {b.name.upper() for b in boxes}
+    absent = [lead for leads in grid for lead in leads if lead.upper() not in shown]
+    if not boxes or not absent:
+        return None
+    return PagePart(name, offset, origins, boxes, absent, [v[3] for v in placing])
+
+
+def labels_matched(evidence: list[LabelEvidence]) -> bool:
+    """Do the confident labels (:data:`VOTE_SCORE`) agree with their boxes (at least :data:`AGREEING_SHARE` of
+    them)? False also when no label is confident."""
+    votes = [e for e in evidence if e.agrees is not None and e.score >= VOTE_SCORE]
+    return bool(votes) and sum(bool(e.agrees) for e in votes) >= AGREEING_SHARE * len(votes)

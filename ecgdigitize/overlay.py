@@ -77,7 +77,12 @@ def overlay_lines(result: "DigitizationResult") -> list[tuple[str, tuple[int, in
     lines += [(f"  - {reason}", TEXT) for reason in result.status_reasons[:4]]
     facts = []
     if result.layout is not None:
-        facts.append(f"layout {result.layout.name}" + ("" if result.layout.fits else " (fits no template)"))
+        lay = result.layout
+        facts.append(
+            f"layout {lay.name}"
+            + ("" if lay.fits else " (fits no template)")
+            + (f" (part of a page: {len(lay.absent)} leads not on it)" if lay.absent else "")
+        )
     if result.scale is not None:
         facts.append(
             f"scale {result.scale.px_per_mm_x:.2f} x {result.scale.px_per_mm_y:.2f} px/mm (from {result.scale.source})"

@@ -82,6 +82,8 @@ def page_report(result: Any) -> dict[str, Any]:
                 {"name": b.name, "row": b.row, "column": b.column, "t0_s": b.t0, "t1_s": b.t1, "rhythm": b.rhythm}
                 for b in lay.boxes
             ],
+            # the template's leads not on the image when it shows part of a page (empty for a whole page)
+            "absent_leads": list(getattr(lay, "absent", []) or []),
             "labels_read": list(getattr(lay, "labels", []) or []),
             "label_evidence": list(getattr(lay, "label_evidence", []) or []),
         }

@@ -516,13 +516,19 @@ class _Checks:
         return c
 
 
-def _check_coverage(out: _Checks, leads: dict[str, _Lead], missing: list[str]) -> None:
+def _check_coverage(
+    out: _Checks, leads: dict[str, _Lead], missing: list[str], windows: dict[str, int] | None = None
+) -> None:
     spans = {}
     for k, L in leads.items():
         idx = np.flatnonzero(L.ok)
         spans[k] = int(idx[-1] - idx[0] + 1)
     window = float(np.median(list(spans.values())))
-    cov = {k: float(L.ok.sum()) / max(spans[k], window) for k, L in leads.items()}
+    # each lead's printed window: the one the caller knows (a part of a page cuts leads short), else the leads' usual
+    cov = {
+        k: float(L.ok.sum()) / max(spans[k], windows[k] if windows and k in windows else window)
+        for k, L in leads.items()
+    }
     worst = min(cov, key=cov.get)
     low = [leads[k].name for k in cov if cov[k] < COVERAGE_MIN]
     value = 0.0 if missing else cov[worst]
@@ -926,7 +932,12 @@ def _verdict(
 
 
 def check_signal(
-    signal: np.ndarray, lead_names: list[str], fs: float, rhythm: dict[str, np.ndarray] | None = None
+    signal: np.ndarray,
+    lead_names: list[str],
+    fs: float,
+    rhythm: dict[str, np.ndarray] | None = None,
+    absent: Sequence[str] = (),
+    windows: dict[str, int] | None = None,
 ) -> SelfCheck:
     """Check a digitized page against the physics of the leads.
 
@@ -934,7 +945,10 @@ def check_signal(
     matched case-insensitively (any subset / order of I, II, III, aVR, aVL, aVF, V1-V6; other names take part in
     the amplitude, coverage, timing and pulse checks only); ``fs``: sampling rate (Hz); ``rhythm``: optional
     lead name -> full-length rhythm strip (mV, NaN where not printed, same sampling), compared with the same lead's
-    short segment in ``signal``. Never raises on missing or partial data (only on a non-positive ``fs``)."""
+    short segment in ``signal``; ``absent``: leads known not to be on the page (an image showing part of one), not
+    counted as missing; ``windows``: lead name -> samples printed of that lead, where the leads' windows differ (a lead
+    cut by the image's edge), for the coverage check. Never raises on missing or partial data (only on a
+    non-positive ``fs``)."""
     fs = float(fs)
     if not math.isfinite(fs) or fs <= 0:
         raise ValueError(f"fs must be a positive number of Hz, got {fs}")
@@ -944,20 +958,22 @@ def check_signal(
     out = _Checks()
     leads: dict[str, _Lead] = {}
     missing: list[str] = []
+    off_page = {lead_key(nm) for nm in absent}
     for j, nm in enumerate(list(lead_names)[: sig.shape[1]]):
         key = lead_key(nm)
         if key in leads or key in missing:
             continue
         ok = np.isfinite(sig[:, j])
         if not ok.any():
-            missing.append(str(nm))
+            if key not in off_page:
+                missing.append(str(nm))
             continue
         leads[key] = _Lead(str(nm), np.where(ok, sig[:, j], 0.0), ok)
     if not leads:
         out.add("coverage", 0.0, COVERAGE_MIN, False, "no lead has samples", 1e3)
         return SelfCheck("failed", ["No lead has signal: every lead is empty (NaN)."], out.checks, 0.0)
 
-    _check_coverage(out, leads, missing)
+    _check_coverage(out, leads, missing, {lead_key(k): int(v) for k, v in windows.items()} if windows else None)
     p2p = _check_amplitude(out, leads)
     identities: list[Check] = []
     aligned: dict[frozenset[str], np.ndarray] = {}

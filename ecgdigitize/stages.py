@@ -51,7 +51,18 @@ from .layout import (
     row_map,
     template_rows,
 )
-from .lead_identity import EXTRA_LEAD_SCORE, RowSpan, choose_layout
+from .lead_identity import (
+    EXTRA_LEAD_SCORE,
+    PART_SPAN_SHARE,
+    PRINTED_SPAN_MM,
+    VOTE_SCORE,
+    PagePart,
+    RowSpan,
+    choose_layout,
+    labels_matched,
+    place_page_part,
+    unique_per_row,
+)
 from .lead_labels import (
     ANCHOR_SCORE,
     REFINED_RUN_H,
@@ -727,6 +738,17 @@ def fit_rows_layout(
     lay_warn += id_warn
     trows = template_rows(name)
     fits = len(trows) == len(rows) and cost < P.layout_max_cost
+    part = None
+    traced_mm = max((t.duration_s * t.px_per_s for t in timings), default=0.0) / ppx
+    if forced is None and (not labels_matched(label_ev) or traced_mm < PART_SPAN_SHARE * PRINTED_SPAN_MM):
+        agreeing = sum(bool(e.agrees) and e.score >= VOTE_SCORE for e in label_ev)
+        part = _page_part(combined, rows, spans, unique_per_row(labels_per_row), timings, ppx, agreeing)
+    if part is not None:
+        name, boxes, fits, trows = part.name, part.boxes, True, template_rows(part.name)
+        lay_warn.append(
+            f"the image shows part of a {name} page: its columns placed by the labels {', '.join(part.placed_by)}; "
+            f"not on the image: {', '.join(part.absent)}"
+        )
     if not fits:
         lay_warn.append(f"page fits no template well (best {name}, cost {cost:.2f}, {len(rows)} rows)")
     lay = Layout(
@@ -741,9 +763,37 @@ def fit_rows_layout(
         lay_warn,
         [_label_dict(lab) for lab in labels],
         [e.to_dict() for e in label_ev],
+        list(part.absent) if part is not None else [],
     )
     notes += lay_warn
     return RowsAndLayout(rows, curves, timings, lay, edge_lines)
+
+
+def _page_part(
+    combined: dict[str, float],
+    rows: list[Row],
+    spans: list[RowSpan],
+    labels_per_row: list[list[LabelRead]],
+    timings: list[asm.RowTiming],
+    px_per_mm_x: float,
+    agreeing: int,
+) -> PagePart | None:
+    """The image read as part of a page (:func:`~ecgdigitize.lead_identity.place_page_part`) by the first template, in
+    the order of the ``combined`` costs, whose grid more labels place than the ``agreeing`` ones of the whole-page
+    reading; its rows' time axes (``timings``, changed in place) then start where the page's do, left of the image
+    where it is cut."""
+    for name in sorted(combined, key=combined.get):
+        part = place_page_part("3x4" if name.startswith("3x4") else name, rows, spans, labels_per_row, px_per_mm_x)
+        if part is None or len(part.placed_by) <= agreeing:
+            continue
+        for i, x_t0 in part.origins.items():
+            rt = timings[i]
+            x_end = rt.x_last if np.isfinite(rt.x_last) else float(rows[i].x1)
+            rt.duration_s = max(x_end - x_t0, 0.0) / rt.px_per_s
+            rt.x_t0 = x_t0
+            rt.source += "+labels"
+        return part
+    return None
 
 
 # --- 11. the assembled signal -----------------------------------------------------------------------------------
@@ -948,8 +998,11 @@ def page_check(
             end = min(n, t.start_sample + t.values_mv.size)
             strip[t.start_sample : end] = t.values_mv[: end - t.start_sample]
             rhythm.setdefault(t.name, strip)
+    absent: list[str] = list(layout.absent) if layout is not None else []
+    # a part of a page: its leads cut by the image's edge are covered over their part on the image only
+    windows = {b.name: int(round((b.t1 - b.t0) * fs)) for b in layout.boxes} if layout is not None and absent else None
     try:
-        check = check_signal(signal, lead_names, fs, rhythm=rhythm or None)
+        check = check_signal(signal, lead_names, fs, rhythm=rhythm or None, absent=absent, windows=windows)
     except Exception as exc:  # noqa: BLE001 - a check that cannot run must not lose the page's signal
         log.exception("self-check failed")
         check = SelfCheck("suspect", [f"the self-check could not run ({type(exc).__name__}: {exc})"], [], 0.0)
