@@ -56,6 +56,19 @@ REJECT = "reject"
 CLASSES: tuple[str, ...] = LEAD_NAMES + (REJECT,)
 
 # --- page analysis (lengths in mm) ---
+#: Printers' type is often narrower than the fonts the classifier learnt from: a phone photograph's bold condensed
+#: 'V4', glyphs 0.6 of their height wide, was read as no label, its 'V5' at 0.56. A word whose glyphs other than bars
+#: (narrower than :data:`BAR_ASPECT` of their height) stand in the median narrower than :data:`CONDENSED_ASPECT` of
+#: their height (the bundled fonts' capitals and digits: 0.75-1.0) is also read widened to :data:`TYPE_ASPECT`, by
+#: at most :data:`MAX_WIDEN`, and the widened reading is kept where its most probable lead name is the more probable (that
+#: 'V4' then reads 0.98, 'V5' 0.98) ... Training on condensed type instead lost labels of other fonts (docs/DECISIONS.md).
+CONDENSED_ASPECT = 0.7
+TYPE_ASPECT = 0.85
+#: ... when the widened reading names a lead with at least this probability (pieces of a trace, narrow strokes,
+#: widened read as 'aVL' at 0.5-0.7)
+WIDENED_MIN_PROB = 0.8
+MAX_WIDEN = 1.6
+BAR_ASPECT = 0.35
 #: ink darkness threshold range (0..1) for the adaptive (Otsu) binarisation
 INK_THRESHOLD_MIN, INK_THRESHOLD_MAX = 0.30, 0.60
 #: darkness below which a pixel is paper, for the Otsu statistics
@@ -1012,13 +1025,33 @@ def load_classifier(folder: str | os.PathLike) -> bool:
     return True
 
 
-def classify_crops(masks: list[np.ndarray]) -> np.ndarray:
-    """Class probabilities (N, len(CLASSES)) of binary word crops (each (h, w), ink = 1)."""
+def classify_crops(masks: list[np.ndarray], widen: float = 1.0) -> np.ndarray:
+    """Class probabilities (N, len(CLASSES)) of binary word crops (each (h, w), ink = 1); ``widen``: read each crop
+    stretched sideways by this factor (nearest neighbour)."""
     if not masks:
         return np.zeros((0, len(CLASSES)), np.float32)
+    if widen != 1.0:
+        masks = [
+            cv2.resize(m, (max(1, int(round(m.shape[1] * widen))), m.shape[0]), interpolation=cv2.INTER_NEAREST)
+            for m in masks
+        ]
     norm = [_normalise_crop(m) for m in masks]
     X = _features(np.stack([a for a, _ in norm]), np.asarray([b for _, b in norm], np.float32))
     return _classifier().predict_proba(X)
+
+
+def read_crops(masks: list[np.ndarray], aspects: Sequence[float]) -> np.ndarray:
+    """Class probabilities (N, len(CLASSES)) of word crops whose glyphs (bars left out) stand ``aspects`` of their
+    height wide (NaN: unknown); crops of condensed type (under :data:`CONDENSED_ASPECT`) are also read widened to
+    :data:`TYPE_ASPECT`, and the reading whose most probable lead name is the more probable is kept."""
+    probs = classify_crops(masks)
+    narrow = [i for i, a in enumerate(aspects) if a < CONDENSED_ASPECT]
+    leads = [i for i, c in enumerate(CLASSES) if c != REJECT]
+    for i in narrow:
+        wide = classify_crops([masks[i]], min(TYPE_ASPECT / max(aspects[i], 1e-3), MAX_WIDEN))[0]
+        if wide[leads].max() >= WIDENED_MIN_PROB and wide[leads].max() > probs[i, leads].max():
+            probs[i] = wide
+    return probs
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -1128,6 +1161,7 @@ class _Candidate:
     mask: np.ndarray
     left_clear: bool = True  # no ink just left of the word (after stripping strokes)
     source: int = 0  # the map it was found on (0: the ink as it is, 1: without ruled lines)
+    aspect: float = float("nan")  # median width / height of its glyphs that are no bars (:data:`BAR_ASPECT`)
     probs: np.ndarray | None = None
     name: str = REJECT
     score: float = 0.0
@@ -1199,7 +1233,11 @@ def _page_candidates(
         reach = int(round(LEFT_CLEAR_FACTOR * hh))
         left = stripped[y0 : y1 + 1, max(0, x0 - reach) : x0]
         left_clear = int(left.sum()) <= LEFT_CLEAR_INK * hh * hh
-        out.append(_Candidate((x0, y0, x1, y1), len(span), attached, extra, mask.astype(np.uint8), left_clear))
+        aspects = [q.w / q.h for q in g if q.w >= BAR_ASPECT * q.h]
+        aspect = float(np.median(aspects)) if aspects else float("nan")
+        out.append(
+            _Candidate((x0, y0, x1, y1), len(span), attached, extra, mask.astype(np.uint8), left_clear, aspect=aspect)
+        )
     return out
 
 
@@ -1228,7 +1266,7 @@ def _classify(cands: list[_Candidate]) -> list[_Candidate]:
     """Set name/score of each candidate; drop those read as reject (keeping bars whose best lead is 'I')."""
     if not cands:
         return []
-    probs = classify_crops([c.mask for c in cands])
+    probs = read_crops([c.mask for c in cands], [c.aspect for c in cands])
     reject = CLASSES.index(REJECT)
     i_class = CLASSES.index("I")
     out = []

@@ -25,7 +25,7 @@ READ_RIGHT = {
     "ecg00030.jpg": "3x4+1",
 }
 #: not read right (the reasons are in docs/RESULTS.md): any status but ok
-READ_WRONG = ("ecg00008.jpg", "ecg00020.jpg")
+READ_WRONG = ("ecg00020.jpg",)
 
 pytestmark = [
     pytest.mark.slow,
@@ -95,3 +95,19 @@ def test_fifteen_lead_scan_is_read_as_its_labels_say() -> None:
     starts = [t.x_t0 for t in result.row_timings]
     assert np.ptp(starts) < 1.0 * result.scale.px_per_mm_x, starts
     assert result.status != "ok"
+
+
+def test_a_photographed_part_of_a_page_is_read_as_that_part() -> None:
+    """ecg00008.jpg photographs two rows of a 3x4 page from 1.2 s before V4's column to the page's end, its labels
+    'V4' and 'V5' in a bold condensed type: the grid's period is kept as read (6.39 px/mm, not a sub-harmonic of a
+    whole page), the labels place the columns, and V1 and V2 (cut) with V4 and V5 are read at their own times; no
+    limb lead is on the image, so the laws cannot be verified and the page is 'suspect', not 'ok'."""
+    result = _read("ecg00008.jpg")
+    assert result.layout is not None and result.layout.name == "3x4"
+    assert set(result.layout.absent) == {"I", "II", "III", "aVR", "aVL", "aVF", "V3", "V6"}
+    assert abs(result.scale.px_per_mm_x - 6.39) < 0.1
+    for lead, (t0, t1) in {"V1": (6.3, 7.5), "V2": (6.3, 7.5), "V4": (7.5, 10.0), "V5": (7.5, 10.0)}.items():
+        ok = np.flatnonzero(np.isfinite(result.signal[:, result.lead_names.index(lead)])) / result.fs
+        assert abs(ok[0] - t0) < 0.15 and abs(ok[-1] - t1) < 0.15, (lead, ok[0], ok[-1])
+    assert result.status == "suspect"
+    assert all("could not be verified" in r for r in result.status_reasons), result.status_reasons
