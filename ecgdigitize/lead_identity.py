@@ -354,7 +354,8 @@ class PagePart:
     image row is one of the template's grid rows (``row_offset`` rows further down the page), and its time axis
     starts where the page's does, left of the image when the image is cut (``origins``: image row -> x in pixels of
     the page's t = 0). ``boxes`` hold the part of each lead on the image, with the page's times; ``absent``: the
-    template's grid leads that are not on the image; ``placed_by``: the labels that placed the columns."""
+    template's grid leads that are not on the image; ``placed_by``: the labels that placed the columns;
+    ``unlabelled``: boxes whose start, and the label printed there, lie on the image with no label read there."""
 
     name: str
     row_offset: int
@@ -362,6 +363,13 @@ class PagePart:
     boxes: list[LeadBox]
     absent: list[str]
     placed_by: list[str]
+    unlabelled: int = 0
+
+    @property
+    def support(self) -> int:
+        """Labels that place the part less the places where the part expects a label and none was read (a 6x2
+        page's 'V1', 'V2', 'V3' place a 3x4 grid too, which then expects 'V4', 'V5', 'V6' a column further on)."""
+        return len(self.placed_by) - self.unlabelled
 
 
 def place_page_part(
@@ -399,6 +407,7 @@ def place_page_part(
         return None
     origins: dict[int, float] = {}
     boxes: list[LeadBox] = []
+    unlabelled = 0
     for i, (row, span) in enumerate(zip(rows, spans)):
         if not 0 <= i + offset < len(grid) or span.px_per_s <= 0:
             continue
@@ -406,9 +415,15 @@ def place_page_part(
         x_t0 = float(np.median(own)) if own else origin
         visible = 0
         for c, lead in enumerate(grid[i + offset]):
-            lo, hi = max(x_t0 + c * col_px, float(row.x0)), min(x_t0 + (c + 1) * col_px, float(row.x1))
+            start = x_t0 + c * col_px
+            lo, hi = max(start, float(row.x0)), min(x_t0 + (c + 1) * col_px, float(row.x1))
             if hi - lo < PART_MIN_BOX_S * span.px_per_s:
                 continue
+            if lo == start and start + LABEL_AFTER_MM * px_per_mm_x <= row.x1:
+                # the column starts on the image, and its label would stand there: is a label read there?
+                near = start - LABEL_BEFORE_MM * px_per_mm_x <= np.array([lab.cx for lab in labels_per_row[i]])
+                near &= np.array([lab.cx for lab in labels_per_row[i]]) <= start + LABEL_AFTER_MM * px_per_mm_x
+                unlabelled += not bool(near.any())
             t0, t1 = (lo - x_t0) / span.px_per_s, (hi - x_t0) / span.px_per_s
             # columns numbered as they show on the image: a lead cut by the image's left edge starts no column
             boxes.append(LeadBox(lead, i, visible, lo, hi, t0, t1, span.base_y))
@@ -419,7 +434,7 @@ def place_page_part(
     absent = [lead for leads in grid for lead in leads if lead.upper() not in shown]
     if not boxes or not absent:
         return None
-    return PagePart(name, offset, origins, boxes, absent, [v[3] for v in placing])
+    return PagePart(name, offset, origins, boxes, absent, [v[3] for v in placing], unlabelled)
 
 
 def labels_matched(evidence: list[LabelEvidence]) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cv2
@@ -46,6 +46,7 @@ from .stages import (
     page_check,
     prefer_bridged_rows,
     prepare_page,
+    pulses_in_lead_boxes,
     read_labels,
     reading_confidence,
     row_px_per_mm_x,
@@ -254,9 +255,18 @@ def _digitize_page(
         clock.tick("labels")
         traces = vectorise_rows(found.rows, labels.trace_map, scale, opts.paper_speed, P, notes)
         clock.tick("vectorise")
+        mark = len(notes)
         cal = calibrate_page(traces, len(found.rows), scale, opts, P, notes)
         timed = time_rows(found.rows, traces, cal, labels.trace_map, opts, P)
         laid = fit_rows_layout(found.rows, traces, timed, labels.labels, cal, opts, P, notes)
+        if pulses_in_lead_boxes(found.rows, traces, laid, cal.scale.px_per_mm_x):
+            # a part of a page starting left of the image: what looked like its pulses is signal; read it again
+            del notes[mark:]
+            notes.append("the pulses found lie inside the lead boxes of a part of a page: signal, not calibration")
+            traces = replace(traces, pulses=[], pulse_of_row={})
+            cal = calibrate_page(traces, len(found.rows), scale, opts, P, notes)
+            timed = time_rows(found.rows, traces, cal, labels.trace_map, opts, P)
+            laid = fit_rows_layout(found.rows, traces, timed, labels.labels, cal, opts, P, notes)
         clock.tick("layout")
         out = assemble_signal(laid, labels.trace_map.prob, cal, opts, P, notes)
         clock.tick("assemble")

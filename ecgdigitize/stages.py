@@ -778,22 +778,48 @@ def _page_part(
     px_per_mm_x: float,
     agreeing: int,
 ) -> PagePart | None:
-    """The image read as part of a page (:func:`~ecgdigitize.lead_identity.place_page_part`) by the first template, in
-    the order of the ``combined`` costs, whose grid more labels place than the ``agreeing`` ones of the whole-page
-    reading; its rows' time axes (``timings``, changed in place) then start where the page's do, left of the image
-    where it is cut."""
+    """The image read as part of a page (:func:`~ecgdigitize.lead_identity.place_page_part`) by the template whose
+    grid more labels place than the ``agreeing`` ones of the whole-page reading, with the most support
+    (:attr:`~ecgdigitize.lead_identity.PagePart.support`; ties in the order of the ``combined`` costs); its rows'
+    time axes (``timings``, changed in place) then start where the page's do, left of the image where it is cut."""
+    parts = []
     for name in sorted(combined, key=combined.get):
-        part = place_page_part("3x4" if name.startswith("3x4") else name, rows, spans, labels_per_row, px_per_mm_x)
-        if part is None or len(part.placed_by) <= agreeing:
-            continue
-        for i, x_t0 in part.origins.items():
-            rt = timings[i]
-            x_end = rt.x_last if np.isfinite(rt.x_last) else float(rows[i].x1)
-            rt.duration_s = max(x_end - x_t0, 0.0) / rt.px_per_s
-            rt.x_t0 = x_t0
-            rt.source += "+labels"
-        return part
-    return None
+        grid = "3x4" if name.startswith("3x4") else name
+        part = (
+            None if grid in (p.name for p in parts) else place_page_part(grid, rows, spans, labels_per_row, px_per_mm_x)
+        )
+        if part is not None and len(part.placed_by) > agreeing:
+            parts.append(part)
+    if not parts:
+        return None
+    part = max(parts, key=lambda p: p.support)  # (the first of equals: the lowest cost)
+    for i, x_t0 in part.origins.items():
+        rt = timings[i]
+        x_end = rt.x_last if np.isfinite(rt.x_last) else float(rows[i].x1)
+        rt.duration_s = max(x_end - x_t0, 0.0) / rt.px_per_s
+        rt.x_t0 = x_t0
+        rt.source += "+labels"
+    return part
+
+
+#: A pulse found more than this many mm right of its row's t = 0 lies inside the row's first lead box.
+PULSE_INSIDE_MM = 1.0
+
+
+def pulses_in_lead_boxes(rows: list[Row], traces: RowTraces, laid: RowsAndLayout, px_per_mm_x: float) -> bool:
+    """Does the layout read the page as part of a page (:attr:`Layout.absent`) whose rows' t = 0 lies left of every
+    pulse found, by :data:`PULSE_INSIDE_MM` (``rows``: every row found, as ``traces.pulses`` count them)? A
+    calibration pulse is printed before a row's t = 0; on such a part the page's start is off the image, and a
+    'pulse' on it is a lead's signal (a crop cut mid-trace: a T wave read as a 5 mm pulse made the image 50 mm/s
+    and 5 mm/mV)."""
+    if not laid.layout.absent or not traces.pulses:
+        return False
+    timing_of = {id(r): t for r, t in zip(laid.rows, laid.timings)}
+    for p in traces.pulses:
+        rt = timing_of.get(id(rows[p.row])) if p.row < len(rows) else None
+        if rt is None or not p.x0 > rt.x_t0 + PULSE_INSIDE_MM * px_per_mm_x:
+            return False
+    return True
 
 
 # --- 11. the assembled signal -----------------------------------------------------------------------------------
