@@ -95,6 +95,12 @@ def template_rows(name: str, rhythm: tuple[str, ...] | None = None) -> list[list
     raise ValueError(f"unknown layout {name!r}")
 
 
+def grid_rows(name: str) -> list[list[str]]:
+    """Lead names per row of a template's grid: :func:`template_rows` without the rhythm strips."""
+    rows = template_rows(name)
+    return rows[:3] if name.startswith(("3x4", "3x5")) else rows
+
+
 TEMPLATES = ("3x4+1", "3x4+3", "3x4", "6x2", "12x1")
 #: the 15-lead printout (3 rows of 5 columns of 2 s: the 3x4 grid and V4R, V8, V9 as a fifth column): a candidate
 #: only on pages where one of its extra leads' labels is read (without labels it cannot be told from a 3x4 page

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .layout import LeadBox, Row, template_rows
+from .layout import LeadBox, Row, grid_rows, template_rows
 from .lead_labels import LabelRead
 
 #: Weight of the labels' vote in the layout cost (template costs differ by about 1 per missing or extra row):
@@ -132,7 +132,7 @@ def template_boxes(
             "(the page is cut on the right)"
         )
         full_d = from_labels
-    n_grid_rows = 3 if name.startswith(("3x4", "3x5")) else len(trows)
+    n_grid_rows = len(grid_rows(name))
     # the rows of a page print on one time span: a row of several columns traced past the span most rows share (into
     # a shadow or the page's edge) takes that span, or its columns are stretched off their boundaries
     common_d = _shared_span(spans[: len(rows)])
@@ -380,8 +380,7 @@ def place_page_part(
     :data:`PART_LABEL_SHARE`: one row offset, column starts within :data:`PART_TOLERANCE` of a column) or when every
     lead of the grid is on the image (a whole page, which the templates read). ``labels_per_row`` are the image
     rows' labels (:func:`unique_per_row` applied)."""
-    trows = template_rows(name)
-    grid = trows[:3] if name.startswith(("3x4", "3x5")) else trows
+    grid = grid_rows(name)
     ncol = len(grid[0]) if grid else 0
     if ncol < 2 or not spans:
         return None
@@ -413,6 +412,7 @@ def place_page_part(
             continue
         own = [v[2] for v in placing if v[0] == i]
         x_t0 = float(np.median(own)) if own else origin
+        label_xs = np.array([lab.cx for lab in labels_per_row[i]] if i < len(labels_per_row) else [])
         visible = 0
         for c, lead in enumerate(grid[i + offset]):
             start = x_t0 + c * col_px
@@ -421,9 +421,8 @@ def place_page_part(
                 continue
             if lo == start and start + LABEL_AFTER_MM * px_per_mm_x <= row.x1:
                 # the column starts on the image, and its label would stand there: is a label read there?
-                near = start - LABEL_BEFORE_MM * px_per_mm_x <= np.array([lab.cx for lab in labels_per_row[i]])
-                near &= np.array([lab.cx for lab in labels_per_row[i]]) <= start + LABEL_AFTER_MM * px_per_mm_x
-                unlabelled += not bool(near.any())
+                lo_x, hi_x = start - LABEL_BEFORE_MM * px_per_mm_x, start + LABEL_AFTER_MM * px_per_mm_x
+                unlabelled += not bool(np.any((label_xs >= lo_x) & (label_xs <= hi_x)))
             t0, t1 = (lo - x_t0) / span.px_per_s, (hi - x_t0) / span.px_per_s
             # columns numbered as they show on the image: a lead cut by the image's left edge starts no column
             boxes.append(LeadBox(lead, i, visible, lo, hi, t0, t1, span.base_y))

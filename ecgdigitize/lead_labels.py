@@ -57,18 +57,19 @@ CLASSES: tuple[str, ...] = LEAD_NAMES + (REJECT,)
 
 # --- page analysis (lengths in mm) ---
 #: Printers' type is often narrower than the fonts the classifier learnt from: a phone photograph's bold condensed
-#: 'V4', glyphs 0.6 of their height wide, was read as no label, its 'V5' at 0.56. A word whose glyphs other than bars
-#: (narrower than :data:`BAR_ASPECT` of their height) stand in the median narrower than :data:`CONDENSED_ASPECT` of
-#: their height (the bundled fonts' capitals and digits: 0.75-1.0) is also read widened to :data:`TYPE_ASPECT`, by
-#: at most :data:`MAX_WIDEN`, and the widened reading is kept where its most probable lead name is the more probable (that
-#: 'V4' then reads 0.98, 'V5' 0.98) ... Training on condensed type instead lost labels of other fonts (docs/DECISIONS.md).
+#: 'V4', glyphs 0.6 of their height wide, was read as no label and its 'V5' at 0.56. A word is in condensed type when
+#: its glyphs other than bars are in the median narrower than this fraction of their height (the bundled fonts'
+#: capitals and digits: 0.75-1.0) ...
 CONDENSED_ASPECT = 0.7
-TYPE_ASPECT = 0.85
-#: ... when the widened reading names a lead with at least this probability (pieces of a trace, narrow strokes,
-#: widened read as 'aVL' at 0.5-0.7)
-WIDENED_MIN_PROB = 0.8
-MAX_WIDEN = 1.6
+#: ... (a glyph narrower than this fraction of its height is a bar: 'I', '1') ...
 BAR_ASPECT = 0.35
+#: ... and is then also read widened to this width / height, by at most :data:`MAX_WIDEN`; the widened reading is kept
+#: where its most probable lead name is the more probable (that 'V4' then reads 0.98, 'V5' 0.98) ...
+TYPE_ASPECT = 0.85
+MAX_WIDEN = 1.6
+#: ... and at least this probable (pieces of a trace, widened, read 'aVL' at 0.5-0.7). Training on condensed type
+#: instead lost labels of other fonts (docs/DECISIONS.md, "Tried and not kept").
+WIDENED_MIN_PROB = 0.8
 #: ink darkness threshold range (0..1) for the adaptive (Otsu) binarisation
 INK_THRESHOLD_MIN, INK_THRESHOLD_MAX = 0.30, 0.60
 #: darkness below which a pixel is paper, for the Otsu statistics
@@ -1043,7 +1044,8 @@ def classify_crops(masks: list[np.ndarray], widen: float = 1.0) -> np.ndarray:
 def read_crops(masks: list[np.ndarray], aspects: Sequence[float]) -> np.ndarray:
     """Class probabilities (N, len(CLASSES)) of word crops whose glyphs (bars left out) stand ``aspects`` of their
     height wide (NaN: unknown); crops of condensed type (under :data:`CONDENSED_ASPECT`) are also read widened to
-    :data:`TYPE_ASPECT`, and the reading whose most probable lead name is the more probable is kept."""
+    :data:`TYPE_ASPECT`, and the widened reading is kept where it names a lead with at least
+    :data:`WIDENED_MIN_PROB` and more surely than the crop as printed."""
     probs = classify_crops(masks)
     narrow = [i for i, a in enumerate(aspects) if a < CONDENSED_ASPECT]
     leads = [i for i, c in enumerate(CLASSES) if c != REJECT]
