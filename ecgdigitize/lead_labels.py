@@ -57,9 +57,9 @@ CLASSES: tuple[str, ...] = LEAD_NAMES + (REJECT,)
 
 # --- page analysis (lengths in mm) ---
 #: Printers' type is often narrower than the fonts the classifier learnt from: a phone photograph's bold condensed
-#: 'V4', glyphs 0.6 of their height wide, was read as no label and its 'V5' at 0.56. A word is in condensed type when
-#: its glyphs other than bars are in the median narrower than this fraction of their height (the bundled fonts'
-#: capitals and digits: 0.75-1.0) ...
+#: 'V4', glyphs 0.6 of their height wide, was read as no label and its 'V5' at 0.56. A word standing alone (no ink
+#: just left of it) is in condensed type when its glyphs other than bars are in the median narrower than this
+#: fraction of their height (the bundled fonts' capitals and digits: 0.75-1.0) ...
 CONDENSED_ASPECT = 0.7
 #: ... (a glyph narrower than this fraction of its height is a bar: 'I', '1') ...
 BAR_ASPECT = 0.35
@@ -1268,7 +1268,9 @@ def _classify(cands: list[_Candidate]) -> list[_Candidate]:
     """Set name/score of each candidate; drop those read as reject (keeping bars whose best lead is 'I')."""
     if not cands:
         return []
-    probs = read_crops([c.mask for c in cands], [c.aspect for c in cands])
+    # only words standing alone, with no ink just left of them, are read widened: 'VF' of an 'aVF' whose 'a' touches a
+    # QRS stroke, widened, read 'V7' at 0.89
+    probs = read_crops([c.mask for c in cands], [c.aspect if c.isolated and c.left_clear else math.nan for c in cands])
     reject = CLASSES.index(REJECT)
     i_class = CLASSES.index("I")
     out = []

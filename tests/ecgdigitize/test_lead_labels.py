@@ -292,8 +292,20 @@ def test_condensed_type_is_read_widened(monkeypatch: pytest.MonkeyPatch) -> None
 
     right, wrong = read_right(read_lead_labels(condensed, PX_PER_MM))
     assert right >= 10 and not [w for w in wrong if w[2] >= HIGH_SCORE], (right, wrong)
+    # a word with ink just left of it (a piece of a longer word: 'VF' of an 'aVF' whose 'a' touches a QRS stroke read
+    # 'V7' widened) is read as printed only: a speck 6 px left of 'V4' (read at 1.0 widened without that rule)
+    _, x, y_bottom = next(t for t in truth if t[0] == "V4")
+    x_left = int(round(squeeze * x)) - 6
+    marked = condensed.copy()
+    marked[int(y_bottom) - 12 : int(y_bottom) - 7, x_left - 5 : x_left] = 1.0
+
+    def at_v4(labels: list[LabelRead]) -> list[tuple[str, float]]:
+        return [(q.name, q.x0) for q in labels if abs(q.y1 - y_bottom) <= 8 and abs(q.x0 - squeeze * x) <= 8]
+
+    as_marked = at_v4(read_lead_labels(marked, PX_PER_MM))
     monkeypatch.setattr(ll, "MAX_WIDEN", 1.0)
     assert read_right(read_lead_labels(condensed, PX_PER_MM))[0] <= 4
+    assert as_marked == at_v4(read_lead_labels(marked, PX_PER_MM))
 
 
 # ----------------------------------------------------------------------------------------------------
